@@ -1,0 +1,93 @@
+"""API calls: call every endpoint of the running API and keep what it answered.
+
+Writes to `output_model_path`:
+  apireturns.txt   readable, one labelled section per endpoint
+  apireturns.json  the same, machine-readable: URL, status code and JSON answer
+
+The API's address comes from config.json (`api_url`) unless `--url` is given.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from typing import Any
+
+from drs.cli import StageError, run_main
+from drs.config import Config
+from drs.fileio import atomic_write_json, atomic_write_text
+from drs.production import utc_now
+
+log = logging.getLogger("apicalls")
+
+
+def endpoint_calls(config: Config) -> list[tuple[str, str, str, dict[str, Any] | None]]:
+    """(label, method, path, JSON body) of each call, in the course's order."""
+    test_file = config.test_data_csv.relative_to(config.config_file.parent) if config.test_data_csv.is_relative_to(config.config_file.parent) else config.test_data_csv
+    return [
+        ("prediction", "POST", "/prediction", {"filepath": str(test_file)}),
+        ("scoring", "GET", "/scoring", None),
+        ("summarystats", "GET", "/summarystats", None),
+        ("diagnostics", "GET", "/diagnostics", None),
+        ("health", "GET", "/health", None),
+    ]
+
+
+def call_all(base_url: str, calls: list[tuple[str, str, str, dict[str, Any] | None]], timeout: float) -> list[dict[str, Any]]:
+    """Call each endpoint; raise StageError if the API cannot be reached at all."""
+    import requests
+
+    answers = []
+    for label, method, path, body in calls:
+        url = base_url + path
+        try:
+            response = requests.request(method, url, json=body, timeout=timeout)
+        except requests.ConnectionError:
+            raise StageError(f"the API is not reachable at {base_url} (is it running? try `make serve`)") from None
+        except requests.Timeout:
+            raise StageError(f"the API at {base_url} did not answer {method} {path} within {timeout:g} s") from None
+        try:
+            payload: Any = response.json()
+        except ValueError:
+            payload = {"non_json_body": response.text[:2000]}
+        log.info("%s %s -> %d", method, path, response.status_code)
+        answers.append({"endpoint": label, "method": method, "url": url, "request": body, "status": response.status_code, "response": payload})
+    return answers
+
+
+def format_readable(base_url: str, answers: list[dict[str, Any]], called_at: str) -> str:
+    lines = [f"API returns from {base_url} at {called_at}", ""]
+    for answer in answers:
+        title = f"{answer['method']} {answer['url']}"
+        if answer["request"] is not None:
+            title += f"  body: {json.dumps(answer['request'])}"
+        lines += [f"== {answer['endpoint']} ==", title, f"status: {answer['status']}", json.dumps(answer["response"], indent=2), ""]
+    return "\n".join(lines)
+
+
+def run(config: Config, base_url: str | None = None) -> list[dict[str, Any]]:
+    base_url = (base_url or config.api_url).rstrip("/")
+    called_at = utc_now()
+    answers = call_all(base_url, endpoint_calls(config), config.api_timeout_seconds)
+    atomic_write_text(config.output_model_folder / "apireturns.txt", format_readable(base_url, answers, called_at))
+    atomic_write_json(config.output_model_folder / "apireturns.json", {"base_url": base_url, "called_at": called_at, "answers": answers})
+    failed = [a["endpoint"] for a in answers if a["status"] >= 400]
+    log.info("wrote %s (%d calls%s)", config.output_model_folder / "apireturns.txt", len(answers), f"; failed: {', '.join(failed)}" if failed else "")
+    return answers
+
+
+def _arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--url", help="base URL of the API (default: api_url in the config)")
+
+
+def _body(config: Config, args: argparse.Namespace) -> int:
+    answers = run(config, args.url)
+    return 1 if any(a["status"] >= 500 for a in answers) else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_main(__doc__.splitlines()[0], _body, argv, _arguments)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,157 @@
+"""Deployment: put model, score and ingestion record into production as one set.
+
+Copies `trainedmodel.pkl` and `latestscore.txt` (from `output_model_path`) and
+`ingestedfiles.txt` (from `output_folder_path`) into a new, numbered version
+folder under `prod_deployment_path`, then switches `current` to it in one
+rename (see drs/production.py). Before deploying it checks that the three
+belong together: the score is the score of this model, and the model was
+trained on the data this ingestion record describes.
+
+    python deployment.py             deploy what is in the models folder
+    python deployment.py --list      list versions
+    python deployment.py --rollback [VERSION]   make an earlier version current
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from typing import Any
+
+from drs import history, production
+from drs.cli import StageError, run_main
+from drs.config import Config
+from drs.fileio import LockBusy, run_lock, sha256_file
+from drs.production import Deployment, DeploymentError, utc_now
+
+log = logging.getLogger("deployment")
+
+
+def _read_json(path: Any, what: str) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise StageError(f"{path} does not exist; run {what} first") from None
+    except ValueError as exc:
+        raise StageError(f"{path} is not valid JSON: {exc}") from None
+
+
+def check_set(config: Config) -> dict[str, Any]:
+    """Refuse a set whose parts do not belong together; return the metadata to deploy with."""
+    for path, what in ((config.model_pkl, "training.py"), (config.latest_score_txt, "scoring.py"), (config.ingested_files_txt, "ingestion.py")):
+        if not path.exists():
+            raise StageError(f"{path} does not exist; run {what} first")
+    trained = _read_json(config.model_meta, "training.py")
+    scored = _read_json(config.latest_score_txt.with_suffix(".json"), "scoring.py")
+    model_sha = sha256_file(config.model_pkl)
+    if scored.get("model_sha256") != model_sha:
+        raise StageError(f"{config.latest_score_txt} is the score of another model than {config.model_pkl}; run scoring.py first")
+    if trained.get("model_sha256") != model_sha:
+        raise StageError(f"{config.model_meta} describes another model than {config.model_pkl}; run training.py again")
+    if trained.get("ingestedfiles_sha256") != sha256_file(config.ingested_files_txt):
+        raise StageError(
+            f"{config.ingested_files_txt} changed after the model was trained; run training.py and scoring.py again"
+        )
+    return {
+        "trained_at": trained.get("trained_at"),
+        "training_rows": trained.get("training_rows"),
+        "training_files": trained.get("training_files"),
+        "settings": trained.get("settings"),
+        "features": trained.get("features"),
+        "score": {k: scored.get(k) for k in ("f1", "precision", "recall", "accuracy", "rows", "test_data", "scored_at")},
+    }
+
+
+def deploy(config: Config, extra_meta: dict[str, Any] | None = None) -> Deployment:
+    """Deploy the models folder's set; the caller holds the run lock."""
+    meta = {**check_set(config), **(extra_meta or {})}
+    deployment = production.publish(
+        config.prod_deployment_folder,
+        {
+            production.MODEL_FILE: config.model_pkl,
+            production.SCORE_FILE: config.latest_score_txt,
+            production.INGESTED_FILE: config.ingested_files_txt,
+        },
+        meta,
+    )
+    log.info("deployed %s (F1 %.4f) to %s", deployment.label, deployment.score(), config.prod_deployment_folder)
+    return deployment
+
+
+def rollback(config: Config, version: int | None = None) -> Deployment:
+    """Make `version` (default: the one before the current) current; the current stays if it cannot load."""
+    prod = config.prod_deployment_folder
+    now = production.current(prod)
+    if version is None:
+        earlier = [d.version for d in production.list_versions(prod) if now is None or d.version < now.version]
+        if not earlier:
+            raise StageError("there is no earlier deployment to roll back to")
+        version = max(earlier)
+    _check_loads(production.get(prod, version))
+    target = production.activate(prod, version)
+    log.info("rolled back from %s to %s", now.label if now else "nothing", target.label)
+    history.append_run(
+        config.history_db, started_at=utc_now(), finished_at=utc_now(), kind="rollback", outcome="rolled back",
+        message=f"rolled back from {now.label if now else 'nothing'} to {target.label}", deployed_version=target.version,
+        details={"from": now.version if now else None, "to": target.version},
+    )
+    return target
+
+
+def _check_loads(deployment: Deployment) -> None:
+    try:
+        production.load_model(deployment)
+    except DeploymentError:
+        raise
+    except Exception as exc:  # an unpicklable file is a broken deployment, whatever the exception
+        raise DeploymentError(f"deployment {deployment.label}: the model does not load ({type(exc).__name__}: {exc})") from None
+
+
+def format_versions(config: Config) -> str:
+    prod = config.prod_deployment_folder
+    now = production.current(prod)
+    lines = [f"{'':2}{'version':8} {'deployed at':26} {'F1':>8}  source files"]
+    for d in production.list_versions(prod):
+        mark = "* " if now and d.version == now.version else "  "
+        f1 = d.meta.get("score", {}).get("f1")
+        files = ", ".join(d.meta.get("training_files") or [])
+        lines.append(f"{mark}{d.label:8} {d.meta.get('deployed_at', '?'):26} {f1 if f1 is None else format(f1, '8.4f'):>8}  {files}")
+    if len(lines) == 1:
+        lines.append("  (nothing deployed)")
+    return "\n".join(lines)
+
+
+def _arguments(p: argparse.ArgumentParser) -> None:
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--list", action="store_true", help="list deployed versions (* marks the current one)")
+    group.add_argument("--rollback", nargs="?", const="previous", metavar="VERSION", help="make VERSION (default: the previous one) current")
+
+
+def _parse_version(text: str) -> int:
+    try:
+        return int(text.lower().lstrip("v"))
+    except ValueError:
+        raise StageError(f"not a version: {text!r} (expected a number such as 3 or v0003)") from None
+
+
+def _body(config: Config, args: argparse.Namespace) -> int:
+    if args.list:
+        print(format_versions(config))
+        return 0
+    try:
+        with run_lock(config.lock_file, wait=False):
+            if args.rollback:
+                rollback(config, None if args.rollback == "previous" else _parse_version(args.rollback))
+            else:
+                deploy(config)
+    except LockBusy:
+        raise StageError("a full-process run is in progress; try again when it has finished") from None
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_main(__doc__.splitlines()[0], _body, argv, _arguments)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

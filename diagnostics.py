@@ -1,0 +1,202 @@
+"""Diagnostics: predictions, summary statistics, missing data, stage timings, dependencies.
+
+Each function works with no arguments (reading config.json beside the scripts),
+as in the course, or with a Config. `python diagnostics.py` computes them all
+and writes `output_model_path/diagnostics.json`, which the API serves.
+"""
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import logging
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from drs import production
+from drs.cli import StageError, run_main
+from drs.config import Config, load_config
+from drs.fileio import atomic_write_json
+from drs.production import utc_now
+from drs.schema import Schema, read_csv_checked
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+log = logging.getLogger("diagnostics")
+REQUIREMENT_RE = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*(?:(==|>=|~=|<=|>|<)\s*([^\s;#,]+))?")
+
+
+def _config(config: Config | None) -> Config:
+    return config if config is not None else load_config()
+
+
+def deployed_model(config: Config) -> tuple[Any, production.Deployment]:
+    deployment = production.current(config.prod_deployment_folder)
+    if deployment is None:
+        raise StageError(f"no model is deployed in {config.prod_deployment_folder}")
+    return production.load_model(deployment), deployment
+
+
+def model_predictions(df: "pd.DataFrame | None" = None, config: Config | None = None) -> list[int]:
+    """Predicted classes of the deployed model, one per row of `df` (default: the test data)."""
+    config = _config(config)
+    schema = Schema.from_config(config)
+    if df is None:
+        df = read_csv_checked(config.test_data_csv, schema, source=str(config.test_data_csv))
+    model, _ = deployed_model(config)
+    return [int(v) for v in model.predict(df[list(schema.features)].to_numpy(dtype="float64"))]
+
+
+def _final_data(config: Config) -> "pd.DataFrame":
+    import pandas as pd
+
+    if not config.final_data_csv.exists():
+        raise StageError(f"{config.final_data_csv} does not exist; run ingestion.py first")
+    return pd.read_csv(config.final_data_csv)
+
+
+def summarize(frame: "pd.DataFrame", columns: list[str]) -> dict[str, dict[str, float]]:
+    """Mean, median and standard deviation of each column; pure."""
+    return {
+        c: {"mean": float(frame[c].mean()), "median": float(frame[c].median()), "std": float(frame[c].std())}
+        for c in columns
+    }
+
+
+def dataframe_summary(config: Config | None = None) -> dict[str, dict[str, float]]:
+    """Mean, median and std of each numeric column of the ingested data."""
+    config = _config(config)
+    schema = Schema.from_config(config)
+    return summarize(_final_data(config), [*schema.features, schema.target])
+
+
+def missing_data(config: Config | None = None) -> dict[str, float]:
+    """Percent of missing values per column of the ingested data."""
+    frame = _final_data(_config(config))
+    return {c: round(float(frame[c].isna().mean() * 100), 4) for c in frame.columns}
+
+
+def execution_time(config: Config | None = None) -> list[float]:
+    """Seconds for [ingestion, training, scoring], as the course's list with scoring added.
+
+    The stages run for real on the configured input and test data, but write
+    into a temporary folder, so no real output or production file changes.
+    """
+    import ingestion
+    import scoring
+    import training
+
+    config = _config(config)
+    with tempfile.TemporaryDirectory(prefix="drs-timing-") as tmp:
+        scratch = config.with_outputs(Path(tmp))
+        timings = []
+        for stage in (ingestion.ingest, training.run, scoring.run):
+            started = time.perf_counter()
+            stage(scratch)
+            timings.append(round(time.perf_counter() - started, 4))
+    return timings
+
+
+def read_requirements(path: Path) -> list[tuple[str, str | None]]:
+    """(name, required version) for each requirement line."""
+    found = []
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line or line.startswith("-"):
+            continue
+        match = REQUIREMENT_RE.match(line)
+        if match:
+            found.append((match.group(1), match.group(3)))
+    return found
+
+
+def newest_version(name: str, timeout: float) -> str | None:
+    """Newest version on the configured package index, or None when it cannot be asked in time."""
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "pip", "index", "versions", name, "--disable-pip-version-check"],
+            capture_output=True, text=True, timeout=timeout,
+        )
+    except (subprocess.TimeoutExpired, OSError):
+        return None
+    latest = re.search(r"LATEST:\s*(\S+)", done.stdout) or re.search(rf"^{re.escape(name)} \(([^)]+)\)", done.stdout, re.I | re.M)
+    return latest.group(1) if latest else None
+
+
+def _installed(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def outdated_packages_list(config: Config | None = None) -> list[dict[str, Any]]:
+    """Per requirement: required, installed and newest version, and what differs.
+
+    Index look-ups run in parallel with a time limit; an index that cannot be
+    reached leaves `newest` as None (unknown) instead of failing.
+    """
+    config = _config(config)
+    requirements = read_requirements(config.project_root / "requirements.txt")
+    timeout = config.packages_timeout_seconds
+    newest: dict[str, str | None] = {name: None for name, _ in requirements}
+    if timeout > 0:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+            futures = {pool.submit(newest_version, name, timeout): name for name, _ in requirements}
+            done, _ = concurrent.futures.wait(futures, timeout=timeout + 5)
+            for future in done:
+                newest[futures[future]] = future.result()
+    rows = []
+    for name, required in requirements:
+        installed = _installed(name)
+        latest = newest[name]
+        rows.append(
+            {
+                "package": name,
+                "required": required,
+                "installed": installed,
+                "newest": latest,
+                "differs_from_pin": bool(required and installed and installed != required),
+                "outdated": bool(latest and installed and latest != installed),
+            }
+        )
+    return rows
+
+
+def run(config: Config) -> dict[str, Any]:
+    """All diagnostics, written to diagnostics.json for the API and the reports."""
+    ingestion_s, training_s, scoring_s = execution_time(config)
+    result = {
+        "computed_at": utc_now(),
+        "predictions_on_test_data": model_predictions(None, config),
+        "summary_statistics": dataframe_summary(config),
+        "missing_data_percent": missing_data(config),
+        "execution_time_seconds": {"ingestion": ingestion_s, "training": training_s, "scoring": scoring_s},
+        "dependencies": outdated_packages_list(config),
+    }
+    atomic_write_json(config.output_model_folder / "diagnostics.json", result)
+    outdated = [d["package"] for d in result["dependencies"] if d["outdated"]]
+    log.info(
+        "diagnostics: %d predictions; timings ingestion %.3fs, training %.3fs, scoring %.3fs; outdated packages: %s",
+        len(result["predictions_on_test_data"]), ingestion_s, training_s, scoring_s, ", ".join(outdated) or "none",
+    )
+    return result
+
+
+def _body(config: Config, args: argparse.Namespace) -> int:
+    run(config)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_main(__doc__.splitlines()[0], _body, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

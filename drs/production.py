@@ -1,0 +1,232 @@
+"""The production deployment folder: immutable versions and one atomic switch.
+
+Layout of `prod_deployment_path`:
+
+    versions/v0001/  trainedmodel.pkl latestscore.txt ingestedfiles.txt deployment.json
+    versions/v0002/  ...
+    current -> versions/v0002          (a symlink, replaced in one rename)
+    trainedmodel.pkl -> current/trainedmodel.pkl
+    latestscore.txt  -> current/latestscore.txt
+    ingestedfiles.txt -> current/ingestedfiles.txt
+    deployment.json  -> current/deployment.json
+
+A version folder is complete and fsynced before `current` is pointed at it,
+so the course's file names always show one whole deployment: a reader never
+sees the model of one deployment beside the score of another. Readers in this
+project resolve `current` once and read every file from that one folder.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from drs.fileio import TMP_PREFIX, fsync_dir, sha256_file
+
+MODEL_FILE = "trainedmodel.pkl"
+SCORE_FILE = "latestscore.txt"
+INGESTED_FILE = "ingestedfiles.txt"
+META_FILE = "deployment.json"
+DEPLOYED_FILES = (MODEL_FILE, SCORE_FILE, INGESTED_FILE)
+CURRENT = "current"
+VERSIONS = "versions"
+_VERSION_RE = re.compile(r"^v(\d{4,})$")
+
+
+class DeploymentError(Exception):
+    """A deployment that is missing, incomplete or does not match its checksums."""
+
+
+@dataclass(frozen=True)
+class Deployment:
+    version: int
+    folder: Path
+    meta: dict[str, Any]
+
+    @property
+    def label(self) -> str:
+        return version_label(self.version)
+
+    @property
+    def model_path(self) -> Path:
+        return self.folder / MODEL_FILE
+
+    def score(self) -> float:
+        return float((self.folder / SCORE_FILE).read_text().strip())
+
+    def ingested_files(self) -> list[str]:
+        text = (self.folder / INGESTED_FILE).read_text(encoding="utf-8")
+        return [line for line in text.splitlines() if line.strip()]
+
+
+def version_label(version: int) -> str:
+    return f"v{version:04d}"
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _load(folder: Path) -> Deployment:
+    match = _VERSION_RE.match(folder.name)
+    if not match:
+        raise DeploymentError(f"{folder} is not a version folder")
+    try:
+        meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DeploymentError(f"deployment {folder.name} has no {META_FILE}") from None
+    except (OSError, ValueError) as exc:
+        raise DeploymentError(f"deployment {folder.name}: unreadable {META_FILE}: {exc}") from None
+    return Deployment(version=int(match.group(1)), folder=folder, meta=meta)
+
+
+def current(prod: Path) -> Deployment | None:
+    """The deployment `current` points at, or None when nothing is deployed."""
+    link = Path(prod) / CURRENT
+    try:
+        target = os.readlink(link)
+    except (FileNotFoundError, OSError):
+        return None
+    return _load((link.parent / target).resolve())
+
+
+def current_signature(prod: Path) -> str | None:
+    """A cheap per-request check: the target of `current` changes with every switch."""
+    try:
+        return os.readlink(Path(prod) / CURRENT)
+    except OSError:
+        return None
+
+
+def list_versions(prod: Path) -> list[Deployment]:
+    root = Path(prod) / VERSIONS
+    if not root.is_dir():
+        return []
+    found = []
+    for entry in sorted(root.iterdir()):
+        if _VERSION_RE.match(entry.name) and entry.is_dir():
+            try:
+                found.append(_load(entry))
+            except DeploymentError:
+                continue
+    return sorted(found, key=lambda d: d.version)
+
+
+def verify(deployment: Deployment) -> None:
+    """Raise DeploymentError unless every file is present and matches its recorded sha256."""
+    checksums = deployment.meta.get("sha256", {})
+    for name in DEPLOYED_FILES:
+        path = deployment.folder / name
+        if not path.is_file():
+            raise DeploymentError(f"deployment {deployment.label} is missing {name}")
+        expected = checksums.get(name)
+        if expected is None:
+            raise DeploymentError(f"deployment {deployment.label} records no checksum for {name}")
+        if sha256_file(path) != expected:
+            raise DeploymentError(
+                f"deployment {deployment.label}: {name} does not match the checksum recorded at deployment (changed or damaged)"
+            )
+
+
+def load_model(deployment: Deployment) -> Any:
+    """Unpickle the model only after its checksum is confirmed."""
+    import pickle
+
+    verify(deployment)
+    with open(deployment.model_path, "rb") as handle:
+        return pickle.load(handle)
+
+
+def _swap_symlink(link: Path, target: str) -> None:
+    tmp = link.parent / f"{TMP_PREFIX}{link.name}.{os.getpid()}.{time.monotonic_ns()}"
+    os.symlink(target, tmp)
+    os.replace(tmp, link)
+    fsync_dir(link.parent)
+
+
+def _ensure_course_names(prod: Path) -> None:
+    """Point the course's top-level names at `current/...` (done once; later switches need no change)."""
+    for name in (*DEPLOYED_FILES, META_FILE):
+        link = prod / name
+        target = f"{CURRENT}/{name}"
+        if link.is_symlink() and os.readlink(link) == target:
+            continue
+        _swap_symlink(link, target)
+
+
+def get(prod: Path, version: int) -> Deployment:
+    folder = Path(prod) / VERSIONS / version_label(version)
+    if not folder.is_dir():
+        raise DeploymentError(f"no deployment {version_label(version)} in {prod}")
+    return _load(folder)
+
+
+def activate(prod: Path, version: int) -> Deployment:
+    """Make `version` current in one rename, after checking it is whole."""
+    prod = Path(prod)
+    deployment = get(prod, version)
+    verify(deployment)
+    _swap_symlink(prod / CURRENT, f"{VERSIONS}/{deployment.label}")
+    _ensure_course_names(prod)
+    return deployment
+
+
+def clean_stale(prod: Path) -> int:
+    """Remove half-built version folders and temporary links left by a killed run."""
+    removed = 0
+    for folder in (Path(prod), Path(prod) / VERSIONS):
+        if not folder.is_dir():
+            continue
+        for entry in folder.iterdir():
+            if entry.name.startswith(TMP_PREFIX):
+                with contextlib.suppress(OSError):
+                    if entry.is_dir() and not entry.is_symlink():
+                        shutil.rmtree(entry)
+                    else:
+                        entry.unlink()
+                    removed += 1
+    return removed
+
+
+def publish(prod: Path, files: dict[str, Path], meta: dict[str, Any]) -> Deployment:
+    """Copy `files` into a new version folder, then switch `current` to it.
+
+    The caller holds the run lock, so version numbers cannot collide.
+    """
+    prod = Path(prod)
+    missing = [name for name in DEPLOYED_FILES if name not in files]
+    if missing:
+        raise DeploymentError(f"cannot deploy without {', '.join(missing)}")
+    (prod / VERSIONS).mkdir(parents=True, exist_ok=True)
+    clean_stale(prod)
+    versions = list_versions(prod)
+    existing = [int(m.group(1)) for e in (prod / VERSIONS).iterdir() if (m := _VERSION_RE.match(e.name))]
+    version = max(existing + [d.version for d in versions], default=0) + 1
+    label = version_label(version)
+    staging = prod / VERSIONS / f"{TMP_PREFIX}{label}.{os.getpid()}"
+    staging.mkdir()
+    try:
+        checksums = {}
+        for name in DEPLOYED_FILES:
+            shutil.copyfile(files[name], staging / name)
+            with open(staging / name, "rb+") as handle:
+                os.fsync(handle.fileno())
+            checksums[name] = sha256_file(staging / name)
+        full_meta = {**meta, "version": version, "label": label, "deployed_at": utc_now(), "sha256": checksums}
+        (staging / META_FILE).write_text(json.dumps(full_meta, indent=2, sort_keys=True, default=str) + "\n")
+        with open(staging / META_FILE, "rb+") as handle:
+            os.fsync(handle.fileno())
+        fsync_dir(staging)
+        os.rename(staging, prod / VERSIONS / label)
+        fsync_dir(prod / VERSIONS)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return activate(prod, version)

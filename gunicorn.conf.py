@@ -1,0 +1,16 @@
+"""gunicorn settings for `make serve` (and the tests and benchmarks that start a real server).
+
+Loopback only unless BIND is set; no control socket (gunicorn 27 would create
+one under ~/.gunicorn), so serving writes nothing outside the project.
+"""
+import os
+
+bind = os.environ.get("BIND", f"127.0.0.1:{os.environ.get('PORT', '8000')}")
+workers = int(os.environ.get("WORKERS", "2"))
+worker_class = "sync"
+timeout = 60
+graceful_timeout = 10
+control_socket_disable = True
+accesslog = os.environ.get("ACCESS_LOG") or None
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info")

@@ -1,0 +1,87 @@
+"""Scoring: F1 of a model on the test data.
+
+Writes `output_model_path/latestscore.txt` (the bare F1, as the course has it)
+and `latestscore.json` (F1, precision, recall, accuracy, the test file and the
+checksum of the model that was scored, so deployment can check that score and
+model belong together).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from drs.cli import run_main
+from drs.config import Config
+from drs.fileio import atomic_write_json, atomic_write_text, sha256_file
+from drs.production import utc_now
+from drs.schema import Schema, read_csv_checked
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+log = logging.getLogger("scoring")
+
+
+def predict_classes(model: Any, frame: "pd.DataFrame", schema: Schema) -> Any:
+    return model.predict(frame[list(schema.features)].to_numpy(dtype="float64"))
+
+
+def metrics(model: Any, frame: "pd.DataFrame", schema: Schema) -> dict[str, Any]:
+    """F1, precision, recall and accuracy of `model` on a labelled frame; pure."""
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_score, recall_score
+
+    y_true = frame[schema.target].to_numpy()
+    y_pred = predict_classes(model, frame, schema)
+    return {
+        "f1": float(f1_score(y_true, y_pred, zero_division=0)),
+        "precision": float(precision_score(y_true, y_pred, zero_division=0)),
+        "recall": float(recall_score(y_true, y_pred, zero_division=0)),
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "rows": int(len(frame)),
+        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=[0, 1]).tolist(),
+    }
+
+
+def f1_on(model: Any, path: Path, schema: Schema) -> float:
+    """F1 of `model` on the labelled CSV at `path`."""
+    return metrics(model, read_csv_checked(path, schema, source=str(path)), schema)["f1"]
+
+
+def format_score(f1: float) -> str:
+    return f"{f1:.6f}\n"
+
+
+def run(config: Config) -> dict[str, Any]:
+    """Score output_model_path/trainedmodel.pkl on the test data and record it."""
+    from training import load_model
+
+    schema = Schema.from_config(config)
+    model = load_model(config.model_pkl)
+    result = metrics(model, read_csv_checked(config.test_data_csv, schema, source=str(config.test_data_csv)), schema)
+    result.update(
+        scored_at=utc_now(),
+        test_data=str(config.test_data_csv),
+        model_sha256=sha256_file(config.model_pkl),
+    )
+    atomic_write_text(config.latest_score_txt, format_score(result["f1"]))
+    atomic_write_json(config.latest_score_txt.with_suffix(".json"), result)
+    log.info(
+        "F1 %.4f (precision %.4f, recall %.4f) on %d rows of %s; wrote %s",
+        result["f1"], result["precision"], result["recall"], result["rows"], config.test_data_csv.name, config.latest_score_txt,
+    )
+    return result
+
+
+def _body(config: Config, args: argparse.Namespace) -> int:
+    run(config)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_main(__doc__.splitlines()[0], _body, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

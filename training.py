@@ -1,0 +1,107 @@
+"""Training: fit the course's logistic regression on the ingested data.
+
+Reads `output_folder_path/finaldata.csv`; writes `output_model_path/trainedmodel.pkl`
+and `trainedmodel.json` (when, on which files and rows, with which settings).
+`corporation` is an id, never a feature.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import pickle
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from drs.cli import StageError, run_main
+from drs.config import Config
+from drs.fileio import atomic_write_bytes, atomic_write_json, sha256_bytes, sha256_file
+from drs.production import utc_now
+from drs.schema import Schema, read_csv_checked
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+log = logging.getLogger("training")
+
+
+def build_model(settings: dict[str, Any]) -> Any:
+    """The course's model (C=1.0, liblinear, random_state 0) unless config.json says otherwise.
+
+    `scale: true` puts a StandardScaler in front, which solvers such as lbfgs need.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(
+        C=float(settings.get("C", 1.0)),
+        solver=str(settings.get("solver", "liblinear")),
+        random_state=int(settings.get("random_state", 0)),
+        max_iter=int(settings.get("max_iter", 1000)),
+    )
+    if settings.get("scale"):
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        return make_pipeline(StandardScaler(), model)
+    return model
+
+
+def features_and_target(frame: "pd.DataFrame", schema: Schema) -> tuple[Any, Any]:
+    """Feature matrix (float64, config order) and label vector; the model is fitted on arrays, not names."""
+    return frame[list(schema.features)].to_numpy(dtype="float64"), frame[schema.target].to_numpy()
+
+
+def train(frame: "pd.DataFrame", schema: Schema, settings: dict[str, Any]) -> Any:
+    """Fit a model on a checked frame; pure (no I/O)."""
+    if frame[schema.target].nunique() < 2:
+        raise StageError(f"training data has only one class in '{schema.target}'; cannot fit a classifier")
+    x, y = features_and_target(frame, schema)
+    return build_model(settings).fit(x, y)
+
+
+def run(config: Config) -> dict[str, Any]:
+    """Train on finaldata.csv and write the model and its description; return the description."""
+    started = time.perf_counter()
+    schema = Schema.from_config(config)
+    if not config.final_data_csv.exists():
+        raise StageError(f"{config.final_data_csv} does not exist; run ingestion.py first")
+    frame = read_csv_checked(config.final_data_csv, schema)
+    model = train(frame, schema, config.model)
+    blob = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
+    files = config.ingested_files_txt.read_text().split() if config.ingested_files_txt.exists() else []
+    meta = {
+        "trained_at": utc_now(),
+        "training_rows": len(frame),
+        "training_files": files,
+        "ingestedfiles_sha256": sha256_file(config.ingested_files_txt) if config.ingested_files_txt.exists() else None,
+        "finaldata_sha256": sha256_file(config.final_data_csv),
+        "features": list(schema.features),
+        "target": schema.target,
+        "settings": config.model,
+        "model_sha256": sha256_bytes(blob),
+        "seconds": round(time.perf_counter() - started, 4),
+    }
+    atomic_write_bytes(config.model_pkl, blob)
+    atomic_write_json(config.model_meta, meta)
+    log.info("trained %s on %d rows from %d file(s); wrote %s", type(model).__name__, len(frame), len(files), config.model_pkl)
+    return meta
+
+
+def load_model(path: Path) -> Any:
+    if not Path(path).exists():
+        raise StageError(f"{path} does not exist; run training.py first")
+    with open(path, "rb") as handle:
+        return pickle.load(handle)
+
+
+def _body(config: Config, args: argparse.Namespace) -> int:
+    run(config)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_main(__doc__.splitlines()[0], _body, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
