@@ -55,13 +55,29 @@ def call_all(base_url: str, calls: list[tuple[str, str, str, dict[str, Any] | No
     return answers
 
 
+READABLE_ROWS = 10
+
+
+def readable_response(response: Any) -> str:
+    """The JSON answer, with a long prediction list cut to its first rows (the .json file has them all)."""
+    predictions = response.get("predictions") if isinstance(response, dict) else None
+    if not isinstance(predictions, list) or len(predictions) <= READABLE_ROWS:
+        return json.dumps(response, indent=2)
+    head = {k: v for k, v in response.items() if k != "predictions"}
+    lines = [json.dumps(head, indent=2), f"first {READABLE_ROWS} of {len(predictions)} predictions (all are in apireturns.json):"]
+    lines.append(f"  {'row':>5}  {'corporation':12} {'prediction':>10}  {'exit_probability':>16}")
+    for p in predictions[:READABLE_ROWS]:
+        lines.append(f"  {p.get('row', ''):>5}  {str(p.get('corporation')):12} {p.get('prediction', ''):>10}  {p.get('exit_probability', ''):>16}")
+    return "\n".join(lines)
+
+
 def format_readable(base_url: str, answers: list[dict[str, Any]], called_at: str) -> str:
     lines = [f"API returns from {base_url} at {called_at}", ""]
     for answer in answers:
         title = f"{answer['method']} {answer['url']}"
         if answer["request"] is not None:
             title += f"  body: {json.dumps(answer['request'])}"
-        lines += [f"== {answer['endpoint']} ==", title, f"status: {answer['status']}", json.dumps(answer["response"], indent=2), ""]
+        lines += [f"== {answer['endpoint']} ==", title, f"status: {answer['status']}", readable_response(answer["response"]), ""]
     return "\n".join(lines)
 
 

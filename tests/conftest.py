@@ -1,0 +1,141 @@
+"""Fixtures: every test works on a temporary copy of the project's data, never on the committed folders."""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from drs.config import Config, load_config  # noqa: E402
+
+SHARED_STARTER = ROOT.parent / "shared" / "udacity-starter"
+HEADER = "corporation,lastmonth_activity,lastyear_activity,number_of_employees,exited\n"
+DATA_FOLDERS = ("practicedata", "sourceddata", "testdata")
+OUTPUT_FOLDERS = ("ingesteddata", "practicemodels", "models", "production_deployment")
+
+
+def write_config(folder: Path, name: str = "config.json", **overrides: object) -> Path:
+    settings = {
+        "input_folder_path": "sourceddata",
+        "output_folder_path": "ingesteddata",
+        "test_data_path": "testdata",
+        "output_model_path": "models",
+        "prod_deployment_path": "production_deployment",
+        "packages_timeout_seconds": 0,
+        "api_url": "http://127.0.0.1:9",
+    }
+    settings.update(overrides)
+    path = folder / name
+    path.write_text(json.dumps(settings, indent=2))
+    return path
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A project folder with copies of the shipped data, empty outputs and both configs."""
+    root = tmp_path / "project"
+    for name in DATA_FOLDERS:
+        shutil.copytree(ROOT / name, root / name)
+    for name in OUTPUT_FOLDERS:
+        (root / name).mkdir(parents=True)
+    write_config(root)
+    write_config(root, "practiceconfig.json", input_folder_path="practicedata", output_model_path="practicemodels")
+    return root
+
+
+@pytest.fixture
+def config(project: Path) -> Config:
+    return load_config(project / "config.json")
+
+
+@pytest.fixture
+def practice_config(project: Path) -> Config:
+    return load_config(project / "practiceconfig.json")
+
+
+def practice_pass(practice: Config) -> None:
+    """The course's practice pass through the stages' functions."""
+    import deployment
+    import ingestion
+    import scoring
+    import training
+
+    ingestion.ingest(practice)
+    training.run(practice)
+    scoring.run(practice)
+    deployment.deploy(practice)
+
+
+@pytest.fixture
+def deployed_practice(practice_config: Config) -> Config:
+    practice_pass(practice_config)
+    return practice_config
+
+
+def tree_state(*folders: Path) -> dict[str, tuple[str, int]]:
+    """sha256 and mtime of every file (symlinks by target) under the folders."""
+    state = {}
+    for folder in folders:
+        for path in sorted(folder.rglob("*")):
+            key = str(path)
+            if path.is_symlink():
+                state[key] = (os.readlink(path), 0)
+            elif path.is_file():
+                state[key] = (hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns)
+    return state
+
+
+def run_script(script: str, *args: str, cwd: Path | str = "/", env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / script), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
+    )
+
+
+def free_port() -> int:
+    with contextlib.closing(socket.socket()) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def gunicorn_server(config_path: Path, workers: int = 2) -> Iterator[str]:
+    """A real gunicorn serving create_app() for `config_path` on a free loopback port."""
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    if not gunicorn.exists():
+        pytest.skip(f"gunicorn is not installed beside {sys.executable}")
+    port = free_port()
+    env = {**os.environ, "DRS_CONFIG": str(config_path), "PORT": str(port), "WORKERS": str(workers)}
+    log = config_path.parent / f"gunicorn-{port}.log"
+    with open(log, "w") as handle:
+        proc = subprocess.Popen(
+            [str(gunicorn), "--config", str(ROOT / "gunicorn.conf.py"), "--chdir", str(ROOT), "app:create_app()"],
+            cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"gunicorn did not start:\n{log.read_text()}")
+            time.sleep(0.05)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -1,0 +1,81 @@
+"""config.json: paths resolve against the config's folder; bad configs give one clear line."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from drs.config import ConfigError, load_config
+from tests.conftest import run_script, write_config
+
+
+def test_relative_paths_resolve_against_the_config_folder(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir("/")
+    config = load_config(project / "config.json")
+    assert config.input_folder == (project / "sourceddata").resolve()
+    assert config.prod_deployment_folder == (project / "production_deployment").resolve()
+    assert config.test_data_csv == (project / "testdata" / "testdata.csv").resolve()
+    assert config.features == ("lastmonth_activity", "lastyear_activity", "number_of_employees")
+
+
+def test_shipped_configs_use_the_course_keys_and_values() -> None:
+    root = Path(__file__).resolve().parent.parent
+    production = load_config(root / "config.json")
+    practice = load_config(root / "practiceconfig.json")
+    assert production.input_folder.name == "sourceddata" and production.output_model_folder.name == "models"
+    assert practice.input_folder.name == "practicedata" and practice.output_model_folder.name == "practicemodels"
+    assert production.output_folder.name == practice.output_folder.name == "ingesteddata"
+    assert production.prod_deployment_folder.name == "production_deployment"
+
+
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        (None, "config file not found"),
+        ("{not json", "is not valid JSON: Expecting property name enclosed in double quotes at line 1 column 2"),
+        ('{"input_folder_path": "x"}', "lacks key(s): output_folder_path, test_data_path, output_model_path, prod_deployment_path"),
+        ("[1, 2]", "must hold a JSON object"),
+    ],
+)
+def test_bad_config_is_one_clear_line(tmp_path: Path, content: str | None, expected: str) -> None:
+    path = tmp_path / "config.json"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(ConfigError, match=None) as info:
+        load_config(path)
+    assert expected in str(info.value)
+    for script in ("ingestion.py", "fullprocess.py", "deployment.py"):
+        done = run_script(script, "--config", str(path))
+        assert done.returncode == 2
+        assert done.stderr.strip().startswith("error: ") and expected in done.stderr
+        assert "Traceback" not in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_scripts_import_without_doing_work(tmp_path: Path) -> None:
+    """Importing a stage does nothing (no files, no heavy imports)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.path.insert(0, %r)\n"
+        "import ingestion, training, scoring, deployment, diagnostics, reporting, apicalls, fullprocess, app\n"
+        "heavy = [m for m in ('pandas', 'sklearn', 'matplotlib') if m in sys.modules]\n"
+        "print(','.join(heavy))\n"
+    ) % str(Path(__file__).resolve().parent.parent)
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == ""
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_fullprocess_runs_from_another_directory(project: Path) -> None:
+    done = run_script("fullprocess.py", "--config", str(project / "config.json"), cwd="/")
+    assert done.returncode == 0, done.stderr
+    assert (project / "production_deployment" / "trainedmodel.pkl").is_file()
+    assert "nothing deployed yet" in done.stderr
+
+
+def test_config_key_of_wrong_type_is_reported(tmp_path: Path) -> None:
+    path = write_config(tmp_path, features="lastmonth_activity")
+    with pytest.raises(ConfigError, match="'features' must be a non-empty list"):
+        load_config(path)

@@ -1,0 +1,103 @@
+"""Ingestion: every CSV checked, duplicates dropped, bad files named and skipped, sources untouched."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import ingestion
+from drs.cli import StageError
+from drs.config import Config
+from tests.conftest import HEADER, run_script, tree_state
+
+
+def test_practice_data_is_concatenated_and_deduplicated(practice_config: Config) -> None:
+    result = ingestion.ingest(practice_config)
+    final = pd.read_csv(practice_config.final_data_csv)
+    raw = pd.concat([pd.read_csv(p) for p in sorted(practice_config.input_folder.glob("*.csv"))], ignore_index=True)
+    assert len(raw) == 580
+    assert len(final) == 520 == result.rows_written
+    assert result.duplicates_dropped == 60
+    assert not final.duplicated().any()
+    assert list(final.columns) == ["corporation", "lastmonth_activity", "lastyear_activity", "number_of_employees", "exited"]
+    pd.testing.assert_frame_equal(final, raw.drop_duplicates(ignore_index=True))
+    assert practice_config.ingested_files_txt.read_text() == "dataset1.csv\ndataset2.csv\n"
+    record = json.loads(practice_config.ingestion_record.read_text())
+    assert [f["name"] for f in record["files"]] == ["dataset1.csv", "dataset2.csv"]
+    assert record["files"][0]["rows_read"] == 300 and record["files"][0]["status"] == "accepted"
+    assert len(record["files"][0]["sha256"]) == 64
+    assert record["rows_written"] == 520 and record["duplicates_dropped"] == 60
+
+
+def test_non_csv_files_are_ignored(practice_config: Config) -> None:
+    (practice_config.input_folder / "Icon\r").write_bytes(b"")
+    (practice_config.input_folder / "notes.txt").write_text("not data\n")
+    ingestion.ingest(practice_config)
+    assert practice_config.ingested_files_txt.read_text().split() == ["dataset1.csv", "dataset2.csv"]
+
+
+BAD_FILES = {
+    "missing_column.csv": ("corporation,lastmonth_activity,lastyear_activity,exited\nabcd,1,2,0\n", "missing column(s): number_of_employees (expected corporation,lastmonth_activity,lastyear_activity,number_of_employees,exited)"),
+    "text_in_number.csv": (HEADER + "abcd,12,34,5,0\nefgh,twelve,34,5,1\n", "column 'lastmonth_activity' has missing or non-numeric value(s) in row 2 ('twelve')"),
+    "exited_two.csv": (HEADER + "abcd,12,34,5,2\n", "column 'exited' must be 0 or 1 but is not in row 1 ('2')"),
+    "empty.csv": ("", "file is empty"),
+    "header_only.csv": (HEADER, "has a header but no data rows"),
+    "negative.csv": (HEADER + "abcd,-3,34,5,0\n", "column 'lastmonth_activity' has negative value(s) in row 1 ('-3')"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_FILES))
+def test_bad_file_is_named_with_its_reason_and_the_rest_goes_in(
+    practice_config: Config, name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    content, reason = BAD_FILES[name]
+    (practice_config.input_folder / name).write_text(content)
+    result = ingestion.ingest(practice_config)
+    rejected = {r.name: r.reason for r in result.rejected}
+    assert rejected == {name: reason}
+    assert f"rejected {name}: {reason}" in caplog.text
+    assert practice_config.ingested_files_txt.read_text().split() == ["dataset1.csv", "dataset2.csv"]
+    assert result.rows_written == 520
+    record = json.loads(practice_config.ingestion_record.read_text())
+    bad = next(f for f in record["files"] if f["name"] == name)
+    assert bad["status"] == "rejected" and bad["reason"] == reason
+
+
+def test_sources_are_never_changed(practice_config: Config) -> None:
+    (practice_config.input_folder / "bad.csv").write_text(HEADER + "x,1,2,3,7\n")
+    before = tree_state(practice_config.input_folder)
+    ingestion.ingest(practice_config)
+    assert tree_state(practice_config.input_folder) == before
+
+
+def test_no_valid_data_leaves_earlier_outputs_and_fails(practice_config: Config) -> None:
+    ingestion.ingest(practice_config)
+    before = tree_state(practice_config.output_folder)
+    for path in practice_config.input_folder.glob("*.csv"):
+        path.unlink()
+    (practice_config.input_folder / "bad.csv").write_text(HEADER + "x,1,2,3,7\n")
+    with pytest.raises(StageError, match="no valid data .* earlier outputs left as they were"):
+        ingestion.ingest(practice_config)
+    assert tree_state(practice_config.output_folder) == before
+
+
+def test_script_exit_code_says_nothing_valid_arrived(practice_config: Config) -> None:
+    for path in practice_config.input_folder.glob("*.csv"):
+        path.unlink()
+    (practice_config.input_folder / "empty.csv").write_text("")
+    done = run_script("ingestion.py", "--config", str(practice_config.config_file))
+    assert done.returncode == 1
+    assert "rejected empty.csv: file is empty" in done.stderr
+    assert "no valid data" in done.stderr and "Traceback" not in done.stderr
+    assert not practice_config.final_data_csv.exists()
+
+
+def test_columns_in_another_order_and_crlf_are_accepted(practice_config: Config) -> None:
+    text = "exited,corporation,number_of_employees,lastyear_activity,lastmonth_activity\r\n1,zzzz,7,70,5\r\n"
+    (practice_config.input_folder / "reordered.csv").write_bytes(text.encode())
+    ingestion.ingest(practice_config)
+    final = pd.read_csv(practice_config.final_data_csv)
+    row = final[final.corporation == "zzzz"].iloc[0]
+    assert (row.lastmonth_activity, row.lastyear_activity, row.number_of_employees, row.exited) == (5, 70, 7, 1)

@@ -1,0 +1,58 @@
+"""Compatibility with the course's own starter data in ../shared/udacity-starter (skipped where absent)."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import fullprocess
+import ingestion
+from drs import production
+from drs.config import load_config
+from tests.conftest import SHARED_STARTER, practice_pass, write_config
+
+pytestmark = pytest.mark.skipif(
+    not SHARED_STARTER.is_dir(), reason=f"course starter data not found at {SHARED_STARTER} (../shared is absent)"
+)
+
+
+@pytest.fixture
+def starter(tmp_path: Path) -> Path:
+    root = tmp_path / "starter"
+    for name in ("practicedata", "sourcedata", "testdata"):
+        shutil.copytree(SHARED_STARTER / name, root / name)
+    (root / "practicedata" / "Icon\r").write_bytes(b"")  # as in the course's zip
+    write_config(root, "practiceconfig.json", input_folder_path="practicedata", output_model_path="practicemodels")
+    write_config(root, "config.json", input_folder_path="sourcedata")
+    return root
+
+
+def test_practice_pass_matches_the_reference_numbers(starter: Path) -> None:
+    practice = load_config(starter / "practiceconfig.json")
+    practice_pass(practice)
+    final = pd.read_csv(practice.final_data_csv)
+    assert len(final) == 26
+    assert (final.exited == 1).sum() == 15
+    deployed = production.current(practice.prod_deployment_folder)
+    assert deployed.score() == pytest.approx(0.571429, abs=1e-6)
+
+
+def test_raw_drift_test_finds_no_drift_on_the_source_data(starter: Path) -> None:
+    practice = load_config(starter / "practiceconfig.json")
+    practice_pass(practice)
+    config = load_config(starter / "config.json")
+    assert fullprocess.run(config) == 0
+    from drs import history
+
+    run = history.runs(config.history_db)[-1]
+    assert run["outcome"] == "no drift"
+    assert run["details"]["drift"]["new_data_f1"] == pytest.approx(0.692308, abs=1e-6)
+    assert production.current(config.prod_deployment_folder).version == 1
+
+
+def test_source_data_ingests_to_26_rows(starter: Path) -> None:
+    config = load_config(starter / "config.json")
+    result = ingestion.ingest(config)
+    assert result.rows_written == 26 and result.duplicates_dropped == 0
