@@ -36,6 +36,8 @@ log = logging.getLogger("fullprocess")
 VERDICT_REJECTED = "rejected"
 VERDICT_NO_DRIFT = "no drift"
 VERDICT_DEPLOYED = "deployed"
+DEPLOYED_BY = "fullprocess"
+FINISHED_OUTCOMES = ("deployed", "completed deployment")
 
 
 @dataclass
@@ -118,7 +120,7 @@ def retrain_and_deploy(config: Config, report: RunReport, reason: str) -> Deploy
 
     report.timed("training", lambda: training.run(config))
     scored = report.timed("scoring", lambda: scoring.run(config))
-    deployed = report.timed("deployment", lambda: deployment_stage.deploy(config, {"reason": reason}))
+    deployed = report.timed("deployment", lambda: deployment_stage.deploy(config, {"reason": reason, "deployed_by": DEPLOYED_BY}))
     report.details["new_model_test_f1"] = round(scored["f1"], 6)
     return deployed
 
@@ -139,6 +141,26 @@ def after_deploy(config: Config, report: RunReport) -> None:
         report.details["apicalls"] = f"skipped: {exc}"
 
 
+def checked_current(prod: Path) -> Deployment | None:
+    """The current deployment, only if its files match the checksums recorded at deployment."""
+    deployed = production.current(prod)
+    if deployed is not None:
+        try:
+            production.verify(deployed)
+        except production.DeploymentError as exc:
+            raise production.DeploymentError(
+                f"{exc}; refusing to use it (roll back with `python deployment.py --rollback` or redeploy)"
+            ) from None
+    return deployed
+
+
+def unfinished(config: Config, deployed: Deployment) -> bool:
+    """A deployment this job made whose run was killed before diagnostics, reporting and API calls were done."""
+    return deployed.meta.get("deployed_by") == DEPLOYED_BY and not history.has_run(
+        config.history_db, FINISHED_OUTCOMES, deployed.version
+    )
+
+
 def process(config: Config, report: RunReport) -> int:
     """One run under the lock; returns the exit code."""
     import ingestion
@@ -147,9 +169,16 @@ def process(config: Config, report: RunReport) -> int:
     production.clean_stale(prod)
     for folder in (config.output_folder, config.output_model_folder):
         remove_stale_temporaries(folder)
-    deployed = production.current(prod)
+    deployed = checked_current(prod)
     new_files = report.timed("check", lambda: find_new_files(config, deployed))
     report.details["new_files"] = [p.name for p in new_files]
+    if deployed is not None and not new_files and unfinished(config, deployed):
+        log.warning("%s was deployed by a run that did not finish; doing its remaining steps", deployed.label)
+        after_deploy(config, report)
+        report.outcome, report.deployed_version = "completed deployment", deployed.version
+        report.message = f"finished the deployment of {deployed.label} (diagnostics, reporting, API calls)"
+        log.info("%s", report.message)
+        return 0
     if deployed is not None and not new_files:
         report.outcome, report.deployed_version = "no new data", deployed.version
         report.message = f"no new data in {config.input_folder.name}; {deployed.label} stays deployed"
