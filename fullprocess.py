@@ -61,7 +61,7 @@ class RunReport:
 
 def find_new_files(config: Config, deployment: Deployment | None) -> list[Path]:
     """Source files that still need a verdict; cheap: a listing, one history query, hashes only for touched files."""
-    from ingestion import list_source_files
+    from ingestion import list_source_files, refusal
 
     deployed_names = set(deployment.ingested_files()) if deployment else set()
     judged_keys: set[tuple[str, int, int]] = set()
@@ -77,10 +77,14 @@ def find_new_files(config: Config, deployment: Deployment | None) -> list[Path]:
     for path in list_source_files(config.input_folder):
         if path.name in deployed_names:
             continue
+        if refusal(path, config.input_folder) is not None:
+            if (path.name, "") not in judged_hashes:  # refused unread before: nothing to compare, so not retried
+                new.append(path)
+            continue
         try:
             stat = path.stat()
         except OSError:
-            new.append(path)  # a dangling link: ingestion will name the problem
+            new.append(path)  # vanished since the listing: ingestion will name the problem
             continue
         if (path.name, stat.st_size, stat.st_mtime_ns) in judged_keys:
             continue
