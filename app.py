@@ -83,7 +83,7 @@ def _number(value: Any, row: int, column: str) -> float:
         raise ApiError(400, f"record {row}: '{column}' must be a number, got {json_repr(value)}")
     try:
         number = float(value)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: an integer too large for a float
         raise ApiError(400, f"record {row}: '{column}' must be a number, got {json_repr(value)}") from None
     if not math.isfinite(number) or number < 0:
         raise ApiError(400, f"record {row}: '{column}' must be a finite number of at least 0, got {json_repr(value)}")
@@ -130,14 +130,17 @@ def resolve_data_path(raw: Any, config: Config) -> Path:
         raise ApiError(400, "'filepath' contains a NUL character")
     base = config.config_file.parent
     candidate = Path(raw)
-    resolved = (candidate if candidate.is_absolute() else base / candidate).resolve()
-    if not any(resolved.is_relative_to(folder) for folder in config.data_folders):
-        names = ", ".join(f.name for f in config.data_folders)
-        raise ApiError(403, f"'filepath' must name a file inside the data folders ({names}); {raw!r} does not")
-    if resolved.suffix.lower() != ".csv":
-        raise ApiError(400, f"'filepath' must name a .csv file; {raw!r} does not")
-    if not resolved.is_file():
-        raise ApiError(404, f"no such data file: {raw}")
+    try:
+        resolved = (candidate if candidate.is_absolute() else base / candidate).resolve()
+        if not any(resolved.is_relative_to(folder) for folder in config.data_folders):
+            names = ", ".join(f.name for f in config.data_folders)
+            raise ApiError(403, f"'filepath' must name a file inside the data folders ({names}); {json_repr(raw)} does not")
+        if resolved.suffix.lower() != ".csv":
+            raise ApiError(400, f"'filepath' must name a .csv file; {json_repr(raw)} does not")
+        if not resolved.is_file():
+            raise ApiError(404, f"no such data file: {raw}")
+    except OSError as exc:  # such as a name too long for the file system
+        raise ApiError(400, f"'filepath' is not a usable path: {exc.strerror}") from None
     return resolved
 
 
@@ -174,8 +177,15 @@ def create_app(config: Config | str | os.PathLike[str] | None = None) -> Flask:
             raise ApiError(413, f"too many rows: {len(frame)} (at most {max_records} per request)")
         return frame[list(schema.features)].to_numpy(dtype="float64").tolist(), frame[schema.id_column].tolist()
 
+    def refuse_long_chunked_body() -> None:
+        """Werkzeug stops reading a chunked body (no Content-Length) at the size limit without
+        an error, which would cut the body short; reading one byte more raises its 413."""
+        if request.content_length is None and len(request.get_data(cache=True)) >= config.max_request_bytes:
+            request.stream.read(1)
+
     @app.post("/prediction")
     def prediction() -> Response:
+        refuse_long_chunked_body()
         content_type = (request.mimetype or "").lower()
         if content_type == "text/csv":
             try:
@@ -186,7 +196,10 @@ def create_app(config: Config | str | os.PathLike[str] | None = None) -> Flask:
             return predict(*frame_rows(frame))
         if content_type != "application/json":
             raise ApiError(415, "send JSON ({\"records\": [...]} or {\"filepath\": \"...\"}) or text/csv")
-        body = request.get_json(silent=True)
+        try:
+            body = request.get_json(silent=True)
+        except RecursionError:  # nesting deeper than the JSON parser follows
+            body = None
         if not isinstance(body, dict):
             raise ApiError(400, "the body is not a JSON object")
         keys = set(body)

@@ -106,7 +106,7 @@ def check_row_lengths(text: str, width: int, source: str) -> None:
             source,
             f"row {row} has {fields} field(s) where the header has {width}"
             + (f" (and {more} more short row(s))" if more else "")
-            + "; a truncated line: was the file still being copied?",
+            + " (a truncated line?)",
             len(short),
         )
 
