@@ -23,8 +23,8 @@ def redeploy_scenario(root: Path) -> Config:
     return load_config(root / "config.json")
 
 
-def fault_command(script: str, config: Config) -> list[str]:
-    return [sys.executable, str(FAULTRUN), str(ROOT / script), "--config", str(config.config_file)]
+def fault_command(script: str, config: Config, *args: str) -> list[str]:
+    return [sys.executable, str(FAULTRUN), str(ROOT / script), "--config", str(config.config_file), *args]
 
 
 def fault_env(watch: Path, tmpdir: Path | None = None, **faults: object) -> dict[str, str]:
@@ -36,9 +36,9 @@ def fault_env(watch: Path, tmpdir: Path | None = None, **faults: object) -> dict
     return env
 
 
-def run_with_faults(script: str, config: Config, timeout: float = 120, **faults: object) -> subprocess.CompletedProcess[str]:
+def run_with_faults(script: str, config: Config, *args: str, timeout: float = 120, **faults: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        fault_command(script, config), cwd="/", capture_output=True, text=True, timeout=timeout,
+        fault_command(script, config, *args), cwd="/", capture_output=True, text=True, timeout=timeout,
         env=fault_env(config.config_file.parent, **faults),
     )
 
