@@ -16,7 +16,6 @@ functions that need them, so importing this module costs nothing.
 from __future__ import annotations
 
 import math
-import statistics
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -70,6 +69,8 @@ def score_drift(
     test: str, new_f1: float, deployed_score: float, history: Sequence[float], min_history: Mapping[str, int] = MIN_HISTORY
 ) -> dict[str, Any]:
     """The verdict of `test` with the numbers behind it; a short history falls back to `raw`."""
+    import statistics
+
     if test not in DRIFT_TESTS:
         raise SettingsError(f"unknown drift test {test!r} (expected one of {', '.join(DRIFT_TESTS)})")
     points = [float(x) for x in history]
