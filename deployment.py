@@ -98,12 +98,37 @@ def rollback(config: Config, version: int | None = None) -> Deployment:
     _check_loads(production.get(prod, version))
     target = production.activate(prod, version)
     log.info("rolled back from %s to %s", now.label if now else "nothing", target.label)
+    pinned = pin_input_files(config, target)
+    if pinned:
+        log.info("the full process will not retrain on %s until new data arrives", ", ".join(pinned))
     history.append_run(
         config.history_db, started_at=utc_now(), finished_at=utc_now(), kind="rollback", outcome="rolled back",
         message=f"rolled back from {now.label if now else 'nothing'} to {target.label}", deployed_version=target.version,
-        details={"from": now.version if now else None, "to": target.version},
+        details={"from": now.version if now else None, "to": target.version, "pinned_files": pinned},
     )
     return target
+
+
+def pin_input_files(config: Config, target: Deployment) -> list[str]:
+    """Record the input folder's files as judged against `target`, so that the next cron run does not
+    retrain on the very data the rolled-back version was replaced on and undo the rollback; a file
+    that changes, or a new one, is judged as usual."""
+    from ingestion import list_source_files
+
+    if not config.input_folder.is_dir():
+        return []
+    known, entries = set(target.ingested_files()), []
+    for path in list_source_files(config.input_folder):
+        if path.name in known or not path.is_file():
+            continue
+        stat = path.stat()
+        entries.append({
+            "name": path.name, "sha256": sha256_file(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+            "verdict": "rolled back", "judged_against": target.version, "reason": f"rolled back to {target.label}",
+            "run_id": None, "seen_at": utc_now(),
+        })
+    history.record_seen(config.history_db, entries)
+    return [e["name"] for e in entries]
 
 
 def _check_loads(deployment: Deployment) -> None:

@@ -115,11 +115,25 @@ def seen_entries(records: list[Any], verdict_of: Callable[[Any], str], judged_ag
     ]
 
 
-def new_data(config: Config, accepted_new: list[Any], deployed: Deployment) -> tuple["pd.DataFrame", dict[str, Any]]:
-    """The rows of the newly accepted files (de-duplicated) that the deployed model was not trained on."""
-    import pandas as pd
-
+def training_data(config: Config, deployed: Deployment) -> "pd.DataFrame | None":
+    """The copy of the data the deployed model was trained on (checksum verified), or None for a version deployed without one."""
     from drs.schema import Schema, read_csv_checked
+
+    if deployed.training_data_path is None:
+        return None
+    production.verify(deployed)
+    return read_csv_checked(deployed.training_data_path, Schema.from_config(config))
+
+
+def rows_in(frame: "pd.DataFrame", other: "pd.DataFrame", columns: list[str]) -> Any:
+    """A boolean array: which rows of `frame` also appear, whole, in `other`; pure."""
+    marked = frame.merge(other[columns].drop_duplicates(), how="left", on=columns, indicator=True)
+    return marked["_merge"].to_numpy() == "both"
+
+
+def new_data(config: Config, accepted_new: list[Any], reference: "pd.DataFrame | None") -> tuple["pd.DataFrame", dict[str, Any]]:
+    """The rows of the newly accepted files (de-duplicated) that the deployed model was not trained on."""
+    from drs.schema import Schema
     from ingestion import combine, read_source_file
 
     schema = Schema.from_config(config)
@@ -131,14 +145,12 @@ def new_data(config: Config, accepted_new: list[Any], deployed: Deployment) -> t
         frames.append(frame)
     frame, _ = combine(frames)
     info: dict[str, Any] = {"files": [r.name for r in accepted_new], "rows": len(frame), "rows_already_trained_on": None}
-    if deployed.training_data_path is not None:
-        trained_on = read_csv_checked(deployed.training_data_path, schema).drop_duplicates()
-        marked = frame.merge(trained_on, how="left", on=list(schema.columns), indicator=True)
-        fresh = marked["_merge"].to_numpy() == "left_only"
-        info["rows_already_trained_on"] = int((~fresh).sum())
-        frame = frame[fresh].reset_index(drop=True)
+    if reference is not None:
+        known = rows_in(frame, reference, list(schema.columns))
+        info["rows_already_trained_on"] = int(known.sum())
+        frame = frame[~known].reset_index(drop=True)
         info["rows"] = len(frame)
-    return pd.DataFrame(frame), info
+    return frame, info
 
 
 def lineage_history(config: Config, deployed: Deployment) -> list[float]:
@@ -167,15 +179,12 @@ def drift_check(config: Config, deployed: Deployment, frame: "pd.DataFrame", set
     return {**verdict, "deployed_version": deployed.label, "model_sha256": deployed.model_sha256, "new_rows": len(frame)}
 
 
-def data_drift_check(config: Config, deployed: Deployment, frame: "pd.DataFrame") -> dict[str, Any]:
+def data_drift_check(config: Config, deployed: Deployment, reference: "pd.DataFrame | None", frame: "pd.DataFrame") -> dict[str, Any]:
     """KS and PSI per feature between the deployed model's training data and the new rows."""
-    from drs.schema import Schema, read_csv_checked
-
-    if deployed.training_data_path is None:
+    if reference is None:
         return {"measured": False, "reason": f"{deployed.label} was deployed without a copy of its training data"}
     if frame.empty:
         return {"measured": False, "reason": "no new rows"}
-    reference = read_csv_checked(deployed.training_data_path, Schema.from_config(config))
     rows = drift_rules.feature_drift(reference, frame, config.features)
     return {"measured": True, "reference": f"{deployed.label}/{production.TRAINING_DATA_FILE}", "features": rows, **drift_rules.data_drift_verdict(rows)}
 
@@ -192,12 +201,21 @@ def retrain(config: Config, report: RunReport) -> dict[str, Any]:
 
 
 def gate(config: Config, deployed: Deployment, candidate: dict[str, Any], settings: drift_rules.DriftSettings, forced: bool) -> dict[str, Any]:
-    """Score the deployed model on the test data the candidate was scored on (neither trained on it) and decide."""
+    """Score the deployed model on the test data the candidate was scored on and decide.
+
+    The comparison is fair only if neither model was trained on the test rows: how many test rows appear
+    in each model's training data is counted, recorded and warned about (None: no copy to check against).
+    """
     from drs.schema import Schema, read_csv_checked
     from scoring import metrics
 
     schema = Schema.from_config(config)
     test = read_csv_checked(config.test_data_csv, schema, source=str(config.test_data_csv))
+    overlap = {}
+    for whose, trained_on in (("candidate", read_csv_checked(config.final_data_csv, schema)), ("deployed", training_data(config, deployed))):
+        overlap[whose] = None if trained_on is None else int(rows_in(test, trained_on, list(schema.columns)).sum())
+        if overlap[whose]:
+            log.warning("the gate's evaluation data is not independent: %d test row(s) are in the %s model's training data", overlap[whose], whose)
     deployed_f1 = metrics(production.load_model(deployed), test, schema)["f1"]
     decision = drift_rules.promotion_decision(candidate["f1"], deployed_f1, settings.promotion_min_improvement, forced)
     comparison = (
@@ -211,7 +229,10 @@ def gate(config: Config, deployed: Deployment, candidate: dict[str, Any], settin
         decision["reason"] = f"{comparison} -> deployed anyway: forced by --force-deploy"
     else:
         decision["reason"] = f"{comparison} -> not promoted; {deployed.label} stays deployed"
-    return {**decision, "deployed_version": deployed.label, "evaluation_data": str(config.test_data_csv), "evaluation_rows": len(test)}
+    return {
+        **decision, "deployed_version": deployed.label, "evaluation_data": str(config.test_data_csv),
+        "evaluation_rows": len(test), "evaluation_rows_in_training_data": overlap,
+    }
 
 
 def deploy_candidate(config: Config, report: RunReport, reason: str) -> Deployment:
@@ -245,19 +266,20 @@ def after_deploy(config: Config, report: RunReport) -> None:
 
 def judge(config: Config, report: RunReport, deployed: Deployment, accepted_new: list[Any], settings: drift_rules.DriftSettings) -> str | None:
     """Run both drift checks, log and record them; return why to retrain, or None."""
-    frame, info = report.timed("new_data", lambda: new_data(config, accepted_new, deployed))
+    reference = training_data(config, deployed)
+    frame, info = report.timed("new_data", lambda: new_data(config, accepted_new, reference))
     report.details["new_data"] = info
     log.info(
         "new rows: %d from %s%s", info["rows"], ", ".join(info["files"]),
         "" if info["rows_already_trained_on"] is None else f" ({info['rows_already_trained_on']} row(s) the deployed model was trained on left out)",
     )
-    data = report.timed("data_drift", lambda: data_drift_check(config, deployed, frame))
+    data = report.timed("data_drift", lambda: data_drift_check(config, deployed, reference, frame))
     report.details["data_drift"] = data
     if data["measured"]:
         log.info("data drift, %s vs the new rows (drift: KS p < %s; PSI > %s):", data["reference"], drift_rules.KS_ALPHA, drift_rules.PSI_THRESHOLD)
         for line in drift_rules.format_feature_table(data["features"]):
             log.info("  %s", line)
-        log.info("data drift (%s): %s", data["rule"], ", ".join(data["drifted_features"]) or "none")
+        log.info("data drift (%s in the same feature): %s", data["rule"], ", ".join(data["drifted_features"]) or "none")
     else:
         log.info("data drift not measured: %s", data["reason"])
     if frame.empty:

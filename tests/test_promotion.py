@@ -16,7 +16,7 @@ from drs import history, production
 from drs.config import Config, load_config
 from drs.fileio import sha256_file
 from tests.conftest import ROOT, practice_pass, run_script, tree_state, write_config
-from tools.generate_data import OLDER_WORLD, clients, unique_ids
+from tools.generate_data import CHANGED_WORLD, OLDER_WORLD, clients, unique_ids
 
 SOURCED_FILES = ["clients_q1.csv", "clients_q2.csv", "clients_q3.csv", "clients_q4.csv"]
 
@@ -64,6 +64,7 @@ def test_gate_keeps_a_better_deployed_model_and_says_why(
     gate = run["details"]["gate"]
     assert gate["candidate_f1"] == pytest.approx(0.630462, abs=1e-6) and gate["deployed_f1"] == pytest.approx(0.790875, abs=1e-6)
     assert gate["promote"] is False and gate["forced"] is False and gate["evaluation_rows"] == 1200
+    assert gate["evaluation_rows_in_training_data"] == {"candidate": 0, "deployed": 0}
     assert "-> not promoted; v0001 stays deployed" in gate["reason"]
 
     kept = production.list_candidates(prod)
@@ -192,16 +193,21 @@ def test_history_survives_and_grows_across_runs(deployed_practice: Config, confi
     assert fullprocess.run(config) == 0
     first = history.runs(config.history_db)
     assert run_script("deployment.py", "--config", str(config.config_file), "--rollback").returncode == 0
-    assert fullprocess.run(config) == 0  # v0001 is current again; the sourced files were judged against v0002
+    assert fullprocess.run(config) == 0  # the rollback sticks: the sourced files are not new for v0001
+    rng = np.random.default_rng(3)
+    clients(rng, unique_ids(rng, 500), CHANGED_WORLD).to_csv(config.input_folder / "clients_q5.csv", index=False)
+    assert fullprocess.run(config) == 0
     everything = history.runs(config.history_db)
     assert everything[: len(first)] == first
-    assert [r["kind"] for r in everything] == ["fullprocess", "rollback", "fullprocess"]
+    assert [(r["kind"], r["outcome"], r["deployed_version"]) for r in everything] == [
+        ("fullprocess", "deployed", 2), ("rollback", "rolled back", 1), ("fullprocess", "no new data", 1), ("fullprocess", "deployed", 3)
+    ]
     assert [r["id"] for r in everything] == sorted(r["id"] for r in everything)
-    assert everything[1]["details"] == {"from": 2, "to": 1}
-    third = everything[2]
-    assert third["details"]["drift"]["history"][0] == pytest.approx(0.630462, abs=1e-6)
-    # v0001's lineage now holds its test score and the F1 the first run measured for it
-    assert third["details"]["drift"]["history"][1:] == [pytest.approx(0.484434, abs=1e-6)]
+    assert everything[1]["details"] == {"from": 2, "to": 1, "pinned_files": SOURCED_FILES}
+    last = everything[3]["details"]
+    assert last["new_data"]["files"] == ["clients_q5.csv"] and last["drift"]["deployed_version"] == "v0001"
+    # v0001's lineage holds its test score and the F1 the first run measured for it, across the rollback
+    assert last["drift"]["history"] == [pytest.approx(0.630462, abs=1e-6), pytest.approx(0.484434, abs=1e-6)]
 
 
 def test_refused_rollback_leaves_production_as_it_was(deployed_practice: Config, config: Config) -> None:
@@ -234,3 +240,15 @@ def test_bad_drift_setting_is_a_clear_error(project: Path) -> None:
     done = run_script("fullprocess.py", "--config", str(path))
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert f"{path}: key 'drift_test' must be one of raw, parametric, nonparametric, not 'sometimes'" in done.stderr
+
+
+def test_gate_warns_when_the_evaluation_data_was_trained_on(
+    deployed_practice: Config, config: Config, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Test rows sent again as new data make the candidate's test score optimistic; the gate says so."""
+    test_rows = pd.read_csv(config.test_data_csv).head(200)
+    test_rows.to_csv(config.input_folder / "clients_q5.csv", index=False)
+    assert fullprocess.run(config) == 0
+    gate = history.runs(config.history_db)[-1]["details"]["gate"]
+    assert gate["evaluation_rows_in_training_data"] == {"candidate": 200, "deployed": 0}
+    assert "the gate's evaluation data is not independent: 200 test row(s) are in the candidate model's training data" in caplog.text
