@@ -23,6 +23,16 @@ def redeploy_scenario(root: Path) -> Config:
     return load_config(root / "config.json")
 
 
+def older_world_file(path: Path, rows: int, seed: int) -> None:
+    """New data from the practice model's own world, on which it does not drift."""
+    import numpy as np
+
+    from tools.generate_data import OLDER_WORLD, clients, unique_ids
+
+    rng = np.random.default_rng(seed)
+    clients(rng, unique_ids(rng, rows), OLDER_WORLD).to_csv(path, index=False)
+
+
 def fault_command(script: str, config: Config, *args: str) -> list[str]:
     return [sys.executable, str(FAULTRUN), str(ROOT / script), "--config", str(config.config_file), *args]
 

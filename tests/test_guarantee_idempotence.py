@@ -10,6 +10,7 @@ import fullprocess
 from drs import history
 from drs.config import Config
 from tests.conftest import HEADER, ROOT, run_script, tree_state
+from tests.faults import older_world_file
 
 
 def outputs_state(config: Config) -> dict[str, tuple[str, int]]:
@@ -47,7 +48,7 @@ def test_after_a_rejected_file_or_no_drift_nothing_changes(deployed_practice: Co
     assert fullprocess.run(practice) == 0
     assert history.runs(practice.history_db)[-1]["outcome"] == "new files rejected"
     assert_no_new_data_changes_nothing(practice)
-    (practice.input_folder / "dataset4.csv").write_text(HEADER + "".join(f"n{i},{200 + i},{900 + i},2,0\n" for i in range(40)))
+    older_world_file(practice.input_folder / "dataset4.csv", 400, seed=7)  # the practice model's own world: no drift
     assert fullprocess.run(practice) == 0
     assert history.runs(practice.history_db)[-1]["outcome"] == "no drift"
     assert_no_new_data_changes_nothing(practice)

@@ -14,7 +14,7 @@ from pathlib import Path
 from drs import history
 from drs.config import load_config
 from tests.conftest import HEADER, make_project, tree_state
-from tests.faults import run_with_faults
+from tests.faults import older_world_file, run_with_faults
 
 DATA = ("practicedata", "sourceddata", "testdata")
 
@@ -46,12 +46,13 @@ def test_no_stage_changes_a_source_file_on_any_path(tmp_path: Path) -> None:
     ]
     saved_test = production.test_data_csv.read_bytes()
     actions = {
-        "add no drift": lambda: (practice.input_folder / "dataset3.csv").write_text(
-            HEADER + "".join(f"n{i},{200 + i},{900 + i},2,0\n" for i in range(40))
-        ),
+        "add no drift": lambda: older_world_file(practice.input_folder / "dataset3.csv", 400, seed=7),
         "add rejected": lambda: (production.input_folder / "clients_q5.csv").write_text(HEADER + "x,1,2,3,7\n"),
         "remove test data": production.test_data_csv.unlink,
-        "add new file": lambda: (production.input_folder / "clients_q6.csv").write_text(HEADER + "y,1,2,3,1\nz,4,5,6,0\n"),
+        # busy two-person clients that left: every model here predicts they stay (F1 0), so the run retrains
+        "add new file": lambda: (production.input_folder / "clients_q6.csv").write_text(
+            HEADER + "".join(f"y{i},{900 + i},{20000 + i},2,1\n" for i in range(30))
+        ),
         "restore test data": lambda: production.test_data_csv.write_bytes(saved_test),
     }
     for step, config, args, expected in steps:
