@@ -45,22 +45,8 @@ def _clear_write_errors(path: Path) -> Iterator[None]:
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write `data` to `path` so that readers never see a partial file."""
-    path = Path(path)
-    with _clear_write_errors(path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=TMP_PREFIX + path.name + ".", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(tmp_name, 0o644)
-            os.replace(tmp_name, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp_name)
-            raise
-    fsync_dir(path.parent)
+    with atomic_output(path) as tmp, open(tmp, "wb") as handle:
+        handle.write(data)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
