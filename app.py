@@ -164,8 +164,10 @@ def _number(value: Any, row: int, column: str) -> float:
         raise ApiError(400, f"record {row}: '{column}' must be a number, got {json_repr(value)}")
     try:
         number = float(value)
-    except (ValueError, OverflowError):
+    except ValueError:
         raise ApiError(400, f"record {row}: '{column}' must be a number, got {json_repr(value)}") from None
+    except OverflowError:  # an integer beyond float range
+        number = math.inf
     if not math.isfinite(number) or number < 0:
         raise ApiError(400, f"record {row}: '{column}' must be a finite number of at least 0, got {json_repr(value)}")
     return number
