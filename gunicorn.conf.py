@@ -11,6 +11,8 @@ worker_class = "sync"
 timeout = 60
 graceful_timeout = 10
 control_socket_disable = True
+# the workers' heartbeat files (unlinked at once) in memory rather than the system's temp folder
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 accesslog = os.environ.get("ACCESS_LOG") or None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info")
