@@ -22,6 +22,7 @@ import math
 import os
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
@@ -113,18 +114,27 @@ class ModelCache:
 
 
 class FileCache:
-    """Results computed from files, kept until a file's size or mtime changes."""
+    """Results computed from files, kept until a file's inode, size or mtime changes.
 
-    def __init__(self) -> None:
-        self._entries: dict[str, tuple[Any, Any]] = {}
+    At most `size` results are kept (least recently used go first), so callers
+    naming many different data files cannot make a worker grow without bound.
+    """
+
+    def __init__(self, size: int = 32) -> None:
+        self._entries: OrderedDict[str, tuple[Any, Any]] = OrderedDict()
+        self._size = size
 
     def get(self, name: str, paths: tuple[Path, ...], compute: Callable[[], T], extra: Any = None) -> T:
         key = (extra, *(_stat_key(p) for p in paths))
         hit = self._entries.get(name)
         if hit is not None and hit[0] == key:
+            self._entries.move_to_end(name)
             return hit[1]
         value = compute()
         self._entries[name] = (key, value)
+        self._entries.move_to_end(name)
+        while len(self._entries) > self._size:
+            self._entries.popitem(last=False)
         return value
 
 
@@ -279,11 +289,15 @@ def _rows_from_file(raw: Any, svc: Service) -> tuple["np.ndarray", list[str | No
     size = path.stat().st_size
     if size > svc.config.max_request_bytes:
         raise ApiError(413, f"the data file is {size} bytes, more than the limit of {svc.config.max_request_bytes}")
-    try:
-        frame = read_csv_checked(path, svc.schema, require_target=False, source=raw)
-    except DataError as exc:
-        raise ApiError(400, str(exc)) from None
-    return _frame_rows(frame, svc)
+
+    def compute() -> tuple["np.ndarray", list[str | None]]:
+        try:
+            frame = read_csv_checked(path, svc.schema, require_target=False, source=raw)
+        except DataError as exc:
+            raise ApiError(400, str(exc)) from None
+        return _frame_rows(frame, svc)
+
+    return svc.cache.get(f"file:{path}", (path,), compute)  # re-read only when the file changes
 
 
 def request_body(limit: int) -> bytes:

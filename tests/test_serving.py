@@ -331,3 +331,16 @@ def test_redeploys_under_load_fail_no_request(deployed_practice: Config, config:
     assert len(load.answers) >= 600
     api_record = json.loads((config.output_model_folder / "apireturns.json").read_text())
     assert [a["status"] for a in api_record["answers"]] == [200] * len(api_record["answers"])
+
+
+def test_a_data_file_is_read_again_only_when_it_changes(client, deployed_practice: Config, opened: list[str]) -> None:
+    path = deployed_practice.input_folder / "few.csv"
+    path.write_text("corporation,lastmonth_activity,lastyear_activity,number_of_employees\na,1,2,3\n")
+    for _ in range(3):
+        assert client.post("/prediction", json={"filepath": "practicedata/few.csv"}).get_json()["count"] == 1
+    assert len(opened) == 1
+    with open(path, "a") as handle:
+        handle.write("b,4,5,6\n")
+    answer = client.post("/prediction", json={"filepath": "practicedata/few.csv"}).get_json()
+    assert answer["count"] == 2 and [p["corporation"] for p in answer["predictions"]] == ["a", "b"]
+    assert len(opened) == 2
