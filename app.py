@@ -123,18 +123,21 @@ class FileCache:
     def __init__(self, size: int = 32) -> None:
         self._entries: OrderedDict[str, tuple[Any, Any]] = OrderedDict()
         self._size = size
+        self._lock = threading.Lock()  # for threaded workers (WORKER_CLASS=gthread)
 
     def get(self, name: str, paths: tuple[Path, ...], compute: Callable[[], T], extra: Any = None) -> T:
         key = (extra, *(_stat_key(p) for p in paths))
-        hit = self._entries.get(name)
-        if hit is not None and hit[0] == key:
-            self._entries.move_to_end(name)
-            return hit[1]
+        with self._lock:
+            hit = self._entries.get(name)
+            if hit is not None and hit[0] == key:
+                self._entries.move_to_end(name)
+                return hit[1]
         value = compute()
-        self._entries[name] = (key, value)
-        self._entries.move_to_end(name)
-        while len(self._entries) > self._size:
-            self._entries.popitem(last=False)
+        with self._lock:
+            self._entries[name] = (key, value)
+            self._entries.move_to_end(name)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
         return value
 
 
@@ -186,8 +189,9 @@ def _number(value: Any, row: int, column: str) -> float:
 def records_to_matrix(records: Any, schema: Schema, max_records: int) -> tuple["np.ndarray", list[str | None]]:
     """Check JSON records and return the feature matrix (columns in config order) and ids; pure.
 
-    Plain JSON numbers take a quick path (range checked once for all rows);
-    anything else goes through `_number`, which names the row and column.
+    Plain JSON numbers take a quick path (types and range checked once for
+    all rows); otherwise each value goes through `_number`, which names the
+    first bad row and column.
     """
     if not isinstance(records, list):
         raise ApiError(400, "'records' must be a list of objects")
@@ -206,19 +210,18 @@ def records_to_matrix(records: Any, schema: Schema, max_records: int) -> tuple["
             unknown = sorted(set(record) - allowed)
             raise ApiError(400, f"record {i}: unknown field(s) {', '.join(unknown)} (allowed: {', '.join(schema.columns)})")
         try:
-            row = [record[c] for c in features]
+            rows.append([record[c] for c in features])
         except KeyError:
             missing = [c for c in features if c not in record]
             raise ApiError(400, f"record {i}: missing field(s) {', '.join(missing)}") from None
-        if not all(type(v) is int or type(v) is float for v in row):
-            row = [_number(v, i, c) for v, c in zip(row, features)]
-        rows.append(row)
         corp = record.get(id_column)
         if corp is not None and type(corp) is not str:
             if type(corp) is not int:
                 raise ApiError(400, f"record {i}: '{id_column}' must be a string, got {json_repr(corp)}")
             corp = str(corp)
         ids.append(corp)
+    if not {type(v) for row in rows for v in row} <= {int, float}:  # strings, booleans, null, ...
+        rows = [[_number(v, i, c) for v, c in zip(row, features)] for i, row in enumerate(rows, start=1)]
     return _checked_matrix(rows, features), ids
 
 

@@ -7,7 +7,8 @@ import os
 
 bind = os.environ.get("BIND", f"127.0.0.1:{os.environ.get('PORT', '8000')}")
 workers = int(os.environ.get("WORKERS", "2"))
-worker_class = "sync"
+worker_class = os.environ.get("WORKER_CLASS", "sync")  # "gthread" (with THREADS) keeps connections alive
+threads = int(os.environ.get("THREADS", "1"))
 timeout = 60
 graceful_timeout = 10
 control_socket_disable = True
