@@ -349,12 +349,9 @@ def _rows_from_request(svc: Service) -> tuple["np.ndarray", list[str | None]]:
     raise ApiError(400, "the body must have exactly one of the fields 'records' or 'filepath'")
 
 
-def _final_data(svc: Service) -> Any:
-    import pandas as pd
-
+def _require_final_data(svc: Service) -> None:
     if not svc.config.final_data_csv.exists():
         raise ApiError(503, "no ingested data yet; run ingestion first")
-    return pd.read_csv(svc.config.final_data_csv)
 
 
 # ---- endpoints ----------------------------------------------------------------------------
@@ -391,14 +388,14 @@ def scoring_endpoint() -> Response:
 
 @api.get("/summarystats")
 def summarystats() -> Response:
-    from diagnostics import summarize
+    import diagnostics
 
     svc = service()
-    columns = [*svc.schema.features, svc.schema.target]
+    _require_final_data(svc)
 
     def compute() -> dict[str, Any]:
-        frame = _final_data(svc)
-        return {"rows": len(frame), "statistics": summarize(frame, columns)}
+        frame = diagnostics.final_data(svc.config)
+        return {"rows": len(frame), "statistics": diagnostics.summarize(frame, [*svc.schema.features, svc.schema.target])}
 
     return jsonify(svc.cache.get("summarystats", (svc.config.final_data_csv,), compute))
 
@@ -406,14 +403,16 @@ def summarystats() -> Response:
 @api.get("/diagnostics")
 def diagnostics_endpoint() -> Response:
     """Missing data now; stage timings and dependency versions as diagnostics.py recorded them."""
+    import diagnostics
+
     svc = service()
+    _require_final_data(svc)
     recorded_path = svc.config.output_model_folder / "diagnostics.json"
 
     def compute() -> dict[str, Any]:
-        frame = _final_data(svc)
         recorded = json.loads(recorded_path.read_text()) if recorded_path.exists() else {}
         return {
-            "missing_data_percent": {c: round(float(frame[c].isna().mean() * 100), 4) for c in frame.columns},
+            "missing_data_percent": diagnostics.missing_data(svc.config),
             "execution_time_seconds": recorded.get("execution_time_seconds"),
             "dependencies": recorded.get("dependencies"),
             "recorded_at": recorded.get("computed_at"),

@@ -344,3 +344,15 @@ def test_a_data_file_is_read_again_only_when_it_changes(client, deployed_practic
     answer = client.post("/prediction", json={"filepath": "practicedata/few.csv"}).get_json()
     assert answer["count"] == 2 and [p["corporation"] for p in answer["predictions"]] == ["a", "b"]
     assert len(opened) == 2
+
+
+def test_a_client_named_null_is_not_missing_data(client, deployed_practice: Config) -> None:
+    final = deployed_practice.final_data_csv
+    lines = final.read_text().splitlines()
+    lines[1] = "null," + lines[1].split(",", 1)[1]
+    final.write_text("\n".join(lines) + "\n")
+    body = client.get("/diagnostics").get_json()
+    assert body["missing_data_percent"]["corporation"] == 0.0
+    lines[2] = "," + lines[2].split(",", 1)[1]  # a really empty name is missing
+    final.write_text("\n".join(lines) + "\n")
+    assert client.get("/diagnostics").get_json()["missing_data_percent"]["corporation"] == round(100 / (len(lines) - 1), 4)
