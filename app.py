@@ -306,13 +306,18 @@ def _rows_from_file(raw: Any, svc: Service) -> tuple["np.ndarray", list[str | No
 def request_body(limit: int) -> bytes:
     """The whole body, or 413 if it is over `limit` bytes.
 
-    Werkzeug refuses a too-large Content-Length itself, but silently cuts a
-    chunked body at the limit; here a chunked body is read one byte past the
-    limit, so a cut body is refused instead of half-used.
+    Read straight from the server's stream: a Content-Length over the limit
+    is refused unread, and a chunked body (which Werkzeug would silently cut
+    at the limit) is read one byte past it, so a cut body is refused instead
+    of half-used. A server that does not end chunked streams gets no body.
     """
-    if request.content_length is not None:
-        return request.get_data(cache=False)
-    data = request.environ["wsgi.input"].read(limit + 1)
+    environ = request.environ
+    length = request.content_length
+    if length is None and not environ.get("wsgi.input_terminated"):
+        return b""
+    if length is not None and length > limit:
+        raise ApiError(413, f"the request body is larger than the limit of {limit} bytes")
+    data = environ["wsgi.input"].read(limit + 1 if length is None else length)
     if len(data) > limit:
         raise ApiError(413, f"the request body is larger than the limit of {limit} bytes")
     return data

@@ -124,7 +124,7 @@ def at_link_target(prod: Path, target: str) -> Deployment:
 def current_signature(prod: Path) -> str | None:
     """A cheap per-request check: the target of `current` changes with every switch."""
     try:
-        return os.readlink(Path(prod) / CURRENT)
+        return os.readlink(os.path.join(prod, CURRENT))  # os.path, not pathlib: the API calls this per request
     except OSError:
         return None
 
