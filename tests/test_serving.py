@@ -17,9 +17,6 @@ import pytest
 import requests
 
 import app as app_module
-import deployment
-import ingestion
-import scoring
 import training
 from app import create_app
 from drs import production
