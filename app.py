@@ -246,6 +246,26 @@ def create_app(config: Config | str | os.PathLike[str] | None = None) -> Flask:
             recorded_at=recorded.get("computed_at"),
         )
 
+    @app.get("/risk")
+    def risk_endpoint() -> Response:
+        """The active clients most likely to leave, as in risklist.csv (drs/risk.py ranks both)."""
+        from drs import risk
+
+        try:
+            top = risk.parse_top(request.args.get("top"))
+        except ValueError as exc:
+            raise ApiError(400, str(exc)) from None
+        loaded = models.get()
+        try:
+            _, clients = risk.read_ingested(config.final_data_csv, schema)
+        except DataError as exc:
+            raise ApiError(503, f"the ingested data cannot be used: {exc}") from None
+        ranked = risk.risk_list(loaded.model, clients, schema)
+        return jsonify(
+            model_version=loaded.version, data=config.final_data_csv.name, active_clients=len(ranked),
+            above_half=risk.above(ranked, 0.5), top=top, clients=risk.as_records(ranked.head(top)),
+        )
+
     @app.get("/health")
     def health() -> Response:
         loaded = models.get()
