@@ -203,6 +203,7 @@ def plot_trends(deployments: list[dict[str, Any]], drifts: list[dict[str, Any]],
 def plot_risk_distribution(probabilities: Any, threshold: float, path: Path) -> None:
     """Histogram of the active clients' exit probabilities, with the threshold marked."""
     import numpy as np
+    from matplotlib.ticker import MaxNLocator
 
     values = np.asarray(probabilities, dtype="float64")
     fig, ax = _pyplot().subplots(figsize=(7.6, 2.5), dpi=130)
@@ -215,6 +216,7 @@ def plot_risk_distribution(probabilities: Any, threshold: float, path: Path) -> 
     ax.set_title("Exit probability of the active clients", fontsize=10)
     ax.set_xlabel("exit probability (0 to 1)")
     ax.set_ylabel("clients")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3, axis="y")
     _save(fig, path)
 

@@ -102,6 +102,8 @@ def number(value: Any) -> str:
         return f"{value:,.1f}"
     if abs(value) >= 1:
         return f"{value:.2f}"
+    if 0 < abs(value) < 0.001:  # p-values and the like keep their size
+        return f"{value:.1e}"
     return f"{value:.3f}"
 
 
