@@ -28,7 +28,7 @@ from drs.cli import run_main
 from drs.config import Config
 from drs.fileio import atomic_output
 from drs.production import Deployment, utc_now
-from drs.schema import DataError, Schema, read_csv_checked
+from drs.schema import Schema, read_csv_checked
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -102,8 +102,8 @@ def read_clients(path: Path, schema: Schema) -> "pd.DataFrame":
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:
             header = [h.strip() for h in next(csv.reader(handle), [])]
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(str(path), f"cannot be read: {exc}") from None
+    except (OSError, UnicodeDecodeError):
+        header = []  # the checked read below names the problem
     return read_csv_checked(path, schema, require_target=schema.target in header, source=str(path))
 
 
@@ -167,7 +167,7 @@ def plot_trends(deployments: list[dict[str, Any]], drifts: list[dict[str, Any]],
         y = [float(d["f1"]) for d in scored]
         x = list(range(len(y)))
         top.plot(x, y, marker="o", color="#1f3b5c", linewidth=1.2)
-        for xi, yi in zip(x, y):
+        for xi, yi in zip(x, y) if len(y) <= 12 else ():  # beyond that the labels would overlap
             top.annotate(f"{yi:.3f}", (xi, yi), textcoords="offset points", xytext=(0, 7), ha="center", fontsize=7.5)
         _event_axis(top, [d.get("deployed_at") for d in scored], "deployment", [d["label"] for d in scored])
     else:
@@ -299,12 +299,12 @@ def run(config: Config, input_csv: Path | None = None, current_run: dict[str, An
 
     schema = Schema.from_config(config)
     model, deployment = deployed_model(config)
-    evaluation = confusion_matrix_report(config, (model, deployment))
-
-    raw = final = None
+    raw = final = None  # inputs are read and checked before anything is written
     if input_csv is None or config.final_data_csv.exists():
         raw, final = risk.read_ingested(config.final_data_csv, schema)
     clients = final if input_csv is None else read_clients(input_csv, schema)
+    evaluation = confusion_matrix_report(config, (model, deployment))
+
     ranked = risk.risk_list(model, clients, schema)
     risk_csv = config.output_model_folder / "risklist.csv"
     write_risk_list(ranked, risk_csv)

@@ -17,7 +17,7 @@ from app import create_app
 from drs import history, production, report_pdf, risk
 from drs.config import Config
 from drs.schema import Schema
-from tests.conftest import HEADER, run_script
+from tests.conftest import HEADER, run_script, tree_state
 
 FEATURES = ["lastmonth_activity", "lastyear_activity", "number_of_employees"]
 
@@ -97,15 +97,26 @@ def test_input_csv_without_exited_column(deployed_practice: Config, tmp_path: Pa
     assert "scored on current clients.csv, 3 rows" in text
 
 
-def test_bad_input_csv_is_a_clear_error(deployed_practice: Config, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("corporation,lastmonth_activity,lastyear_activity,number_of_employees\nabcd,1,x,3\n",
+         "bad.csv: column 'lastyear_activity' has missing or non-numeric value(s) in row 1 ('x')"),
+        ("corporation,lastmonth_activity\nabcd,1\n", "bad.csv: missing column(s): lastyear_activity, number_of_employees"),
+        (None, "bad.csv: cannot be read: No such file or directory"),
+    ],
+)
+def test_bad_input_csv_is_a_clear_error_and_changes_nothing(deployed_practice: Config, tmp_path: Path, content: str | None, message: str) -> None:
+    reporting.run(deployed_practice)
+    before = tree_state(deployed_practice.output_model_folder)
     bad = tmp_path / "bad.csv"
-    bad.write_text("corporation,lastmonth_activity,lastyear_activity,number_of_employees\nabcd,1,x,3\n")
-    before = (deployed_practice.output_model_folder / "risklist.csv").exists()
+    if content is not None:
+        bad.write_text(content)
     done = run_script("reporting.py", "--config", str(deployed_practice.config_file), "--input", str(bad))
     assert done.returncode == 1
-    assert "bad.csv: column 'lastyear_activity' has missing or non-numeric value(s) in row 1 ('x')" in done.stderr
+    assert message in done.stderr
     assert "Traceback" not in done.stderr
-    assert (deployed_practice.output_model_folder / "risklist.csv").exists() == before
+    assert tree_state(deployed_practice.output_model_folder) == before
 
 
 def test_ranking_is_pure_and_stable() -> None:
