@@ -23,7 +23,7 @@ from drs.cli import StageError, run_main
 from drs.config import Config, load_config
 from drs.fileio import atomic_write_json
 from drs.production import utc_now
-from drs.schema import Schema, read_csv_checked
+from drs.schema import Schema, read_csv_as_written, read_csv_checked
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,11 +54,9 @@ def model_predictions(df: "pd.DataFrame | None" = None, config: Config | None = 
 
 
 def _final_data(config: Config) -> "pd.DataFrame":
-    import pandas as pd
-
     if not config.final_data_csv.exists():
         raise StageError(f"{config.final_data_csv} does not exist; run ingestion.py first")
-    return pd.read_csv(config.final_data_csv)
+    return read_csv_as_written(config.final_data_csv, Schema.from_config(config))
 
 
 def summarize(frame: "pd.DataFrame", columns: list[str]) -> dict[str, dict[str, float]]:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from pathlib import Path
 
-from drs.schema import DataError, Schema, validate_frame
+from drs.schema import DataError, Schema, read_csv_as_written, validate_frame
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,15 +35,10 @@ def risk_columns(schema: Schema) -> list[str]:
 
 
 def read_ingested(path: Path, schema: Schema) -> tuple["pd.DataFrame", "pd.DataFrame"]:
-    """finaldata.csv as read (to count its missing data) and checked (to score it).
-
-    Only empty cells count as missing: a corporation called "null" or "NA" is a name.
-    """
-    import pandas as pd
-
+    """finaldata.csv as written (to count its missing data) and checked (to score it)."""
     if not Path(path).exists():
         raise DataError(str(path), "does not exist; run ingestion.py first")
-    raw = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={schema.id_column: str})
+    raw = read_csv_as_written(path, schema)
     return raw, validate_frame(raw, schema, str(path))
 
 

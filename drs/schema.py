@@ -140,3 +140,13 @@ def read_csv_checked(path: Path, schema: Schema, require_target: bool = True, so
     except OSError as exc:
         raise DataError(source, f"cannot be read: {exc.strerror}") from None
     return frame_from_text(decode_csv_bytes(data, source), schema, source, require_target)
+
+
+def read_csv_as_written(path: Path, schema: Schema) -> "pd.DataFrame":
+    """A CSV this project wrote (finaldata.csv), unchecked, where only an empty cell is missing.
+
+    pandas would read a corporation called "null" or "NA" as missing; here it stays a name.
+    """
+    import pandas as pd
+
+    return pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={schema.id_column: str})

@@ -10,6 +10,7 @@ import pytest
 from matplotlib.image import imread
 from pypdf import PdfReader
 
+import diagnostics
 import fullprocess
 import ingestion
 import reporting
@@ -52,6 +53,7 @@ def test_risk_list_ranks_every_active_client_by_the_deployed_models_probability(
     assert ranked.exit_probability.between(0, 1).all()
     assert not set(ranked.corporation) & set(final.corporation[final.exited == 1])
     assert "null" in set(ranked.corporation)  # a client called "null" is a name, not a missing value
+    assert diagnostics.missing_data(config)["corporation"] == 0.0  # and the diagnostics agree
 
     model = deployed_model(config)
     rows = ranked.iloc[[0, 1, 1000, len(ranked) // 2, len(ranked) - 1]]
