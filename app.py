@@ -263,7 +263,7 @@ def create_app(config: Config | str | os.PathLike[str] | None = None) -> Flask:
         ranked = risk.risk_list(loaded.model, clients, schema)
         return jsonify(
             model_version=loaded.version, data=config.final_data_csv.name, active_clients=len(ranked),
-            above_half=risk.above(ranked, 0.5), top=top, clients=risk.as_records(ranked.head(top)),
+            above_half=risk.above(ranked), top=top, clients=risk.as_records(ranked.head(top)),
         )
 
     @app.get("/health")

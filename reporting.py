@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("reporting")
 CLASS_NAMES = ["stayed (0)", "exited (1)"]
-RISK_THRESHOLD = 0.5
 TOP_IN_REPORT = 20
 
 
@@ -255,7 +254,7 @@ def gather(
     trends_png = config.output_model_folder / "trends.png"
     plot_trends(deployments, drifts, trends_png)
     distribution_png = config.output_model_folder / "riskdistribution.png"
-    plot_risk_distribution(ranked[risk.PROBABILITY], RISK_THRESHOLD, distribution_png)
+    plot_risk_distribution(ranked[risk.PROBABILITY], risk.THRESHOLD, distribution_png)
     diagnostics_json = read_json(config.output_model_folder / "diagnostics.json") or {}
     timings, timings_run = timings_of(runs)
     data: dict[str, Any] = {"source": config.final_data_csv.name, "ingestion": read_json(config.ingestion_record)}
@@ -273,7 +272,7 @@ def gather(
         trends_png=trends_png,
         distribution_png=distribution_png,
         risk={
-            **scored_source, "active": len(ranked), "above": risk.above(ranked, RISK_THRESHOLD), "threshold": RISK_THRESHOLD,
+            **scored_source, "active": len(ranked), "above": risk.above(ranked, risk.THRESHOLD), "threshold": risk.THRESHOLD,
             "features": list(schema.features), "top": risk.as_records(ranked.head(TOP_IN_REPORT)),
         },
         data=data,
@@ -309,7 +308,7 @@ def run(config: Config, input_csv: Path | None = None, current_run: dict[str, An
     risk_csv = config.output_model_folder / "risklist.csv"
     write_risk_list(ranked, risk_csv)
     source = Path(input_csv).name if input_csv is not None else config.final_data_csv.name
-    log.info("wrote %s: %d active clients of %s ranked, %d above %.1f", risk_csv, len(ranked), source, risk.above(ranked), RISK_THRESHOLD)
+    log.info("wrote %s: %d active clients of %s ranked, %d above %.1f", risk_csv, len(ranked), source, risk.above(ranked), risk.THRESHOLD)
 
     runs = history.runs(config.history_db) + ([current_run] if current_run else [])
     report = gather(config, deployment, evaluation, ranked, {"source": source, "rows": len(clients)}, raw, runs)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 RANK = "rank"
 PROBABILITY = "exit_probability"
 PROBABILITY_DECIMALS = 6
+THRESHOLD = 0.5  # "at risk": more likely to leave than to stay
 DEFAULT_TOP = 20
 MAX_TOP = 1000
 
@@ -75,7 +76,7 @@ def risk_list(model: Any, frame: "pd.DataFrame", schema: Schema) -> "pd.DataFram
     return rank_clients(clients, probabilities, schema)
 
 
-def above(ranked: "pd.DataFrame", threshold: float = 0.5) -> int:
+def above(ranked: "pd.DataFrame", threshold: float = THRESHOLD) -> int:
     """How many clients have an exit probability above `threshold`."""
     return int((ranked[PROBABILITY] > threshold).sum())
 
