@@ -20,7 +20,8 @@ sys.path.insert(0, str(ROOT))
 
 from drs.config import Config, load_config  # noqa: E402
 
-SHARED_STARTER = ROOT.parent / "shared" / "udacity-starter"
+# ../shared/udacity-starter beside the checkout; DRS_UDACITY_STARTER points elsewhere (a worktree one level deeper).
+SHARED_STARTER = Path(os.environ.get("DRS_UDACITY_STARTER") or ROOT.parent / "shared" / "udacity-starter")
 HEADER = "corporation,lastmonth_activity,lastyear_activity,number_of_employees,exited\n"
 DATA_FOLDERS = ("practicedata", "sourceddata", "testdata")
 OUTPUT_FOLDERS = ("ingesteddata", "practicemodels", "models", "production_deployment")
