@@ -126,14 +126,18 @@ def deployment_rows(prod: Path) -> list[dict[str, Any]]:
 
 
 def drift_runs(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The runs that made a drift decision, as {started_at, new_files, check}."""
+    """The runs that made a score-drift decision, with their data drift and promotion gate where recorded."""
     found = []
     for run in runs:
         details = run.get("details") or {}
         check = details.get("drift")
         if isinstance(check, dict):
-            found.append({"started_at": run.get("started_at"), "new_files": details.get("new_files") or [], "check": check})
+            found.append({
+                "started_at": run.get("started_at"), "new_files": details.get("new_files") or [], "check": check,
+                "data_drift": details.get("data_drift"), "gate": details.get("gate"),
+            })
     return found
+
 
 
 def _event_axis(ax: Any, times: list[Any], what: str, labels: list[str] | None = None) -> None:
@@ -160,7 +164,9 @@ def _event_axis(ax: Any, times: list[Any], what: str, labels: list[str] | None =
 
 def plot_trends(deployments: list[dict[str, Any]], drifts: list[dict[str, Any]], path: Path) -> None:
     """Two panels: F1 of each deployment, and each drift check's F1 against its threshold, in time order."""
-    fig, (top, bottom) = _pyplot().subplots(2, 1, figsize=(7.6, 6.8), dpi=130)
+    from drs.report_pdf import threshold_of
+
+    fig, (top, bottom) = _pyplot().subplots(2, 1, figsize=(7.6, 6.4), dpi=130)
     scored = [d for d in deployments if d.get("f1") is not None]
     if scored:
         y = [float(d["f1"]) for d in scored]
@@ -174,13 +180,13 @@ def plot_trends(deployments: list[dict[str, Any]], drifts: list[dict[str, Any]],
     top.set_title(f"F1 of each deployment on the test data ({len(scored)} deployments)", fontsize=10)
     top.set_ylabel("F1 (0 to 1)")
 
-    usable = [d for d in drifts if d["check"].get("new_data_f1") is not None and d["check"].get("deployed_score") is not None]
+    usable = [d for d in drifts if d["check"].get("new_data_f1") is not None and threshold_of(d["check"]) is not None]
     if usable:
         x = list(range(len(usable)))
         new = [float(d["check"]["new_data_f1"]) for d in usable]
-        ref = [float(d["check"]["deployed_score"]) for d in usable]
+        ref = [float(threshold_of(d["check"])) for d in usable]
         bottom.vlines(x, [min(a, b) for a, b in zip(new, ref)], [max(a, b) for a, b in zip(new, ref)], color="#999999", linewidth=0.8)
-        bottom.scatter(x, ref, marker="_", s=260, linewidths=2, color="#333333", label="deployed model's recorded F1 (threshold)")
+        bottom.scatter(x, ref, marker="_", s=260, linewidths=2, color="#333333", label="threshold of the drift test (raw: the deployed model's recorded F1)")
         for flag, colour, marker, label in ((True, "#b3261e", "X", "F1 on new data: drift"), (False, "#1e6b34", "o", "F1 on new data: no drift")):
             pts = [(xi, ni) for xi, ni, d in zip(x, new, usable) if bool(d["check"].get("drift")) is flag]
             if pts:

@@ -209,6 +209,7 @@ def model_section(report: Report) -> list[Flowable]:
 
 
 def drift_block(last_run: dict[str, Any] | None, drift: dict[str, Any] | None) -> list[Flowable]:
+    """The last run, then the last drift decision: score test, data drift per feature, promotion gate."""
     flow: list[Flowable] = []
     if last_run:
         flow.append(key_values([
@@ -221,35 +222,84 @@ def drift_block(last_run: dict[str, Any] | None, drift: dict[str, Any] | None) -
         return flow
     check = drift.get("check") or {}
     decision = check.get("drift")
-    colour = ALERT if decision else GOOD
     verdict = {True: "drift", False: "no drift"}.get(decision, "unknown")
-    new_f1, reference = check.get("new_data_f1"), check.get("deployed_score")
-    comparison = "below" if decision else "not below"
-    numbers = (
-        f"F1 of {text(check.get('deployed_version', 'the deployed model'))} on the new data "
-        f"<b>{score(new_f1)}</b> is {comparison} its recorded score <b>{score(reference)}</b>"
-        if new_f1 is not None and reference is not None else "numbers not recorded"
-    )
-    flow.append(Spacer(1, 4))
-    flow.append(key_values([
-        ("Drift check", f"{text(when(drift.get('started_at')))}, test '{text(check.get('test', 'raw'))}'"),
-        ("Decision", f"<font color='{colour}'><b>{verdict}</b></font>: {numbers}"),
-        ("New files", text(", ".join(drift.get("new_files") or []) or "-", 400)),
-    ]))
+    rows = [
+        ("Drift check", f"{text(when(drift.get('started_at')))}: test '{text(check.get('test', 'raw'))}'"
+                        + (f" ({text(check.get('rule'))})" if check.get("rule") else "")),
+        ("Decision", f"<font color='{ALERT if decision else GOOD}'><b>{verdict}</b></font>: {score_numbers(check)}"),
+    ]
+    if check.get("fallback"):
+        rows.append(("Fallback", text(check["fallback"])))
+    rows.append(("New files", text(", ".join(drift.get("new_files") or []) or "-", 400)))
+    gate = drift.get("gate")
+    if isinstance(gate, dict) and gate.get("reason"):
+        rows.append(("Promotion gate", text(gate["reason"])))
+    flow += [Spacer(1, 4), key_values(rows)]
+    flow += data_drift_table(drift.get("data_drift"))
     extra = extra_numbers(check)
     if extra:
         flow.append(Paragraph("Other numbers recorded with the drift decision", SMALL))
-        shown, hidden = newest(extra, 10)
-        flow.append(KeepInFrame(TEXT_WIDTH, 150, [table([["what", "value"], *shown], [0.45, 0.55], align_right=(1,))], mode="shrink"))
+        shown, hidden = newest(extra, 8)
+        flow.append(table([["what", "value"], *shown], [0.45, 0.55], align_right=(1,)))
         flow += left_out(hidden, "numbers")
     return flow
 
 
-KNOWN_DRIFT_KEYS = {"test", "deployed_version", "new_data_f1", "deployed_score", "drift"}
+def score_numbers(check: dict[str, Any]) -> str:
+    """The drift test's numbers in words, as fullprocess logs them."""
+    from drs.drift import describe_score_drift
+
+    try:
+        words = describe_score_drift(check)
+    except (KeyError, TypeError, ValueError):
+        new_f1 = check.get("new_data_f1")
+        threshold = threshold_of(check)
+        if new_f1 is None or threshold is None:
+            return "numbers not recorded"
+        words = f"F1 on the new data {score(new_f1)} vs threshold {score(threshold)}"
+    rows = check.get("new_rows")
+    model = check.get("deployed_version", "the deployed model")
+    return f"{text(model)}: {text(words.split(' -> ')[0])}" + (f" ({number(rows)} new rows)" if rows is not None else "")
+
+
+def threshold_of(check: dict[str, Any]) -> Any:
+    """The F1 below which the drift test said drift (the raw test's is the deployed score)."""
+    return check.get("threshold", check.get("deployed_score"))
+
+
+def data_drift_table(data: Any) -> list[Flowable]:
+    if not isinstance(data, dict):
+        return []
+    if not data.get("measured"):
+        return [Paragraph(f"Data drift not measured: {text(data.get('reason'))}.", SMALL)] if data.get("reason") else []
+    features = [f for f in data.get("features") or [] if isinstance(f, dict)]
+    rows = [["feature", "KS statistic", "KS p-value", "KS verdict", "PSI", "PSI verdict"]] + [
+        [f.get("feature"), number(f.get("ks_statistic")), number(f.get("ks_p_value")), flag(f.get("ks_drift")),
+         number(f.get("psi")), flag(f.get("psi_drift"))]
+        for f in features
+    ]
+    drifted = ", ".join(data.get("drifted_features") or []) or "none"
+    return [
+        Spacer(1, 5),
+        Paragraph(f"Data drift of each feature, {text(data.get('reference'))} against the new rows. A feature drifts "
+                  f"when {text(data.get('rule'))}; drifted: <b>{text(drifted)}</b>.", SMALL),
+        Spacer(1, 2),
+        table(rows, [0.3, 0.14, 0.14, 0.13, 0.14, 0.15], align_right=(1, 2, 4)),
+    ]
+
+
+def flag(value: Any) -> str:
+    return {True: "drift", False: "ok"}.get(value, "-")
+
+
+KNOWN_DRIFT_KEYS = {
+    "test", "requested_test", "fallback", "rule", "deployed_version", "new_data_f1", "deployed_score", "threshold",
+    "drift", "model_sha256", "new_rows", "history", "history_points", "mean", "std", "q1", "q3", "iqr",
+}
 
 
 def extra_numbers(check: dict[str, Any], prefix: str = "") -> list[list[str]]:
-    """Fields beyond the course's raw test (other tests, data drift per feature, a gate), flattened."""
+    """Fields of the drift decision this layout does not know yet, flattened, so they still reach the reader."""
     rows = []
     for key, value in check.items():
         if not prefix and key in KNOWN_DRIFT_KEYS:
@@ -385,20 +435,27 @@ def dependency_status(dep: dict[str, Any]) -> str:
     return "up to date" if dep.get("newest") else "newest unknown"
 
 
+def file_span(files: Sequence[str], limit: int = 3) -> str:
+    """'a.csv, b.csv', or 'a.csv .. z.csv (12 files)' when there are more than `limit`."""
+    if len(files) <= limit:
+        return ", ".join(files) or "-"
+    return f"{files[0]} .. {files[-1]} ({len(files)} files)"
+
+
 def trends_section(report: Report) -> list[Flowable]:
     flow: list[Flowable] = [
         Paragraph("Trends", H1),
         Paragraph("From the deployments in production and the run history, which every full-process run appends to.", BODY),
         Spacer(1, 4),
-        image(report.trends_png, TEXT_WIDTH * 0.92),
+        image(report.trends_png, TEXT_WIDTH * 0.86),
         Paragraph("Deployments", H2),
     ]
-    shown, hidden = newest(report.deployments, 8)
-    rows = [["version", "deployed", "F1 (test)", "training files", "why"]] + [
-        [d.get("label"), when(d.get("deployed_at")), score(d.get("f1")), ", ".join(d.get("training_files") or []), d.get("reason") or "-"]
+    shown, hidden = newest(report.deployments, 5)
+    rows = [["version", "deployed", "F1", "training files", "why"]] + [
+        [d.get("label"), when(d.get("deployed_at")), score(d.get("f1")), file_span(d.get("training_files") or []), d.get("reason") or "-"]
         for d in shown
     ]
-    flow.append(table(rows, [0.09, 0.2, 0.1, 0.33, 0.28], align_right=(2,)))
+    flow.append(table(rows, [0.095, 0.165, 0.075, 0.24, 0.425], align_right=(2,)))
     flow += left_out(hidden, "deployments")
     return flow
 

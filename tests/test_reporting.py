@@ -188,7 +188,10 @@ def test_report_pdf_says_what_is_deployed_and_who_is_at_risk(production_run: Con
     assert f"F1\n {deployed.score():.4f}" in model_page and "0.7909" in model_page
     assert "clients_q1.csv, clients_q2.csv, clients_q3.csv, clients_q4.csv" in model_page
     assert "testdata.csv: 1,200 labelled clients (600 exited)" in model_page
-    assert "F1 of v0001 on the new data 0.4844 is below its recorded score 0.6305" in re.sub(r"\s+", " ", model_page)
+    flat = re.sub(r"\s+", " ", model_page)
+    assert "drift: v0001: F1 on the new data 0.4844 vs its latestscore 0.6305 (10,000 new rows)" in flat
+    assert "improvement +0.1604 >= minimum 0.0000 -> promoted" in flat
+    assert "lastmonth_activity 0.101 7.2e-05 drift 0.076 ok" in flat  # data drift: KS yes, PSI no
 
     ranked = pd.read_csv(models / "risklist.csv", keep_default_na=False)
     risk_page = pages[1]
@@ -202,7 +205,8 @@ def test_report_pdf_says_what_is_deployed_and_who_is_at_risk(production_run: Con
     assert "lastmonth_activity 48.68 27.00 73.93 0.00 %" in data_page
     operations = pages[3]
     assert "reportlab" in operations and "5.1.0" in operations and "training" in operations
-    assert "v0001" in pages[4] and "v0002" in pages[4] and "drift: F1 0.4844 < 0.6305" in pages[4]
+    trends = re.sub(r"\s+", " ", pages[4])
+    assert "v0001" in trends and "v0002" in trends and "drift (raw): F1 0.4844 < 0.6305" in trends
 
     for page in PdfReader(models / "report.pdf").pages:
         assert text_right_edges(page) <= float(page.mediabox.width) - report_pdf.MARGIN + 0.5
@@ -214,11 +218,15 @@ def test_report_pdf_says_what_is_deployed_and_who_is_at_risk(production_run: Con
 def test_report_lists_drift_numbers_it_does_not_know(deployed_practice: Config, tmp_path: Path) -> None:
     """Fields added to the run history later (other drift tests, data drift, a gate) still reach the reader."""
     check = {
-        "test": "parametric", "deployed_version": "v0001", "new_data_f1": 0.61, "deployed_score": 0.6305, "drift": True,
-        "threshold": 0.5831, "data_drift": {"lastmonth_activity": {"ks_pvalue": 0.00012, "psi": 0.31}},
+        "test": "parametric", "deployed_version": "v0001", "new_data_f1": 0.61, "threshold": 0.6231, "drift": True,
+        "calibration": {"brier": 0.00012, "bins": 10},  # a field this layout does not know
     }
+    data_drift = {"measured": True, "reference": "v0001/trainingdata.csv", "rule": "KS p < 0.05 and PSI > 0.2",
+                  "drifted_features": ["lastmonth_activity"],
+                  "features": [{"feature": "lastmonth_activity", "ks_statistic": 0.3, "ks_p_value": 1e-9, "ks_drift": True,
+                                "psi": 0.45, "psi_drift": True}]}
     run = {"started_at": "2026-01-02T03:04:05+00:00", "outcome": "deployed", "message": "m",
-           "details": {"drift": check, "new_files": ["x.csv"], "gate": {"promoted": True}}}
+           "details": {"drift": check, "new_files": ["x.csv"], "data_drift": data_drift, "gate": {"reason": "gate says yes"}}}
     long_name = "a-client-with-a-very-long-name-" * 5  # wider than the page unless it wraps
     clients = tmp_path / "clients.csv"
     clients.write_text(HEADER + f"{long_name},0,1,9000,0\nb,3,40,50,0\n")
@@ -228,7 +236,10 @@ def test_report_lists_drift_numbers_it_does_not_know(deployed_practice: Config, 
     assert len(reader.pages) == 5
     text = re.sub(r"\s+", " ", reader.pages[0].extract_text())
     assert "test 'parametric'" in text
-    assert "data_drift / lastmonth_activity / psi 0.310" in text and "ks_pvalue 1.2e-04" in text and "threshold 0.583" in text
+    assert "drift: v0001: F1 on the new data 0.6100 vs threshold 0.6231" in text
+    assert "calibration / brier 1.2e-04" in text and "calibration / bins 10" in text
+    assert "drifted: lastmonth_activity." in text and "lastmonth_activity 0.300 1.0e-09 drift 0.450 drift" in text
+    assert "Promotion gate gate says yes" in text
     assert text_right_edges(reader.pages[1]) <= float(reader.pages[1].mediabox.width) - report_pdf.MARGIN + 0.5
 
 
