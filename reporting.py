@@ -186,7 +186,7 @@ def plot_trends(deployments: list[dict[str, Any]], drifts: list[dict[str, Any]],
         new = [float(d["check"]["new_data_f1"]) for d in usable]
         ref = [float(threshold_of(d["check"])) for d in usable]
         bottom.vlines(x, [min(a, b) for a, b in zip(new, ref)], [max(a, b) for a, b in zip(new, ref)], color="#999999", linewidth=0.8)
-        bottom.scatter(x, ref, marker="_", s=260, linewidths=2, color="#333333", label="threshold of the drift test (raw: the deployed model's recorded F1)")
+        bottom.scatter(x, ref, marker="_", s=260, linewidths=2, color="#333333", label="drift threshold (raw test: deployed model's recorded F1)")
         for flag, colour, marker, label in ((True, "#b3261e", "X", "F1 on new data: drift"), (False, "#1e6b34", "o", "F1 on new data: no drift")):
             pts = [(xi, ni) for xi, ni, d in zip(x, new, usable) if bool(d["check"].get("drift")) is flag]
             if pts:
