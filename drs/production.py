@@ -112,10 +112,19 @@ def current(prod: Path) -> Deployment | None:
     return _load((link.parent / target).resolve())
 
 
+def at_link_target(prod: Path, target: str) -> Deployment:
+    """The deployment a `current` link target (as current_signature gave it) names.
+
+    Loading by the target read once, instead of reading `current` again,
+    keeps a reader on one version even if `current` moves meanwhile.
+    """
+    return _load((Path(prod) / target).resolve())
+
+
 def current_signature(prod: Path) -> str | None:
     """A cheap per-request check: the target of `current` changes with every switch."""
     try:
-        return os.readlink(Path(prod) / CURRENT)
+        return os.readlink(os.path.join(prod, CURRENT))  # os.path, not pathlib: the API calls this per request
     except OSError:
         return None
 
