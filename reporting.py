@@ -62,6 +62,7 @@ def _save(fig: Any, path: Path) -> None:
 def plot_confusion_matrix(matrix: list[list[int]], title: str, path: Path) -> None:
     """Draw a 2x2 confusion matrix with seaborn and save it atomically."""
     import seaborn as sns
+    from matplotlib.ticker import MaxNLocator
 
     fig, ax = _pyplot().subplots(figsize=(5.6, 4.6), dpi=120)
     sns.heatmap(
@@ -69,6 +70,9 @@ def plot_confusion_matrix(matrix: list[list[int]], title: str, path: Path) -> No
         xticklabels=CLASS_NAMES, yticklabels=CLASS_NAMES, annot_kws={"size": 14},
         cbar_kws={"label": "clients"},
     )
+    colorbar = ax.collections[0].colorbar
+    colorbar.locator = MaxNLocator(integer=True)  # whole clients, also for a tiny test set
+    colorbar.update_ticks()
     ax.set_xlabel("predicted")
     ax.set_ylabel("actual")
     ax.set_title(title, fontsize=10)

@@ -389,16 +389,18 @@ def operations_section(report: Report) -> list[Flowable]:
     timing_rows = [["stage", "in the run", "diagnostics' measurement"]] + [
         [s, seconds(timings.get(s)), seconds(measured.get(s))] for s in stages
     ]
-    flow: list[Flowable] = [
-        Paragraph("Operations", H1),
-        Paragraph("Stage timings", H2),
-        Paragraph(f"'In the run': {timings_from(o.get('timings_run'))}. "
-                  f"'Diagnostics': ingestion, training and scoring re-run into a temporary folder "
-                  f"({text(when(o.get('diagnostics_at')))}).", SMALL),
-        Spacer(1, 3),
-        table(timing_rows, [0.4, 0.3, 0.3], align_right=(1, 2)) if stages else Paragraph("No timings recorded.", BODY),
-        Paragraph("Dependencies", H2),
-    ]
+    flow: list[Flowable] = [Paragraph("Operations", H1), Paragraph("Stage timings", H2)]
+    if stages:
+        flow += [
+            Paragraph(f"'In the run': {timings_from(o.get('timings_run'))}. "
+                      f"'Diagnostics': ingestion, training and scoring re-run into a temporary folder "
+                      f"({text(when(o.get('diagnostics_at')))}).", SMALL),
+            Spacer(1, 3),
+            table(timing_rows, [0.4, 0.3, 0.3], align_right=(1, 2)),
+        ]
+    else:
+        flow.append(Paragraph("No stage timings recorded yet: no full-process run has deployed, and diagnostics.py has not run.", BODY))
+    flow.append(Paragraph("Dependencies", H2))
     dependencies = o.get("dependencies")
     if not dependencies:
         flow.append(Paragraph("No dependency check recorded; run diagnostics.py.", BODY))
