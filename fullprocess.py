@@ -101,11 +101,10 @@ def seen_entries(records: list[Any], verdict_of: Callable[[Any], str], judged_ag
 
 def drift_check(config: Config, deployment: Deployment) -> dict[str, Any]:
     """The course's raw test: the deployed model's F1 on the new data below its recorded score."""
-    from drs.schema import Schema
-    from scoring import f1_on
+    from scoring import f1_on_ingested
 
     model = production.load_model(deployment)
-    new_f1 = f1_on(model, config.final_data_csv, Schema.from_config(config))
+    new_f1 = f1_on_ingested(config, model, deployment.meta["sha256"][production.MODEL_FILE])
     deployed_score = deployment.score()
     drift = new_f1 < deployed_score
     return {"test": "raw", "deployed_version": deployment.label, "new_data_f1": round(new_f1, 6), "deployed_score": deployed_score, "drift": drift}

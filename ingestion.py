@@ -148,14 +148,15 @@ def read_files(paths: list[Path], config: Config, schema: Schema) -> tuple[list[
     return frames, records
 
 
-def unchanged(record: dict[str, Any], path: Path | None) -> bool:
-    """The file a record describes is still there with the same content (stat first, sha256 if touched)."""
+def still_there(record: dict[str, Any], path: Path | None) -> FileRecord | None:
+    """The record again if its file still has the same content (stat first, sha256 if touched), else None."""
     if path is None or not path.is_file():
-        return False
+        return None
     st = path.stat()
-    if (st.st_size, st.st_mtime_ns) == (record["size"], record["mtime_ns"]):
-        return True
-    return st.st_size == record["size"] and sha256_file(path) == record["sha256"]
+    same = (st.st_size, st.st_mtime_ns) == (record["size"], record["mtime_ns"]) or (
+        st.st_size == record["size"] and sha256_file(path) == record["sha256"]
+    )
+    return FileRecord(**{**record, "mtime_ns": st.st_mtime_ns}) if same else None
 
 
 def plan_increment(manifest: dict[str, Any], files: list[Path]) -> tuple[list[FileRecord], list[Path]] | None:
@@ -163,11 +164,11 @@ def plan_increment(manifest: dict[str, Any], files: list[Path]) -> tuple[list[Fi
     present = {p.name: p for p in files}
     carried = []
     for record in manifest["files"]:
-        same = unchanged(record, present.get(record["name"]))
-        if record["status"] == "accepted" and not same:
+        same = still_there(record, present.get(record["name"]))
+        if record["status"] == "accepted" and same is None:
             return None  # an ingested file changed or went away: its rows must leave finaldata.csv
-        if same:
-            carried.append(FileRecord(**record))
+        if same is not None:
+            carried.append(same)
     names = {r.name for r in carried}
     return carried, [p for p in files if p.name not in names]
 

@@ -16,19 +16,23 @@ from drs.cli import run_main
 from drs.config import Config
 from drs.fileio import atomic_write_json, atomic_write_text, sha256_file
 from drs.production import utc_now
-from drs.schema import Schema, read_csv_checked
+from drs import rowstore
+from drs.schema import Schema, read_polars_checked
 
 if TYPE_CHECKING:
     import pandas as pd
+    import polars as pl
 
 log = logging.getLogger("scoring")
 
 
-def predict_classes(model: Any, frame: "pd.DataFrame", schema: Schema) -> Any:
-    return model.predict(frame[list(schema.features)].to_numpy(dtype="float64"))
+def predict_classes(model: Any, frame: "pd.DataFrame | pl.DataFrame", schema: Schema) -> Any:
+    from training import feature_matrix
+
+    return model.predict(feature_matrix(frame, schema))
 
 
-def metrics(model: Any, frame: "pd.DataFrame", schema: Schema) -> dict[str, Any]:
+def metrics(model: Any, frame: "pd.DataFrame | pl.DataFrame", schema: Schema) -> dict[str, Any]:
     """F1, precision, recall and accuracy of `model` on a labelled frame; pure."""
     from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_score, recall_score
 
@@ -46,7 +50,19 @@ def metrics(model: Any, frame: "pd.DataFrame", schema: Schema) -> dict[str, Any]
 
 def f1_on(model: Any, path: Path, schema: Schema) -> float:
     """F1 of `model` on the labelled CSV at `path`."""
-    return metrics(model, read_csv_checked(path, schema, source=str(path)), schema)["f1"]
+    return metrics(model, read_polars_checked(path, schema, source=str(path)), schema)["f1"]
+
+
+def f1_on_ingested(config: Config, model: Any, model_key: str) -> float:
+    """F1 of `model` on finaldata.csv. Through the row store when it matches the file, where the
+    counts of rows this model (by `model_key`, its sha256) already scored are kept, so a run
+    scores only the rows added since; otherwise from the CSV."""
+    schema = Schema.from_config(config)
+    manifest = rowstore.load(config.output_folder, config.final_data_csv, config.input_folder, schema.columns)
+    if manifest is None:
+        return f1_on(model, config.final_data_csv, schema)
+    counts = rowstore.confusion_counts(config.output_folder, manifest, model, model_key, schema.features, schema.target)
+    return rowstore.f1_from_counts(counts)
 
 
 def format_score(f1: float) -> str:
@@ -59,7 +75,7 @@ def run(config: Config) -> dict[str, Any]:
 
     schema = Schema.from_config(config)
     model = load_model(config.model_pkl)
-    result = metrics(model, read_csv_checked(config.test_data_csv, schema, source=str(config.test_data_csv)), schema)
+    result = metrics(model, read_polars_checked(config.test_data_csv, schema, source=str(config.test_data_csv)), schema)
     result.update(
         scored_at=utc_now(),
         test_data=str(config.test_data_csv),

@@ -17,10 +17,11 @@ from drs.cli import StageError, run_main
 from drs.config import Config
 from drs.fileio import atomic_write_bytes, atomic_write_json, sha256_bytes, sha256_file
 from drs.production import utc_now
-from drs.schema import Schema, read_csv_checked
+from drs.schema import Schema, read_polars_checked
 
 if TYPE_CHECKING:
     import pandas as pd
+    import polars as pl
 
 log = logging.getLogger("training")
 
@@ -29,6 +30,8 @@ def build_model(settings: dict[str, Any]) -> Any:
     """The course's model (C=1.0, liblinear, random_state 0) unless config.json says otherwise.
 
     `scale: true` puts a StandardScaler in front, which solvers such as lbfgs need.
+    liblinear is exact for the course but slow on millions of rows; the README
+    ("Speed") says when to switch to `lbfgs` with `scale` or `newton-cholesky`.
     """
     from sklearn.linear_model import LogisticRegression
 
@@ -46,16 +49,24 @@ def build_model(settings: dict[str, Any]) -> Any:
     return model
 
 
-def features_and_target(frame: "pd.DataFrame", schema: Schema) -> tuple[Any, Any]:
-    """Feature matrix (float64, config order) and label vector; the model is fitted on arrays, not names."""
-    return frame[list(schema.features)].to_numpy(dtype="float64"), frame[schema.target].to_numpy()
+def feature_matrix(frame: "pd.DataFrame | pl.DataFrame", schema: Schema) -> Any:
+    """Features (float64, config order) of a pandas or polars frame; the model is fitted on arrays, not names."""
+    import numpy as np
+
+    return np.asarray(frame[list(schema.features)].to_numpy(), dtype="float64")
 
 
-def train(frame: "pd.DataFrame", schema: Schema, settings: dict[str, Any]) -> Any:
+def features_and_target(frame: "pd.DataFrame | pl.DataFrame", schema: Schema) -> tuple[Any, Any]:
+    return feature_matrix(frame, schema), frame[schema.target].to_numpy()
+
+
+def train(frame: "pd.DataFrame | pl.DataFrame", schema: Schema, settings: dict[str, Any]) -> Any:
     """Fit a model on a checked frame; pure (no I/O)."""
-    if frame[schema.target].nunique() < 2:
-        raise StageError(f"training data has only one class in '{schema.target}'; cannot fit a classifier")
+    import numpy as np
+
     x, y = features_and_target(frame, schema)
+    if len(np.unique(y)) < 2:
+        raise StageError(f"training data has only one class in '{schema.target}'; cannot fit a classifier")
     return build_model(settings).fit(x, y)
 
 
@@ -65,7 +76,7 @@ def run(config: Config) -> dict[str, Any]:
     schema = Schema.from_config(config)
     if not config.final_data_csv.exists():
         raise StageError(f"{config.final_data_csv} does not exist; run ingestion.py first")
-    frame = read_csv_checked(config.final_data_csv, schema)
+    frame = read_polars_checked(config.final_data_csv, schema)
     model = train(frame, schema, config.model)
     blob = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
     files = config.ingested_files_txt.read_text().split() if config.ingested_files_txt.exists() else []
