@@ -17,6 +17,7 @@ valid data remains, the earlier outputs are left exactly as they were.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import logging
 import os
 import shutil
@@ -230,13 +231,15 @@ def ingest_all(config: Config, schema: Schema, files: list[Path], started: float
         raise no_valid_data(config, len(records))
     rows, hashes = combine(frames)
     result = result_of(records, rows.height, started)
-    generation = rowstore.new_generation()
     if not use_store:
         rowstore.forget(config.output_folder)
-    part = rowstore.write_part(config.output_folder, generation, 1, rows, hashes) if use_store else None
-    write_outputs(config, result, lambda tmp: write_csv(rows, tmp))
-    if part:
-        commit_store(config, generation, [part], rows.height, result)
+        write_outputs(config, result, lambda tmp: write_csv(rows, tmp))
+        return result
+    generation = rowstore.new_generation()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:  # Parquet and CSV written side by side
+        part = pool.submit(rowstore.write_part, config.output_folder, generation, 1, rows, hashes)
+        write_outputs(config, result, lambda tmp: write_csv(rows, tmp))
+        commit_store(config, generation, [part.result()], rows.height, result)
     return result
 
 

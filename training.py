@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from drs import rowstore
 from drs.cli import StageError, run_main
 from drs.config import Config
 from drs.fileio import atomic_write_bytes, atomic_write_json, sha256_bytes, sha256_file
@@ -76,9 +77,14 @@ def run(config: Config) -> dict[str, Any]:
     schema = Schema.from_config(config)
     if not config.final_data_csv.exists():
         raise StageError(f"{config.final_data_csv} does not exist; run ingestion.py first")
+    store = rowstore.load(config.output_folder, config.final_data_csv, config.input_folder, schema.columns)
     frame = read_polars_checked(config.final_data_csv, schema)
     model = train(frame, schema, config.model)
     blob = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
+    if store is not None and store == rowstore.load(config.output_folder, config.final_data_csv, config.input_folder, schema.columns):
+        # the drift check will score this model on these rows: keep its counts so it scores only new rows
+        x, y = features_and_target(frame, schema)
+        rowstore.remember_counts(config.output_folder, store, sha256_bytes(blob), rowstore.counts_of(y, model.predict(x)))
     files = config.ingested_files_txt.read_text().split() if config.ingested_files_txt.exists() else []
     meta = {
         "trained_at": utc_now(),

@@ -61,8 +61,11 @@ def keep_first(frame: "pl.DataFrame", hashes: "pl.Series") -> "np.ndarray":
     (duplicates, and any collision) are decided by comparing their values.
     """
     import numpy as np
+    import polars as pl
 
-    shared = hashes.is_duplicated().to_numpy()
+    ordered = np.sort(hashes.to_numpy())  # a sort finds repeated hashes faster than a hash table here
+    repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+    shared = hashes.is_in(pl.Series(repeated).implode()).to_numpy() if len(repeated) else np.zeros(len(hashes), bool)
     keep = ~shared
     candidates = np.flatnonzero(shared)
     if len(candidates):
@@ -163,6 +166,30 @@ def forget(output_folder: Path) -> None:
         (folder(output_folder) / MANIFEST).unlink()
 
 
+def counts_of(y_true: Any, y_pred: Any) -> "np.ndarray":
+    """[tn, fp, fn, tp] of 0/1 labels and predictions."""
+    import numpy as np
+
+    return np.bincount(2 * np.asarray(y_true, dtype=np.int64) + np.asarray(y_pred, dtype=np.int64), minlength=4)[:4]
+
+
+def _cache(output_folder: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    try:
+        cache = json.loads((folder(output_folder) / CONFUSION).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        cache = {}
+    if cache.get("generation") != manifest["generation"]:
+        cache = {"generation": manifest["generation"], "models": {}}
+    return cache
+
+
+def remember_counts(output_folder: Path, manifest: dict[str, Any], model_key: str, counts: Sequence[int]) -> None:
+    """Record a model's counts on every stored row (training knows them: it just scored its own data)."""
+    cache = _cache(output_folder, manifest)
+    cache["models"][model_key] = {"parts": len(manifest["parts"]), "counts": [int(c) for c in counts]}
+    atomic_write_json(folder(output_folder) / CONFUSION, cache)
+
+
 def confusion_counts(
     output_folder: Path, manifest: dict[str, Any], model: Any, model_key: str, features: Sequence[str], target: str
 ) -> list[int]:
@@ -170,23 +197,12 @@ def confusion_counts(
     import numpy as np
     import polars as pl
 
-    path = folder(output_folder) / CONFUSION
-    try:
-        cache = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        cache = {}
-    if cache.get("generation") != manifest["generation"]:
-        cache = {"generation": manifest["generation"], "models": {}}
-    entry = cache["models"].get(model_key, {"parts": 0, "counts": [0, 0, 0, 0]})
+    entry = _cache(output_folder, manifest)["models"].get(model_key, {"parts": 0, "counts": [0, 0, 0, 0]})
     counts = np.array(entry["counts"], dtype=np.int64)
-    paths = part_paths(output_folder, manifest)
-    for part in paths[entry["parts"]:]:
+    for part in part_paths(output_folder, manifest)[entry["parts"]:]:
         frame = pl.read_parquet(part, columns=[*features, target])
-        y_true = frame[target].to_numpy().astype(np.int64)
-        y_pred = np.asarray(model.predict(frame.select(features).to_numpy().astype(np.float64))).astype(np.int64)
-        counts += np.bincount(2 * y_true + y_pred, minlength=4)[:4]
-    cache["models"][model_key] = {"parts": len(paths), "counts": counts.tolist()}
-    atomic_write_json(path, cache)
+        counts += counts_of(frame[target].to_numpy(), model.predict(frame.select(features).to_numpy().astype(np.float64)))
+    remember_counts(output_folder, manifest, model_key, counts)
     return counts.tolist()
 
 

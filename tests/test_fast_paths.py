@@ -156,7 +156,8 @@ def test_drift_f1_through_the_store_equals_scoring_the_csv(deployed_practice: Co
     shutil.copy(deployed_practice.input_folder / "dataset1.csv", config.input_folder / "clients_q5.csv")
     ingestion.ingest(config)  # incremental: a second part
     cache = config.output_folder / rowstore.STORE_DIR / rowstore.CONFUSION
-    assert not cache.exists()
+    manifest = json.loads((config.output_folder / rowstore.STORE_DIR / rowstore.MANIFEST).read_text())
+    assert key not in rowstore._cache(config.output_folder, manifest)["models"]
     through_store = scoring.f1_on_ingested(config, model, key)
     assert through_store == pytest.approx(scoring.f1_on(model, config.final_data_csv, Schema()), abs=1e-12)
     assert json.loads(cache.read_text())["models"][key]["parts"] == 2
@@ -195,3 +196,15 @@ def test_the_empty_check_imports_nothing_heavy(deployed_practice: Config, config
     )
     assert "no new data in sourceddata" in done.stderr
     assert done.stdout.split() == ["0", "none"]
+
+
+def test_training_leaves_its_counts_for_the_drift_check(config: Config) -> None:
+    import training
+
+    ingestion.ingest(config)
+    meta = training.run(config)
+    manifest = json.loads((config.output_folder / rowstore.STORE_DIR / rowstore.MANIFEST).read_text())
+    entry = rowstore._cache(config.output_folder, manifest)["models"][meta["model_sha256"]]
+    model = training.load_model(config.model_pkl)
+    assert entry["parts"] == 1 and sum(entry["counts"]) == 10_000
+    assert rowstore.f1_from_counts(entry["counts"]) == pytest.approx(scoring.f1_on(model, config.final_data_csv, Schema()), abs=1e-12)
