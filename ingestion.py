@@ -17,20 +17,18 @@ valid data remains, the earlier outputs are left exactly as they were.
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import logging
 import os
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from drs import rowstore
 from drs.cli import StageError, run_main
 from drs.config import Config
 from drs.fileio import atomic_output, atomic_write_json, atomic_write_text, sha256_bytes, sha256_file
 from drs.production import utc_now
-from drs import rowstore
 from drs.schema import DataError, Schema, checked_frame
 
 if TYPE_CHECKING:
@@ -215,6 +213,8 @@ def ingest_increment(config: Config, schema: Schema, manifest: dict[str, Any], f
     result = result_of(carried + records, written, started)
 
     def append(tmp: Path) -> None:
+        import shutil
+
         shutil.copyfile(config.final_data_csv, tmp)
         with open(tmp, "ab") as handle:
             write_csv(rows, handle, header=False)
@@ -235,6 +235,8 @@ def ingest_all(config: Config, schema: Schema, files: list[Path], started: float
         rowstore.forget(config.output_folder)
         write_outputs(config, result, lambda tmp: write_csv(rows, tmp))
         return result
+    import concurrent.futures
+
     generation = rowstore.new_generation()
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:  # Parquet and CSV written side by side
         part = pool.submit(rowstore.write_part, config.output_folder, generation, 1, rows, hashes)

@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 PY = sys.executable
 RESULTS = ROOT / "bench" / "results"
+LOAD_AT_START: list[str] = []
 
 
 def large_files(folder: Path, files: int, rows_per_file: int, seed: int = 1000, resend: float = 0.01) -> int:
@@ -77,7 +78,11 @@ def median(values: Sequence[float]) -> float:
 
 
 def load() -> str:
-    return " ".join(f"{v:.2f}" for v in os.getloadavg())
+    """The 1, 5 and 15 minute load averages (the first call is kept as the load at the start)."""
+    now = " ".join(f"{v:.2f}" for v in os.getloadavg())
+    if not LOAD_AT_START:
+        LOAD_AT_START.append(now)
+    return now
 
 
 def machine() -> dict[str, str]:
@@ -93,7 +98,7 @@ def machine() -> dict[str, str]:
         "memory": f"{int(mem) / 1024 / 1024:.0f} GB",
         "python": platform.python_version(),
         "versions": f"pandas {pandas.__version__}, numpy {numpy.__version__}, scikit-learn {sklearn.__version__}, polars {polars.__version__}",
-        "load at start": load(),
+        "load at start": LOAD_AT_START[0] if LOAD_AT_START else "?",
     }
 
 

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import PY, ROOT, large_files, median, report, run_measured, scratch_project
+from common import load, PY, ROOT, large_files, median, report, run_measured, scratch_project
 
 from tools.generate_data import large_set, write_csv
 
@@ -47,6 +47,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--keep", type=Path, help="reuse/keep the generated history in this folder")
     args = parser.parse_args()
+    load()
     tmp = Path(tempfile.mkdtemp(prefix="drs-bench-incr-"))
     data = tmp / "data"
     if args.keep and any(args.keep.glob("*.csv")):

@@ -11,7 +11,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from common import PY, ROOT, large_files, median, report, run_measured, scratch_project
+from common import load, PY, ROOT, large_files, median, report, run_measured, scratch_project
 
 PLAIN_PANDAS = """
 import sys, glob, pandas as pd
@@ -28,6 +28,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--keep", type=Path, help="reuse/keep the generated data in this folder")
     args = parser.parse_args()
+    load()
     tmp = Path(tempfile.mkdtemp(prefix="drs-bench-ingest-"))
     data = args.keep or tmp / "data"
     if not any(data.glob("*.csv")) if data.exists() else True:

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -22,6 +20,8 @@ TMP_PREFIX = ".tmp-"
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write `data` to `path` so that readers never see a partial file."""
+    import tempfile  # imported where used: the cron job's empty check never writes a file this way
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=TMP_PREFIX + path.name + ".", dir=path.parent)
@@ -51,6 +51,8 @@ def atomic_write_json(path: Path, obj: Any) -> None:
 def atomic_output(path: Path) -> Iterator[Path]:
     """Yield a temporary path to write to (for libraries that want a filename);
     it replaces `path` only if the block finishes without error."""
+    import tempfile
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=TMP_PREFIX + path.name + ".", suffix=path.suffix, dir=path.parent)
@@ -92,6 +94,8 @@ def remove_stale_temporaries(folder: Path) -> int:
 
 
 def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
+    import hashlib
+
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while chunk := handle.read(chunk_size):
@@ -100,6 +104,8 @@ def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
 
 
 def sha256_bytes(data: bytes) -> str:
+    import hashlib
+
     return hashlib.sha256(data).hexdigest()
 
 

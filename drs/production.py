@@ -21,7 +21,6 @@ import contextlib
 import json
 import os
 import re
-import shutil
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -188,6 +187,8 @@ def clean_stale(prod: Path) -> int:
             if entry.name.startswith(TMP_PREFIX):
                 with contextlib.suppress(OSError):
                     if entry.is_dir() and not entry.is_symlink():
+                        import shutil  # only here and in publish: the cron job's empty check never needs it
+
                         shutil.rmtree(entry)
                     else:
                         entry.unlink()
@@ -200,6 +201,8 @@ def publish(prod: Path, files: dict[str, Path], meta: dict[str, Any]) -> Deploym
 
     The caller holds the run lock, so version numbers cannot collide.
     """
+    import shutil
+
     prod = Path(prod)
     missing = [name for name in DEPLOYED_FILES if name not in files]
     if missing:

@@ -5,7 +5,7 @@
   part-<generation>-<n>.parquet  the rows of finaldata.csv, in order, one part per ingestion that
                                  added rows, each row with its 64-bit hash (column `__row_hash`)
   manifest.json                  which parts make up finaldata.csv, the file records they came from,
-                                 and the size, mtime and inode of the finaldata.csv they match;
+                                 and the size and mtime of the finaldata.csv they match;
                                  written last, so it is the commit of an ingestion
   confusion.json                 per deployed model: confusion counts on the first k parts, so the
                                  drift check scores only rows it has not scored before
@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -102,7 +101,7 @@ def file_stamp(path: Path) -> dict[str, int] | None:
         st = Path(path).stat()
     except OSError:
         return None
-    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "inode": st.st_ino}
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
 def identity(input_folder: Path, columns: Sequence[str]) -> dict[str, Any]:
@@ -132,7 +131,15 @@ def part_paths(output_folder: Path, manifest: dict[str, Any]) -> list[Path]:
     return [folder(output_folder) / p["file"] for p in manifest["parts"]]
 
 
+def read_rows(output_folder: Path, manifest: dict[str, Any], columns: Sequence[str]) -> "pl.DataFrame":
+    import polars as pl
+
+    return pl.read_parquet([str(p) for p in part_paths(output_folder, manifest)], columns=list(columns))
+
+
 def new_generation() -> str:
+    import uuid
+
     return uuid.uuid4().hex[:12]
 
 

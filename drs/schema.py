@@ -7,7 +7,6 @@ fix it; a fixed file (new sha256) is tried again.
 """
 from __future__ import annotations
 
-import csv
 import io
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +81,8 @@ def check_header(header: list[str], schema: Schema, source: str, require_target:
 
 def frame_from_text(text: str, schema: Schema, source: str, require_target: bool = True) -> "pd.DataFrame":
     """Parse CSV text and check it; return a frame in schema column order with int64 numbers."""
+    import csv
+
     import pandas as pd
 
     if not text.strip():
@@ -144,6 +145,8 @@ def fast_frame(data: bytes, schema: Schema, require_target: bool = True) -> "pl.
     goes to `frame_from_text`, which accepts it or names the problem exactly
     as before. So both readers accept the same files with the same values.
     """
+    import csv
+
     import polars as pl
 
     if data.startswith(UTF8_BOM):
