@@ -33,18 +33,19 @@ def predict_classes(model: Any, frame: "pd.DataFrame | pl.DataFrame", schema: Sc
 
 
 def metrics(model: Any, frame: "pd.DataFrame | pl.DataFrame", schema: Schema) -> dict[str, Any]:
-    """F1, precision, recall and accuracy of `model` on a labelled frame; pure."""
-    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_score, recall_score
+    """F1, precision, recall and accuracy of `model` on a labelled frame; pure.
 
-    y_true = frame[schema.target].to_numpy()
-    y_pred = predict_classes(model, frame, schema)
+    All four come from one confusion count (scikit-learn's formulas, zero_division=0):
+    one pass instead of five validated passes, which matters on millions of rows."""
+    tn, fp, fn, tp = (int(c) for c in rowstore.counts_of(frame[schema.target].to_numpy(), predict_classes(model, frame, schema)))
+    rows = tn + fp + fn + tp
     return {
-        "f1": float(f1_score(y_true, y_pred, zero_division=0)),
-        "precision": float(precision_score(y_true, y_pred, zero_division=0)),
-        "recall": float(recall_score(y_true, y_pred, zero_division=0)),
-        "accuracy": float(accuracy_score(y_true, y_pred)),
-        "rows": int(len(frame)),
-        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=[0, 1]).tolist(),
+        "f1": rowstore.f1_from_counts([tn, fp, fn, tp]),
+        "precision": tp / (tp + fp) if tp + fp else 0.0,
+        "recall": tp / (tp + fn) if tp + fn else 0.0,
+        "accuracy": (tp + tn) / rows if rows else 0.0,
+        "rows": rows,
+        "confusion_matrix": [[tn, fp], [fn, tp]],
     }
 
 

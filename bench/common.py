@@ -42,6 +42,25 @@ def large_files(folder: Path, files: int, rows_per_file: int, seed: int = 1000, 
     return files * rows_per_file
 
 
+def history_data(keep: Path | None, tmp: Path, files: int, rows: int) -> Path:
+    """The folder of generated history files: `keep` when it already holds them (generating takes ~20 s
+    for 10 million rows), else freshly generated into `keep` or `tmp/data`."""
+    data = keep or tmp / "data"
+    if not (data.exists() and any(data.glob("*.csv"))):
+        large_files(data, files, rows // files)
+    return data
+
+
+def shipped_project(root: Path) -> Path:
+    """A copy of the shipped data and configs after the course's practice pass (v0001 deployed)."""
+    for name in ("practicedata", "sourceddata", "testdata", "config.json", "practiceconfig.json"):
+        source = ROOT / name
+        shutil.copytree(source, root / name) if source.is_dir() else shutil.copy(source, root / name)
+    for stage in ("ingestion.py", "training.py", "scoring.py", "deployment.py"):
+        run_measured([PY, str(ROOT / stage), "--config", str(root / "practiceconfig.json")])
+    return root
+
+
 def scratch_project(root: Path, input_folder: Path | None = None, **settings: object) -> Path:
     """A project folder (config.json, test data copy, empty outputs) whose input folder is `input_folder`."""
     root.mkdir(parents=True, exist_ok=True)

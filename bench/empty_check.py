@@ -12,19 +12,14 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from common import load, PY, ROOT, median, report, run_measured
+from common import PY, ROOT, load, median, report, run_measured, shipped_project
 
 READ_AND_LIST = "import json, os, sys; c = json.load(open(sys.argv[1])); os.listdir(os.path.join(os.path.dirname(sys.argv[1]), c['input_folder_path']))"
 
 
 def deployed_project(root: Path) -> Path:
     """The shipped data after `make run`: practice pass, then the production full process (v0002)."""
-    for name in ("practicedata", "sourceddata", "testdata", "config.json", "practiceconfig.json"):
-        source = ROOT / name
-        shutil.copytree(source, root / name) if source.is_dir() else shutil.copy(source, root / name)
-    practice = str(root / "practiceconfig.json")
-    for stage in ("ingestion.py", "training.py", "scoring.py", "deployment.py"):
-        run_measured([PY, str(ROOT / stage), "--config", practice])
+    shipped_project(root)
     run_measured([PY, str(ROOT / "fullprocess.py"), "--config", str(root / "config.json"), "--api-url", "http://127.0.0.1:9"])
     return root / "config.json"
 

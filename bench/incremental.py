@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import load, PY, ROOT, large_files, median, report, run_measured, scratch_project
+from common import PY, ROOT, load, history_data, median, report, run_measured, scratch_project
 
 from tools.generate_data import large_set, write_csv
 
@@ -49,13 +49,11 @@ def main() -> None:
     args = parser.parse_args()
     load()
     tmp = Path(tempfile.mkdtemp(prefix="drs-bench-incr-"))
+    source = history_data(args.keep, tmp / "generated", args.files, args.rows)
     data = tmp / "data"
-    if args.keep and any(args.keep.glob("*.csv")):
-        data.mkdir()
-        for path in sorted(args.keep.glob("*.csv"))[: args.files]:
-            os.link(path, data / path.name)  # same disk; a symlink out of the input folder is refused
-    else:
-        large_files(data, args.files, args.rows // args.files)
+    data.mkdir()
+    for path in sorted(source.glob("*.csv"))[: args.files]:
+        os.link(path, data / path.name)  # same disk; a symlink out of the input folder would be refused
     history_rows = sum(1 for p in data.glob("*.csv") for _ in open(p, "rb")) - args.files
     config = scratch_project(tmp / "project", data, model={"solver": "lbfgs", "scale": True})
     for stage in ("ingestion.py", "training.py", "scoring.py", "deployment.py"):

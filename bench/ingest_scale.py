@@ -11,7 +11,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from common import load, PY, ROOT, large_files, median, report, run_measured, scratch_project
+from common import PY, ROOT, load, history_data, median, report, run_measured, scratch_project
 
 PLAIN_PANDAS = """
 import sys, glob, pandas as pd
@@ -30,9 +30,7 @@ def main() -> None:
     args = parser.parse_args()
     load()
     tmp = Path(tempfile.mkdtemp(prefix="drs-bench-ingest-"))
-    data = args.keep or tmp / "data"
-    if not any(data.glob("*.csv")) if data.exists() else True:
-        large_files(data, args.files, args.rows // args.files)
+    data = history_data(args.keep, tmp, args.files, args.rows)
     size_mb = sum(p.stat().st_size for p in data.glob("*.csv")) / 1e6
     config = scratch_project(tmp / "project", data)
     out = config.parent / "ingesteddata"

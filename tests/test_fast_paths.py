@@ -208,3 +208,18 @@ def test_training_leaves_its_counts_for_the_drift_check(config: Config) -> None:
     model = training.load_model(config.model_pkl)
     assert entry["parts"] == 1 and sum(entry["counts"]) == 10_000
     assert rowstore.f1_from_counts(entry["counts"]) == pytest.approx(scoring.f1_on(model, config.final_data_csv, Schema()), abs=1e-12)
+
+
+def test_metrics_from_one_count_equal_scikit_learns() -> None:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_score, recall_score
+
+    frame = large_set(5000, seed=5)
+    x, y = frame[list(Schema().features)].to_numpy(dtype=float), frame["exited"].to_numpy()
+    for model in (LogisticRegression(solver="liblinear").fit(x, y), LogisticRegression(solver="liblinear").fit(x, 1 - y)):
+        got, pred = scoring.metrics(model, frame, Schema()), model.predict(x)
+        assert got["f1"] == f1_score(y, pred, zero_division=0)
+        assert got["precision"] == precision_score(y, pred, zero_division=0)
+        assert got["recall"] == recall_score(y, pred, zero_division=0)
+        assert got["accuracy"] == accuracy_score(y, pred)
+        assert got["confusion_matrix"] == confusion_matrix(y, pred, labels=[0, 1]).tolist()
