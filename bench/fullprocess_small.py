@@ -34,6 +34,7 @@ def main() -> None:
         shipped_project(root)
         shipped = json.loads((ROOT / "config.json").read_text())
         for name in OUTPUTS:
+            (root / name).mkdir(exist_ok=True)
             shutil.copytree(root / name, tmp / "snapshot" / name, symlinks=True)
         variants = {"packages_timeout_seconds 20 (shipped)": 20, "packages_timeout_seconds 0 (index not asked)": 0}
         walls: dict[str, list[float]] = {v: [] for v in variants}

@@ -2,6 +2,8 @@
 
 Measured: `ingestion.py` on a fresh output folder (a full ingestion) against the plain pandas
 read_csv / concat / drop_duplicates / to_csv, in the same run; median of --runs runs each, peak RSS.
+The baseline reads with keep_default_na=False, as the project does: otherwise pandas turns
+generated ids such as "null" into missing values and the outputs differ for that reason alone.
 Usage: python bench/ingest_scale.py [--rows 10000000] [--files 10] [--runs 3] [--keep DIR]
 """
 from __future__ import annotations
@@ -16,7 +18,7 @@ from common import PY, ROOT, load, history_data, median, report, run_measured, s
 PLAIN_PANDAS = """
 import sys, glob, pandas as pd
 files = sorted(glob.glob(sys.argv[1] + "/*.csv"))
-frame = pd.concat([pd.read_csv(f) for f in files], ignore_index=True).drop_duplicates(ignore_index=True)
+frame = pd.concat([pd.read_csv(f, keep_default_na=False) for f in files], ignore_index=True).drop_duplicates(ignore_index=True)
 frame.to_csv(sys.argv[2], index=False, lineterminator="\\n")
 """
 
