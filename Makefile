@@ -26,7 +26,7 @@ test: $(VENV)/.devdeps
 	$(PY) -m pytest -q
 
 serve: $(VENV)/.deps
-	PORT=$(PORT) WORKERS=$(WORKERS) $(VENV)/bin/gunicorn --config gunicorn.conf.py 'app:create_app()'
+	exec env PORT=$(PORT) WORKERS=$(WORKERS) $(VENV)/bin/gunicorn --config gunicorn.conf.py 'app:create_app()'
 
 # Remove everything the pipeline generated (not the shipped data).
 clean-outputs:

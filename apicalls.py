@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import time
 from typing import Any
 
 from drs.cli import StageError, run_main
@@ -33,26 +34,37 @@ def endpoint_calls(config: Config) -> list[tuple[str, str, str, dict[str, Any] |
     ]
 
 
-def call_all(base_url: str, calls: list[tuple[str, str, str, dict[str, Any] | None]], timeout: float) -> list[dict[str, Any]]:
-    """Call each endpoint; raise StageError if the API cannot be reached at all."""
+def call_one(base_url: str, label: str, method: str, path: str, body: dict[str, Any] | None, timeout: float) -> dict[str, Any]:
+    """One call and what it answered; a refused connection raises StageError (the API is not up)."""
     import requests
 
-    answers = []
-    for label, method, path, body in calls:
-        url = base_url + path
-        try:
-            response = requests.request(method, url, json=body, timeout=timeout)
-        except requests.ConnectionError:
-            raise StageError(f"the API is not reachable at {base_url} (is it running? try `make serve`)") from None
-        except requests.Timeout:
-            raise StageError(f"the API at {base_url} did not answer {method} {path} within {timeout:g} s") from None
-        try:
-            payload: Any = response.json()
-        except ValueError:
-            payload = {"non_json_body": response.text[:2000]}
-        log.info("%s %s -> %d", method, path, response.status_code)
-        answers.append({"endpoint": label, "method": method, "url": url, "request": body, "status": response.status_code, "response": payload})
-    return answers
+    url = base_url + path
+    answer: dict[str, Any] = {"endpoint": label, "method": method, "url": url, "request": body}
+    started = time.perf_counter()
+    try:
+        response = requests.request(method, url, json=body, timeout=timeout)
+    except requests.ConnectionError:  # refused, or no connection within the timeout
+        raise StageError(f"the API is not reachable at {base_url} (is it running? try `make serve`)") from None
+    except requests.Timeout:
+        log.error("%s %s: no answer within %g s", method, path, timeout)
+        return {**answer, "status": None, "elapsed_seconds": round(time.perf_counter() - started, 4),
+                "error": f"no answer within {timeout:g} s", "response": None}
+    try:
+        payload: Any = response.json()
+    except ValueError:
+        payload = {"non_json_body": response.text[:2000]}
+    log.info("%s %s -> %d", method, path, response.status_code)
+    return {**answer, "status": response.status_code, "elapsed_seconds": round(time.perf_counter() - started, 4),
+            "content_type": response.headers.get("Content-Type"), "response": payload}
+
+
+def call_all(base_url: str, calls: list[tuple[str, str, str, dict[str, Any] | None]], timeout: float) -> list[dict[str, Any]]:
+    """Call each endpoint in turn; raise StageError if the API cannot be reached at all."""
+    return [call_one(base_url, label, method, path, body, timeout) for label, method, path, body in calls]
+
+
+def failed_calls(answers: list[dict[str, Any]]) -> list[str]:
+    return [a["endpoint"] for a in answers if a["status"] is None or a["status"] >= 400]
 
 
 READABLE_ROWS = 10
@@ -77,7 +89,8 @@ def format_readable(base_url: str, answers: list[dict[str, Any]], called_at: str
         title = f"{answer['method']} {answer['url']}"
         if answer["request"] is not None:
             title += f"  body: {json.dumps(answer['request'])}"
-        lines += [f"== {answer['endpoint']} ==", title, f"status: {answer['status']}", readable_response(answer["response"]), ""]
+        status = answer["status"] if answer["status"] is not None else f"no answer ({answer['error']})"
+        lines += [f"== {answer['endpoint']} ==", title, f"status: {status}", readable_response(answer["response"]), ""]
     return "\n".join(lines)
 
 
@@ -86,8 +99,11 @@ def run(config: Config, base_url: str | None = None) -> list[dict[str, Any]]:
     called_at = utc_now()
     answers = call_all(base_url, endpoint_calls(config), config.api_timeout_seconds)
     atomic_write_text(config.output_model_folder / "apireturns.txt", format_readable(base_url, answers, called_at))
-    atomic_write_json(config.output_model_folder / "apireturns.json", {"base_url": base_url, "called_at": called_at, "answers": answers})
-    failed = [a["endpoint"] for a in answers if a["status"] >= 400]
+    failed = failed_calls(answers)
+    atomic_write_json(
+        config.output_model_folder / "apireturns.json",
+        {"base_url": base_url, "called_at": called_at, "timeout_seconds": config.api_timeout_seconds, "failed": failed, "answers": answers},
+    )
     log.info("wrote %s (%d calls%s)", config.output_model_folder / "apireturns.txt", len(answers), f"; failed: {', '.join(failed)}" if failed else "")
     return answers
 
@@ -98,7 +114,7 @@ def _arguments(p: argparse.ArgumentParser) -> None:
 
 def _body(config: Config, args: argparse.Namespace) -> int:
     answers = run(config, args.url)
-    return 1 if any(a["status"] >= 500 for a in answers) else 0
+    return 1 if any(a["status"] is None or a["status"] >= 500 for a in answers) else 0
 
 
 def main(argv: list[str] | None = None) -> int:

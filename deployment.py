@@ -1,14 +1,15 @@
 """Deployment: put model, score and ingestion record into production as one set.
 
-Copies `trainedmodel.pkl` and `latestscore.txt` (from `output_model_path`) and
-`ingestedfiles.txt` (from `output_folder_path`) into a new, numbered version
+Copies `trainedmodel.pkl` and `latestscore.txt` (from `output_model_path`),
+`ingestedfiles.txt` and the training data `finaldata.csv` (as `trainingdata.csv`,
+the reference for data drift; from `output_folder_path`) into a new, numbered version
 folder under `prod_deployment_path`, then switches `current` to it in one
 rename (see drs/production.py). Before deploying it checks that the three
 belong together: the score is the score of this model, and the model was
 trained on the data this ingestion record describes.
 
     python deployment.py             deploy what is in the models folder
-    python deployment.py --list      list versions
+    python deployment.py --list      list versions and kept (not promoted) candidates
     python deployment.py --rollback [VERSION]   make an earlier version current
 """
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from pathlib import Path
 from typing import Any
 
 from drs import history, production
@@ -52,6 +54,10 @@ def check_set(config: Config) -> dict[str, Any]:
         raise StageError(
             f"{config.ingested_files_txt} changed after the model was trained; run training.py and scoring.py again"
         )
+    if not config.final_data_csv.exists() or trained.get("finaldata_sha256") != sha256_file(config.final_data_csv):
+        raise StageError(
+            f"{config.final_data_csv} is not the data {config.model_pkl} was trained on; run training.py and scoring.py again"
+        )
     return {
         "trained_at": trained.get("trained_at"),
         "training_rows": trained.get("training_rows"),
@@ -62,18 +68,20 @@ def check_set(config: Config) -> dict[str, Any]:
     }
 
 
+def model_set(config: Config) -> dict[str, Any]:
+    """The files that make one deployable set, by their production names."""
+    return {
+        production.MODEL_FILE: config.model_pkl,
+        production.SCORE_FILE: config.latest_score_txt,
+        production.INGESTED_FILE: config.ingested_files_txt,
+        production.TRAINING_DATA_FILE: config.final_data_csv,
+    }
+
+
 def deploy(config: Config, extra_meta: dict[str, Any] | None = None) -> Deployment:
     """Deploy the models folder's set; the caller holds the run lock."""
     meta = {**check_set(config), **(extra_meta or {})}
-    deployment = production.publish(
-        config.prod_deployment_folder,
-        {
-            production.MODEL_FILE: config.model_pkl,
-            production.SCORE_FILE: config.latest_score_txt,
-            production.INGESTED_FILE: config.ingested_files_txt,
-        },
-        meta,
-    )
+    deployment = production.publish(config.prod_deployment_folder, model_set(config), meta)
     log.info("deployed %s (F1 %.4f) to %s", deployment.label, deployment.score(), config.prod_deployment_folder)
     return deployment
 
@@ -90,12 +98,37 @@ def rollback(config: Config, version: int | None = None) -> Deployment:
     _check_loads(production.get(prod, version))
     target = production.activate(prod, version)
     log.info("rolled back from %s to %s", now.label if now else "nothing", target.label)
+    pinned = pin_input_files(config, target)
+    if pinned:
+        log.info("the full process will not retrain on %s until new data arrives", ", ".join(pinned))
     history.append_run(
         config.history_db, started_at=utc_now(), finished_at=utc_now(), kind="rollback", outcome="rolled back",
         message=f"rolled back from {now.label if now else 'nothing'} to {target.label}", deployed_version=target.version,
-        details={"from": now.version if now else None, "to": target.version},
+        details={"from": now.version if now else None, "to": target.version, "pinned_files": pinned},
     )
     return target
+
+
+def pin_input_files(config: Config, target: Deployment) -> list[str]:
+    """Record the input folder's files as judged against `target`, so that the next cron run does not
+    retrain on the very data the rolled-back version was replaced on and undo the rollback; a file
+    that changes, or a new one, is judged as usual."""
+    from ingestion import list_source_files
+
+    if not config.input_folder.is_dir():
+        return []
+    known, entries = set(target.ingested_files()), []
+    for path in list_source_files(config.input_folder):
+        if path.name in known or not path.is_file():
+            continue
+        stat = path.stat()
+        entries.append({
+            "name": path.name, "sha256": sha256_file(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+            "verdict": "rolled back", "judged_against": target.version, "reason": f"rolled back to {target.label}",
+            "run_id": None, "seen_at": utc_now(),
+        })
+    history.record_seen(config.history_db, entries)
+    return [e["name"] for e in entries]
 
 
 def _check_loads(deployment: Deployment) -> None:
@@ -118,6 +151,15 @@ def format_versions(config: Config) -> str:
         lines.append(f"{mark}{d.label:8} {d.meta.get('deployed_at', '?'):26} {f1 if f1 is None else format(f1, '8.4f'):>8}  {files}")
     if len(lines) == 1:
         lines.append("  (nothing deployed)")
+    candidates = production.list_candidates(prod)
+    if candidates:
+        lines.append("kept candidates (not promoted by the gate; never current):")
+        for c in candidates:
+            gate = c.get("gate", {})
+            lines.append(
+                f"  {Path(c['folder']).name}  F1 {gate.get('candidate_f1', float('nan')):.4f} vs deployed"
+                f" {c.get('deployed_version', '?')} {gate.get('deployed_f1', float('nan')):.4f}"
+            )
     return "\n".join(lines)
 
 

@@ -56,12 +56,14 @@ def model_predictions(df: "pd.DataFrame | None" = None, config: Config | None = 
     return [int(v) for v in model.predict(df[list(schema.features)].to_numpy(dtype="float64"))]
 
 
-def _final_data(config: Config) -> "pd.DataFrame":
+def final_data(config: Config) -> "pd.DataFrame":
+    """The ingested data, as written by ingestion."""
     import pandas as pd
 
     if not config.final_data_csv.exists():
         raise StageError(f"{config.final_data_csv} does not exist; run ingestion.py first")
-    return pd.read_csv(config.final_data_csv)
+    # only an empty field is missing: a client named "null" or "NA" is a name (ingestion checked them all)
+    return pd.read_csv(config.final_data_csv, keep_default_na=False, na_values=[""])
 
 
 def summarize(frame: "pd.DataFrame", columns: list[str]) -> dict[str, dict[str, float]]:
@@ -76,12 +78,12 @@ def dataframe_summary(config: Config | None = None) -> dict[str, dict[str, float
     """Mean, median and std of each numeric column of the ingested data."""
     config = _config(config)
     schema = Schema.from_config(config)
-    return summarize(_final_data(config), [*schema.features, schema.target])
+    return summarize(final_data(config), [*schema.features, schema.target])
 
 
 def missing_data(config: Config | None = None) -> dict[str, float]:
     """Percent of missing values per column of the ingested data."""
-    frame = _final_data(_config(config))
+    frame = final_data(_config(config))
     return {c: round(float(frame[c].isna().mean() * 100), 4) for c in frame.columns}
 
 

@@ -7,10 +7,13 @@ import os
 
 bind = os.environ.get("BIND", f"127.0.0.1:{os.environ.get('PORT', '8000')}")
 workers = int(os.environ.get("WORKERS", "2"))
-worker_class = "sync"
+worker_class = os.environ.get("WORKER_CLASS", "sync")  # "gthread" (with THREADS) keeps connections alive
+threads = int(os.environ.get("THREADS", "1"))
 timeout = 60
 graceful_timeout = 10
 control_socket_disable = True
+# the workers' heartbeat files (unlinked at once) in memory rather than the system's temp folder
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 accesslog = os.environ.get("ACCESS_LOG") or None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info")

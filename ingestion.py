@@ -29,9 +29,10 @@ from drs.cli import StageError, run_main
 from drs.config import Config
 from drs.fileio import atomic_output, atomic_write_json, atomic_write_text, sha256_bytes, sha256_file
 from drs.production import utc_now
-from drs.schema import DataError, Schema, checked_frame
+from drs.schema import DataError, Schema, checked_frame, to_pandas
 
 if TYPE_CHECKING:
+    import pandas as pd
     import polars as pl
 
 log = logging.getLogger("ingestion")
@@ -108,7 +109,7 @@ def read_source_file(path: Path, folder: Path, schema: Schema) -> tuple["pl.Data
     return frame, record
 
 
-def combine(frames: list["pl.DataFrame"]) -> tuple["pl.DataFrame", "pl.Series"]:
+def deduplicate(frames: list["pl.DataFrame"]) -> tuple["pl.DataFrame", "pl.Series"]:
     """Concatenate in file order and drop exact duplicate rows, keeping the first; pure.
 
     Returns the rows and their hashes (for the store)."""
@@ -118,6 +119,12 @@ def combine(frames: list["pl.DataFrame"]) -> tuple["pl.DataFrame", "pl.Series"]:
     hashes = rowstore.row_hashes(combined)
     keep = pl.Series(rowstore.keep_first(combined, hashes))
     return combined.filter(keep), hashes.filter(keep)
+
+
+def combine(frames: list["pl.DataFrame"]) -> tuple["pd.DataFrame", int]:
+    """`deduplicate` as a pandas frame and the number of rows dropped (for callers that work in pandas)."""
+    rows, _ = deduplicate(frames)
+    return to_pandas(rows), sum(f.height for f in frames) - rows.height
 
 
 def write_csv(frame: "pl.DataFrame", handle: Any, header: bool = True) -> None:
@@ -229,7 +236,7 @@ def ingest_all(config: Config, schema: Schema, files: list[Path], started: float
     frames, records = read_files(files, config, schema)
     if not frames:
         raise no_valid_data(config, len(records))
-    rows, hashes = combine(frames)
+    rows, hashes = deduplicate(frames)
     result = result_of(records, rows.height, started)
     if not use_store:
         rowstore.forget(config.output_folder)

@@ -54,18 +54,6 @@ def f1_on(model: Any, path: Path, schema: Schema) -> float:
     return metrics(model, read_polars_checked(path, schema, source=str(path)), schema)["f1"]
 
 
-def f1_on_ingested(config: Config, model: Any, model_key: str) -> float:
-    """F1 of `model` on finaldata.csv. Through the row store when it matches the file, where the
-    counts of rows this model (by `model_key`, its sha256) already scored are kept, so a run
-    scores only the rows added since; otherwise from the CSV."""
-    schema = Schema.from_config(config)
-    manifest = rowstore.load(config.output_folder, config.final_data_csv, config.input_folder, schema.columns)
-    if manifest is None:
-        return f1_on(model, config.final_data_csv, schema)
-    counts = rowstore.confusion_counts(config.output_folder, manifest, model, model_key, schema.features, schema.target)
-    return rowstore.f1_from_counts(counts)
-
-
 def format_score(f1: float) -> str:
     return f"{f1:.6f}\n"
 

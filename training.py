@@ -93,9 +93,6 @@ def run(config: Config) -> dict[str, Any]:
     x, y = features_and_target(frame, schema, str(config.model.get("dtype", "float64")))
     model = fit(x, y, schema, config.model)
     blob = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
-    if store is not None and store == rowstore.load(config.output_folder, config.final_data_csv, config.input_folder, schema.columns):
-        # the drift check will score this model on these rows: keep its counts so it scores only new rows
-        rowstore.remember_counts(config.output_folder, store, sha256_bytes(blob), rowstore.counts_of(y, model.predict(x)))
     files = config.ingested_files_txt.read_text().split() if config.ingested_files_txt.exists() else []
     meta = {
         "trained_at": utc_now(),

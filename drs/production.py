@@ -9,7 +9,10 @@ Layout of `prod_deployment_path`:
     latestscore.txt  -> current/latestscore.txt
     ingestedfiles.txt -> current/ingestedfiles.txt
     deployment.json  -> current/deployment.json
+    candidates/<time>-<sha>/  a retrained model the promotion gate did not deploy, kept for inspection
 
+A version deployed with the data its model was trained on also holds
+`trainingdata.csv` (checksummed like the rest): the reference for data drift.
 A version folder is complete and fsynced before `current` is pointed at it,
 so the course's file names always show one whole deployment: a reader never
 sees the model of one deployment beside the score of another. Readers in this
@@ -21,6 +24,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -33,9 +37,12 @@ MODEL_FILE = "trainedmodel.pkl"
 SCORE_FILE = "latestscore.txt"
 INGESTED_FILE = "ingestedfiles.txt"
 META_FILE = "deployment.json"
+TRAINING_DATA_FILE = "trainingdata.csv"
 DEPLOYED_FILES = (MODEL_FILE, SCORE_FILE, INGESTED_FILE)
 CURRENT = "current"
 VERSIONS = "versions"
+CANDIDATES = "candidates"
+CANDIDATE_FILE = "candidate.json"
 _VERSION_RE = re.compile(r"^v(\d{4,})$")
 
 
@@ -59,6 +66,15 @@ class Deployment:
 
     def score(self) -> float:
         return float((self.folder / SCORE_FILE).read_text().strip())
+
+    @property
+    def model_sha256(self) -> str | None:
+        return self.meta.get("sha256", {}).get(MODEL_FILE)
+
+    @property
+    def training_data_path(self) -> Path | None:
+        """The copy of the training data, when this version was deployed with one."""
+        return self.folder / TRAINING_DATA_FILE if TRAINING_DATA_FILE in self.meta.get("sha256", {}) else None
 
     def ingested_files(self) -> list[str]:
         text = (self.folder / INGESTED_FILE).read_text(encoding="utf-8")
@@ -96,10 +112,19 @@ def current(prod: Path) -> Deployment | None:
     return _load((link.parent / target).resolve())
 
 
+def at_link_target(prod: Path, target: str) -> Deployment:
+    """The deployment a `current` link target (as current_signature gave it) names.
+
+    Loading by the target read once, instead of reading `current` again,
+    keeps a reader on one version even if `current` moves meanwhile.
+    """
+    return _load((Path(prod) / target).resolve())
+
+
 def current_signature(prod: Path) -> str | None:
     """A cheap per-request check: the target of `current` changes with every switch."""
     try:
-        return os.readlink(Path(prod) / CURRENT)
+        return os.readlink(os.path.join(prod, CURRENT))  # os.path, not pathlib: the API calls this per request
     except OSError:
         return None
 
@@ -121,7 +146,7 @@ def list_versions(prod: Path) -> list[Deployment]:
 def verify(deployment: Deployment) -> None:
     """Raise DeploymentError unless every file is present and matches its recorded sha256."""
     checksums = deployment.meta.get("sha256", {})
-    for name in DEPLOYED_FILES:
+    for name in dict.fromkeys([*DEPLOYED_FILES, *checksums]):
         path = deployment.folder / name
         if not path.is_file():
             raise DeploymentError(f"deployment {deployment.label} is missing {name}")
@@ -180,15 +205,13 @@ def activate(prod: Path, version: int) -> Deployment:
 def clean_stale(prod: Path) -> int:
     """Remove half-built version folders and temporary links left by a killed run."""
     removed = 0
-    for folder in (Path(prod), Path(prod) / VERSIONS):
+    for folder in (Path(prod), Path(prod) / VERSIONS, Path(prod) / CANDIDATES):
         if not folder.is_dir():
             continue
         for entry in folder.iterdir():
             if entry.name.startswith(TMP_PREFIX):
                 with contextlib.suppress(OSError):
                     if entry.is_dir() and not entry.is_symlink():
-                        import shutil  # only here and in publish: the cron job's empty check never needs it
-
                         shutil.rmtree(entry)
                     else:
                         entry.unlink()
@@ -196,13 +219,28 @@ def clean_stale(prod: Path) -> int:
     return removed
 
 
+def _write_folder(staging: Path, files: dict[str, Path], meta_name: str, meta: dict[str, Any]) -> dict[str, Any]:
+    """Copy `files` into the new folder `staging`, fsync them, write `meta_name` with their sha256; return that meta."""
+    staging.mkdir()
+    checksums = {}
+    for name, source in files.items():
+        shutil.copyfile(source, staging / name)
+        with open(staging / name, "rb+") as handle:
+            os.fsync(handle.fileno())
+        checksums[name] = sha256_file(staging / name)
+    full_meta = {**meta, "sha256": checksums}
+    (staging / meta_name).write_text(json.dumps(full_meta, indent=2, sort_keys=True, default=str) + "\n")
+    with open(staging / meta_name, "rb+") as handle:
+        os.fsync(handle.fileno())
+    fsync_dir(staging)
+    return full_meta
+
+
 def publish(prod: Path, files: dict[str, Path], meta: dict[str, Any]) -> Deployment:
-    """Copy `files` into a new version folder, then switch `current` to it.
+    """Copy `files` (the course's three, optionally trainingdata.csv) into a new version folder, then switch `current` to it.
 
     The caller holds the run lock, so version numbers cannot collide.
     """
-    import shutil
-
     prod = Path(prod)
     missing = [name for name in DEPLOYED_FILES if name not in files]
     if missing:
@@ -214,22 +252,49 @@ def publish(prod: Path, files: dict[str, Path], meta: dict[str, Any]) -> Deploym
     version = max(existing + [d.version for d in versions], default=0) + 1
     label = version_label(version)
     staging = prod / VERSIONS / f"{TMP_PREFIX}{label}.{os.getpid()}"
-    staging.mkdir()
     try:
-        checksums = {}
-        for name in DEPLOYED_FILES:
-            shutil.copyfile(files[name], staging / name)
-            with open(staging / name, "rb+") as handle:
-                os.fsync(handle.fileno())
-            checksums[name] = sha256_file(staging / name)
-        full_meta = {**meta, "version": version, "label": label, "deployed_at": utc_now(), "sha256": checksums}
-        (staging / META_FILE).write_text(json.dumps(full_meta, indent=2, sort_keys=True, default=str) + "\n")
-        with open(staging / META_FILE, "rb+") as handle:
-            os.fsync(handle.fileno())
-        fsync_dir(staging)
+        _write_folder(staging, files, META_FILE, {**meta, "version": version, "label": label, "deployed_at": utc_now()})
         os.rename(staging, prod / VERSIONS / label)
         fsync_dir(prod / VERSIONS)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return activate(prod, version)
+
+
+def keep_candidate(prod: Path, files: dict[str, Path], meta: dict[str, Any]) -> Path:
+    """Keep a model the gate did not deploy under `candidates/`, beside production and never current."""
+    root = Path(prod) / CANDIDATES
+    root.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    name = f"{stamp}-{sha256_file(files[MODEL_FILE])[:8]}"
+    staging = root / f"{TMP_PREFIX}{name}.{os.getpid()}"
+    try:
+        _write_folder(staging, files, CANDIDATE_FILE, {**meta, "kept_at": utc_now()})
+        target = root / name
+        if target.exists():  # the same model rejected twice within a second: keep the first copy
+            shutil.rmtree(staging)
+            return target
+        os.rename(staging, target)
+        fsync_dir(root)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
+def list_candidates(prod: Path) -> list[dict[str, Any]]:
+    """Kept candidates, oldest first, each its candidate.json plus `folder`."""
+    root = Path(prod) / CANDIDATES
+    if not root.is_dir():
+        return []
+    found = []
+    for entry in sorted(root.iterdir()):
+        if entry.name.startswith(TMP_PREFIX) or not entry.is_dir():
+            continue
+        try:
+            meta = json.loads((entry / CANDIDATE_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            meta = {}
+        found.append({**meta, "folder": str(entry)})
+    return found

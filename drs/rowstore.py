@@ -7,8 +7,6 @@
   manifest.json                  which parts make up finaldata.csv, the file records they came from,
                                  and the size and mtime of the finaldata.csv they match;
                                  written last, so it is the commit of an ingestion
-  confusion.json                 per deployed model: confusion counts on the first k parts, so the
-                                 drift check scores only rows it has not scored before
 
 It is a cache, never the truth: when anything does not match (finaldata.csv changed by hand, another
 input folder, another polars version, an ingested file changed or removed) ingestion rebuilds it from
@@ -31,7 +29,6 @@ if TYPE_CHECKING:
 
 STORE_DIR = "finaldata.store"
 MANIFEST = "manifest.json"
-CONFUSION = "confusion.json"
 HASH_COLUMN = "__row_hash"
 HASH_SEED = 20261125
 FORMAT = 1
@@ -160,7 +157,7 @@ def commit(output_folder: Path, manifest: dict[str, Any]) -> None:
     """Write the manifest (the commit point), then remove parts and caches it no longer names."""
     store = folder(output_folder)
     atomic_write_json(store / MANIFEST, manifest)
-    named = {p["file"] for p in manifest["parts"]} | {MANIFEST, CONFUSION}
+    named = {p["file"] for p in manifest["parts"]} | {MANIFEST}
     for entry in store.iterdir():
         if entry.name not in named:
             with contextlib.suppress(OSError):
@@ -178,39 +175,6 @@ def counts_of(y_true: Any, y_pred: Any) -> "np.ndarray":
     import numpy as np
 
     return np.bincount(2 * np.asarray(y_true, dtype=np.int64) + np.asarray(y_pred, dtype=np.int64), minlength=4)[:4]
-
-
-def _cache(output_folder: Path, manifest: dict[str, Any]) -> dict[str, Any]:
-    try:
-        cache = json.loads((folder(output_folder) / CONFUSION).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        cache = {}
-    if cache.get("generation") != manifest["generation"]:
-        cache = {"generation": manifest["generation"], "models": {}}
-    return cache
-
-
-def remember_counts(output_folder: Path, manifest: dict[str, Any], model_key: str, counts: Sequence[int]) -> None:
-    """Record a model's counts on every stored row (training knows them: it just scored its own data)."""
-    cache = _cache(output_folder, manifest)
-    cache["models"][model_key] = {"parts": len(manifest["parts"]), "counts": [int(c) for c in counts]}
-    atomic_write_json(folder(output_folder) / CONFUSION, cache)
-
-
-def confusion_counts(
-    output_folder: Path, manifest: dict[str, Any], model: Any, model_key: str, features: Sequence[str], target: str
-) -> list[int]:
-    """[tn, fp, fn, tp] of `model` on all stored rows; scores only parts not counted before for this model."""
-    import numpy as np
-    import polars as pl
-
-    entry = _cache(output_folder, manifest)["models"].get(model_key, {"parts": 0, "counts": [0, 0, 0, 0]})
-    counts = np.array(entry["counts"], dtype=np.int64)
-    for part in part_paths(output_folder, manifest)[entry["parts"]:]:
-        frame = pl.read_parquet(part, columns=[*features, target])
-        counts += counts_of(frame[target].to_numpy(), model.predict(frame.select(features).to_numpy().astype(np.float64)))
-    remember_counts(output_folder, manifest, model_key, counts)
-    return counts.tolist()
 
 
 def f1_from_counts(counts: Sequence[int]) -> float:

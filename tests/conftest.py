@@ -19,8 +19,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from drs.config import Config, load_config  # noqa: E402
+from tools.procs import free_port, stop  # noqa: E402
 
-SHARED_STARTER = ROOT.parent / "shared" / "udacity-starter"
+# ../shared/udacity-starter beside the checkout; DRS_UDACITY_STARTER points elsewhere (a worktree one level deeper).
+SHARED_STARTER = Path(os.environ.get("DRS_UDACITY_STARTER") or ROOT.parent / "shared" / "udacity-starter")
 HEADER = "corporation,lastmonth_activity,lastyear_activity,number_of_employees,exited\n"
 DATA_FOLDERS = ("practicedata", "sourceddata", "testdata")
 OUTPUT_FOLDERS = ("ingesteddata", "practicemodels", "models", "production_deployment")
@@ -103,12 +105,6 @@ def run_script(script: str, *args: str, cwd: Path | str = "/", env: dict[str, st
     )
 
 
-def free_port() -> int:
-    with contextlib.closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextlib.contextmanager
 def gunicorn_server(config_path: Path, workers: int = 2) -> Iterator[str]:
     """A real gunicorn serving create_app() for `config_path` on a free loopback port."""
@@ -134,8 +130,4 @@ def gunicorn_server(config_path: Path, workers: int = 2) -> Iterator[str]:
             time.sleep(0.05)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)

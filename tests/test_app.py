@@ -132,7 +132,8 @@ def test_gunicorn_serves_and_apicalls_records_the_answers(deployed_practice: Con
         assert section in text
     assert "first 10 of 1200 predictions" in text
     record = json.loads((config.output_model_folder / "apireturns.json").read_text())
-    assert [a["status"] for a in record["answers"]] == [200, 200, 200, 200, 200]
+    assert [a["status"] for a in record["answers"]] == [200, 200, 200, 200, 200] and record["failed"] == []
+    assert all(a["content_type"] == "application/json" and a["elapsed_seconds"] > 0 for a in record["answers"])
     assert record["answers"][0]["response"]["count"] == 1200
 
 
@@ -141,3 +142,16 @@ def test_apicalls_without_an_api_is_a_clear_error(deployed_practice: Config) -> 
     assert done.returncode == 1
     assert "the API is not reachable at http://127.0.0.1:9" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_apicalls_records_an_endpoint_that_does_not_answer_in_time(deployed_practice: Config) -> None:
+    import socket
+
+    with socket.socket() as silent:  # accepts connections (the kernel does) but never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        answer = apicalls.call_one(url, "health", "GET", "/health", None, timeout=0.3)
+    assert answer["status"] is None and answer["error"] == "no answer within 0.3 s"
+    assert apicalls.failed_calls([answer]) == ["health"]
+    assert "status: no answer (no answer within 0.3 s)" in apicalls.format_readable(url, [answer], "now")

@@ -60,7 +60,7 @@ def test_scripts_import_without_doing_work(tmp_path: Path) -> None:
     code = (
         "import sys; sys.path.insert(0, %r)\n"
         "import ingestion, training, scoring, deployment, diagnostics, reporting, apicalls, fullprocess, app\n"
-        "heavy = [m for m in ('pandas', 'sklearn', 'matplotlib') if m in sys.modules]\n"
+        "heavy = [m for m in ('pandas', 'numpy', 'scipy', 'sklearn', 'matplotlib') if m in sys.modules]\n"
         "print(','.join(heavy))\n"
     ) % str(Path(__file__).resolve().parent.parent)
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True)

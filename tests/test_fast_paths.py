@@ -148,31 +148,6 @@ def test_store_is_rebuilt_when_finaldata_is_changed_by_hand(practice_config: Con
     assert practice_config.final_data_csv.read_bytes() == simple_final_csv(practice_config.input_folder, Schema())
 
 
-def test_drift_f1_through_the_store_equals_scoring_the_csv(deployed_practice: Config, config: Config) -> None:
-    deployment = production.current(config.prod_deployment_folder)
-    model = production.load_model(deployment)
-    key = deployment.meta["sha256"][production.MODEL_FILE]
-    ingestion.ingest(replace(config, input_folder=config.input_folder))  # production data, store built
-    shutil.copy(deployed_practice.input_folder / "dataset1.csv", config.input_folder / "clients_q5.csv")
-    ingestion.ingest(config)  # incremental: a second part
-    cache = config.output_folder / rowstore.STORE_DIR / rowstore.CONFUSION
-    manifest = json.loads((config.output_folder / rowstore.STORE_DIR / rowstore.MANIFEST).read_text())
-    assert key not in rowstore._cache(config.output_folder, manifest)["models"]
-    through_store = scoring.f1_on_ingested(config, model, key)
-    assert through_store == pytest.approx(scoring.f1_on(model, config.final_data_csv, Schema()), abs=1e-12)
-    assert json.loads(cache.read_text())["models"][key]["parts"] == 2
-    assert scoring.f1_on_ingested(config, model, key) == through_store  # from the cache
-
-
-def test_drift_f1_without_a_store_reads_the_csv(deployed_practice: Config) -> None:
-    deployment = production.current(deployed_practice.prod_deployment_folder)
-    model = production.load_model(deployment)
-    shutil.rmtree(deployed_practice.output_folder / rowstore.STORE_DIR)
-    f1 = scoring.f1_on_ingested(deployed_practice, model, "k")
-    assert f1 == pytest.approx(scoring.f1_on(model, deployed_practice.final_data_csv, Schema()), abs=1e-12)
-    assert f1 == pytest.approx(0.7819, abs=1e-4)
-
-
 def test_read_csv_checked_returns_the_careful_readers_frame() -> None:
     for path in (ROOT / "testdata" / "testdata.csv", ROOT / "practicedata" / "dataset1.csv"):
         pd.testing.assert_frame_equal(read_csv_checked(path, Schema()), frame_from_text(path.read_text(), Schema(), path.name))
@@ -196,18 +171,6 @@ def test_the_empty_check_imports_nothing_heavy(deployed_practice: Config, config
     )
     assert "no new data in sourceddata" in done.stderr
     assert done.stdout.split() == ["0", "none"]
-
-
-def test_training_leaves_its_counts_for_the_drift_check(config: Config) -> None:
-    import training
-
-    ingestion.ingest(config)
-    meta = training.run(config)
-    manifest = json.loads((config.output_folder / rowstore.STORE_DIR / rowstore.MANIFEST).read_text())
-    entry = rowstore._cache(config.output_folder, manifest)["models"][meta["model_sha256"]]
-    model = training.load_model(config.model_pkl)
-    assert entry["parts"] == 1 and sum(entry["counts"]) == 10_000
-    assert rowstore.f1_from_counts(entry["counts"]) == pytest.approx(scoring.f1_on(model, config.final_data_csv, Schema()), abs=1e-12)
 
 
 def test_metrics_from_one_count_equal_scikit_learns() -> None:

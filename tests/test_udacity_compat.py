@@ -56,3 +56,23 @@ def test_source_data_ingests_to_26_rows(starter: Path) -> None:
     config = load_config(starter / "config.json")
     result = ingestion.ingest(config)
     assert result.rows_written == 26 and result.duplicates_dropped == 0
+
+
+def test_source_trained_model_is_not_promoted_over_the_practice_model(starter: Path) -> None:
+    """Data drift retrains (all three features drift), but the candidate scores 0.333 against the deployed 0.571."""
+    from drs import history
+
+    practice = load_config(starter / "practiceconfig.json")
+    practice_pass(practice)
+    path = write_config(starter, "config.json", input_folder_path="sourcedata", data_drift_retrain=True)
+    config = load_config(path)
+    assert fullprocess.run(config) == 0
+    run = history.runs(config.history_db)[-1]
+    assert run["details"]["trigger"] == "data drift in lastmonth_activity, lastyear_activity, number_of_employees"
+    gate = run["details"]["gate"]
+    assert gate["candidate_f1"] == pytest.approx(0.333333, abs=1e-6)
+    assert gate["deployed_f1"] == pytest.approx(0.571429, abs=1e-6)
+    assert run["outcome"] == "not promoted" and gate["promote"] is False
+    assert "improvement -0.2381 < minimum 0.0000 -> not promoted; v0001 stays deployed" in gate["reason"]
+    assert production.current(config.prod_deployment_folder).version == 1
+    assert len(production.list_candidates(config.prod_deployment_folder)) == 1

@@ -1,0 +1,125 @@
+"""openapi.yaml against the server: same endpoints, and every answer matches its documented schema."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+from openapi_spec_validator import validate
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+from app import create_app
+from drs.config import Config
+from tests.conftest import ROOT
+
+SPEC_URI = "urn:drs-openapi"
+RECORD = {"corporation": "abcd", "lastmonth_activity": 3, "lastyear_activity": 400, "number_of_employees": 900}
+HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
+
+
+@pytest.fixture(scope="module")
+def spec() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "openapi.yaml").read_text())
+
+
+def test_the_description_is_valid_openapi(spec: dict[str, Any]) -> None:
+    validate(spec)
+
+
+def test_the_server_has_exactly_the_documented_endpoints(spec: dict[str, Any], deployed_practice: Config) -> None:
+    app = create_app(deployed_practice)
+    served = {
+        (rule.rule, method.lower())
+        for rule in app.url_map.iter_rules()
+        for method in rule.methods or ()
+        if method.lower() in HTTP_METHODS
+    }
+    documented = {(path, method) for path, item in spec["paths"].items() for method in item if method in HTTP_METHODS}
+    assert served == documented
+
+
+def _validator(spec: dict[str, Any], pointer: str) -> jsonschema.Draft202012Validator:
+    registry = Registry().with_resource(SPEC_URI, Resource(contents=spec, specification=DRAFT202012))
+    return jsonschema.Draft202012Validator({"$ref": f"{SPEC_URI}#{pointer}"}, registry=registry)
+
+
+def _response_schema(spec: dict[str, Any], path: str, method: str, status: int) -> str:
+    """JSON pointer of the schema documented for this answer; fails if the status is not documented."""
+    responses = spec["paths"][path][method]["responses"]
+    key = str(status) if str(status) in responses else "default"
+    assert key in responses, f"{method.upper()} {path} answered {status}, which openapi.yaml does not document"
+    response = responses[key]
+    if "$ref" in response:
+        name = response["$ref"].rsplit("/", 1)[1]
+        return f"/components/responses/{name}/content/application~1json/schema"
+    return f"/paths/{path.replace('/', '~1')}/{method}/responses/{key}/content/application~1json/schema"
+
+
+def _check(spec: dict[str, Any], method: str, path: str, answer: Any, seen: set[tuple[str, str, str]]) -> None:
+    assert answer.mimetype == "application/json", answer.get_data(as_text=True)[:200]
+    route = path.split("?")[0]
+    pointer = _response_schema(spec, route, method, answer.status_code)
+    _validator(spec, pointer).validate(answer.get_json())
+    seen.add((route, method, str(answer.status_code)))
+
+
+def _documented_statuses(spec: dict[str, Any]) -> set[tuple[str, str, str]]:
+    return {
+        (path, method, status)
+        for path, item in spec["paths"].items()
+        for method, operation in item.items()
+        if method in HTTP_METHODS
+        for status in operation["responses"]
+        if status != "default"
+    }
+
+
+def test_every_documented_answer_happens_and_matches_its_schema(spec: dict[str, Any], config: Config, practice_config: Config, tmp_path: Path) -> None:
+    seen: set[tuple[str, str, str]] = set()
+    # nothing deployed or ingested yet: the 503s
+    empty = create_app(config).test_client()
+    for path in ("/health", "/scoring", "/summarystats", "/diagnostics"):
+        _check(spec, "get", path, empty.get(path), seen)
+    _check(spec, "post", "/prediction", empty.post("/prediction", json={"records": [RECORD]}), seen)
+
+    from tests.conftest import practice_pass
+
+    practice_pass(practice_config)
+    small = config.config_file.parent / "small.json"
+    small.write_text(config.config_file.read_text().replace("{", '{"max_request_bytes": 2000, "max_records": 3,', 1))
+    client = create_app(small).test_client()
+    for path in ("/health", "/scoring", "/diagnostics"):
+        _check(spec, "get", path, client.get(path), seen)
+    (config.output_folder / "finaldata.csv").write_text((practice_config.output_folder / "finaldata.csv").read_text())
+    for path in ("/summarystats", "/diagnostics"):
+        _check(spec, "get", path, client.get(path), seen)
+
+    request_schema = "/paths/~1prediction/post/requestBody/content/application~1json/schema"
+    good = [{"records": [RECORD]}, {"records": [{k: v for k, v in RECORD.items() if k != "corporation"}]}, {"filepath": "testdata/testdata.csv"}]
+    for body in good:
+        _validator(spec, request_schema).validate(body)
+    bad = [
+        {"records": []},
+        {"records": [{**RECORD, "lastmonth_activity": "many"}]},
+        {"filepath": "../config.json"},
+        {"filepath": "testdata/none.csv"},
+        {"records": [RECORD] * 4},
+    ]
+    for body in bad[:2]:  # the others are well-formed but name a file that is refused or missing, or are too many
+        with pytest.raises(jsonschema.ValidationError):
+            _validator(spec, request_schema).validate(body)
+    for body in good[:2] + bad:
+        _check(spec, "post", "/prediction", client.post("/prediction", json=body), seen)
+    _check(spec, "post", "/prediction", client.post("/prediction", data="x", content_type="text/plain"), seen)
+    csv = "corporation,lastmonth_activity,lastyear_activity,number_of_employees\nabcd,3,400,900\n"
+    _check(spec, "post", "/prediction", client.post("/prediction", data=csv, content_type="text/csv"), seen)
+    _check(spec, "post", "/prediction", client.post("/prediction?filepath=testdata/testdata.csv"), seen)
+    _check(spec, "post", "/prediction", client.post("/prediction", data="x" * 3000, content_type="text/csv"), seen)
+    for wrong in (client.get("/prediction"), client.post("/health"), client.get("/nowhere")):
+        assert wrong.status_code in (404, 405)
+        _validator(spec, "/components/schemas/Error").validate(wrong.get_json())
+
+    assert _documented_statuses(spec) <= seen, f"documented but never provoked: {sorted(_documented_statuses(spec) - seen)}"
