@@ -93,6 +93,27 @@ def drop_seen(frame: "pl.DataFrame", hashes: "pl.Series", keep: "np.ndarray", pa
     return keep
 
 
+def rows_in(frame: Any, other: Any, columns: Sequence[str]) -> "np.ndarray":
+    """Which rows of `frame` also appear, whole, in `other` (pandas or polars frames of checked data).
+
+    Hashes find the few rows of `other` that may match; values decide, so it is exact."""
+    import numpy as np
+    import polars as pl
+
+    from drs.schema import to_polars
+
+    left = (frame if isinstance(frame, pl.DataFrame) else to_polars(frame)).select(columns)
+    right = (other if isinstance(other, pl.DataFrame) else to_polars(other)).select(columns)
+    found = np.zeros(left.height, dtype=bool)
+    if left.height == 0 or right.height == 0:
+        return found
+    wanted = row_hashes(left).unique()
+    candidates = right.filter(row_hashes(right).is_in(wanted.implode())).unique()
+    matched = left.with_row_index("__pos").join(candidates, on=list(columns), how="semi", nulls_equal=True)["__pos"].to_numpy()
+    found[matched] = True
+    return found
+
+
 def file_stamp(path: Path) -> dict[str, int] | None:
     try:
         st = Path(path).stat()

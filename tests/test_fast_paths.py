@@ -186,3 +186,18 @@ def test_metrics_from_one_count_equal_scikit_learns() -> None:
         assert got["recall"] == recall_score(y, pred, zero_division=0)
         assert got["accuracy"] == accuracy_score(y, pred)
         assert got["confusion_matrix"] == confusion_matrix(y, pred, labels=[0, 1]).tolist()
+
+
+def test_rows_in_equals_a_pandas_merge(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Which new rows the deployed model was trained on: the same answer as the merge it replaces, collisions included."""
+    columns = list(Schema().columns)
+    other = large_set(3000, seed=11)
+    frame = pd.concat([other.iloc[100:150], large_set(200, seed=12), other.iloc[:5]], ignore_index=True)
+    frame.loc[0, "exited"] = 1 - frame.loc[0, "exited"]  # same row but for one value: not in `other`
+    marked = frame.merge(other[columns].drop_duplicates(), how="left", on=columns, indicator=True)
+    expected = marked["_merge"].to_numpy() == "both"
+    assert expected.sum() == 54
+    assert (rowstore.rows_in(frame, other, columns) == expected).all()
+    assert (rowstore.rows_in(frame, pl.DataFrame({c: other[c].tolist() for c in columns}), columns) == expected).all()
+    monkeypatch.setattr(rowstore, "row_hashes", lambda f: pl.Series(rowstore.HASH_COLUMN, np.zeros(f.height, dtype=np.uint64)))
+    assert (rowstore.rows_in(frame, other, columns) == expected).all()
