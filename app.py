@@ -431,6 +431,32 @@ def diagnostics_endpoint() -> Response:
     return jsonify(model_version=version, **result)
 
 
+@api.get("/risk")
+def risk_endpoint() -> Response:
+    """The active clients most likely to leave, as in risklist.csv (drs/risk.py ranks both)."""
+    from drs import risk
+
+    svc = service()
+    try:
+        top = risk.parse_top(request.args.get("top"))
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
+    loaded = svc.models.get()
+
+    def compute() -> Any:
+        try:
+            _, clients = risk.read_ingested(svc.config.final_data_csv, svc.schema)
+        except DataError as exc:
+            raise ApiError(503, f"the ingested data cannot be used: {exc}") from None
+        return risk.risk_list(loaded.model, clients, svc.schema)
+
+    ranked = svc.cache.get("risk", (svc.config.final_data_csv,), compute, extra=loaded.signature)
+    return jsonify(
+        model_version=loaded.version, data=svc.config.final_data_csv.name, active_clients=len(ranked),
+        above_half=risk.above(ranked), top=top, clients=risk.as_records(ranked.head(top)),
+    )
+
+
 @api.get("/health")
 def health() -> Response:
     loaded = service().models.get()

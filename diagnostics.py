@@ -24,7 +24,7 @@ from drs.cli import StageError, run_main
 from drs.config import Config, load_config
 from drs.fileio import atomic_write_json
 from drs.production import utc_now
-from drs.schema import Schema, read_csv_checked
+from drs.schema import Schema, read_csv_as_written, read_csv_checked
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -57,13 +57,10 @@ def model_predictions(df: "pd.DataFrame | None" = None, config: Config | None = 
 
 
 def final_data(config: Config) -> "pd.DataFrame":
-    """The ingested data, as written by ingestion."""
-    import pandas as pd
-
+    """The ingested data, as written by ingestion (a client named "null" or "NA" is a name, not missing)."""
     if not config.final_data_csv.exists():
         raise StageError(f"{config.final_data_csv} does not exist; run ingestion.py first")
-    # only an empty field is missing: a client named "null" or "NA" is a name (ingestion checked them all)
-    return pd.read_csv(config.final_data_csv, keep_default_na=False, na_values=[""])
+    return read_csv_as_written(config.final_data_csv, Schema.from_config(config))
 
 
 def summarize(frame: "pd.DataFrame", columns: list[str]) -> dict[str, dict[str, float]]:

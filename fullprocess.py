@@ -259,7 +259,9 @@ def after_deploy(config: Config, report: RunReport) -> None:
     import reporting
 
     report.timed("diagnostics", lambda: diagnostics.run(config))
-    report.timed("reporting", lambda: reporting.run(config))
+    in_progress = {"started_at": report.started_at, "outcome": report.outcome, "message": report.message,
+                   "details": {**report.details, "timings": report.timings}}
+    report.timed("reporting", lambda: reporting.run(config, current_run=in_progress))
     try:
         report.timed("apicalls", lambda: apicalls.run(config))
         report.details["apicalls"] = "done"

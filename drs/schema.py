@@ -64,6 +64,16 @@ def decode_csv_bytes(data: bytes, source: str) -> str:
         raise DataError(source, f"is not UTF-8 text (invalid byte 0x{data[exc.start]:02x} at offset {exc.start})") from None
 
 
+def read_csv_as_written(path: Path, schema: Schema) -> "pd.DataFrame":
+    """A CSV this project wrote (finaldata.csv), unchecked, where only an empty cell is missing.
+
+    pandas would read a corporation called "null" or "NA" as missing; here it stays a name.
+    """
+    import pandas as pd
+
+    return pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={schema.id_column: str})
+
+
 def check_header(header: list[str], schema: Schema, source: str, require_target: bool) -> None:
     names = [h.strip() for h in header]
     duplicated = sorted({n for n in names if names.count(n) > 1})

@@ -81,7 +81,7 @@ def test_every_documented_answer_happens_and_matches_its_schema(spec: dict[str, 
     seen: set[tuple[str, str, str]] = set()
     # nothing deployed or ingested yet: the 503s
     empty = create_app(config).test_client()
-    for path in ("/health", "/scoring", "/summarystats", "/diagnostics"):
+    for path in ("/health", "/scoring", "/summarystats", "/diagnostics", "/risk"):
         _check(spec, "get", path, empty.get(path), seen)
     _check(spec, "post", "/prediction", empty.post("/prediction", json={"records": [RECORD]}), seen)
 
@@ -94,7 +94,7 @@ def test_every_documented_answer_happens_and_matches_its_schema(spec: dict[str, 
     for path in ("/health", "/scoring", "/diagnostics"):
         _check(spec, "get", path, client.get(path), seen)
     (config.output_folder / "finaldata.csv").write_text((practice_config.output_folder / "finaldata.csv").read_text())
-    for path in ("/summarystats", "/diagnostics"):
+    for path in ("/summarystats", "/diagnostics", "/risk?top=3", "/risk?top=0"):
         _check(spec, "get", path, client.get(path), seen)
 
     request_schema = "/paths/~1prediction/post/requestBody/content/application~1json/schema"
