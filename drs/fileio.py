@@ -20,23 +20,8 @@ TMP_PREFIX = ".tmp-"
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write `data` to `path` so that readers never see a partial file."""
-    import tempfile  # imported where used: the cron job's empty check never writes a file this way
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=TMP_PREFIX + path.name + ".", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
-    fsync_dir(path.parent)
+    with atomic_output(path) as tmp:
+        tmp.write_bytes(data)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -51,7 +36,7 @@ def atomic_write_json(path: Path, obj: Any) -> None:
 def atomic_output(path: Path) -> Iterator[Path]:
     """Yield a temporary path to write to (for libraries that want a filename);
     it replaces `path` only if the block finishes without error."""
-    import tempfile
+    import tempfile  # imported where used: the cron job's empty check never writes a file this way
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
