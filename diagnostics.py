@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import json
 import logging
 import re
 import subprocess
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 log = logging.getLogger("diagnostics")
+INDEX_CACHE = "packageindex.json"
+INDEX_CACHE_SECONDS = 24 * 3600
 REQUIREMENT_RE = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*(?:(==|>=|~=|<=|>|<)\s*([^\s;#,]+))?")
 
 
@@ -131,6 +134,34 @@ def newest_version(name: str, timeout: float) -> str | None:
     return latest.group(1) if latest else None
 
 
+def newest_versions(names: list[str], timeout: float, cache_file: Path) -> dict[str, str | None]:
+    """Newest version of each package; an answer the index gave within INDEX_CACHE_SECONDS is reused.
+
+    Each `pip index versions` is a pip process of about a second of CPU; on a
+    redeploy of the shipped data they were most of the run, and newest
+    versions change far less often than the cron job runs."""
+    newest: dict[str, str | None] = {name: None for name in names}
+    if timeout <= 0:
+        return newest
+    now = time.time()
+    try:
+        cache = json.loads(cache_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        cache = {}
+    fresh = {n: e["newest"] for n, e in cache.items() if isinstance(e, dict) and 0 <= now - e.get("asked_at", 0) < INDEX_CACHE_SECONDS}
+    ask = [name for name in names if name not in fresh]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        futures = {pool.submit(newest_version, name, timeout): name for name in ask}
+        done, _ = concurrent.futures.wait(futures, timeout=timeout + 5)
+        asked = {futures[f]: f.result() for f in done}
+    for name in names:
+        newest[name] = fresh[name] if name in fresh else asked.get(name)
+    answered = {n: {"newest": v, "asked_at": now} for n, v in asked.items() if v is not None}
+    if answered:
+        atomic_write_json(cache_file, {**{n: e for n, e in cache.items() if n in fresh}, **answered})
+    return newest
+
+
 def _installed(name: str) -> str | None:
     try:
         return metadata.version(name)
@@ -146,14 +177,7 @@ def outdated_packages_list(config: Config | None = None) -> list[dict[str, Any]]
     """
     config = _config(config)
     requirements = read_requirements(config.project_root / "requirements.txt")
-    timeout = config.packages_timeout_seconds
-    newest: dict[str, str | None] = {name: None for name, _ in requirements}
-    if timeout > 0:
-        with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
-            futures = {pool.submit(newest_version, name, timeout): name for name, _ in requirements}
-            done, _ = concurrent.futures.wait(futures, timeout=timeout + 5)
-            for future in done:
-                newest[futures[future]] = future.result()
+    newest = newest_versions([name for name, _ in requirements], config.packages_timeout_seconds, config.output_model_folder / INDEX_CACHE)
     rows = []
     for name, required in requirements:
         installed = _installed(name)

@@ -41,6 +41,7 @@ from drs.production import Deployment, utc_now
 
 if TYPE_CHECKING:
     import pandas as pd
+    import polars as pl
 
 log = logging.getLogger("fullprocess")
 
@@ -121,20 +122,23 @@ def seen_entries(records: list[Any], verdict_of: Callable[[Any], str], judged_ag
     ]
 
 
-def training_data(config: Config, deployed: Deployment) -> "pd.DataFrame | None":
-    """The copy of the data the deployed model was trained on (checksum verified), or None for a version deployed without one."""
-    from drs.schema import Schema, read_csv_checked
+def training_data(config: Config, deployed: Deployment) -> "pl.DataFrame | None":
+    """The copy of the data the deployed model was trained on (checksum verified), or None for a version deployed without one.
+
+    A polars frame: it can hold millions of rows, and only `rows_in` and the per-feature tests read it."""
+    from drs.schema import Schema, read_polars_checked
 
     if deployed.training_data_path is None:
         return None
     production.verify(deployed)
-    return read_csv_checked(deployed.training_data_path, Schema.from_config(config))
+    return read_polars_checked(deployed.training_data_path, Schema.from_config(config))
 
 
-def rows_in(frame: "pd.DataFrame", other: "pd.DataFrame", columns: list[str]) -> Any:
-    """A boolean array: which rows of `frame` also appear, whole, in `other`; pure."""
-    marked = frame.merge(other[columns].drop_duplicates(), how="left", on=columns, indicator=True)
-    return marked["_merge"].to_numpy() == "both"
+def rows_in(frame: "pd.DataFrame | pl.DataFrame", other: "pd.DataFrame | pl.DataFrame", columns: list[str]) -> Any:
+    """A boolean array: which rows of `frame` also appear, whole, in `other`; pure (exact; see drs.rowstore.rows_in)."""
+    from drs.rowstore import rows_in as exact_rows_in
+
+    return exact_rows_in(frame, other, columns)
 
 
 def new_data(config: Config, accepted_new: list[Any], reference: "pd.DataFrame | None") -> tuple["pd.DataFrame", dict[str, Any]]:
@@ -212,13 +216,13 @@ def gate(config: Config, deployed: Deployment, candidate: dict[str, Any], settin
     The comparison is fair only if neither model was trained on the test rows: how many test rows appear
     in each model's training data is counted, recorded and warned about (None: no copy to check against).
     """
-    from drs.schema import Schema, read_csv_checked
+    from drs.schema import Schema, read_csv_checked, read_polars_checked
     from scoring import metrics
 
     schema = Schema.from_config(config)
     test = read_csv_checked(config.test_data_csv, schema, source=str(config.test_data_csv))
     overlap = {}
-    for whose, trained_on in (("candidate", read_csv_checked(config.final_data_csv, schema)), ("deployed", training_data(config, deployed))):
+    for whose, trained_on in (("candidate", read_polars_checked(config.final_data_csv, schema)), ("deployed", training_data(config, deployed))):
         overlap[whose] = None if trained_on is None else int(rows_in(test, trained_on, list(schema.columns)).sum())
         if overlap[whose]:
             log.warning("the gate's evaluation data is not independent: %d test row(s) are in the %s model's training data", overlap[whose], whose)
@@ -338,7 +342,9 @@ def process(config: Config, report: RunReport, force_deploy: bool = False) -> in
     report.details["force_deploy"] = force_deploy
     prod = config.prod_deployment_folder
     production.clean_stale(prod)
-    for folder in (config.output_folder, config.output_model_folder):
+    from drs import rowstore
+
+    for folder in (config.output_folder, rowstore.folder(config.output_folder), config.output_model_folder):
         remove_stale_temporaries(folder)
     deployed = checked_current(prod)
     new_files = report.timed("check", lambda: find_new_files(config, deployed, retry_not_promoted=force_deploy))

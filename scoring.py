@@ -16,37 +16,42 @@ from drs.cli import run_main
 from drs.config import Config
 from drs.fileio import atomic_write_json, atomic_write_text, sha256_file
 from drs.production import utc_now
-from drs.schema import Schema, read_csv_checked
+from drs import rowstore
+from drs.schema import Schema, read_polars_checked
 
 if TYPE_CHECKING:
     import pandas as pd
+    import polars as pl
 
 log = logging.getLogger("scoring")
 
 
-def predict_classes(model: Any, frame: "pd.DataFrame", schema: Schema) -> Any:
-    return model.predict(frame[list(schema.features)].to_numpy(dtype="float64"))
+def predict_classes(model: Any, frame: "pd.DataFrame | pl.DataFrame", schema: Schema) -> Any:
+    from training import feature_matrix
+
+    return model.predict(feature_matrix(frame, schema))
 
 
-def metrics(model: Any, frame: "pd.DataFrame", schema: Schema) -> dict[str, Any]:
-    """F1, precision, recall and accuracy of `model` on a labelled frame; pure."""
-    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_score, recall_score
+def metrics(model: Any, frame: "pd.DataFrame | pl.DataFrame", schema: Schema) -> dict[str, Any]:
+    """F1, precision, recall and accuracy of `model` on a labelled frame; pure.
 
-    y_true = frame[schema.target].to_numpy()
-    y_pred = predict_classes(model, frame, schema)
+    All four come from one confusion count (scikit-learn's formulas, zero_division=0):
+    one pass instead of five validated passes, which matters on millions of rows."""
+    tn, fp, fn, tp = (int(c) for c in rowstore.counts_of(frame[schema.target].to_numpy(), predict_classes(model, frame, schema)))
+    rows = tn + fp + fn + tp
     return {
-        "f1": float(f1_score(y_true, y_pred, zero_division=0)),
-        "precision": float(precision_score(y_true, y_pred, zero_division=0)),
-        "recall": float(recall_score(y_true, y_pred, zero_division=0)),
-        "accuracy": float(accuracy_score(y_true, y_pred)),
-        "rows": int(len(frame)),
-        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=[0, 1]).tolist(),
+        "f1": rowstore.f1_from_counts([tn, fp, fn, tp]),
+        "precision": tp / (tp + fp) if tp + fp else 0.0,
+        "recall": tp / (tp + fn) if tp + fn else 0.0,
+        "accuracy": (tp + tn) / rows if rows else 0.0,
+        "rows": rows,
+        "confusion_matrix": [[tn, fp], [fn, tp]],
     }
 
 
 def f1_on(model: Any, path: Path, schema: Schema) -> float:
     """F1 of `model` on the labelled CSV at `path`."""
-    return metrics(model, read_csv_checked(path, schema, source=str(path)), schema)["f1"]
+    return metrics(model, read_polars_checked(path, schema, source=str(path)), schema)["f1"]
 
 
 def format_score(f1: float) -> str:
@@ -59,7 +64,7 @@ def run(config: Config) -> dict[str, Any]:
 
     schema = Schema.from_config(config)
     model = load_model(config.model_pkl)
-    result = metrics(model, read_csv_checked(config.test_data_csv, schema, source=str(config.test_data_csv)), schema)
+    result = metrics(model, read_polars_checked(config.test_data_csv, schema, source=str(config.test_data_csv)), schema)
     result.update(
         scored_at=utc_now(),
         test_data=str(config.test_data_csv),

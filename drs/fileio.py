@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -61,6 +58,8 @@ def atomic_write_json(path: Path, obj: Any) -> None:
 def atomic_output(path: Path) -> Iterator[Path]:
     """Yield a temporary path to write to (for libraries that want a filename);
     it replaces `path` only if the block finishes without error."""
+    import tempfile  # imported where used: the cron job's empty check never writes a file this way
+
     path = Path(path)
     with _clear_write_errors(path):
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -102,6 +101,8 @@ def remove_stale_temporaries(folder: Path) -> int:
         if entry.name.startswith(TMP_PREFIX):
             with contextlib.suppress(OSError):
                 if entry.is_dir() and not entry.is_symlink():
+                    import shutil
+
                     shutil.rmtree(entry)
                 else:
                     entry.unlink()
@@ -110,6 +111,8 @@ def remove_stale_temporaries(folder: Path) -> int:
 
 
 def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
+    import hashlib
+
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while chunk := handle.read(chunk_size):
@@ -118,6 +121,8 @@ def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
 
 
 def sha256_bytes(data: bytes) -> str:
+    import hashlib
+
     return hashlib.sha256(data).hexdigest()
 
 

@@ -1,6 +1,8 @@
 """Diagnostics and reporting on a deployed model."""
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 from matplotlib.image import imread
@@ -49,6 +51,27 @@ def test_outdated_packages_report_required_installed_and_newest(deployed_practic
     assert by_name["pandas"]["installed"] == pd.__version__
     assert by_name["pandas"]["newest"] == "99.0" and by_name["pandas"]["outdated"] is True
     assert by_name["flask"]["newest"] is None and by_name["flask"]["outdated"] is False
+
+
+def test_index_answers_are_reused_for_a_day(deployed_practice: Config, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace
+
+    asked: list[str] = []
+    monkeypatch.setattr(diagnostics, "newest_version", lambda name, timeout: asked.append(name) or ("99.0" if name == "pandas" else None))
+    config = replace(deployed_practice, packages_timeout_seconds=5)
+    diagnostics.outdated_packages_list(config)
+    first = sorted(asked)
+    asked.clear()
+    rows = {r["package"]: r["newest"] for r in diagnostics.outdated_packages_list(config)}
+    assert "pandas" in first and "pandas" not in asked and rows["pandas"] == "99.0"
+    assert sorted(asked) == [n for n in first if n != "pandas"]  # unanswered ones are asked again
+    cache = config.output_model_folder / diagnostics.INDEX_CACHE
+    entry = json.loads(cache.read_text())
+    entry["pandas"]["asked_at"] -= diagnostics.INDEX_CACHE_SECONDS + 1
+    cache.write_text(json.dumps(entry))
+    asked.clear()
+    diagnostics.outdated_packages_list(config)
+    assert "pandas" in asked
 
 
 def test_outdated_packages_answers_when_the_index_is_unreachable(deployed_practice: Config) -> None:
