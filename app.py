@@ -256,14 +256,17 @@ def resolve_data_path(raw: Any, config: Config) -> Path:
         raise ApiError(400, "'filepath' contains a NUL character")
     base = config.config_file.parent
     candidate = Path(raw)
-    resolved = (candidate if candidate.is_absolute() else base / candidate).resolve()
-    if not any(resolved.is_relative_to(folder) for folder in config.data_folders):
-        names = ", ".join(f.name for f in config.data_folders)
-        raise ApiError(403, f"'filepath' must name a file inside the data folders ({names}); {raw!r} does not")
-    if resolved.suffix.lower() != ".csv":
-        raise ApiError(400, f"'filepath' must name a .csv file; {raw!r} does not")
-    if not resolved.is_file():
-        raise ApiError(404, f"no such data file: {raw}")
+    try:
+        resolved = (candidate if candidate.is_absolute() else base / candidate).resolve()
+        if not any(resolved.is_relative_to(folder) for folder in config.data_folders):
+            names = ", ".join(f.name for f in config.data_folders)
+            raise ApiError(403, f"'filepath' must name a file inside the data folders ({names}); {json_repr(raw)} does not")
+        if resolved.suffix.lower() != ".csv":
+            raise ApiError(400, f"'filepath' must name a .csv file; {json_repr(raw)} does not")
+        if not resolved.is_file():
+            raise ApiError(404, f"no such data file: {raw}")
+    except OSError as exc:  # such as a name too long for the file system
+        raise ApiError(400, f"'filepath' is not a usable path: {exc.strerror}") from None
     return resolved
 
 
@@ -344,7 +347,7 @@ def _rows_from_request(svc: Service) -> tuple["np.ndarray", list[str | None]]:
         raise ApiError(415, "send JSON ({\"records\": [...]} or {\"filepath\": \"...\"}) or text/csv")
     try:
         body = json.loads(request_body(svc.config.max_request_bytes))
-    except ValueError:  # not UTF-8 or not JSON
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, or nested deeper than the parser follows
         body = None
     if not isinstance(body, dict):
         raise ApiError(400, "the body is not a JSON object")

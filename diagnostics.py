@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from drs import production
 from drs.cli import StageError, run_main
 from drs.config import Config, load_config
-from drs.fileio import atomic_write_json
+from drs.fileio import TMP_PREFIX, atomic_write_json
 from drs.production import utc_now
 from drs.schema import Schema, read_csv_as_written, read_csv_checked
 
@@ -85,14 +85,17 @@ def execution_time(config: Config | None = None) -> list[float]:
     """Seconds for [ingestion, training, scoring], as the course's list with scoring added.
 
     The stages run for real on the configured input and test data, but write
-    into a temporary folder, so no real output or production file changes.
+    into a temporary folder, so no real output or production file changes. The
+    folder is inside the output folder with the temporary prefix, so one left
+    by a killed run is removed by the next full process, not left in /tmp.
     """
     import ingestion
     import scoring
     import training
 
     config = _config(config)
-    with tempfile.TemporaryDirectory(prefix="drs-timing-") as tmp:
+    config.output_folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f"{TMP_PREFIX}timing-", dir=config.output_folder) as tmp:
         scratch = config.with_outputs(Path(tmp))
         timings = []
         for stage in (ingestion.ingest, training.run, scoring.run):

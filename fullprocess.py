@@ -48,6 +48,8 @@ VERDICT_REJECTED = "rejected"
 VERDICT_NO_DRIFT = "no drift"
 VERDICT_DEPLOYED = "deployed"
 VERDICT_NOT_PROMOTED = "not promoted"
+DEPLOYED_BY = "fullprocess"
+FINISHED_OUTCOMES = ("deployed", "completed deployment")
 
 
 @dataclass
@@ -74,7 +76,7 @@ def find_new_files(config: Config, deployment: Deployment | None, retry_not_prom
 
     `retry_not_promoted` (--force-deploy) treats files whose candidate the gate refused as new again.
     """
-    from ingestion import list_source_files
+    from ingestion import list_source_files, refusal
 
     deployed_names = set(deployment.ingested_files()) if deployment else set()
     judged_keys: set[tuple[str, int, int]] = set()
@@ -91,10 +93,14 @@ def find_new_files(config: Config, deployment: Deployment | None, retry_not_prom
     for path in list_source_files(config.input_folder):
         if path.name in deployed_names:
             continue
+        if refusal(path, config.input_folder) is not None:
+            if (path.name, "") not in judged_hashes:  # refused unread before: nothing to compare, so not retried
+                new.append(path)
+            continue
         try:
             stat = path.stat()
         except OSError:
-            new.append(path)  # a dangling link: ingestion will name the problem
+            new.append(path)  # vanished since the listing: ingestion will name the problem
             continue
         if (path.name, stat.st_size, stat.st_mtime_ns) in judged_keys:
             continue
@@ -238,7 +244,7 @@ def gate(config: Config, deployed: Deployment, candidate: dict[str, Any], settin
 def deploy_candidate(config: Config, report: RunReport, reason: str) -> Deployment:
     import deployment as deployment_stage
 
-    return report.timed("deployment", lambda: deployment_stage.deploy(config, {"reason": reason}))
+    return report.timed("deployment", lambda: deployment_stage.deploy(config, {"reason": reason, "deployed_by": DEPLOYED_BY}))
 
 
 def keep_candidate(config: Config, decision: dict[str, Any]) -> Path:
@@ -264,6 +270,26 @@ def after_deploy(config: Config, report: RunReport) -> None:
     except StageError as exc:
         log.warning("API calls skipped: %s", exc)
         report.details["apicalls"] = f"skipped: {exc}"
+
+
+def checked_current(prod: Path) -> Deployment | None:
+    """The current deployment, only if its files match the checksums recorded at deployment."""
+    deployed = production.current(prod)
+    if deployed is not None:
+        try:
+            production.verify(deployed)
+        except production.DeploymentError as exc:
+            raise production.DeploymentError(
+                f"{exc}; refusing to use it (roll back with `python deployment.py --rollback` or redeploy)"
+            ) from None
+    return deployed
+
+
+def unfinished(config: Config, deployed: Deployment) -> bool:
+    """A deployment this job made whose run was killed before diagnostics, reporting and API calls were done."""
+    return deployed.meta.get("deployed_by") == DEPLOYED_BY and not history.has_run(
+        config.history_db, FINISHED_OUTCOMES, deployed.version
+    )
 
 
 def judge(config: Config, report: RunReport, deployed: Deployment, accepted_new: list[Any], settings: drift_rules.DriftSettings) -> str | None:
@@ -314,9 +340,16 @@ def process(config: Config, report: RunReport, force_deploy: bool = False) -> in
     production.clean_stale(prod)
     for folder in (config.output_folder, config.output_model_folder):
         remove_stale_temporaries(folder)
-    deployed = production.current(prod)
+    deployed = checked_current(prod)
     new_files = report.timed("check", lambda: find_new_files(config, deployed, retry_not_promoted=force_deploy))
     report.details["new_files"] = [p.name for p in new_files]
+    if deployed is not None and not new_files and unfinished(config, deployed):
+        log.warning("%s was deployed by a run that did not finish; doing its remaining steps", deployed.label)
+        after_deploy(config, report)
+        report.outcome, report.deployed_version = "completed deployment", deployed.version
+        report.message = f"finished the deployment of {deployed.label} (diagnostics, reporting, API calls)"
+        log.info("%s", report.message)
+        return 0
     if deployed is not None and not new_files:
         report.outcome, report.deployed_version = "no new data", deployed.version
         report.message = f"no new data in {config.input_folder.name}; {deployed.label} stays deployed"

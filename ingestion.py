@@ -76,20 +76,34 @@ def list_source_files(folder: Path) -> list[Path]:
     return sorted((entry for entry in folder.iterdir() if is_candidate(entry)), key=lambda p: p.name)
 
 
+def refusal(path: Path, folder: Path) -> str | None:
+    """Why an entry is refused without being opened (a link out of the folder, a broken link,
+    a directory); None for a file to read. Nothing outside the input folder is ever opened."""
+    if path.is_symlink():
+        target = path.resolve()
+        if not target.is_relative_to(folder.resolve()):
+            return "is a symlink pointing outside the input folder"
+        if not target.exists():
+            return "is a symlink to a file that does not exist"
+    if path.is_dir():
+        return "is a directory, not a file"
+    return None
+
+
 def read_source_file(path: Path, folder: Path, schema: Schema) -> tuple["pd.DataFrame | None", FileRecord]:
     """Read one source file once (bytes hashed and parsed together) and check it."""
     record = FileRecord(name=path.name, status="rejected")
     try:
-        if path.is_symlink() and not path.resolve().is_relative_to(folder.resolve()):
-            raise DataError(path.name, "is a symlink pointing outside the input folder")
-        if path.is_dir():
-            raise DataError(path.name, "is a directory, not a file")
+        refused = refusal(path, folder)
+        if refused:
+            raise DataError(path.name, refused)
         before = path.stat()
         data = path.read_bytes()
         after = path.stat()
-        record.sha256, record.size, record.mtime_ns = sha256_bytes(data), len(data), after.st_mtime_ns
         if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns) or after.st_size != len(data):
+            # no checksum recorded: what was read is not the file, which is tried again on the next run
             raise DataError(path.name, "changed while it was being read (still being written?); it will be tried again")
+        record.sha256, record.size, record.mtime_ns = sha256_bytes(data), len(data), after.st_mtime_ns
         text = decode_csv_bytes(data, path.name)
         record.rows_read = max(len(text.splitlines()) - 1, 0)
         frame = frame_from_text(text, schema, path.name)

@@ -302,7 +302,8 @@ def index() -> str:
 
     runs = Section(data=[])
     try:
-        runs.data = svc.cache.get("page:runs", (config.history_db,), lambda: history.runs(config.history_db, limit=RUNS_READ))
+        db = config.history_db  # re-read when the file (or a write-ahead log, should one be turned on) changes
+        runs.data = svc.cache.get("page:runs", (db, db.with_name(db.name + "-wal")), lambda: history.runs(db, limit=RUNS_READ))
     except Exception as exc:  # a damaged SQLite file raises sqlite3.DatabaseError and others
         runs.problem = f"the run history {config.history_db.name} cannot be read: {type(exc).__name__}: {exc}"
     from reporting import deployment_rows, drift_runs

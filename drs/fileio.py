@@ -13,6 +13,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -20,23 +21,32 @@ from typing import Any, Iterator
 TMP_PREFIX = ".tmp-"
 
 
+class WriteError(OSError):
+    """A write that failed (disk full, read-only folder); the file it meant to replace is unchanged."""
+
+    def __init__(self, path: Path, cause: OSError):
+        super().__init__(cause.errno, cause.strerror)
+        self.path = Path(path)
+
+    def __str__(self) -> str:
+        return f"cannot write {self.path}: {self.strerror or 'error'}; the previous file is left as it was"
+
+
+@contextlib.contextmanager
+def _clear_write_errors(path: Path) -> Iterator[None]:
+    """Name the file in any OSError (ENOSPC from write or fsync names no file)."""
+    try:
+        yield
+    except WriteError:
+        raise
+    except OSError as exc:
+        raise WriteError(path, exc) from exc
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write `data` to `path` so that readers never see a partial file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=TMP_PREFIX + path.name + ".", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
-    fsync_dir(path.parent)
+    with atomic_output(path) as tmp, open(tmp, "wb") as handle:
+        handle.write(data)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -52,15 +62,17 @@ def atomic_output(path: Path) -> Iterator[Path]:
     """Yield a temporary path to write to (for libraries that want a filename);
     it replaces `path` only if the block finishes without error."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=TMP_PREFIX + path.name + ".", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
+    with _clear_write_errors(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=TMP_PREFIX + path.name + ".", suffix=path.suffix, dir=path.parent)
+        os.close(fd)
     try:
-        yield Path(tmp_name)
-        with open(tmp_name, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, path)
+        with _clear_write_errors(path):
+            yield Path(tmp_name)
+            with open(tmp_name, "rb+") as handle:
+                os.fsync(handle.fileno())
+            os.chmod(tmp_name, 0o644)
+            os.replace(tmp_name, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
@@ -79,14 +91,20 @@ def fsync_dir(folder: Path) -> None:
 
 
 def remove_stale_temporaries(folder: Path) -> int:
-    """Delete temporary files a killed run left behind; return how many."""
+    """Delete the temporary files, links and folders a killed run left in `folder`; return how many.
+
+    Call it only while holding the run lock: a temporary of a live run looks the same.
+    """
     removed = 0
-    if not folder.is_dir():
+    if not Path(folder).is_dir():
         return 0
-    for entry in folder.iterdir():
-        if entry.name.startswith(TMP_PREFIX) and entry.is_file():
+    for entry in Path(folder).iterdir():
+        if entry.name.startswith(TMP_PREFIX):
             with contextlib.suppress(OSError):
-                entry.unlink()
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry)
+                else:
+                    entry.unlink()
                 removed += 1
     return removed
 

@@ -81,6 +81,16 @@ def runs(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
     return list(reversed(rows))
 
 
+def has_run(path: Path, outcomes: Iterable[str], deployed_version: int) -> bool:
+    """Whether a run with one of `outcomes` recorded `deployed_version` (one indexed-size query, no parsing)."""
+    if not Path(path).exists():
+        return False
+    outcomes = list(outcomes)
+    with closing(connect(path)) as conn:
+        query = f"SELECT 1 FROM runs WHERE deployed_version = ? AND outcome IN ({', '.join('?' * len(outcomes))}) LIMIT 1"
+        return conn.execute(query, (deployed_version, *outcomes)).fetchone() is not None
+
+
 def record_seen(path: Path, entries: Iterable[dict[str, Any]]) -> None:
     with closing(connect(path)) as conn, conn:
         conn.executemany(

@@ -20,7 +20,6 @@ project resolve `current` once and read every file from that one folder.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -31,7 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from drs.fileio import TMP_PREFIX, fsync_dir, sha256_file
+from drs.fileio import TMP_PREFIX, fsync_dir, remove_stale_temporaries, sha256_file
 
 MODEL_FILE = "trainedmodel.pkl"
 SCORE_FILE = "latestscore.txt"
@@ -204,19 +203,7 @@ def activate(prod: Path, version: int) -> Deployment:
 
 def clean_stale(prod: Path) -> int:
     """Remove half-built version folders and temporary links left by a killed run."""
-    removed = 0
-    for folder in (Path(prod), Path(prod) / VERSIONS, Path(prod) / CANDIDATES):
-        if not folder.is_dir():
-            continue
-        for entry in folder.iterdir():
-            if entry.name.startswith(TMP_PREFIX):
-                with contextlib.suppress(OSError):
-                    if entry.is_dir() and not entry.is_symlink():
-                        shutil.rmtree(entry)
-                    else:
-                        entry.unlink()
-                    removed += 1
-    return removed
+    return sum(remove_stale_temporaries(folder) for folder in (Path(prod), Path(prod) / VERSIONS, Path(prod) / CANDIDATES))
 
 
 def _write_folder(staging: Path, files: dict[str, Path], meta_name: str, meta: dict[str, Any]) -> dict[str, Any]:
@@ -256,10 +243,18 @@ def publish(prod: Path, files: dict[str, Path], meta: dict[str, Any]) -> Deploym
         _write_folder(staging, files, META_FILE, {**meta, "version": version, "label": label, "deployed_at": utc_now()})
         os.rename(staging, prod / VERSIONS / label)
         fsync_dir(prod / VERSIONS)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise DeploymentError(
+                f"cannot write deployment {label} in {prod}: {exc.strerror or exc}; the current deployment is unchanged"
+            ) from exc
         raise
-    return activate(prod, version)
+    try:
+        return activate(prod, version)
+    except OSError as exc:
+        now = current_signature(prod)
+        raise DeploymentError(f"cannot make {label} current in {prod}: {exc.strerror or exc}; current is {now or 'nothing'}") from exc
 
 
 def keep_candidate(prod: Path, files: dict[str, Path], meta: dict[str, Any]) -> Path:

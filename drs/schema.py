@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # pandas is imported lazily: the cron job's cheap path never 
     import pandas as pd
 
 MAX_EXAMPLES = 3
+MAX_COUNT = 2**53  # above this a float64 no longer holds every whole number, and int64 may overflow
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,25 @@ def frame_from_text(text: str, schema: Schema, source: str, require_target: bool
     frame.columns = [c.strip() for c in frame.columns]
     if frame.empty:
         raise DataError(source, "has a header but no data rows")
+    if (frame == "").to_numpy().any():  # an empty value, or a row cut short: only such files pay for the check
+        check_row_lengths(text, len(header), source)
     return validate_frame(frame, schema, source, require_target)
+
+
+def check_row_lengths(text: str, width: int, source: str) -> None:
+    """Name a row with fewer fields than the header: a truncated line, usually a file still being copied."""
+    reader = csv.reader(io.StringIO(text), skipinitialspace=True)
+    next(reader, None)
+    short = [(i, len(row)) for i, row in enumerate((r for r in reader if r), start=1) if len(row) < width]
+    if short:
+        (row, fields), more = short[0], len(short) - 1
+        raise DataError(
+            source,
+            f"row {row} has {fields} field(s) where the header has {width}"
+            + (f" (and {more} more short row(s))" if more else "")
+            + " (a truncated line?)",
+            len(short),
+        )
 
 
 def validate_frame(frame: "pd.DataFrame", schema: Schema, source: str, require_target: bool = True) -> "pd.DataFrame":
@@ -123,6 +142,7 @@ def validate_frame(frame: "pd.DataFrame", schema: Schema, source: str, require_t
             (~np.isfinite(values.fillna(0)), "has infinite value(s) in"),
             (values < 0, "has negative value(s) in"),
             ((values.fillna(0) % 1) != 0, "has non-integer value(s) in"),
+            (values > MAX_COUNT, f"has value(s) too large to be a count (above {MAX_COUNT}) in"),
         )
         if column == schema.target:
             checks += ((~values.isin([0, 1]) & values.notna(), "must be 0 or 1 but is not in"),)

@@ -47,7 +47,10 @@ def write_config(folder: Path, name: str = "config.json", **overrides: object) -
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A project folder with copies of the shipped data, empty outputs and both configs."""
-    root = tmp_path / "project"
+    return make_project(tmp_path / "project")
+
+
+def make_project(root: Path) -> Path:
     for name in DATA_FOLDERS:
         shutil.copytree(ROOT / name, root / name)
     for name in OUTPUT_FOLDERS:
