@@ -529,7 +529,8 @@ def create_app(config: Config | str | os.PathLike[str] | None = None) -> Flask:
     )
     app.extensions["drs"] = svc
     app.register_blueprint(api)
-    app.register_blueprint(webpage.page)  # the HTML page for client managers (GET /)
+    app.register_blueprint(webpage.page)  # the HTML page for client managers (GET /), and its CSS and script
+    app.register_blueprint(webpage.assets)
     register_errors(app, config.max_request_bytes)
     try:  # load the model now, so a worker's first request is as fast as the rest
         svc.models.get()

@@ -9,7 +9,8 @@ It never writes, never loads the model, and imports nothing heavy.
 
 With nothing deployed it shows a "no model deployed" state, not an error; a
 file that cannot be read is named in its section while the rest still shows.
-Errors inside these routes are rendered as HTML, not as the API's JSON.
+Errors of the page's own routes are rendered as HTML, not as the API's JSON
+(the static files' are the API's, see `assets`).
 
 Settings (optional, in config.json): `max_model_age_days` (30; an older model
 raises a warning) and `history_days` (7; the runs listed under History).
@@ -46,7 +47,10 @@ DEFAULT_HISTORY_DAYS = 7.0
 FEATURE_LABELS = {"lastmonth_activity": "Activity last month", "lastyear_activity": "Activity last year",
                   "number_of_employees": "Employees"}
 
-page = Blueprint("page", __name__, template_folder="templates", static_folder="static", static_url_path="/static")
+page = Blueprint("page", __name__, template_folder="templates")
+# The CSS and script, on a blueprint of their own so that the page's HTML error
+# pages do not cover them: a bad /static/... path (../config.json) is the API's JSON 404.
+assets = Blueprint("page_assets", __name__, static_folder="static", static_url_path="/static")
 
 
 # ---- settings ---------------------------------------------------------------------------

@@ -64,6 +64,10 @@ def test_the_page_shows_the_top_clients_the_model_and_its_history(reported: Conf
         assert f"/images/{name}?v=" in html
         image = client.get(f"/images/{name}")
         assert image.status_code == 200 and image.data[:8] == b"\x89PNG\r\n\x1a\n"
+    for asset, kind in (("page.css", "text/css"), ("page.js", "text/javascript")):
+        assert f'"/static/{asset}"' in html
+        served = client.get(f"/static/{asset}")
+        assert served.status_code == 200 and served.mimetype == kind
     assert ", ".join(deployed.meta["training_files"]) in html
     assert "No model deployed" not in html
     assert 'role="alert"' not in html  # a fresh, healthy deployment raises no warning
