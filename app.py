@@ -3,7 +3,8 @@
 Serve it with gunicorn (`make serve`), which calls the `create_app()` factory;
 the config file comes from the DRS_CONFIG environment variable or config.json
 beside this file. Every answer, errors included, is JSON; `openapi.yaml`
-describes them all (a test checks it against this code).
+describes them all (a test checks it against this code). The HTML page for
+client managers (`GET /`) is the `page` blueprint of webpage.py.
 
 Each worker loads the deployed model once and checks, on every request, where
 production's `current` link points (one readlink); when a new version is
@@ -34,6 +35,7 @@ from drs import production
 from drs.config import Config, load_config
 from drs.production import Deployment, DeploymentError
 from drs.schema import DataError, Schema, decode_csv_bytes, frame_from_text, read_csv_checked
+import webpage
 
 if TYPE_CHECKING:
     import numpy as np
@@ -527,6 +529,8 @@ def create_app(config: Config | str | os.PathLike[str] | None = None) -> Flask:
     )
     app.extensions["drs"] = svc
     app.register_blueprint(api)
+    app.register_blueprint(webpage.page)  # the HTML page for client managers (GET /), and its CSS and script
+    app.register_blueprint(webpage.assets)
     register_errors(app, config.max_request_bytes)
     try:  # load the model now, so a worker's first request is as fast as the rest
         svc.models.get()

@@ -152,7 +152,7 @@ def _event_axis(ax: Any, times: list[Any], what: str, labels: list[str] | None =
     """
     from matplotlib.ticker import FixedLocator
 
-    from drs.report_pdf import when
+    from drs.formatting import when
 
     n = len(times)
     step = max(1, -(-n // 8))
@@ -168,7 +168,7 @@ def _event_axis(ax: Any, times: list[Any], what: str, labels: list[str] | None =
 
 def plot_trends(deployments: list[dict[str, Any]], drifts: list[dict[str, Any]], path: Path) -> None:
     """Two panels: F1 of each deployment, and each drift check's F1 against its threshold, in time order."""
-    from drs.report_pdf import threshold_of
+    from drs.formatting import threshold_of
 
     fig, (top, bottom) = _pyplot().subplots(2, 1, figsize=(7.6, 6.4), dpi=130)
     scored = [d for d in deployments if d.get("f1") is not None]

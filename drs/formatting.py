@@ -1,0 +1,79 @@
+"""Numbers, times and drift fields as people read them; pure, standard library only.
+
+Shared by the PDF report (drs/report_pdf.py) and the web page (webpage.py),
+so both write a number, a time or a drift verdict the same way.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Sequence
+
+
+def when(value: Any) -> str:
+    """An ISO time as '2026-11-25 13:35:15 UTC'; anything else as text, '-' for nothing."""
+    if not value:
+        return "-"
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    suffix = " UTC" if moment.utcoffset() is not None and moment.utcoffset().total_seconds() == 0 else ""
+    return moment.strftime("%Y-%m-%d %H:%M:%S") + suffix
+
+
+def number(value: Any) -> str:
+    """Round for reading: large numbers to 1 decimal with separators, small ones to 3."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if not isinstance(value, float):
+        return str(value)
+    if value != value:  # NaN
+        return "-"
+    if abs(value) >= 100:
+        return f"{value:,.1f}"
+    if abs(value) >= 1:
+        return f"{value:.2f}"
+    if 0 < abs(value) < 0.001:  # p-values and the like keep their size
+        return f"{value:.1e}"
+    return f"{value:.3f}"
+
+
+def score(value: Any) -> str:
+    return "-" if value is None else f"{float(value):.4f}"
+
+
+def seconds(value: Any) -> str:
+    if value is None:
+        return "-"
+    value = float(value)
+    return f"{value:.1f} s" if value >= 10 else f"{value:.3f} s"
+
+
+def threshold_of(check: dict[str, Any]) -> Any:
+    """The F1 below which the drift test said drift (the raw test's is the deployed score)."""
+    return check.get("threshold", check.get("deployed_score"))
+
+
+def flag(value: Any) -> str:
+    return {True: "drift", False: "ok"}.get(value, "-")
+
+
+def dependency_status(dep: dict[str, Any]) -> str:
+    if not dep.get("installed"):
+        return "not installed"
+    if dep.get("outdated"):
+        return "outdated"
+    if dep.get("differs_from_pin"):
+        return "differs from pin"
+    return "up to date" if dep.get("newest") else "newest unknown"
+
+
+def file_span(files: Sequence[str], limit: int = 3) -> str:
+    """'a.csv, b.csv', or 'a.csv .. z.csv (12 files)' when there are more than `limit`."""
+    if len(files) <= limit:
+        return ", ".join(files) or "-"
+    return f"{files[0]} .. {files[-1]} ({len(files)} files)"

@@ -1,0 +1,205 @@
+"""The page for client managers (webpage.py): the HTML through Flask's test client, and a real browser."""
+from __future__ import annotations
+
+import csv
+import re
+import shutil
+import subprocess
+import tempfile
+from datetime import datetime, timedelta, timezone
+from html import unescape
+from pathlib import Path
+
+import pytest
+
+import webpage
+from app import create_app
+from drs import history, production
+from drs.config import Config, ConfigError
+from drs.formatting import score
+from tests.conftest import gunicorn_server, tree_state, write_config
+
+RANK_ROW = re.compile(r'<td class="num">(\d+)</td>\s*<td class="corp">([^<]*)</td>')
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars")
+
+
+@pytest.fixture
+def reported(deployed_practice: Config) -> Config:
+    """The practice model deployed, with reporting.py's outputs (risklist.csv, plots) and diagnostics.json."""
+    import diagnostics
+    import reporting
+
+    diagnostics.run(deployed_practice)
+    reporting.run(deployed_practice)
+    return deployed_practice
+
+
+def risk_rows(config: Config) -> list[dict[str, str]]:
+    with open(config.output_model_folder / "risklist.csv", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def shown(html: str) -> list[tuple[int, str]]:
+    """(rank, corporation) of each row of the risk table on the page."""
+    return [(int(rank), corp) for rank, corp in RANK_ROW.findall(html)]
+
+
+def test_the_page_shows_the_top_clients_the_model_and_its_history(reported: Config) -> None:
+    client = create_app(reported).test_client()
+    answer = client.get("/")
+    assert answer.status_code == 200 and answer.mimetype == "text/html"
+    html = answer.get_data(as_text=True)
+    rows = risk_rows(reported)
+    assert shown(html) == [(int(r["rank"]), r["corporation"]) for r in rows[:webpage.PAGE_SIZE]]
+    top = rows[0]
+    assert f'{float(top["exit_probability"]) * 100:.1f}%' in html
+    deployed = production.current(reported.prod_deployment_folder)
+    assert deployed is not None
+    assert f'id="model-f1">{score(deployed.meta["score"]["f1"])}<' in html
+    assert f"Showing 1–25 of {len(rows):,}." in html
+    above = sum(float(r["exit_probability"]) > 0.5 for r in rows)
+    assert f">{above:,}</div>" in html
+    for name in ("trends.png", "confusionmatrix.png", "riskdistribution.png"):
+        assert f"/images/{name}?v=" in html
+        image = client.get(f"/images/{name}")
+        assert image.status_code == 200 and image.data[:8] == b"\x89PNG\r\n\x1a\n"
+    for asset, kind in (("page.css", "text/css"), ("page.js", "text/javascript")):
+        assert f'"/static/{asset}"' in html
+        served = client.get(f"/static/{asset}")
+        assert served.status_code == 200 and served.mimetype == kind
+    assert ", ".join(deployed.meta["training_files"]) in html
+    assert "No model deployed" not in html
+    assert 'role="alert"' not in html  # a fresh, healthy deployment raises no warning
+
+
+def test_search_finds_a_given_corporation_and_paging_walks_the_list(reported: Config) -> None:
+    client = create_app(reported).test_client()
+    rows = risk_rows(reported)
+    wanted = rows[60]  # on page 3
+    html = client.get("/", query_string={"q": wanted["corporation"].upper()}).get_data(as_text=True)
+    assert shown(html)[0] == (int(wanted["rank"]), wanted["corporation"])
+    assert all(wanted["corporation"] in corp for _, corp in shown(html))
+    nobody = client.get("/", query_string={"q": "no-such-corporation"}).get_data(as_text=True)
+    assert shown(nobody) == [] and "0 clients matching" in nobody
+
+    second = client.get("/?page=2").get_data(as_text=True)
+    assert [rank for rank, _ in shown(second)] == list(range(26, 51))
+    assert "Page 2 of" in second and 'rel="prev"' in second and 'rel="next"' in second
+    pages = -(-len(rows) // webpage.PAGE_SIZE)
+    last = client.get("/?page=99999").get_data(as_text=True)
+    assert [rank for rank, _ in shown(last)] == list(range((pages - 1) * webpage.PAGE_SIZE + 1, len(rows) + 1))
+    assert 'rel="next"' not in last
+    assert [rank for rank, _ in shown(client.get("/?page=abc").get_data(as_text=True))] == list(range(1, 26))
+
+
+def test_the_download_is_the_whole_risk_list(reported: Config) -> None:
+    answer = create_app(reported).test_client().get("/risklist.csv")
+    assert answer.status_code == 200 and answer.mimetype == "text/csv"
+    assert "attachment" in answer.headers["Content-Disposition"]
+    assert answer.data == (reported.output_model_folder / "risklist.csv").read_bytes()
+
+
+def test_nothing_deployed_is_a_clear_state_not_an_error(config: Config) -> None:
+    client = create_app(config).test_client()
+    answer = client.get("/")
+    assert answer.status_code == 200 and answer.mimetype == "text/html"
+    html = answer.get_data(as_text=True)
+    assert "No model deployed yet" in html and "make run" in html
+    assert 'id="clients"' not in html and "<img" not in html
+    download = client.get("/risklist.csv")
+    assert download.status_code == 404 and download.mimetype == "text/html"
+    assert "no risklist.csv yet" in download.get_data(as_text=True)
+    assert client.get("/health").get_json()["status"] == 503  # the API still answers JSON
+
+
+def test_the_page_reads_and_never_writes(reported: Config, project: Path) -> None:
+    client = create_app(reported).test_client()
+    before = tree_state(project)
+    for url in ("/", "/?q=a&page=2", "/risklist.csv", "/images/trends.png", "/static/page.css", "/images/nope.png"):
+        client.get(url)
+    assert tree_state(project) == before
+
+
+def test_only_the_known_images_are_served(reported: Config) -> None:
+    client = create_app(reported).test_client()
+    for name in ("risklist.csv", "trainedmodel.pkl", "report.pdf", "..config.json"):
+        answer = client.get(f"/images/{name}")
+        assert answer.status_code == 404 and answer.mimetype == "text/html"
+        assert f"no image {name}" in answer.get_data(as_text=True)
+    assert client.get("/images/..%2F..%2Fconfig.json").status_code == 404  # a slash is no image name: no route
+
+
+def test_a_failed_run_and_a_damaged_risk_list_show_on_the_page(reported: Config) -> None:
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    history.append_run(reported.history_db, started_at=now, finished_at=now, kind="fullprocess", outcome="failed",
+                       message="ingestion: no valid data in q9.csv", deployed_version=1, details={})
+    (reported.output_model_folder / "risklist.csv").write_text("rank,who\n1,x\n")
+    html = unescape(create_app(reported).test_client().get("/").get_data(as_text=True))
+    assert "The last run failed" in html and "ingestion: no valid data in q9.csv" in html
+    assert "risklist.csv cannot be read" in html and "has columns ['rank', 'who']" in html
+    assert 'id="model-f1"' in html  # the rest of the page still shows
+
+
+def test_warnings_for_an_old_model_data_drift_and_a_refused_candidate() -> None:
+    now = datetime(2026, 11, 25, tzinfo=timezone.utc)
+    meta = {"label": "v0003", "trained_at": (now - timedelta(days=40)).isoformat()}
+    drift = {"started_at": now.isoformat(), "check": {"test": "raw", "new_data_f1": 0.5, "deployed_score": 0.7, "drift": True},
+             "data_drift": {"drifted_features": ["lastmonth_activity"], "rule": "KS p < 0.05 and PSI > 0.2"},
+             "gate": {"promote": False, "reason": "improvement -0.1 < minimum 0.0 -> not promoted"}}
+    titles = [w["title"] for w in webpage.warnings(meta, {"outcome": "no drift"}, drift, now, 30)]
+    assert titles == ["The model is old", "Data drift found", "Drift found, retrained model not promoted"]
+    assert "40 days ago" in webpage.warnings(meta, None, None, now, 30)[0]["text"]
+    assert webpage.warnings(meta, None, None, now, 45) == []
+    assert webpage.warnings({"trained_at": now.isoformat()}, {"outcome": "deployed"}, {"check": {"drift": False}}, now, 30) == []
+
+
+def test_paging_and_search_are_pure() -> None:
+    rows = [{"rank": str(i), "corporation": name} for i, name in enumerate(["abx", "ab", "zab", "q"], start=1)]
+    assert [r["corporation"] for r in webpage.search(rows, " AB ")] == ["ab", "abx", "zab"]
+    assert webpage.paginate(rows, 2, size=3).rows == rows[3:] and webpage.paginate(rows, 9, size=3).page == 2
+    assert webpage.paginate([], 1).first == 0 and webpage.paginate([], 1).pages == 1
+    assert [webpage.parse_page(v) for v in (None, "", "0", "-1", "3", "x", "٣")] == [1, 1, 1, 1, 3, 1, 1]
+
+
+def test_a_bad_page_setting_stops_the_app_from_starting(project: Path) -> None:
+    path = write_config(project, "bad.json", max_model_age_days="thirty")
+    from drs.config import load_config
+
+    with pytest.raises(ConfigError, match="'max_model_age_days' must be a positive number of days, got 'thirty'"):
+        create_app(load_config(path))
+
+
+def chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not found:
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium; .ci/run installs it as root): "
+                    "the browser test cannot run here")
+    return found
+
+
+def run_chromium(browser: str, *args: str, profile: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.slow
+def test_a_real_browser_shows_the_top_client_the_f1_and_the_images(reported: Config, tmp_path: Path) -> None:
+    browser = chromium()
+    top = risk_rows(reported)[0]["corporation"]
+    deployed = production.current(reported.prod_deployment_folder)
+    assert deployed is not None
+    f1 = score(deployed.meta["score"]["f1"])
+    with gunicorn_server(reported.config_file) as url, tempfile.TemporaryDirectory() as profile:
+        dom = run_chromium(browser, "--virtual-time-budget=15000", "--dump-dom", f"{url}/", profile=Path(profile))
+        assert dom.returncode == 0, dom.stderr[-2000:]
+        html = dom.stdout
+        body = re.search(r"<body[^>]*>", html)
+        assert body is not None and 'data-images="3/3"' in body.group(0), body  # page.js: every <img> has naturalWidth > 0
+        assert shown(html)[0] == (1, top)
+        assert f'id="model-f1">{f1}<' in html
+        for width, height in ((1280, 800), (390, 844)):
+            shot = tmp_path / f"page-{width}.png"
+            result = run_chromium(browser, f"--window-size={width},{height}", f"--screenshot={shot}", f"{url}/", profile=Path(profile))
+            assert result.returncode == 0 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", result.stderr[-2000:]
+            assert webpage.png_size(shot) == (width, height)
