@@ -160,9 +160,15 @@ def rows_in(frame: "pd.DataFrame | pl.DataFrame", other: "pd.DataFrame | pl.Data
     return exact_rows_in(frame, other, columns)
 
 
+def trained_on(reference: "reference.Reference | pl.DataFrame", frame: "pd.DataFrame", columns: list[str]) -> Any:
+    """Which rows of `frame` the deployed model was trained on: by the summary's row hashes, or by value in its training data."""
+    from drs.reference import Reference
+
+    return reference.known(frame) if isinstance(reference, Reference) else rows_in(frame, reference, columns)
+
+
 def new_data(config: Config, accepted_new: list[Any], reference: "reference.Reference | pl.DataFrame | None") -> tuple["pd.DataFrame", dict[str, Any]]:
     """The rows of the newly accepted files (de-duplicated) that the deployed model was not trained on."""
-    from drs.reference import Reference
     from drs.schema import Schema
     from ingestion import combine, read_source_file
 
@@ -176,7 +182,7 @@ def new_data(config: Config, accepted_new: list[Any], reference: "reference.Refe
     frame, _ = combine(frames)
     info: dict[str, Any] = {"files": [r.name for r in accepted_new], "rows": len(frame), "rows_already_trained_on": None}
     if reference is not None:
-        known = reference.known(frame) if isinstance(reference, Reference) else rows_in(frame, reference, list(schema.columns))
+        known = trained_on(reference, frame, list(schema.columns))
         info["rows_already_trained_on"] = int(known.sum())
         frame = frame[~known].reset_index(drop=True)
         info["rows"] = len(frame)
@@ -250,8 +256,8 @@ def gate(config: Config, deployed: Deployment, candidate: dict[str, Any], settin
     schema = Schema.from_config(config)
     test = read_csv_checked(config.test_data_csv, schema, source=str(config.test_data_csv))
     overlap = {}
-    for whose, trained_on in (("candidate", read_polars_checked(config.final_data_csv, schema)), ("deployed", training_data(config, deployed))):
-        overlap[whose] = None if trained_on is None else int(rows_in(test, trained_on, list(schema.columns)).sum())
+    for whose, data in (("candidate", read_polars_checked(config.final_data_csv, schema)), ("deployed", drift_reference(config, deployed))):
+        overlap[whose] = None if data is None else int(trained_on(data, test, list(schema.columns)).sum())
         if overlap[whose]:
             log.warning("the gate's evaluation data is not independent: %d test row(s) are in the %s model's training data", overlap[whose], whose)
     deployed_f1 = metrics(production.load_model(deployed), test, schema)["f1"]
