@@ -6,7 +6,6 @@ and writes `output_model_path/diagnostics.json`, which the API serves.
 """
 from __future__ import annotations
 
-import argparse
 import concurrent.futures
 import json
 import logging
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from drs import production
-from drs.cli import StageError, run_main
+from drs.cli import StageError, run_stage
 from drs.config import Config, load_config
 from drs.fileio import TMP_PREFIX, atomic_write_json
 from drs.production import utc_now
@@ -215,13 +214,8 @@ def run(config: Config) -> dict[str, Any]:
     return result
 
 
-def _body(config: Config, args: argparse.Namespace) -> int:
-    run(config)
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
-    return run_main(__doc__.splitlines()[0], _body, argv)
+    return run_stage(__doc__, run, argv)
 
 
 if __name__ == "__main__":

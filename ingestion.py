@@ -16,16 +16,14 @@ valid data remains, the earlier outputs are left exactly as they were.
 """
 from __future__ import annotations
 
-import argparse
 import logging
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from drs import rowstore
-from drs.cli import StageError, run_main
+from drs.cli import StageError, run_stage
 from drs.config import Config
 from drs.fileio import atomic_output, atomic_write_json, atomic_write_text, sha256_bytes, sha256_file
 from drs.production import utc_now
@@ -298,13 +296,8 @@ def ingest(config: Config, only: set[str] | None = None) -> IngestionResult:
     return result
 
 
-def _body(config: Config, args: argparse.Namespace) -> int:
-    ingest(config)
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
-    return run_main(__doc__.splitlines()[0], _body, argv)
+    return run_stage(__doc__, ingest, argv)
 
 
 if __name__ == "__main__":

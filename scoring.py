@@ -7,12 +7,11 @@ model belong together).
 """
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from drs.cli import run_main
+from drs.cli import run_stage
 from drs.config import Config
 from drs.fileio import atomic_write_json, atomic_write_text, sha256_file
 from drs.production import utc_now
@@ -79,13 +78,8 @@ def run(config: Config) -> dict[str, Any]:
     return result
 
 
-def _body(config: Config, args: argparse.Namespace) -> int:
-    run(config)
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
-    return run_main(__doc__.splitlines()[0], _body, argv)
+    return run_stage(__doc__, run, argv)
 
 
 if __name__ == "__main__":

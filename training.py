@@ -6,7 +6,6 @@ and `trainedmodel.json` (when, on which files and rows, with which settings).
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import pickle
 import time
@@ -14,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from drs import rowstore
-from drs.cli import StageError, run_main
+from drs.cli import StageError, run_stage
 from drs.config import Config
 from drs.fileio import atomic_write_bytes, atomic_write_json, sha256_bytes, sha256_file
 from drs.production import utc_now
@@ -119,13 +118,8 @@ def load_model(path: Path) -> Any:
         return pickle.load(handle)
 
 
-def _body(config: Config, args: argparse.Namespace) -> int:
-    run(config)
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
-    return run_main(__doc__.splitlines()[0], _body, argv)
+    return run_stage(__doc__, run, argv)
 
 
 if __name__ == "__main__":

@@ -60,3 +60,13 @@ def run_main(
         log.error("%s", exc)
         return EXIT_FAILURE
     return int(code or 0)
+
+
+def run_stage(doc: str, work: Callable[[Config], object], argv: Sequence[str] | None = None) -> int:
+    """The command line of a stage that needs only --config and -v: run `work(config)`, exit 0."""
+
+    def body(config: Config, args: argparse.Namespace) -> int:
+        work(config)
+        return 0
+
+    return run_main(doc.splitlines()[0], body, argv)

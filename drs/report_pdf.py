@@ -13,7 +13,6 @@ recent entries with a line saying how many were left out.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
 from xml.sax.saxutils import escape

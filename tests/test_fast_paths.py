@@ -17,10 +17,10 @@ import pytest
 import fullprocess
 import ingestion
 import scoring
-from drs import production, rowstore
+from drs import rowstore
 from drs.config import Config
 from drs.schema import Schema, fast_frame, frame_from_text, read_csv_checked
-from tests.conftest import HEADER, ROOT, practice_pass
+from tests.conftest import HEADER, ROOT
 from tools.generate_data import large_set
 
 

@@ -12,9 +12,9 @@ import pytest
 
 import fullprocess
 from drs import history, production
-from drs.config import Config, load_config
+from drs.config import Config
 from drs.fileio import run_lock
-from tests.conftest import ROOT, practice_pass, run_script, tree_state
+from tests.conftest import ROOT, run_script, tree_state
 from tools.generate_data import OLDER_WORLD, clients, unique_ids
 
 

@@ -184,7 +184,7 @@ def test_report_pdf_says_what_is_deployed_and_who_is_at_risk(production_run: Con
 
     deployed = production.current(config.prod_deployment_folder)
     model_page = pages[0]
-    assert f"v0002 (deployed" in model_page
+    assert "v0002 (deployed" in model_page
     assert f"F1\n {deployed.score():.4f}" in model_page and "0.7909" in model_page
     assert "clients_q1.csv, clients_q2.csv, clients_q3.csv, clients_q4.csv" in model_page
     assert "testdata.csv: 1,200 labelled clients (600 exited)" in model_page
