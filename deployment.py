@@ -2,7 +2,9 @@
 
 Copies `trainedmodel.pkl` and `latestscore.txt` (from `output_model_path`),
 `ingestedfiles.txt` and the training data `finaldata.csv` (as `trainingdata.csv`,
-the reference for data drift; from `output_folder_path`) into a new, numbered version
+the reference for data drift; from `output_folder_path`) and a summary of that data
+(`trainingreference.npz`, drs/reference.py: what a drift check needs, so that it reads only the
+new rows) into a new, numbered version
 folder under `prod_deployment_path`, then switches `current` to it in one
 rename (see drs/production.py). Before deploying it checks that the three
 belong together: the score is the score of this model, and the model was
@@ -78,10 +80,23 @@ def model_set(config: Config) -> dict[str, Any]:
     }
 
 
+def training_reference(config: Config) -> Path:
+    """Summarize the training data for the drift checks (drs/reference.py), beside the model; returns the file."""
+    from drs import reference
+    from drs.schema import Schema, read_polars_checked
+
+    schema = Schema.from_config(config)
+    summary = reference.build(read_polars_checked(config.final_data_csv, schema), schema.columns, config.features)
+    path = config.output_model_folder / production.REFERENCE_FILE
+    reference.write(path, summary)
+    return path
+
+
 def deploy(config: Config, extra_meta: dict[str, Any] | None = None) -> Deployment:
-    """Deploy the models folder's set; the caller holds the run lock."""
+    """Deploy the models folder's set with the training data's summary; the caller holds the run lock."""
     meta = {**check_set(config), **(extra_meta or {})}
-    deployment = production.publish(config.prod_deployment_folder, model_set(config), meta)
+    files = {**model_set(config), production.REFERENCE_FILE: training_reference(config)}
+    deployment = production.publish(config.prod_deployment_folder, files, meta)
     log.info("deployed %s (F1 %.4f) to %s", deployment.label, deployment.score(), config.prod_deployment_folder)
     return deployment
 

@@ -43,6 +43,8 @@ if TYPE_CHECKING:
     import pandas as pd
     import polars as pl
 
+    from drs import reference
+
 log = logging.getLogger("fullprocess")
 
 VERDICT_REJECTED = "rejected"
@@ -134,6 +136,23 @@ def training_data(config: Config, deployed: Deployment) -> "pl.DataFrame | None"
     return read_polars_checked(deployed.training_data_path, Schema.from_config(config))
 
 
+def drift_reference(config: Config, deployed: Deployment) -> "reference.Reference | pl.DataFrame | None":
+    """What the drift checks compare the new rows with: the version's summary of its training data when it has
+    a usable one (checksum verified), else the training data itself (`training_data`)."""
+    from drs import reference
+    from drs.schema import Schema
+
+    path = deployed.reference_path
+    if path is not None:
+        production.verify(deployed, skip=(production.TRAINING_DATA_FILE,))
+        schema = Schema.from_config(config)
+        summary = reference.read(path, schema.columns, config.features)
+        if summary is not None:
+            return summary
+        log.info("%s/%s was built for other columns or another polars version; reading %s", deployed.label, path.name, production.TRAINING_DATA_FILE)
+    return training_data(config, deployed)
+
+
 def rows_in(frame: "pd.DataFrame | pl.DataFrame", other: "pd.DataFrame | pl.DataFrame", columns: list[str]) -> Any:
     """A boolean array: which rows of `frame` also appear, whole, in `other`; pure (exact; see drs.rowstore.rows_in)."""
     from drs.rowstore import rows_in as exact_rows_in
@@ -141,7 +160,14 @@ def rows_in(frame: "pd.DataFrame | pl.DataFrame", other: "pd.DataFrame | pl.Data
     return exact_rows_in(frame, other, columns)
 
 
-def new_data(config: Config, accepted_new: list[Any], reference: "pd.DataFrame | None") -> tuple["pd.DataFrame", dict[str, Any]]:
+def trained_on(reference: "reference.Reference | pl.DataFrame", frame: "pd.DataFrame", columns: list[str]) -> Any:
+    """Which rows of `frame` the deployed model was trained on: by the summary's row hashes, or by value in its training data."""
+    from drs.reference import Reference
+
+    return reference.known(frame) if isinstance(reference, Reference) else rows_in(frame, reference, columns)
+
+
+def new_data(config: Config, accepted_new: list[Any], reference: "reference.Reference | pl.DataFrame | None") -> tuple["pd.DataFrame", dict[str, Any]]:
     """The rows of the newly accepted files (de-duplicated) that the deployed model was not trained on."""
     from drs.schema import Schema
     from ingestion import combine, read_source_file
@@ -156,7 +182,7 @@ def new_data(config: Config, accepted_new: list[Any], reference: "pd.DataFrame |
     frame, _ = combine(frames)
     info: dict[str, Any] = {"files": [r.name for r in accepted_new], "rows": len(frame), "rows_already_trained_on": None}
     if reference is not None:
-        known = rows_in(frame, reference, list(schema.columns))
+        known = trained_on(reference, frame, list(schema.columns))
         info["rows_already_trained_on"] = int(known.sum())
         frame = frame[~known].reset_index(drop=True)
         info["rows"] = len(frame)
@@ -189,14 +215,22 @@ def drift_check(config: Config, deployed: Deployment, frame: "pd.DataFrame", set
     return {**verdict, "deployed_version": deployed.label, "model_sha256": deployed.model_sha256, "new_rows": len(frame)}
 
 
-def data_drift_check(config: Config, deployed: Deployment, reference: "pd.DataFrame | None", frame: "pd.DataFrame") -> dict[str, Any]:
-    """KS and PSI per feature between the deployed model's training data and the new rows."""
+def data_drift_check(
+    config: Config, deployed: Deployment, reference: "reference.Reference | pl.DataFrame | None", frame: "pd.DataFrame"
+) -> dict[str, Any]:
+    """KS and PSI per feature between the deployed model's training data (or its summary) and the new rows."""
     if reference is None:
         return {"measured": False, "reason": f"{deployed.label} was deployed without a copy of its training data"}
     if frame.empty:
         return {"measured": False, "reason": "no new rows"}
-    rows = drift_rules.feature_drift(reference, frame, config.features)
-    return {"measured": True, "reference": f"{deployed.label}/{production.TRAINING_DATA_FILE}", "features": rows, **drift_rules.data_drift_verdict(rows)}
+    from drs.reference import Reference
+
+    summarized = isinstance(reference, Reference)
+    rows = reference.feature_drift(frame, config.features) if summarized else drift_rules.feature_drift(reference, frame, config.features)
+    return {
+        "measured": True, "reference": f"{deployed.label}/{production.TRAINING_DATA_FILE}", "features": rows,
+        "summary": f"{deployed.label}/{production.REFERENCE_FILE}" if summarized else None, **drift_rules.data_drift_verdict(rows),
+    }
 
 
 def retrain(config: Config, report: RunReport) -> dict[str, Any]:
@@ -222,8 +256,8 @@ def gate(config: Config, deployed: Deployment, candidate: dict[str, Any], settin
     schema = Schema.from_config(config)
     test = read_csv_checked(config.test_data_csv, schema, source=str(config.test_data_csv))
     overlap = {}
-    for whose, trained_on in (("candidate", read_polars_checked(config.final_data_csv, schema)), ("deployed", training_data(config, deployed))):
-        overlap[whose] = None if trained_on is None else int(rows_in(test, trained_on, list(schema.columns)).sum())
+    for whose, data in (("candidate", read_polars_checked(config.final_data_csv, schema)), ("deployed", drift_reference(config, deployed))):
+        overlap[whose] = None if data is None else int(trained_on(data, test, list(schema.columns)).sum())
         if overlap[whose]:
             log.warning("the gate's evaluation data is not independent: %d test row(s) are in the %s model's training data", overlap[whose], whose)
     deployed_f1 = metrics(production.load_model(deployed), test, schema)["f1"]
@@ -281,7 +315,7 @@ def checked_current(prod: Path) -> Deployment | None:
     deployed = production.current(prod)
     if deployed is not None:
         try:
-            production.verify(deployed)
+            production.verify(deployed, skip=production.LARGE_FILES)
         except production.DeploymentError as exc:
             raise production.DeploymentError(
                 f"{exc}; refusing to use it (roll back with `python deployment.py --rollback` or redeploy)"
@@ -298,7 +332,7 @@ def unfinished(config: Config, deployed: Deployment) -> bool:
 
 def judge(config: Config, report: RunReport, deployed: Deployment, accepted_new: list[Any], settings: drift_rules.DriftSettings) -> str | None:
     """Run both drift checks, log and record them; return why to retrain, or None."""
-    reference = training_data(config, deployed)
+    reference = report.timed("reference", lambda: drift_reference(config, deployed))
     frame, info = report.timed("new_data", lambda: new_data(config, accepted_new, reference))
     report.details["new_data"] = info
     log.info(

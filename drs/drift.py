@@ -116,40 +116,89 @@ def ks_test(reference: Sequence[float], current: Sequence[float]) -> tuple[float
     return float(result.statistic), float(result.pvalue)
 
 
-def psi(reference: Sequence[float], current: Sequence[float], bins: int = PSI_BINS) -> float:
-    """Population stability index over the reference's quantile bins (deciles by default).
-
-    Bin edges are the reference's inner quantiles (repeated edges, from tied
-    values, merged); each share is floored at PSI_FLOOR so that an empty bin
-    counts as a large but finite change. PSI = sum((cur - ref) * ln(cur / ref)).
-    """
+def psi_edges(reference: Sequence[float], bins: int = PSI_BINS) -> Any:
+    """The reference's inner quantiles (deciles by default), repeated edges (from tied values) merged."""
     import numpy as np
 
     ref = np.asarray(reference, dtype="float64")
-    cur = np.asarray(current, dtype="float64")
-    if ref.size == 0 or cur.size == 0:
+    if ref.size == 0:
         raise ValueError("PSI needs at least one value in each sample")
-    edges = np.unique(np.quantile(ref, np.linspace(0, 1, bins + 1)[1:-1]))
-    ref_share = np.bincount(np.searchsorted(edges, ref, side="right"), minlength=edges.size + 1) / ref.size
-    cur_share = np.bincount(np.searchsorted(edges, cur, side="right"), minlength=edges.size + 1) / cur.size
-    ref_share, cur_share = np.maximum(ref_share, PSI_FLOOR), np.maximum(cur_share, PSI_FLOOR)
+    return np.unique(np.quantile(ref, np.linspace(0, 1, bins + 1)[1:-1]))
+
+
+def bin_counts(edges: Any, values: Sequence[float]) -> Any:
+    """How many of `values` fall in each PSI bin (edges.size + 1 bins)."""
+    import numpy as np
+
+    return np.bincount(np.searchsorted(edges, np.asarray(values, dtype="float64"), side="right"), minlength=len(edges) + 1)
+
+
+def psi_from_counts(ref_counts: Any, cur_counts: Any) -> float:
+    """PSI = sum((cur - ref) * ln(cur / ref)) over bin shares, each floored at PSI_FLOOR (an empty bin counts as a large but finite change)."""
+    import numpy as np
+
+    ref_total, cur_total = int(np.sum(ref_counts)), int(np.sum(cur_counts))
+    if ref_total == 0 or cur_total == 0:
+        raise ValueError("PSI needs at least one value in each sample")
+    ref_share = np.maximum(np.asarray(ref_counts) / ref_total, PSI_FLOOR)
+    cur_share = np.maximum(np.asarray(cur_counts) / cur_total, PSI_FLOOR)
     return float(np.sum((cur_share - ref_share) * np.log(cur_share / ref_share)))
+
+
+def psi(reference: Sequence[float], current: Sequence[float], bins: int = PSI_BINS) -> float:
+    """Population stability index over the reference's quantile bins (see psi_edges, psi_from_counts)."""
+    import numpy as np
+
+    if np.asarray(current).size == 0:
+        raise ValueError("PSI needs at least one value in each sample")
+    edges = psi_edges(reference, bins)
+    return psi_from_counts(bin_counts(edges, reference), bin_counts(edges, current))
+
+
+def ks_from_counts(values: Any, counts: Any, current: Sequence[float], expand_limit: int) -> tuple[float, float]:
+    """The two-sample KS test of a reference given as sorted distinct values and their counts, against `current`.
+
+    Up to `expand_limit` reference values, the reference is expanded and scipy's ks_2samp decides (so the
+    numbers are exactly those of ks_test). Above it (and so above scipy's exact-method limit of 10,000), the
+    statistic is computed exactly, as ks_2samp does (both empirical CDFs at every point of either sample),
+    and the p-value by the asymptotic formula ks_2samp uses for such sizes (scipy.stats.kstwo)."""
+    import numpy as np
+
+    values, counts = np.asarray(values, dtype="float64"), np.asarray(counts, dtype="int64")
+    n1, cur = int(counts.sum()), np.sort(np.asarray(current, dtype="float64"))
+    if n1 <= expand_limit:
+        return ks_test(np.repeat(values, counts), cur)
+    from scipy.stats import kstwo
+
+    n2 = cur.size
+    if n2 == 0:
+        raise ValueError("ks_2samp needs at least one value in each sample")
+    points = np.concatenate([values, cur])
+    below = np.concatenate([[0], np.cumsum(counts)])
+    differences = below[np.searchsorted(values, points, side="right")] / n1 - np.searchsorted(cur, points, side="right") / n2
+    statistic = float(max(differences.max(), np.clip(-differences.min(), 0, 1)))
+    m, n = sorted([float(n1), float(n2)], reverse=True)
+    return statistic, float(np.clip(kstwo.sf(statistic, np.round(m * n / (m + n))), 0, 1))
+
+
+def drift_row(name: str, reference_rows: int, new_rows: int, ks: tuple[float, float], index: float) -> dict[str, Any]:
+    """One feature's line of the data-drift table."""
+    statistic, p_value = ks
+    return {
+        "feature": name, "reference_rows": reference_rows, "new_rows": new_rows,
+        "ks_statistic": round(statistic, 6), "ks_p_value": float(f"{p_value:.6g}"), "ks_drift": p_value < KS_ALPHA,
+        "psi": round(index, 6), "psi_drift": index > PSI_THRESHOLD,
+    }
 
 
 def feature_drift(
     reference: Mapping[str, Sequence[float]], current: Mapping[str, Sequence[float]], features: Sequence[str]
 ) -> list[dict[str, Any]]:
     """One row per feature: KS statistic and p-value, PSI, and each verdict."""
-    rows = []
-    for name in features:
-        statistic, p_value = ks_test(reference[name], current[name])
-        index = psi(reference[name], current[name])
-        rows.append({
-            "feature": name, "reference_rows": len(reference[name]), "new_rows": len(current[name]),
-            "ks_statistic": round(statistic, 6), "ks_p_value": float(f"{p_value:.6g}"), "ks_drift": p_value < KS_ALPHA,
-            "psi": round(index, 6), "psi_drift": index > PSI_THRESHOLD,
-        })
-    return rows
+    return [
+        drift_row(name, len(reference[name]), len(current[name]), ks_test(reference[name], current[name]), psi(reference[name], current[name]))
+        for name in features
+    ]
 
 
 def data_drift_verdict(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

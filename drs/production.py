@@ -12,7 +12,11 @@ Layout of `prod_deployment_path`:
     candidates/<time>-<sha>/  a retrained model the promotion gate did not deploy, kept for inspection
 
 A version deployed with the data its model was trained on also holds
-`trainingdata.csv` (checksummed like the rest): the reference for data drift.
+`trainingdata.csv` (checksummed like the rest): the reference for data drift,
+and `trainingreference.npz`, its summary computed once at deployment
+(drs/reference.py), so that a drift check reads only the new rows. These two
+large files are checksummed when they are read, not on every check of the
+version (their presence is always checked).
 A version folder is complete and fsynced before `current` is pointed at it,
 so the course's file names always show one whole deployment: a reader never
 sees the model of one deployment beside the score of another. Readers in this
@@ -28,7 +32,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Collection
 
 from drs.fileio import TMP_PREFIX, fsync_dir, remove_stale_temporaries, sha256_file
 
@@ -37,6 +41,8 @@ SCORE_FILE = "latestscore.txt"
 INGESTED_FILE = "ingestedfiles.txt"
 META_FILE = "deployment.json"
 TRAINING_DATA_FILE = "trainingdata.csv"
+REFERENCE_FILE = "trainingreference.npz"
+LARGE_FILES = (TRAINING_DATA_FILE, REFERENCE_FILE)
 DEPLOYED_FILES = (MODEL_FILE, SCORE_FILE, INGESTED_FILE)
 CURRENT = "current"
 VERSIONS = "versions"
@@ -69,6 +75,11 @@ class Deployment:
     @property
     def model_sha256(self) -> str | None:
         return self.meta.get("sha256", {}).get(MODEL_FILE)
+
+    @property
+    def reference_path(self) -> Path | None:
+        """The summary of the training data (drs/reference.py), when this version was deployed with one."""
+        return self.folder / REFERENCE_FILE if REFERENCE_FILE in self.meta.get("sha256", {}) else None
 
     @property
     def training_data_path(self) -> Path | None:
@@ -142,8 +153,10 @@ def list_versions(prod: Path) -> list[Deployment]:
     return sorted(found, key=lambda d: d.version)
 
 
-def verify(deployment: Deployment) -> None:
-    """Raise DeploymentError unless every file is present and matches its recorded sha256."""
+def verify(deployment: Deployment, skip: Collection[str] = ()) -> None:
+    """Raise DeploymentError unless every file is present and matches its recorded sha256.
+
+    Files named in `skip` are only checked to be present: LARGE_FILES are checksummed by whoever reads them."""
     checksums = deployment.meta.get("sha256", {})
     for name in dict.fromkeys([*DEPLOYED_FILES, *checksums]):
         path = deployment.folder / name
@@ -152,7 +165,7 @@ def verify(deployment: Deployment) -> None:
         expected = checksums.get(name)
         if expected is None:
             raise DeploymentError(f"deployment {deployment.label} records no checksum for {name}")
-        if sha256_file(path) != expected:
+        if name not in skip and sha256_file(path) != expected:
             raise DeploymentError(
                 f"deployment {deployment.label}: {name} does not match the checksum recorded at deployment (changed or damaged)"
             )
@@ -162,7 +175,7 @@ def load_model(deployment: Deployment) -> Any:
     """Unpickle the model only after its checksum is confirmed."""
     import pickle
 
-    verify(deployment)
+    verify(deployment, skip=LARGE_FILES)
     with open(deployment.model_path, "rb") as handle:
         return pickle.load(handle)
 
