@@ -9,7 +9,6 @@ Usage: python bench/incremental.py [--rows 10000000] [--files 10] [--runs 3] [--
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import signal

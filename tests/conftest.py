@@ -70,22 +70,22 @@ def practice_config(project: Path) -> Config:
     return load_config(project / "practiceconfig.json")
 
 
-def practice_pass(practice: Config) -> None:
-    """The course's practice pass through the stages' functions."""
+def stage_pass(config: Config) -> None:
+    """Ingest, train, score and deploy through the stages' functions (for the practice config: the course's practice pass)."""
     import deployment
     import ingestion
     import scoring
     import training
 
-    ingestion.ingest(practice)
-    training.run(practice)
-    scoring.run(practice)
-    deployment.deploy(practice)
+    ingestion.ingest(config)
+    training.run(config)
+    scoring.run(config)
+    deployment.deploy(config)
 
 
 @pytest.fixture
 def deployed_practice(practice_config: Config) -> Config:
-    practice_pass(practice_config)
+    stage_pass(practice_config)
     return practice_config
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from drs import production
 from drs.config import Config, load_config
 from drs.schema import Schema, read_csv_checked
-from tests.conftest import ROOT, make_project, practice_pass, tree_state
+from tests.conftest import ROOT, make_project, stage_pass, tree_state
 
 FAULTRUN = ROOT / "tests" / "faultrun.py"
 RECORD = {"corporation": "abcd", "lastmonth_activity": 3, "lastyear_activity": 400, "number_of_employees": 900}
@@ -19,7 +19,7 @@ RECORD = {"corporation": "abcd", "lastmonth_activity": 3, "lastyear_activity": 4
 def redeploy_scenario(root: Path) -> Config:
     """The practice model deployed (v0001) and the changed world's four files waiting: the next run redeploys."""
     make_project(root)
-    practice_pass(load_config(root / "practiceconfig.json"))
+    stage_pass(load_config(root / "practiceconfig.json"))
     return load_config(root / "config.json")
 
 

@@ -10,13 +10,9 @@ import pytest
 import requests
 
 import apicalls
-import deployment
-import ingestion
-import scoring
-import training
 from app import create_app
 from drs.config import Config
-from tests.conftest import gunicorn_server, run_script
+from tests.conftest import gunicorn_server, run_script, stage_pass
 
 RECORD = {"corporation": "abcd", "lastmonth_activity": 3, "lastyear_activity": 400, "number_of_employees": 900}
 
@@ -112,10 +108,7 @@ def test_health_is_503_with_nothing_deployed(config: Config) -> None:
 
 def test_new_deployment_is_picked_up_without_restart(client, deployed_practice: Config, config: Config) -> None:
     assert client.post("/prediction", json={"records": [RECORD]}).get_json()["model_version"] == "v0001"
-    ingestion.ingest(config)
-    training.run(config)
-    scoring.run(config)
-    deployment.deploy(config)
+    stage_pass(config)
     assert client.post("/prediction", json={"records": [RECORD]}).get_json()["model_version"] == "v0002"
 
 

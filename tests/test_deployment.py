@@ -15,7 +15,7 @@ from drs import production
 from drs.cli import StageError
 from drs.config import Config
 from drs.fileio import sha256_file
-from tests.conftest import run_script
+from tests.conftest import run_script, stage_pass
 
 
 def test_deploy_puts_the_course_files_in_production(deployed_practice: Config) -> None:
@@ -79,10 +79,7 @@ def test_readers_never_see_a_mixed_set(deployed_practice: Config, config: Config
 
 
 def test_list_and_rollback(deployed_practice: Config, config: Config) -> None:
-    ingestion.ingest(config)
-    training.run(config)
-    scoring.run(config)
-    deployment.deploy(config)
+    stage_pass(config)
     listing = run_script("deployment.py", "--config", str(config.config_file), "--list")
     assert listing.returncode == 0
     lines = listing.stdout.splitlines()
@@ -99,10 +96,7 @@ def test_list_and_rollback(deployed_practice: Config, config: Config) -> None:
 
 
 def test_rollback_to_a_broken_version_is_refused(deployed_practice: Config, config: Config) -> None:
-    ingestion.ingest(config)
-    training.run(config)
-    scoring.run(config)
-    deployment.deploy(config)
+    stage_pass(config)
     prod = config.prod_deployment_folder
     (prod / "versions" / "v0001" / "trainedmodel.pkl").write_bytes(b"not a pickle")
     done = run_script("deployment.py", "--config", str(config.config_file), "--rollback", "1")

@@ -91,9 +91,9 @@ def test_every_documented_answer_happens_and_matches_its_schema(spec: dict[str, 
         _check(spec, "get", path, empty.get(path), seen)
     _check(spec, "post", "/prediction", empty.post("/prediction", json={"records": [RECORD]}), seen)
 
-    from tests.conftest import practice_pass
+    from tests.conftest import stage_pass
 
-    practice_pass(practice_config)
+    stage_pass(practice_config)
     small = config.config_file.parent / "small.json"
     small.write_text(config.config_file.read_text().replace("{", '{"max_request_bytes": 2000, "max_records": 3,', 1))
     client = create_app(small).test_client()

@@ -15,7 +15,7 @@ import fullprocess
 from drs import history, production
 from drs.config import Config, load_config
 from drs.fileio import sha256_file
-from tests.conftest import ROOT, practice_pass, run_script, tree_state, write_config
+from tests.conftest import ROOT, stage_pass, run_script, tree_state, write_config
 from tools.generate_data import CHANGED_WORLD, OLDER_WORLD, clients, unique_ids
 
 SOURCED_FILES = ["clients_q1.csv", "clients_q2.csv", "clients_q3.csv", "clients_q4.csv"]
@@ -39,7 +39,7 @@ def older_world_file(path: Path, rows: int, seed: int, activity_scale: float = 1
 @pytest.fixture
 def production_model_deployed(config: Config, practice_config: Config) -> tuple[Config, Config]:
     """The reverse story: the model trained on the sourced data is deployed (v0001, test F1 0.7909)."""
-    practice_pass(config)
+    stage_pass(config)
     return config, practice_config
 
 

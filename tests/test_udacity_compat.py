@@ -11,7 +11,7 @@ import fullprocess
 import ingestion
 from drs import production
 from drs.config import load_config
-from tests.conftest import SHARED_STARTER, practice_pass, write_config
+from tests.conftest import SHARED_STARTER, stage_pass, write_config
 
 pytestmark = pytest.mark.skipif(
     not SHARED_STARTER.is_dir(), reason=f"course starter data not found at {SHARED_STARTER} (../shared is absent)"
@@ -31,7 +31,7 @@ def starter(tmp_path: Path) -> Path:
 
 def test_practice_pass_matches_the_reference_numbers(starter: Path) -> None:
     practice = load_config(starter / "practiceconfig.json")
-    practice_pass(practice)
+    stage_pass(practice)
     final = pd.read_csv(practice.final_data_csv)
     assert len(final) == 26
     assert (final.exited == 1).sum() == 15
@@ -41,7 +41,7 @@ def test_practice_pass_matches_the_reference_numbers(starter: Path) -> None:
 
 def test_raw_drift_test_finds_no_drift_on_the_source_data(starter: Path) -> None:
     practice = load_config(starter / "practiceconfig.json")
-    practice_pass(practice)
+    stage_pass(practice)
     config = load_config(starter / "config.json")
     assert fullprocess.run(config) == 0
     from drs import history
@@ -63,7 +63,7 @@ def test_source_trained_model_is_not_promoted_over_the_practice_model(starter: P
     from drs import history
 
     practice = load_config(starter / "practiceconfig.json")
-    practice_pass(practice)
+    stage_pass(practice)
     path = write_config(starter, "config.json", input_folder_path="sourcedata", data_drift_retrain=True)
     config = load_config(path)
     assert fullprocess.run(config) == 0
