@@ -4,6 +4,7 @@ Every benchmark writes only under a temporary folder (or bench/results/, which g
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -40,6 +41,16 @@ def large_files(folder: Path, files: int, rows_per_file: int, seed: int = 1000, 
         write_csv(pd.concat(parts, ignore_index=True), folder / f"clients_{seed + i:05d}.csv")
         previous = fresh
     return files * rows_per_file
+
+
+def data_parser(doc: str) -> argparse.ArgumentParser:
+    """The options every benchmark over generated history data shares (--rows, --files, --runs, --keep)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--files", type=int, default=10)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--keep", type=Path, help="reuse/keep the generated data in this folder")
+    return parser
 
 
 def history_data(keep: Path | None, tmp: Path, files: int, rows: int) -> Path:

@@ -8,7 +8,6 @@ Usage: python bench/incremental.py [--rows 10000000] [--files 10] [--runs 3] [--
 """
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import signal
@@ -17,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import PY, ROOT, load, history_data, median, report, run_measured, scratch_project
+from common import PY, ROOT, data_parser, load, history_data, median, report, run_measured, scratch_project
 
 from tools.generate_data import large_set, write_csv
 
@@ -39,12 +38,8 @@ def until_decision(config: Path) -> tuple[float, float, str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=10_000_000)
-    parser.add_argument("--files", type=int, default=10)
+    parser = data_parser(__doc__)
     parser.add_argument("--new-rows", type=int, default=10_000)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--keep", type=Path, help="reuse/keep the generated history in this folder")
     args = parser.parse_args()
     load()
     tmp = Path(tempfile.mkdtemp(prefix="drs-bench-incr-"))

@@ -8,12 +8,11 @@ Usage: python bench/ingest_scale.py [--rows 10000000] [--files 10] [--runs 3] [-
 """
 from __future__ import annotations
 
-import argparse
 import shutil
 import tempfile
 from pathlib import Path
 
-from common import PY, ROOT, load, history_data, median, report, run_measured, scratch_project
+from common import PY, ROOT, data_parser, load, history_data, median, report, run_measured, scratch_project
 
 PLAIN_PANDAS = """
 import sys, glob, pandas as pd
@@ -24,11 +23,7 @@ frame.to_csv(sys.argv[2], index=False, lineterminator="\\n")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=10_000_000)
-    parser.add_argument("--files", type=int, default=10)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--keep", type=Path, help="reuse/keep the generated data in this folder")
+    parser = data_parser(__doc__)
     args = parser.parse_args()
     load()
     tmp = Path(tempfile.mkdtemp(prefix="drs-bench-ingest-"))

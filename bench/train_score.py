@@ -7,14 +7,13 @@ Usage: python bench/train_score.py [--rows 10000000] [--score-rows 1000000] [--r
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
-from common import PY, ROOT, history_data, load, median, report, run_measured, scratch_project
+from common import PY, ROOT, data_parser, history_data, load, median, report, run_measured, scratch_project
 
 from tools.generate_data import large_set, write_csv
 
@@ -41,13 +40,9 @@ def set_model(config: Path, settings: dict[str, object]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=10_000_000)
-    parser.add_argument("--files", type=int, default=10)
+    parser = data_parser(__doc__)
     parser.add_argument("--score-rows", type=int, default=1_000_000)
-    parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--liblinear-runs", type=int, default=1)
-    parser.add_argument("--keep", type=Path, help="reuse/keep the generated data in this folder")
     args = parser.parse_args()
     load()
     tmp = Path(tempfile.mkdtemp(prefix="drs-bench-train-"))
