@@ -26,6 +26,7 @@ from drs import rowstore
 from drs.cli import StageError, run_stage
 from drs.config import Config
 from drs.fileio import atomic_output, atomic_write_json, atomic_write_text, sha256_bytes, sha256_file
+from drs.layout import is_source_candidate, source_refusal
 from drs.production import utc_now
 from drs.schema import DataError, Schema, checked_frame, to_pandas
 
@@ -69,8 +70,7 @@ class IngestionResult:
 
 
 def is_candidate(entry: Path) -> bool:
-    """A name ending in .csv (any case); everything else, such as a stray `Icon\\r`, is ignored."""
-    return entry.name.lower().endswith(".csv") and not entry.name.startswith(".")
+    return is_source_candidate(entry.name)
 
 
 def list_source_files(folder: Path) -> list[Path]:
@@ -81,17 +81,8 @@ def list_source_files(folder: Path) -> list[Path]:
 
 
 def refusal(path: Path, folder: Path) -> str | None:
-    """Why an entry is refused without being opened (a link out of the folder, a broken link,
-    a directory); None for a file to read. Nothing outside the input folder is ever opened."""
-    if path.is_symlink():
-        target = path.resolve()
-        if not target.is_relative_to(folder.resolve()):
-            return "is a symlink pointing outside the input folder"
-        if not target.exists():
-            return "is a symlink to a file that does not exist"
-    if path.is_dir():
-        return "is a directory, not a file"
-    return None
+    """Why an entry is refused without being opened (see drs.layout.source_refusal); None for a file to read."""
+    return source_refusal(str(path), str(folder))
 
 
 def read_source_file(path: Path, folder: Path, schema: Schema) -> tuple["pl.DataFrame | None", FileRecord]:

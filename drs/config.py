@@ -6,39 +6,19 @@ behaves exactly like a run from the project folder.
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CONFIG = PROJECT_ROOT / "config.json"
+from drs import rawconfig
+from drs.layout import HISTORY_DB, LOCK_FILE
+from drs.rawconfig import ConfigError  # noqa: F401  (re-exported)
 
-REQUIRED_PATH_KEYS = (
-    "input_folder_path",
-    "output_folder_path",
-    "test_data_path",
-    "output_model_path",
-    "prod_deployment_path",
-)
-
-DEFAULTS: dict[str, Any] = {
-    "features": ["lastmonth_activity", "lastyear_activity", "number_of_employees"],
-    "target": "exited",
-    "id_column": "corporation",
-    "test_data_file": "testdata.csv",
-    "api_url": "http://127.0.0.1:8000",
-    "api_timeout_seconds": 30,
-    "model": {"C": 1.0, "solver": "liblinear", "random_state": 0, "scale": False},
-    "data_folders": None,
-    "max_request_bytes": 10 * 1024 * 1024,
-    "packages_timeout_seconds": 20,
-}
-
-
-class ConfigError(Exception):
-    """A config file that cannot be used; the message is one line for the user."""
+PROJECT_ROOT = Path(rawconfig.PROJECT_ROOT)
+DEFAULT_CONFIG = Path(rawconfig.DEFAULT_CONFIG)
+REQUIRED_PATH_KEYS = rawconfig.REQUIRED_PATH_KEYS
+DEFAULTS = rawconfig.DEFAULTS
 
 
 @dataclass(frozen=True)
@@ -81,11 +61,11 @@ class Config:
 
     @property
     def history_db(self) -> Path:
-        return self.output_folder / "runhistory.sqlite"
+        return self.output_folder / HISTORY_DB
 
     @property
     def lock_file(self) -> Path:
-        return self.output_folder / ".fullprocess.lock"
+        return self.output_folder / LOCK_FILE
 
     @property
     def model_pkl(self) -> Path:
@@ -113,68 +93,27 @@ class Config:
         )
 
 
-def _resolve(base: Path, value: Any, key: str) -> Path:
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"key '{key}' must be a non-empty path string")
-    path = Path(os.path.expanduser(value))
-    return (path if path.is_absolute() else base / path).resolve()
-
-
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
-    """Read and check a config file; raise ConfigError with a one-line reason."""
-    config_file = Path(path).expanduser() if path else DEFAULT_CONFIG
-    config_file = config_file if config_file.is_absolute() else Path.cwd() / config_file
-    try:
-        text = config_file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {config_file}") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {config_file}: {exc.strerror}") from None
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(
-            f"config file {config_file} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"config file {config_file} must hold a JSON object")
-    missing = [key for key in REQUIRED_PATH_KEYS if key not in raw]
-    if missing:
-        raise ConfigError(f"config file {config_file} lacks key(s): {', '.join(missing)}")
-
-    base = config_file.resolve().parent
-    merged = {**DEFAULTS, **raw}
-    model = {**DEFAULTS["model"], **(raw.get("model") or {})}
-    paths = {key: _resolve(base, raw[key], key) for key in REQUIRED_PATH_KEYS}
-    features = merged["features"]
-    if not (isinstance(features, list) and features and all(isinstance(f, str) for f in features)):
-        raise ConfigError("key 'features' must be a non-empty list of column names")
-    folders = merged["data_folders"]
-    if folders is None:
-        data_folders = (paths["input_folder_path"], paths["output_folder_path"], paths["test_data_path"])
-    elif isinstance(folders, list):
-        data_folders = tuple(_resolve(base, f, "data_folders") for f in folders)
-    else:
-        raise ConfigError("key 'data_folders' must be a list of folder paths")
-    try:
-        return Config(
-            config_file=config_file.resolve(),
-            input_folder=paths["input_folder_path"],
-            output_folder=paths["output_folder_path"],
-            test_data_folder=paths["test_data_path"],
-            output_model_folder=paths["output_model_path"],
-            prod_deployment_folder=paths["prod_deployment_path"],
-            features=tuple(features),
-            target=str(merged["target"]),
-            id_column=str(merged["id_column"]),
-            test_data_file=str(merged["test_data_file"]),
-            api_url=str(merged["api_url"]).rstrip("/"),
-            api_timeout_seconds=float(merged["api_timeout_seconds"]),
-            model=model,
-            data_folders=data_folders,
-            max_request_bytes=int(merged["max_request_bytes"]),
-            packages_timeout_seconds=float(merged["packages_timeout_seconds"]),
-            raw=raw,
-        )
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"config file {config_file} has a value of the wrong type: {exc}") from None
+    """Read and check a config file (drs.rawconfig); raise ConfigError with a one-line reason."""
+    config_file = rawconfig.config_file_path(path)
+    raw = rawconfig.read(config_file)
+    values = rawconfig.checked(raw, config_file)
+    return Config(
+        config_file=Path(values["config_file"]),
+        input_folder=Path(values["input_folder_path"]),
+        output_folder=Path(values["output_folder_path"]),
+        test_data_folder=Path(values["test_data_path"]),
+        output_model_folder=Path(values["output_model_path"]),
+        prod_deployment_folder=Path(values["prod_deployment_path"]),
+        features=values["features"],
+        target=values["target"],
+        id_column=values["id_column"],
+        test_data_file=values["test_data_file"],
+        api_url=values["api_url"],
+        api_timeout_seconds=values["api_timeout_seconds"],
+        model=values["model"],
+        data_folders=tuple(Path(folder) for folder in values["data_folders"]),
+        max_request_bytes=values["max_request_bytes"],
+        packages_timeout_seconds=values["packages_timeout_seconds"],
+        raw=raw,
+    )

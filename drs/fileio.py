@@ -9,13 +9,12 @@ blocks the next one.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 from pathlib import Path
 from typing import Any, Iterator
 
-TMP_PREFIX = ".tmp-"
+from drs.layout import TMP_PREFIX, LockBusy, acquire_lock, sha256_file  # noqa: F401  (re-exported)
 
 
 class WriteError(OSError):
@@ -110,40 +109,19 @@ def remove_stale_temporaries(folder: Path) -> int:
     return removed
 
 
-def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(chunk_size):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def sha256_bytes(data: bytes) -> str:
     import hashlib
 
     return hashlib.sha256(data).hexdigest()
 
 
-class LockBusy(Exception):
-    """Another process holds the run lock."""
-
-
 @contextlib.contextmanager
 def run_lock(path: Path, wait: bool = False) -> Iterator[None]:
-    """Hold an exclusive kernel lock on `path` for the block.
-
-    With `wait=False` a lock held elsewhere raises LockBusy at once.
-    """
+    """Hold an exclusive kernel lock on `path` for the block (LockBusy at once if held elsewhere, unless `wait`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = acquire_lock(str(path), wait)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            raise LockBusy(str(path)) from None
         yield
     finally:
         os.close(fd)

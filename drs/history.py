@@ -10,10 +10,19 @@ again when its content (sha256) changes.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
-from contextlib import closing
-from pathlib import Path
-from typing import Any, Iterable
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # plain os paths and no typing at run time: the cron job's empty check uses this module
+    from typing import Any, Iterable
+
+    StrPath = str | os.PathLike[str]
+
+VERDICT_REJECTED = "rejected"
+VERDICT_NO_DRIFT = "no drift"
+VERDICT_DEPLOYED = "deployed"
+VERDICT_NOT_PROMOTED = "not promoted"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -41,16 +50,30 @@ CREATE INDEX IF NOT EXISTS seen_files_name ON seen_files(name);
 """
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+def connect(path: StrPath) -> sqlite3.Connection:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     conn = sqlite3.connect(path, timeout=30)
     conn.row_factory = sqlite3.Row
     conn.executescript(SCHEMA)
     return conn
 
 
+class _Opened:
+    """`with _Opened(path) as conn:` a connection that is always closed (contextlib.closing, whose import
+    the cron job's empty check would pay for)."""
+
+    def __init__(self, path: StrPath) -> None:
+        self.conn = connect(path)
+
+    def __enter__(self) -> sqlite3.Connection:
+        return self.conn
+
+    def __exit__(self, *exc: object) -> None:
+        self.conn.close()
+
+
 def append_run(
-    path: Path,
+    path: StrPath,
     *,
     started_at: str,
     finished_at: str,
@@ -60,7 +83,7 @@ def append_run(
     deployed_version: int | None,
     details: dict[str, Any],
 ) -> int:
-    with closing(connect(path)) as conn, conn:
+    with _Opened(path) as conn, conn:
         cursor = conn.execute(
             "INSERT INTO runs (started_at, finished_at, kind, outcome, message, deployed_version, details)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -69,11 +92,11 @@ def append_run(
         return int(cursor.lastrowid)
 
 
-def runs(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
+def runs(path: StrPath, limit: int | None = None) -> list[dict[str, Any]]:
     """Runs, oldest first (the newest `limit` when given)."""
-    if not Path(path).exists():
+    if not os.path.exists(path):
         return []
-    with closing(connect(path)) as conn:
+    with _Opened(path) as conn:
         query = "SELECT * FROM runs ORDER BY id DESC" + (f" LIMIT {int(limit)}" if limit else "")
         rows = [dict(r) for r in conn.execute(query)]
     for row in rows:
@@ -81,18 +104,18 @@ def runs(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
     return list(reversed(rows))
 
 
-def has_run(path: Path, outcomes: Iterable[str], deployed_version: int) -> bool:
+def has_run(path: StrPath, outcomes: Iterable[str], deployed_version: int) -> bool:
     """Whether a run with one of `outcomes` recorded `deployed_version` (one indexed-size query, no parsing)."""
-    if not Path(path).exists():
+    if not os.path.exists(path):
         return False
     outcomes = list(outcomes)
-    with closing(connect(path)) as conn:
+    with _Opened(path) as conn:
         query = f"SELECT 1 FROM runs WHERE deployed_version = ? AND outcome IN ({', '.join('?' * len(outcomes))}) LIMIT 1"
         return conn.execute(query, (deployed_version, *outcomes)).fetchone() is not None
 
 
-def record_seen(path: Path, entries: Iterable[dict[str, Any]]) -> None:
-    with closing(connect(path)) as conn, conn:
+def record_seen(path: StrPath, entries: Iterable[dict[str, Any]]) -> None:
+    with _Opened(path) as conn, conn:
         conn.executemany(
             "INSERT INTO seen_files (name, sha256, size, mtime_ns, verdict, judged_against, reason, run_id, seen_at)"
             " VALUES (:name, :sha256, :size, :mtime_ns, :verdict, :judged_against, :reason, :run_id, :seen_at)",
@@ -100,8 +123,26 @@ def record_seen(path: Path, entries: Iterable[dict[str, Any]]) -> None:
         )
 
 
-def seen_files(path: Path) -> list[dict[str, Any]]:
-    if not Path(path).exists():
+def seen_files(path: StrPath) -> list[dict[str, Any]]:
+    if not os.path.exists(path):
         return []
-    with closing(connect(path)) as conn:
+    with _Opened(path) as conn:
         return [dict(r) for r in conn.execute("SELECT * FROM seen_files ORDER BY rowid")]
+
+
+def judged_files(entries: Iterable[dict[str, Any]], deployed_version: int | None, retry_not_promoted: bool = False) -> tuple[set[tuple[str, int, int]], set[tuple[str, str]]]:
+    """The source files that need no new verdict: (name, size, mtime_ns) and (name, sha256) of each.
+
+    A rejection holds until the content changes; any other verdict holds while the version it was judged
+    against stays deployed (`retry_not_promoted`, for --force-deploy, drops the gate's refusals)."""
+    keys: set[tuple[str, int, int]] = set()
+    hashes: set[tuple[str, str]] = set()
+    for entry in entries:
+        still_valid = entry["verdict"] == VERDICT_REJECTED or (
+            deployed_version is not None and entry["judged_against"] == deployed_version
+            and not (retry_not_promoted and entry["verdict"] == VERDICT_NOT_PROMOTED)
+        )
+        if still_valid:
+            keys.add((entry["name"], entry["size"], entry["mtime_ns"]))
+            hashes.add((entry["name"], entry["sha256"]))
+    return keys, hashes

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -35,20 +34,12 @@ from pathlib import Path
 from typing import Any, Collection
 
 from drs.fileio import TMP_PREFIX, fsync_dir, remove_stale_temporaries, sha256_file
+from drs.layout import (  # noqa: F401  (re-exported: the stages take these names from here)
+    CANDIDATES, CURRENT, DEPLOYED_FILES, INGESTED_FILE, LARGE_FILES, META_FILE, MODEL_FILE, REFERENCE_FILE, SCORE_FILE,
+    TRAINING_DATA_FILE, VERSIONS, deployment_problem, utc_now, version_label, version_number,
+)
 
-MODEL_FILE = "trainedmodel.pkl"
-SCORE_FILE = "latestscore.txt"
-INGESTED_FILE = "ingestedfiles.txt"
-META_FILE = "deployment.json"
-TRAINING_DATA_FILE = "trainingdata.csv"
-REFERENCE_FILE = "trainingreference.npz"
-LARGE_FILES = (TRAINING_DATA_FILE, REFERENCE_FILE)
-DEPLOYED_FILES = (MODEL_FILE, SCORE_FILE, INGESTED_FILE)
-CURRENT = "current"
-VERSIONS = "versions"
-CANDIDATES = "candidates"
 CANDIDATE_FILE = "candidate.json"
-_VERSION_RE = re.compile(r"^v(\d{4,})$")
 
 
 class DeploymentError(Exception):
@@ -91,17 +82,9 @@ class Deployment:
         return [line for line in text.splitlines() if line.strip()]
 
 
-def version_label(version: int) -> str:
-    return f"v{version:04d}"
-
-
-def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
 def _load(folder: Path) -> Deployment:
-    match = _VERSION_RE.match(folder.name)
-    if not match:
+    version = version_number(folder.name)
+    if version is None:
         raise DeploymentError(f"{folder} is not a version folder")
     try:
         meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
@@ -109,7 +92,7 @@ def _load(folder: Path) -> Deployment:
         raise DeploymentError(f"deployment {folder.name} has no {META_FILE}") from None
     except (OSError, ValueError) as exc:
         raise DeploymentError(f"deployment {folder.name}: unreadable {META_FILE}: {exc}") from None
-    return Deployment(version=int(match.group(1)), folder=folder, meta=meta)
+    return Deployment(version=version, folder=folder, meta=meta)
 
 
 def current(prod: Path) -> Deployment | None:
@@ -145,7 +128,7 @@ def list_versions(prod: Path) -> list[Deployment]:
         return []
     found = []
     for entry in sorted(root.iterdir()):
-        if _VERSION_RE.match(entry.name) and entry.is_dir():
+        if version_number(entry.name) is not None and entry.is_dir():
             try:
                 found.append(_load(entry))
             except DeploymentError:
@@ -157,18 +140,9 @@ def verify(deployment: Deployment, skip: Collection[str] = ()) -> None:
     """Raise DeploymentError unless every file is present and matches its recorded sha256.
 
     Files named in `skip` are only checked to be present: LARGE_FILES are checksummed by whoever reads them."""
-    checksums = deployment.meta.get("sha256", {})
-    for name in dict.fromkeys([*DEPLOYED_FILES, *checksums]):
-        path = deployment.folder / name
-        if not path.is_file():
-            raise DeploymentError(f"deployment {deployment.label} is missing {name}")
-        expected = checksums.get(name)
-        if expected is None:
-            raise DeploymentError(f"deployment {deployment.label} records no checksum for {name}")
-        if name not in skip and sha256_file(path) != expected:
-            raise DeploymentError(
-                f"deployment {deployment.label}: {name} does not match the checksum recorded at deployment (changed or damaged)"
-            )
+    problem = deployment_problem(str(deployment.folder), deployment.label, deployment.meta, skip)
+    if problem:
+        raise DeploymentError(problem)
 
 
 def load_model(deployment: Deployment) -> Any:
@@ -248,7 +222,7 @@ def publish(prod: Path, files: dict[str, Path], meta: dict[str, Any]) -> Deploym
     (prod / VERSIONS).mkdir(parents=True, exist_ok=True)
     clean_stale(prod)
     versions = list_versions(prod)
-    existing = [int(m.group(1)) for e in (prod / VERSIONS).iterdir() if (m := _VERSION_RE.match(e.name))]
+    existing = [v for e in (prod / VERSIONS).iterdir() if (v := version_number(e.name)) is not None]
     version = max(existing + [d.version for d in versions], default=0) + 1
     label = version_label(version)
     staging = prod / VERSIONS / f"{TMP_PREFIX}{label}.{os.getpid()}"

@@ -21,12 +21,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from drs.fileio import atomic_output, atomic_write_json
+from drs.layout import ROWSTORE_DIR
 
 if TYPE_CHECKING:
     import numpy as np
     import polars as pl
 
-STORE_DIR = "finaldata.store"
+STORE_DIR = ROWSTORE_DIR
 MANIFEST = "manifest.json"
 HASH_COLUMN = "__row_hash"
 HASH_SEED = 20261125
