@@ -1,7 +1,8 @@
 """Training: fit the course's logistic regression on the ingested data.
 
 Reads `output_folder_path/finaldata.csv`; writes `output_model_path/trainedmodel.pkl`
-and `trainedmodel.json` (when, on which files and rows, with which settings).
+and `trainedmodel.json` (when, on which files and rows, with which settings; for a
+binary logistic regression also its weights, `linear`, so scoring need not unpickle).
 `corporation` is an id, never a feature.
 """
 from __future__ import annotations
@@ -103,6 +104,7 @@ def run(config: Config) -> dict[str, Any]:
         "target": schema.target,
         "settings": config.model,
         "model_sha256": sha256_bytes(blob),
+        "linear": linear_record(model),
         "seconds": round(time.perf_counter() - started, 4),
     }
     atomic_write_bytes(config.model_pkl, blob)
@@ -111,11 +113,20 @@ def run(config: Config) -> dict[str, Any]:
     return meta
 
 
-def load_model(path: Path) -> Any:
-    if not Path(path).exists():
-        raise StageError(f"{path} does not exist; run training.py first")
-    with open(path, "rb") as handle:
-        return pickle.load(handle)
+def linear_record(model: Any) -> dict[str, Any] | None:
+    """The model's affine map as JSON (drs.predict.LinearModel), None for other kinds of model."""
+    from drs.predict import linear_model_of
+
+    linear = linear_model_of(model)
+    return linear.to_record() if linear is not None else None
+
+
+def read_model_bytes(path: Path) -> bytes:
+    """The pickle's bytes, so a caller can check and unpickle the very same bytes."""
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise StageError(f"{path} does not exist; run training.py first") from None
 
 
 def main(argv: list[str] | None = None) -> int:
