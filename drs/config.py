@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "config.json"
@@ -34,6 +35,7 @@ DEFAULTS: dict[str, Any] = {
     "data_folders": None,
     "max_request_bytes": 10 * 1024 * 1024,
     "packages_timeout_seconds": 20,
+    "package_index_url": "https://pypi.org/simple",
 }
 
 
@@ -61,6 +63,7 @@ class Config:
     data_folders: tuple[Path, ...]
     max_request_bytes: int
     packages_timeout_seconds: float
+    package_index_url: str | None
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
 
     @property
@@ -120,6 +123,28 @@ def _resolve(base: Path, value: Any, key: str) -> Path:
     return (path if path.is_absolute() else base / path).resolve()
 
 
+def _is_http_url(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    parts = urlsplit(value.strip())
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def package_index_url(raw: dict[str, Any]) -> str | None:
+    """The Simple API base URL diagnostics ask for newest versions: the config key, else pip's
+    PIP_INDEX_URL (a machine whose pip uses a mirror asks that mirror), else PyPI.
+
+    None when PIP_INDEX_URL is not http(s) (a local folder pip can read, HTTP cannot): the index is
+    then not asked, rather than failing every stage over a setting that only pip uses."""
+    if "package_index_url" in raw:
+        value = raw["package_index_url"]
+        if not _is_http_url(value):
+            raise ConfigError(f"key 'package_index_url' must be an http(s) URL such as {DEFAULTS['package_index_url']}, got {value!r}")
+        return value.strip().rstrip("/")
+    value = os.environ.get("PIP_INDEX_URL") or DEFAULTS["package_index_url"]
+    return value.strip().rstrip("/") if _is_http_url(value) else None
+
+
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     """Read and check a config file; raise ConfigError with a one-line reason."""
     config_file = Path(path).expanduser() if path else DEFAULT_CONFIG
@@ -146,6 +171,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     merged = {**DEFAULTS, **raw}
     model = {**DEFAULTS["model"], **(raw.get("model") or {})}
     paths = {key: _resolve(base, raw[key], key) for key in REQUIRED_PATH_KEYS}
+    index_url = package_index_url(raw)
     features = merged["features"]
     if not (isinstance(features, list) and features and all(isinstance(f, str) for f in features)):
         raise ConfigError("key 'features' must be a non-empty list of column names")
@@ -174,6 +200,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
             data_folders=data_folders,
             max_request_bytes=int(merged["max_request_bytes"]),
             packages_timeout_seconds=float(merged["packages_timeout_seconds"]),
+            package_index_url=index_url,
             raw=raw,
         )
     except (TypeError, ValueError) as exc:
