@@ -36,8 +36,8 @@ INDEX_CACHE = "packageindex.json"
 INDEX_CACHE_SECONDS = 24 * 3600
 INDEX_ACCEPT = "application/vnd.pypi.simple.v1+json"  # PEP 691's JSON form of the Simple API
 INDEX_WORKERS = 4  # measured here: 2-8 connections take the same ~0.5 s for 12 packages; each costs a TLS handshake of CPU
-PYTHON = ".".join(map(str, sys.version_info[:3]))
 INDEX_MAX_BYTES = 64 * 1024 * 1024  # a project page with thousands of files is a few MB
+PYTHON = ".".join(map(str, sys.version_info[:3]))  # whose Requires-Python a newest release must admit
 REQUIREMENT_RE = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*(?:(==|>=|~=|<=|>|<)\s*([^\s;#,]+))?")
 
 
