@@ -41,6 +41,7 @@ class Config:
     data_folders: tuple[Path, ...]
     max_request_bytes: int
     packages_timeout_seconds: float
+    package_index_url: str | None
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
 
     @property
@@ -115,5 +116,6 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         data_folders=tuple(Path(folder) for folder in values["data_folders"]),
         max_request_bytes=values["max_request_bytes"],
         packages_timeout_seconds=values["packages_timeout_seconds"],
+        package_index_url=values["package_index_url"],
         raw=raw,
     )

@@ -37,6 +37,7 @@ DEFAULTS: dict[str, Any] = {
     "data_folders": None,
     "max_request_bytes": 10 * 1024 * 1024,
     "packages_timeout_seconds": 20,
+    "package_index_url": "https://pypi.org/simple",
 }
 
 
@@ -77,6 +78,32 @@ def resolve(base: str, value: Any, key: str) -> str:
     return os.path.realpath(path if os.path.isabs(path) else os.path.join(base, path))
 
 
+def _is_http_url(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    from urllib.parse import urlsplit  # here, not at the top: most configs never need it
+
+    parts = urlsplit(value.strip())
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def package_index_url(raw: dict[str, Any]) -> str | None:
+    """The Simple API base URL diagnostics ask for newest versions: the config key, else pip's
+    PIP_INDEX_URL (a machine whose pip uses a mirror asks that mirror), else PyPI.
+
+    None when PIP_INDEX_URL is not http(s) (a local folder pip can read, HTTP cannot): the index is
+    then not asked, rather than failing every stage over a setting that only pip uses."""
+    if "package_index_url" in raw:
+        value = raw["package_index_url"]
+        if not _is_http_url(value):
+            raise ConfigError(f"key 'package_index_url' must be an http(s) URL such as {DEFAULTS['package_index_url']}, got {value!r}")
+        return value.strip().rstrip("/")
+    value = os.environ.get("PIP_INDEX_URL")
+    if not value:
+        return DEFAULTS["package_index_url"]
+    return value.strip().rstrip("/") if _is_http_url(value) else None
+
+
 def checked(raw: dict[str, Any], config_file: str) -> dict[str, Any]:
     """Every setting the stages read, merged with DEFAULTS, converted and checked; paths absolute `str`s.
 
@@ -87,6 +114,7 @@ def checked(raw: dict[str, Any], config_file: str) -> dict[str, Any]:
     base = os.path.dirname(os.path.realpath(config_file))
     merged = {**DEFAULTS, **raw}
     paths = {key: resolve(base, raw[key], key) for key in REQUIRED_PATH_KEYS}
+    index_url = package_index_url(raw)
     features = merged["features"]
     if not (isinstance(features, list) and features and all(isinstance(f, str) for f in features)):
         raise ConfigError("key 'features' must be a non-empty list of column names")
@@ -111,6 +139,7 @@ def checked(raw: dict[str, Any], config_file: str) -> dict[str, Any]:
             "data_folders": data_folders,
             "max_request_bytes": int(merged["max_request_bytes"]),
             "packages_timeout_seconds": float(merged["packages_timeout_seconds"]),
+            "package_index_url": index_url,
         }
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"config file {config_file} has a value of the wrong type: {exc}") from None

@@ -79,3 +79,20 @@ def test_config_key_of_wrong_type_is_reported(tmp_path: Path) -> None:
     path = write_config(tmp_path, features="lastmonth_activity")
     with pytest.raises(ConfigError, match="'features' must be a non-empty list"):
         load_config(path)
+
+
+@pytest.mark.parametrize("value", [42, "pypi.org/simple", "ftp://mirror/simple", "file:///srv/simple", ""])
+def test_package_index_url_must_be_http(tmp_path: Path, value: object) -> None:
+    with pytest.raises(ConfigError, match=r"^key 'package_index_url' must be an http\(s\) URL") as info:
+        load_config(write_config(tmp_path, package_index_url=value))
+    assert len(str(info.value).splitlines()) == 1
+
+
+def test_package_index_url_from_config_then_pip_then_pypi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PIP_INDEX_URL", raising=False)
+    assert load_config(write_config(tmp_path)).package_index_url == "https://pypi.org/simple"
+    monkeypatch.setenv("PIP_INDEX_URL", "https://mirror.example/root/pypi/+simple/")
+    assert load_config(write_config(tmp_path)).package_index_url == "https://mirror.example/root/pypi/+simple"
+    assert load_config(write_config(tmp_path, package_index_url="http://127.0.0.1:3141/simple")).package_index_url == "http://127.0.0.1:3141/simple"
+    monkeypatch.setenv("PIP_INDEX_URL", "/srv/wheelhouse")  # a folder pip reads; HTTP cannot: not asked, no stage fails
+    assert load_config(write_config(tmp_path)).package_index_url is None
