@@ -169,3 +169,22 @@ def test_the_default_config_is_the_one_beside_the_scripts() -> None:
     from drs.rawconfig import config_file_path
 
     assert config_file_path(None) == str(ROOT / "config.json")
+
+
+def test_checksums_without_openssl_equal_hashlibs(tmp_path: Path) -> None:
+    import hashlib
+
+    sizes = (0, 1, layout.SMALL_FILE_BYTES, layout.SMALL_FILE_BYTES + 1, 3 * layout.SMALL_FILE_BYTES + 5)
+    paths = []
+    for size in sizes:
+        path = tmp_path / f"f{size}"
+        path.write_bytes(os.urandom(size))
+        paths.append(path)
+    script = ("import sys; from drs import layout\n"
+              "for p in sys.argv[1:]:\n"
+              "    print(layout.sha256_file(p), 'hashlib' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", script, *map(str, paths)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    lines = [line.split() for line in done.stdout.splitlines()]
+    assert [digest for digest, _ in lines] == [hashlib.sha256(p.read_bytes()).hexdigest() for p in paths]
+    assert [loaded for _, loaded in lines] == ["False", "False", "False", "True", "True"]  # OpenSSL only past 1 MB
