@@ -37,6 +37,7 @@ INDEX_CACHE_SECONDS = 24 * 3600
 INDEX_ACCEPT = "application/vnd.pypi.simple.v1+json"  # PEP 691's JSON form of the Simple API
 INDEX_WORKERS = 4  # measured here: 2-8 connections take the same ~0.5 s for 12 packages; each costs a TLS handshake of CPU
 INDEX_MAX_BYTES = 64 * 1024 * 1024  # a project page with thousands of files is a few MB
+INDEX_RECEIVE_SECONDS = 1.0  # longest wait for one receive: how far past the limit a request (and interpreter exit) can run
 PYTHON = ".".join(map(str, sys.version_info[:3]))  # whose Requires-Python a newest release must admit
 REQUIREMENT_RE = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*(?:(==|>=|~=|<=|>|<)\s*([^\s;#,]+))?")
 
@@ -185,8 +186,10 @@ def _get_json(session: "requests.Session", url: str, deadline: float) -> dict[st
     """The JSON body at `url`, read within `deadline` (time.monotonic()), or None.
 
     The body is read as it arrives so that a server answering slowly is cut off at the
-    deadline (requests' own timeout bounds each receive, not the whole answer), and no
-    thread outlives the limit by more than one receive."""
+    deadline: requests' own timeout bounds each connect and each receive, not the whole
+    answer, so each receive is bounded by INDEX_RECEIVE_SECONDS and the deadline is checked
+    after each one; no thread outlives the limit by more than one receive (a slow DNS lookup
+    is not bounded by either)."""
     import requests
     import urllib3
 
@@ -194,7 +197,7 @@ def _get_json(session: "requests.Session", url: str, deadline: float) -> dict[st
     if left <= 0:
         return None
     try:
-        with session.get(url, timeout=(left, left), stream=True) as response:
+        with session.get(url, timeout=(left, min(left, INDEX_RECEIVE_SECONDS)), stream=True) as response:
             if response.status_code != 200 or "json" not in response.headers.get("Content-Type", ""):
                 log.debug("package index: %s answered %s %s", url.rsplit("/", 2)[-2], response.status_code, response.headers.get("Content-Type"))
                 return None
@@ -204,7 +207,7 @@ def _get_json(session: "requests.Session", url: str, deadline: float) -> dict[st
                 if time.monotonic() > deadline or len(body) > INDEX_MAX_BYTES:
                     return None
         return json.loads(body)
-    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:  # raw reads raise urllib3's own
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError, RecursionError) as exc:  # raw reads raise urllib3's own; RecursionError: JSON nested too deep
         log.debug("package index: %s not answered: %s", url.rsplit("/", 2)[-2], type(exc).__name__)
         return None
 
@@ -237,8 +240,16 @@ def ask_index(names: list[str], index_url: str, timeout: float) -> dict[str, str
         done, _ = concurrent.futures.wait(futures, timeout=max(0.0, deadline - time.monotonic()) + 0.5)
         return {futures[f]: f.result() if f in done else None for f in futures}
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)  # a request past its deadline is not waited for
+        pool.shutdown(wait=False, cancel_futures=True)  # not waited for here; at exit for at most one receive
         session.close()
+
+
+def without_credentials(url: str) -> str:
+    """`url` without a user and password (a PIP_INDEX_URL may carry them): what the cache file may record."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    return parts._replace(netloc=netloc + (f":{parts.port}" if parts.port else "")).geturl()
 
 
 def newest_versions(names: list[str], timeout: float, cache_file: Path, index_url: str | None = DEFAULTS["package_index_url"]) -> dict[str, str | None]:
@@ -250,18 +261,19 @@ def newest_versions(names: list[str], timeout: float, cache_file: Path, index_ur
     if timeout <= 0 or index_url is None:
         return newest
     now = time.time()
+    cache_key = without_credentials(index_url)
     try:
         cache = json.loads(cache_file.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         cache = {}
     fresh = {
         n: e["newest"] for n, e in cache.items()
-        if isinstance(e, dict) and e.get("index", index_url) == index_url and 0 <= now - e.get("asked_at", 0) < INDEX_CACHE_SECONDS
+        if isinstance(e, dict) and e.get("index") == cache_key and 0 <= now - e.get("asked_at", 0) < INDEX_CACHE_SECONDS
     }
     asked = ask_index([name for name in names if name not in fresh], index_url, timeout)
     for name in names:
         newest[name] = fresh[name] if name in fresh else asked.get(name)
-    answered = {n: {"newest": v, "asked_at": now, "index": index_url} for n, v in asked.items() if v is not None}
+    answered = {n: {"newest": v, "asked_at": now, "index": cache_key} for n, v in asked.items() if v is not None}
     if answered:
         atomic_write_json(cache_file, {**{n: e for n, e in cache.items() if n in fresh}, **answered})
     log.debug("package index %s: %d cached, %d asked, %d answered", urlsplit(index_url).hostname, len(fresh), len(asked), len(answered))

@@ -71,7 +71,7 @@ def recorded_linear(meta_path: Path, model_sha256: str) -> "LinearModel | None":
     from drs.predict import LinearModel
 
     try:
-        meta = json.loads(meta_path.read_text())
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         log.debug("no usable %s (%s)", meta_path, exc)
         return None

@@ -63,7 +63,7 @@ def is_source_candidate(name: str) -> bool:
 
 def source_refusal(path: str, folder: str) -> str | None:
     """Why an entry of the input folder is refused without being opened (a link out of the folder,
-    a broken link, a directory); None for a file to read. Nothing outside the input folder is ever opened."""
+    a broken link, a directory, a pipe or device); None for a file to read. Nothing outside the input folder is ever opened."""
     if os.path.islink(path):
         target, inside = os.path.realpath(path), os.path.realpath(folder)
         if os.path.commonpath([target, inside]) != inside:
@@ -72,6 +72,8 @@ def source_refusal(path: str, folder: str) -> str | None:
             return "is a symlink to a file that does not exist"
     if os.path.isdir(path):
         return "is a directory, not a file"
+    if not os.path.isfile(path):  # a pipe, socket or device: opening it could block the run, lock held
+        return "is not a regular file (a pipe, socket or device)"
     return None
 
 

@@ -121,10 +121,10 @@ def _linear_parts(model: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, float
     n = weights.shape[0]
     mean = np.zeros(n)
     scale = np.ones(n)
-    if scaler is not None:
-        if scaler.mean_ is not None:
+    if scaler is not None:  # mean_ is set even with with_mean=False, but only what transform() uses counts
+        if scaler.with_mean and scaler.mean_ is not None:
             mean = np.asarray(scaler.mean_, dtype="float64")
-        if scaler.scale_ is not None:
+        if scaler.with_std and scaler.scale_ is not None:
             scale = np.asarray(scaler.scale_, dtype="float64")
     return mean, scale, weights, float(model.intercept_[0])
 

@@ -42,7 +42,7 @@ def config_argument(argv: list[str]) -> tuple[bool, str | None]:
     """(plain, config path): plain is False for any command line other than nothing or `--config FILE`."""
     if not argv:
         return True, None
-    if len(argv) == 2 and argv[0] == "--config" and argv[1]:
+    if len(argv) == 2 and argv[0] == "--config" and argv[1] and not argv[1].startswith("-"):  # argparse's rule
         return True, argv[1]
     if len(argv) == 1 and argv[0].startswith("--config=") and len(argv[0]) > len("--config="):
         return True, argv[0].split("=", 1)[1]
@@ -114,16 +114,16 @@ def _nothing_to_do(config_file: str) -> bool:
 
         settings_from(raw, config_file)
     output, prod = values["output_folder_path"], values["prod_deployment_path"]
-    stale_places = [output, os.path.join(output, layout.ROWSTORE_DIR), values["output_model_path"],
-                    prod, os.path.join(prod, layout.VERSIONS), os.path.join(prod, layout.CANDIDATES)]
-    if layout.has_stale_temporaries(stale_places):
-        return False
     started_at = layout.utc_now()
     try:
         lock = layout.acquire_lock(os.path.join(output, layout.LOCK_FILE))
     except layout.LockBusy:
         return False  # the full process records the skipped run
     try:
+        stale_places = [output, os.path.join(output, layout.ROWSTORE_DIR), values["output_model_path"],
+                        prod, os.path.join(prod, layout.VERSIONS), os.path.join(prod, layout.CANDIDATES)]
+        if layout.has_stale_temporaries(stale_places):
+            return False  # a killed run's leftovers: the full process removes them
         current = current_deployment(prod)
         if current is None:
             return False
@@ -143,5 +143,9 @@ def _nothing_to_do(config_file: str) -> bool:
         )
     finally:
         os.close(lock)
-    sys.stderr.write(log_line("INFO", message))
+    try:  # the row is written: the tick is answered, whatever happens to its log line (stderr closed, disk full)
+        sys.stderr.write(log_line("INFO", message))
+        sys.stderr.flush()
+    except Exception:  # noqa: BLE001  logging, in main(), swallows these too
+        pass
     return True

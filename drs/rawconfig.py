@@ -89,7 +89,8 @@ def _is_http_url(value: Any) -> bool:
 
 def package_index_url(raw: dict[str, Any]) -> str | None:
     """The Simple API base URL diagnostics ask for newest versions: the config key, else pip's
-    PIP_INDEX_URL (a machine whose pip uses a mirror asks that mirror), else PyPI.
+    PIP_INDEX_URL (a machine whose pip is pointed at a mirror that way asks that mirror; pip.conf
+    is not read), else PyPI.
 
     None when PIP_INDEX_URL is not http(s) (a local folder pip can read, HTTP cannot): the index is
     then not asked, rather than failing every stage over a setting that only pip uses."""

@@ -205,6 +205,18 @@ def test_newest_versions_from_a_simple_json_index(tmp_path: Path) -> None:
         assert diagnostics.newest_versions(["alpha"], 0, cache, index.url) == {"alpha": None}  # 0: not asked, not even the cache
 
 
+def test_index_credentials_never_reach_the_cache_file(tmp_path: Path) -> None:
+    cache = tmp_path / diagnostics.INDEX_CACHE
+    with package_index(only_pandas_index()) as index:
+        url = index.url.replace("http://", "http://reader:s3cret@")
+        assert diagnostics.newest_versions(["pandas"], 5, cache, url) == {"pandas": "99.0"}
+        index.asked.clear()
+        assert diagnostics.newest_versions(["pandas"], 5, cache, url) == {"pandas": "99.0"} and index.asked == []
+    text = cache.read_text()
+    assert "s3cret" not in text and "reader" not in text
+    assert json.loads(text)["pandas"]["index"] == index.url
+
+
 def test_an_index_refusing_json_is_unknown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(diagnostics, "INDEX_ACCEPT", "text/html")
     with package_index(PackageIndex({"alpha": project_page("alpha", ["1.0"], {"alpha-1.0.tar.gz": False})})) as index:

@@ -152,7 +152,8 @@ def test_an_unfinished_deployment_is_finished_by_the_full_process(no_new_data: C
     assert history.runs(db)[-1]["outcome"] == "completed deployment"
 
 
-@pytest.mark.parametrize("argv", [["-v"], ["--force-deploy"], ["--api-url", "http://127.0.0.1:9"], ["--config"], ["--help"]])
+@pytest.mark.parametrize("argv", [["-v"], ["--force-deploy"], ["--api-url", "http://127.0.0.1:9"], ["--config"], ["--help"],
+                                  ["--config", "-x.json"], ["--conf", "x.json"]])
 def test_other_command_lines_are_left_to_main(argv: list[str], tmp_path: Path) -> None:
     assert quickcheck.config_argument(argv)[0] is False
     assert quickcheck.answered(argv) is False
@@ -188,3 +189,52 @@ def test_checksums_without_openssl_equal_hashlibs(tmp_path: Path) -> None:
     lines = [line.split() for line in done.stdout.splitlines()]
     assert [digest for digest, _ in lines] == [hashlib.sha256(p.read_bytes()).hexdigest() for p in paths]
     assert [loaded for _, loaded in lines] == ["False", "False", "False", "True", "True"]  # OpenSSL only past 1 MB
+
+
+def test_a_tick_whose_log_line_cannot_be_written_is_recorded_once(no_new_data: Config) -> None:
+    rows = len(history.runs(no_new_data.history_db))
+    for redirect in ("2>&-", "2>/dev/full"):  # stderr closed; stderr on a full disk
+        done = subprocess.run(
+            f"{sys.executable} {ROOT / 'fullprocess.py'} --config {no_new_data.config_file} {redirect}",
+            shell=True, cwd="/", timeout=120,
+        )
+        assert done.returncode == 0
+    runs = history.runs(no_new_data.history_db)
+    assert len(runs) == rows + 2 and all(r["details"].get("quick") for r in runs[-2:])
+
+
+def test_a_pipe_in_the_input_folder_is_refused_unopened(no_new_data: Config) -> None:
+    os.mkfifo(no_new_data.input_folder / "pipe.csv")  # opening it would block the run, lock held
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "fullprocess.py"), "--config", str(no_new_data.config_file)],
+        cwd="/", capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "pipe.csv: is not a regular file (a pipe, socket or device)" in done.stderr
+    assert history.runs(no_new_data.history_db)[-1]["outcome"] == "new files rejected"
+    assert cron_run(no_new_data).returncode == 0  # refused once: the next tick has nothing to do
+    assert history.runs(no_new_data.history_db)[-1]["details"].get("quick") is True
+
+
+def test_the_quick_path_knows_every_drift_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A drift key missing from DRIFT_KEYS would let the quick path answer where main refuses a bad value."""
+    from drs import drift
+
+    class Recording(dict):
+        read: set[str] = set()
+
+        def get(self, key, default=None):  # type: ignore[no-untyped-def]
+            self.read.add(key)
+            return super().get(key, default)
+
+        def __getitem__(self, key):  # type: ignore[no-untyped-def]
+            self.read.add(key)
+            return super().__getitem__(key)
+
+        def __contains__(self, key):  # type: ignore[no-untyped-def]
+            self.read.add(key)
+            return super().__contains__(key)
+
+    raw = Recording()
+    drift.settings_from(raw)
+    assert raw.read and raw.read <= set(quickcheck.DRIFT_KEYS)

@@ -51,6 +51,20 @@ def test_fast_scorer_equals_predict_proba(deployed_practice: Config, settings: d
     assert 0 < classes.sum() < len(classes)  # both classes occur, so the comparison means something
 
 
+@pytest.mark.parametrize("with_mean, with_std", [(False, True), (True, False)])
+def test_fast_scorer_follows_a_partial_scaler(deployed_practice: Config, with_mean: bool, with_std: bool) -> None:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    frame = pd.read_csv(deployed_practice.final_data_csv)
+    x, y = training.features_and_target(frame, Schema.from_config(deployed_practice))
+    model = make_pipeline(StandardScaler(with_mean=with_mean, with_std=with_std), LogisticRegression(solver="lbfgs")).fit(x, y)
+    classes, probabilities = scorer_for(model).score(x)
+    assert classes.tolist() == model.predict(x).tolist()
+    np.testing.assert_allclose(probabilities, model.predict_proba(x)[:, 1], rtol=1e-12, atol=1e-15)
+
+
 def test_other_models_use_scikit_learn_itself(deployed_practice: Config) -> None:
     from sklearn.tree import DecisionTreeClassifier
 
