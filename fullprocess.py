@@ -49,7 +49,7 @@ from drs import drift as drift_rules
 from drs import history, production
 from drs.cli import StageError, run_main
 from drs.config import Config
-from drs.fileio import LockBusy, remove_stale_temporaries, run_lock, sha256_file
+from drs.fileio import LockBusy, remove_stale_temporaries, run_lock
 from drs.history import VERDICT_DEPLOYED, VERDICT_NO_DRIFT, VERDICT_NOT_PROMOTED, VERDICT_REJECTED
 from drs.production import Deployment, utc_now
 from drs.quickcheck import DEPLOYED_BY, FINISHED_OUTCOMES, NO_NEW_DATA, no_new_data_message
@@ -88,31 +88,17 @@ def find_new_files(config: Config, deployment: Deployment | None, retry_not_prom
 
     `retry_not_promoted` (--force-deploy) treats files whose candidate the gate refused as new again.
     """
-    from ingestion import list_source_files, refusal
+    from ingestion import list_source_files
 
     deployed_names = set(deployment.ingested_files()) if deployment else set()
-    judged_keys, judged_hashes = history.judged_files(
+    keys, hashes = history.judged_files(
         history.seen_files(config.history_db), deployment.version if deployment else None, retry_not_promoted
     )
-    new = []
-    for path in list_source_files(config.input_folder):
-        if path.name in deployed_names:
-            continue
-        if refusal(path, config.input_folder) is not None:
-            if (path.name, "") not in judged_hashes:  # refused unread before: nothing to compare, so not retried
-                new.append(path)
-            continue
-        try:
-            stat = path.stat()
-        except OSError:
-            new.append(path)  # vanished since the listing: ingestion will name the problem
-            continue
-        if (path.name, stat.st_size, stat.st_mtime_ns) in judged_keys:
-            continue
-        if path.is_file() and (path.name, sha256_file(path)) in judged_hashes:
-            continue  # touched but unchanged
-        new.append(path)
-    return new
+    folder = str(config.input_folder)
+    return [
+        path for path in list_source_files(config.input_folder)
+        if path.name not in deployed_names and history.needs_verdict(str(path), folder, keys, hashes)
+    ]
 
 
 def seen_entries(records: list[Any], verdict_of: Callable[[Any], str], judged_against: int | None) -> list[dict[str, Any]]:

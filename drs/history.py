@@ -13,6 +13,8 @@ import json
 import os
 import sqlite3
 
+from drs import layout
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # plain os paths and no typing at run time: the cron job's empty check uses this module
     from typing import Any, Iterable
@@ -146,3 +148,20 @@ def judged_files(entries: Iterable[dict[str, Any]], deployed_version: int | None
             keys.add((entry["name"], entry["size"], entry["mtime_ns"]))
             hashes.add((entry["name"], entry["sha256"]))
     return keys, hashes
+
+
+def needs_verdict(path: str, folder: str, keys: set[tuple[str, int, int]], hashes: set[tuple[str, str]]) -> bool:
+    """Whether the source entry at `path` still needs a verdict, given `judged_files`' sets; hashes only touched files.
+
+    An entry refused unread (a link out of the folder, a directory, a pipe) was judged if it was refused before:
+    there is nothing to compare, so it is not retried. A file that vanishes meanwhile needs one (ingestion names it)."""
+    name = os.path.basename(path)
+    if layout.source_refusal(path, folder) is not None:
+        return (name, "") not in hashes
+    try:
+        stat = os.stat(path)
+        if (name, stat.st_size, stat.st_mtime_ns) in keys:
+            return False
+        return (name, layout.sha256_file(path)) not in hashes  # touched but unchanged: judged
+    except OSError:
+        return True

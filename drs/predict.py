@@ -13,7 +13,7 @@ that kind, and scikit-learn's own methods otherwise; tests check they agree.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
@@ -40,24 +40,23 @@ class LinearModel:
     weights: np.ndarray
     intercept: float
     labels: np.ndarray
+    _scaled: bool = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # decided once, not per call: the API scores one record at a time
+        object.__setattr__(self, "_scaled", bool(np.any(self.mean != 0) or np.any(self.scale != 1)))
 
     def decision(self, x: np.ndarray) -> np.ndarray:
         """z = ((x - mean) / scale)·w + b, the scaling skipped when it is the identity."""
-        if np.any(self.mean != 0) or np.any(self.scale != 1):
+        if self._scaled:
             x = (x - self.mean) / self.scale
         return x @ self.weights + self.intercept
 
     def classes(self, x: np.ndarray) -> np.ndarray:
         return self._classes(self.decision(x))
 
-    def probabilities(self, x: np.ndarray) -> np.ndarray:
-        """Probability of the positive class (scipy is imported only here: class-only scoring needs none)."""
-        from scipy.special import expit
-
-        return expit(self.decision(x))
-
     def score(self, x: np.ndarray) -> Scores:
-        """(class, probability) from one evaluation of the affine map."""
+        """(class, probability) from one evaluation of the affine map (scipy imported here: class-only scoring needs none)."""
         from scipy.special import expit
 
         z = self.decision(x)

@@ -74,25 +74,15 @@ def current_deployment(prod: str) -> tuple[int, str, dict[str, Any]] | None:
 
 
 def anything_new(input_folder: str, deployed_folder: str, history_db: str, version: int) -> bool:
-    """Whether any source file still needs a verdict (fullprocess.find_new_files decides which, and why)."""
+    """Whether any source file still needs a verdict (the rule of fullprocess.find_new_files: history.needs_verdict)."""
     with open(os.path.join(deployed_folder, layout.INGESTED_FILE), encoding="utf-8") as handle:
         deployed = {line for line in handle.read().splitlines() if line.strip()}
     keys, hashes = history.judged_files(history.seen_files(history_db), version)
-    for name in os.listdir(input_folder):
-        if not layout.is_source_candidate(name) or name in deployed:
-            continue
-        path = os.path.join(input_folder, name)
-        if layout.source_refusal(path, input_folder) is not None:
-            if (name, "") in hashes:
-                continue
-            return True
-        stat = os.stat(path)
-        if (name, stat.st_size, stat.st_mtime_ns) in keys:
-            continue
-        if (name, layout.sha256_file(path)) in hashes:
-            continue  # touched but unchanged
-        return True
-    return False
+    return any(
+        history.needs_verdict(os.path.join(input_folder, name), input_folder, keys, hashes)
+        for name in os.listdir(input_folder)
+        if layout.is_source_candidate(name) and name not in deployed
+    )
 
 
 def answered(argv: list[str]) -> bool:
