@@ -1,8 +1,8 @@
-"""What every stage script's command line has in common.
+"""The command-line contract every script shares: `--config`, `-v`, one clear line and an exit code, never a traceback.
 
-`run_main` gives each script the same `--config` option, logging set-up and
-error handling: a known failure (bad config, bad data, missing deployment)
-becomes one clear line on stderr and a non-zero exit, never a traceback.
+A known failure (drs.errors: bad config, bad data, missing deployment, a stage that cannot go on, a file
+that cannot be written) is one line on stderr and exit 1 (2 for the config); anything else is a bug and
+keeps its traceback.
 """
 from __future__ import annotations
 
@@ -11,22 +11,12 @@ import logging
 import sys
 from typing import Callable, Sequence
 
-from drs.config import DEFAULT_CONFIG, Config, ConfigError, load_config
+from drs.errors import ConfigError, DataError, DeploymentError, StageError
+from drs.settings import DEFAULT_CONFIG, Config, load_config
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 EXIT_FAILURE = 1
 EXIT_CONFIG = 2
-
-
-class StageError(Exception):
-    """A stage could not do its work; the message says why, for the user."""
-
-
-def parser(description: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=description)
-    p.add_argument("--config", default=str(DEFAULT_CONFIG), help="config file (default: config.json beside the scripts)")
-    p.add_argument("-v", "--verbose", action="store_true", help="log debug details")
-    return p
 
 
 def setup_logging(verbose: bool = False) -> None:
@@ -34,21 +24,20 @@ def setup_logging(verbose: bool = False) -> None:
 
 
 def run_main(
-    description: str,
+    doc: str,
     body: Callable[[Config, argparse.Namespace], int | None],
     argv: Sequence[str] | None = None,
     add_arguments: Callable[[argparse.ArgumentParser], None] | None = None,
 ) -> int:
-    """Parse arguments, load the config and run `body`; return the exit code."""
-    from drs.production import DeploymentError
-    from drs.schema import DataError
-
-    p = parser(description)
+    """Parse arguments (the description is `doc`'s first line), load the config and run `body`; return the exit code."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="config file (default: config.json beside the scripts)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
     if add_arguments:
-        add_arguments(p)
-    args = p.parse_args(argv)
+        add_arguments(parser)
+    args = parser.parse_args(argv)
     setup_logging(args.verbose)
-    log = logging.getLogger(p.prog.removesuffix(".py"))
+    log = logging.getLogger(parser.prog.removesuffix(".py"))
     try:
         config = load_config(args.config)
     except ConfigError as exc:
@@ -69,4 +58,4 @@ def run_stage(doc: str, work: Callable[[Config], object], argv: Sequence[str] | 
         work(config)
         return 0
 
-    return run_main(doc.splitlines()[0], body, argv)
+    return run_main(doc, body, argv)

@@ -9,12 +9,20 @@ blocks the next one.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import hashlib
 import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-from drs.layout import TMP_PREFIX, LockBusy, acquire_lock, sha256_file  # noqa: F401  (re-exported)
+from drs.layout import TMP_PREFIX
+
+
+class LockBusy(Exception):
+    """Another process holds the run lock."""
 
 
 class WriteError(OSError):
@@ -57,8 +65,6 @@ def atomic_write_json(path: Path, obj: Any) -> None:
 def atomic_output(path: Path) -> Iterator[Path]:
     """Yield a temporary path to write to (for libraries that want a filename);
     it replaces `path` only if the block finishes without error."""
-    import tempfile  # imported where used: the cron job's empty check never writes a file this way
-
     path = Path(path)
     with _clear_write_errors(path):
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -100,8 +106,6 @@ def remove_stale_temporaries(folder: Path) -> int:
         if entry.name.startswith(TMP_PREFIX):
             with contextlib.suppress(OSError):
                 if entry.is_dir() and not entry.is_symlink():
-                    import shutil
-
                     shutil.rmtree(entry)
                 else:
                     entry.unlink()
@@ -110,9 +114,15 @@ def remove_stale_temporaries(folder: Path) -> int:
 
 
 def sha256_bytes(data: bytes) -> str:
-    import hashlib
-
     return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: str | os.PathLike[str], chunk_size: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 @contextlib.contextmanager
@@ -120,7 +130,15 @@ def run_lock(path: Path, wait: bool = False) -> Iterator[None]:
     """Hold an exclusive kernel lock on `path` for the block (LockBusy at once if held elsewhere, unless `wait`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = acquire_lock(str(path), wait)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except BlockingIOError:
+        os.close(fd)
+        raise LockBusy(path) from None
+    except BaseException:
+        os.close(fd)
+        raise
     try:
         yield
     finally:

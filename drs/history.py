@@ -1,31 +1,54 @@
 """The run history: one SQLite file, appended to, never rewritten.
 
 Every full-process run (including the ones that find nothing new or find
-another run holding the lock) appends one row to `runs`. `seen_files`
-remembers which source files were already judged against which deployment,
-so that a file the drift check found harmless is not re-ingested on every
-cron tick, and which files were rejected, so that a bad file is only tried
-again when its content (sha256) changes.
+another run holding the lock) appends one row to `runs`. Cron adds about
+52,560 rows a year, so every query here reads only what it needs: the
+columns it filters on are indexed, and a row's `details` JSON is parsed only
+for the rows returned. `seen_files` remembers which source files were
+already judged against which deployment, so that a file the drift check
+found harmless is not re-ingested on every cron tick, and which files were
+rejected, so that a bad file is only tried again when its content changes.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
+from enum import StrEnum
+from typing import Any, Iterable, Iterator
 
-from drs import layout
+StrPath = str | os.PathLike[str]
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # plain os paths and no typing at run time: the cron job's empty check uses this module
-    from typing import Any, Iterable
 
-    StrPath = str | os.PathLike[str]
+class Outcome(StrEnum):
+    """What one run did: the `outcome` of its row."""
 
-VERDICT_REJECTED = "rejected"
-VERDICT_NO_DRIFT = "no drift"
-VERDICT_DEPLOYED = "deployed"
-VERDICT_NOT_PROMOTED = "not promoted"
+    NO_NEW_DATA = "no new data"
+    DEPLOYED = "deployed"
+    COMPLETED_DEPLOYMENT = "completed deployment"
+    NO_DRIFT = "no drift"
+    NOT_PROMOTED = "not promoted"
+    NEW_FILES_REJECTED = "new files rejected"
+    FAILED = "failed"
+    SKIPPED_LOCKED = "skipped: locked"
+    ROLLED_BACK = "rolled back"
 
+
+FINISHED_DEPLOYMENT = (Outcome.DEPLOYED, Outcome.COMPLETED_DEPLOYMENT)
+
+
+class Verdict(StrEnum):
+    """What was decided about one source file: the `verdict` of its `seen_files` row."""
+
+    REJECTED = "rejected"
+    NO_DRIFT = "no drift"
+    DEPLOYED = "deployed"
+    NOT_PROMOTED = "not promoted"
+    ROLLED_BACK = "rolled back"
+
+
+SCHEMA_VERSION = 1
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -50,28 +73,43 @@ CREATE TABLE IF NOT EXISTS seen_files (
 );
 CREATE INDEX IF NOT EXISTS seen_files_name ON seen_files(name);
 """
+# Version 1: the drift check's model and F1 in columns of their own, and indexes for every filter.
+MIGRATION_1 = """
+ALTER TABLE runs ADD COLUMN drift_model_sha256 TEXT;
+ALTER TABLE runs ADD COLUMN new_data_f1 REAL;
+UPDATE runs SET
+    drift_model_sha256 = json_extract(details, '$.drift.model_sha256'),
+    new_data_f1 = json_extract(details, '$.drift.new_data_f1')
+    WHERE json_type(details, '$.drift') = 'object';
+CREATE INDEX IF NOT EXISTS runs_drift ON runs(drift_model_sha256) WHERE new_data_f1 IS NOT NULL;
+CREATE INDEX IF NOT EXISTS runs_checked ON runs(id) WHERE new_data_f1 IS NOT NULL;
+CREATE INDEX IF NOT EXISTS runs_outcome ON runs(outcome, deployed_version);
+"""
 
 
 def connect(path: StrPath) -> sqlite3.Connection:
+    """A connection to the history at `path`, created or brought to SCHEMA_VERSION on first use."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     conn = sqlite3.connect(path, timeout=30)
     conn.row_factory = sqlite3.Row
-    conn.executescript(SCHEMA)
+    if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+        with conn:
+            conn.execute("BEGIN IMMEDIATE")
+            if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:  # another process may have just done it
+                for statement in (SCHEMA + MIGRATION_1).split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     return conn
 
 
-class _Opened:
-    """`with _Opened(path) as conn:` a connection that is always closed (contextlib.closing, whose import
-    the cron job's empty check would pay for)."""
-
-    def __init__(self, path: StrPath) -> None:
-        self.conn = connect(path)
-
-    def __enter__(self) -> sqlite3.Connection:
-        return self.conn
-
-    def __exit__(self, *exc: object) -> None:
-        self.conn.close()
+@contextlib.contextmanager
+def opened(path: StrPath) -> Iterator[sqlite3.Connection]:
+    conn = connect(path)
+    try:
+        yield conn
+    finally:
+        conn.close()
 
 
 def append_run(
@@ -85,54 +123,85 @@ def append_run(
     deployed_version: int | None,
     details: dict[str, Any],
 ) -> int:
-    with _Opened(path) as conn, conn:
+    drift = details.get("drift") if isinstance(details.get("drift"), dict) else {}
+    with opened(path) as conn, conn:
         cursor = conn.execute(
-            "INSERT INTO runs (started_at, finished_at, kind, outcome, message, deployed_version, details)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (started_at, finished_at, kind, outcome, message, deployed_version, json.dumps(details, default=str)),
+            "INSERT INTO runs (started_at, finished_at, kind, outcome, message, deployed_version, details,"
+            " drift_model_sha256, new_data_f1) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (started_at, finished_at, kind, str(outcome), message, deployed_version, json.dumps(details, default=str),
+             drift.get("model_sha256"), drift.get("new_data_f1")),
         )
-        return int(cursor.lastrowid)
+        return int(cursor.lastrowid or 0)
+
+
+def _rows(path: StrPath, where: str, params: tuple[Any, ...], limit: int | None) -> list[dict[str, Any]]:
+    """Matching runs, oldest first (the newest `limit`), details parsed."""
+    if not os.path.exists(path):
+        return []
+    query = f"SELECT id, started_at, finished_at, kind, outcome, message, deployed_version, details FROM runs {where} ORDER BY id DESC"
+    with opened(path) as conn:
+        rows = [dict(r) for r in conn.execute(query + (" LIMIT ?" if limit else ""), (*params, limit) if limit else params)]
+    for row in rows:
+        row["details"] = json.loads(row["details"])
+    return rows[::-1]
 
 
 def runs(path: StrPath, limit: int | None = None) -> list[dict[str, Any]]:
     """Runs, oldest first (the newest `limit` when given)."""
-    if not os.path.exists(path):
+    return _rows(path, "", (), limit)
+
+
+def drift_checked_runs(path: StrPath, limit: int | None = None) -> list[dict[str, Any]]:
+    """The runs that measured the deployed model's F1 on new data, oldest first (the newest `limit`)."""
+    return _rows(path, "WHERE new_data_f1 IS NOT NULL", (), limit)
+
+
+def latest_run(path: StrPath, outcomes: Iterable[str] | None = None) -> dict[str, Any] | None:
+    """The newest run (with one of `outcomes`, when given), or None."""
+    chosen = [str(o) for o in outcomes] if outcomes is not None else []
+    where = f"WHERE outcome IN ({', '.join('?' * len(chosen))})" if chosen else ""
+    found = _rows(path, where, tuple(chosen), 1)
+    return found[0] if found else None
+
+
+def lineage_f1(path: StrPath, model_sha256: str | None) -> list[float]:
+    """Every F1 on new data that full-process runs measured for the model with this checksum, oldest first."""
+    if model_sha256 is None or not os.path.exists(path):
         return []
-    with _Opened(path) as conn:
-        query = "SELECT * FROM runs ORDER BY id DESC" + (f" LIMIT {int(limit)}" if limit else "")
-        rows = [dict(r) for r in conn.execute(query)]
-    for row in rows:
-        row["details"] = json.loads(row["details"])
-    return list(reversed(rows))
+    with opened(path) as conn:
+        query = "SELECT new_data_f1 FROM runs WHERE drift_model_sha256 = ? AND new_data_f1 IS NOT NULL AND kind = 'fullprocess' ORDER BY id"
+        return [float(r[0]) for r in conn.execute(query, (model_sha256,))]
 
 
 def has_run(path: StrPath, outcomes: Iterable[str], deployed_version: int) -> bool:
-    """Whether a run with one of `outcomes` recorded `deployed_version` (one indexed-size query, no parsing)."""
+    """Whether a run with one of `outcomes` recorded `deployed_version` (one indexed query, no parsing)."""
     if not os.path.exists(path):
         return False
-    outcomes = list(outcomes)
-    with _Opened(path) as conn:
-        query = f"SELECT 1 FROM runs WHERE deployed_version = ? AND outcome IN ({', '.join('?' * len(outcomes))}) LIMIT 1"
-        return conn.execute(query, (deployed_version, *outcomes)).fetchone() is not None
+    chosen = [str(o) for o in outcomes]
+    with opened(path) as conn:
+        query = f"SELECT 1 FROM runs WHERE outcome IN ({', '.join('?' * len(chosen))}) AND deployed_version = ? LIMIT 1"
+        return conn.execute(query, (*chosen, deployed_version)).fetchone() is not None
 
 
 def record_seen(path: StrPath, entries: Iterable[dict[str, Any]]) -> None:
-    with _Opened(path) as conn, conn:
+    with opened(path) as conn, conn:
         conn.executemany(
             "INSERT INTO seen_files (name, sha256, size, mtime_ns, verdict, judged_against, reason, run_id, seen_at)"
             " VALUES (:name, :sha256, :size, :mtime_ns, :verdict, :judged_against, :reason, :run_id, :seen_at)",
-            list(entries),
+            [{**e, "verdict": str(e["verdict"])} for e in entries],
         )
 
 
 def seen_files(path: StrPath) -> list[dict[str, Any]]:
     if not os.path.exists(path):
         return []
-    with _Opened(path) as conn:
+    with opened(path) as conn:
         return [dict(r) for r in conn.execute("SELECT * FROM seen_files ORDER BY rowid")]
 
 
-def judged_files(entries: Iterable[dict[str, Any]], deployed_version: int | None, retry_not_promoted: bool = False) -> tuple[set[tuple[str, int, int]], set[tuple[str, str]]]:
+def judged_files(
+    entries: Iterable[dict[str, Any]], deployed_version: int | None, retry_not_promoted: bool = False
+) -> tuple[set[tuple[str, int, int]], set[tuple[str, str]]]:
     """The source files that need no new verdict: (name, size, mtime_ns) and (name, sha256) of each.
 
     A rejection holds until the content changes; any other verdict holds while the version it was judged
@@ -140,9 +209,9 @@ def judged_files(entries: Iterable[dict[str, Any]], deployed_version: int | None
     keys: set[tuple[str, int, int]] = set()
     hashes: set[tuple[str, str]] = set()
     for entry in entries:
-        still_valid = entry["verdict"] == VERDICT_REJECTED or (
+        still_valid = entry["verdict"] == Verdict.REJECTED or (
             deployed_version is not None and entry["judged_against"] == deployed_version
-            and not (retry_not_promoted and entry["verdict"] == VERDICT_NOT_PROMOTED)
+            and not (retry_not_promoted and entry["verdict"] == Verdict.NOT_PROMOTED)
         )
         if still_valid:
             keys.add((entry["name"], entry["size"], entry["mtime_ns"]))
@@ -150,18 +219,15 @@ def judged_files(entries: Iterable[dict[str, Any]], deployed_version: int | None
     return keys, hashes
 
 
-def needs_verdict(path: str, folder: str, keys: set[tuple[str, int, int]], hashes: set[tuple[str, str]]) -> bool:
-    """Whether the source entry at `path` still needs a verdict, given `judged_files`' sets; hashes only touched files.
-
-    An entry refused unread (a link out of the folder, a directory, a pipe) was judged if it was refused before:
-    there is nothing to compare, so it is not retried. A file that vanishes meanwhile needs one (ingestion names it)."""
-    name = os.path.basename(path)
-    if layout.source_refusal(path, folder) is not None:
-        return (name, "") not in hashes
-    try:
-        stat = os.stat(path)
-        if (name, stat.st_size, stat.st_mtime_ns) in keys:
-            return False
-        return (name, layout.sha256_file(path)) not in hashes  # touched but unchanged: judged
-    except OSError:
-        return True
+def drift_decisions(runs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Of `runs`, those that made a score-drift decision, with their data drift and promotion gate where recorded; pure."""
+    found = []
+    for run in runs:
+        details = run.get("details") or {}
+        check = details.get("drift")
+        if isinstance(check, dict):
+            found.append({
+                "started_at": run.get("started_at"), "new_files": details.get("new_files") or [], "check": check,
+                "data_drift": details.get("data_drift"), "gate": details.get("gate"),
+            })
+    return found

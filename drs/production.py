@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
 import time
 from dataclasses import dataclass
@@ -33,17 +34,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Collection
 
-from drs.fileio import TMP_PREFIX, fsync_dir, remove_stale_temporaries, sha256_file
-from drs.layout import (  # noqa: F401  (re-exported: the stages take these names from here)
-    CANDIDATES, CURRENT, DEPLOYED_FILES, INGESTED_FILE, LARGE_FILES, META_FILE, MODEL_FILE, REFERENCE_FILE, SCORE_FILE,
-    TRAINING_DATA_FILE, VERSIONS, deployment_problem, utc_now, version_label, version_number,
+from drs.errors import DeploymentError
+from drs.fileio import fsync_dir, remove_stale_temporaries, sha256_file
+from drs.layout import (
+    CANDIDATE_FILE, CANDIDATES, CURRENT, DEPLOYED_FILES, INGESTED_FILES, LARGE_FILES, META_FILE, MODEL_FILE, REFERENCE_FILE,
+    SCORE_FILE, TMP_PREFIX, TRAINING_DATA_FILE, VERSIONS, utc_now, version_label, version_number,
 )
-
-CANDIDATE_FILE = "candidate.json"
-
-
-class DeploymentError(Exception):
-    """A deployment that is missing, incomplete or does not match its checksums."""
 
 
 @dataclass(frozen=True)
@@ -78,7 +74,7 @@ class Deployment:
         return self.folder / TRAINING_DATA_FILE if TRAINING_DATA_FILE in self.meta.get("sha256", {}) else None
 
     def ingested_files(self) -> list[str]:
-        text = (self.folder / INGESTED_FILE).read_text(encoding="utf-8")
+        text = (self.folder / INGESTED_FILES).read_text(encoding="utf-8")
         return [line for line in text.splitlines() if line.strip()]
 
 
@@ -136,19 +132,38 @@ def list_versions(prod: Path) -> list[Deployment]:
     return sorted(found, key=lambda d: d.version)
 
 
+def deployment_rows(prod: Path) -> list[dict[str, Any]]:
+    """Every deployment so far, oldest first, with its F1 on the test data at deployment (for the page and the report)."""
+    return [
+        {
+            "label": d.label, "deployed_at": d.meta.get("deployed_at"), "f1": (d.meta.get("score") or {}).get("f1"),
+            "training_files": d.meta.get("training_files") or [], "reason": d.meta.get("reason"),
+        }
+        for d in list_versions(prod)
+    ]
+
+
 def verify(deployment: Deployment, skip: Collection[str] = ()) -> None:
-    """Raise DeploymentError unless every file is present and matches its recorded sha256.
+    """Raise DeploymentError unless every file is present with a recorded sha256 that it matches.
 
     Files named in `skip` are only checked to be present: LARGE_FILES are checksummed by whoever reads them."""
-    problem = deployment_problem(str(deployment.folder), deployment.label, deployment.meta, skip)
-    if problem:
-        raise DeploymentError(problem)
+    checksums = deployment.meta.get("sha256")
+    checksums = checksums if isinstance(checksums, dict) else {}
+    for name in dict.fromkeys([*DEPLOYED_FILES, *checksums]):
+        path = deployment.folder / name
+        if not path.is_file():
+            raise DeploymentError(f"deployment {deployment.label} is missing {name}")
+        expected = checksums.get(name)
+        if expected is None:
+            raise DeploymentError(f"deployment {deployment.label} records no checksum for {name}")
+        if name not in skip and sha256_file(path) != expected:
+            raise DeploymentError(
+                f"deployment {deployment.label}: {name} does not match the checksum recorded at deployment (changed or damaged)"
+            )
 
 
 def load_model(deployment: Deployment) -> Any:
     """Unpickle the model only after its checksum is confirmed."""
-    import pickle
-
     verify(deployment, skip=LARGE_FILES)
     with open(deployment.model_path, "rb") as handle:
         return pickle.load(handle)
@@ -263,6 +278,18 @@ def keep_candidate(prod: Path, files: dict[str, Path], meta: dict[str, Any]) -> 
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target
+
+
+def prune_candidates(prod: Path, keep: int) -> list[str]:
+    """Remove all but the newest `keep` kept candidates (their names sort by time); return the names removed."""
+    root = Path(prod) / CANDIDATES
+    if not root.is_dir():
+        return []
+    kept = sorted(e.name for e in root.iterdir() if e.is_dir() and not e.name.startswith(TMP_PREFIX))
+    removed = kept[: max(len(kept) - keep, 0)]
+    for name in removed:
+        shutil.rmtree(root / name, ignore_errors=True)
+    return removed
 
 
 def list_candidates(prod: Path) -> list[dict[str, Any]]:

@@ -186,17 +186,3 @@ def forget(output_folder: Path) -> None:
     """Invalidate the store (an ingestion that did not go through it rewrote finaldata.csv)."""
     with contextlib.suppress(OSError):
         (folder(output_folder) / MANIFEST).unlink()
-
-
-def counts_of(y_true: Any, y_pred: Any) -> "np.ndarray":
-    """[tn, fp, fn, tp] of 0/1 labels and predictions."""
-    import numpy as np
-
-    return np.bincount(2 * np.asarray(y_true, dtype=np.int64) + np.asarray(y_pred, dtype=np.int64), minlength=4)[:4]
-
-
-def f1_from_counts(counts: Sequence[int]) -> float:
-    """F1 of the positive class, 0 when undefined (scikit-learn's zero_division=0)."""
-    _, fp, fn, tp = counts
-    denominator = 2 * tp + fp + fn
-    return 2 * tp / denominator if denominator else 0.0

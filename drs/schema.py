@@ -7,14 +7,20 @@ fix it; a fixed file (new sha256) is tried again.
 """
 from __future__ import annotations
 
+import csv
 import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-if TYPE_CHECKING:  # pandas and polars are imported lazily: the cron job's cheap path never needs them
-    import pandas as pd
-    import polars as pl
+import numpy as np
+import pandas as pd
+import polars as pl
+
+from drs.errors import DataError
+
+if TYPE_CHECKING:
+    from drs.settings import Config
 
 MAX_EXAMPLES = 3
 MAX_COUNT = 2**53  # above this a float64 no longer holds every whole number, and int64 may overflow
@@ -37,18 +43,8 @@ class Schema:
         return (self.id_column, *self.features, self.target)
 
     @classmethod
-    def from_config(cls, config: "object") -> "Schema":
+    def from_config(cls, config: Config) -> Schema:
         return cls(id_column=config.id_column, features=tuple(config.features), target=config.target)
-
-
-class DataError(Exception):
-    """Data that cannot be used; str() is a one-line message naming file and problem."""
-
-    def __init__(self, source: str, problem: str, bad_rows: int = 0):
-        super().__init__(f"{source}: {problem}")
-        self.source = source
-        self.problem = problem
-        self.bad_rows = bad_rows
 
 
 def _examples(rows: list[int], values: list[object]) -> str:
@@ -65,13 +61,11 @@ def decode_csv_bytes(data: bytes, source: str) -> str:
         raise DataError(source, f"is not UTF-8 text (invalid byte 0x{data[exc.start]:02x} at offset {exc.start})") from None
 
 
-def read_csv_as_written(path: Path, schema: Schema) -> "pd.DataFrame":
+def read_csv_as_written(path: Path, schema: Schema) -> pd.DataFrame:
     """A CSV this project wrote (finaldata.csv), unchecked, where only an empty cell is missing.
 
     pandas would read a corporation called "null" or "NA" as missing; here it stays a name.
     """
-    import pandas as pd
-
     return pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={schema.id_column: str})
 
 
@@ -90,12 +84,8 @@ def check_header(header: list[str], schema: Schema, source: str, require_target:
         raise DataError(source, f"unexpected column(s): {', '.join(extra)} (expected {','.join(schema.columns)})")
 
 
-def frame_from_text(text: str, schema: Schema, source: str, require_target: bool = True) -> "pd.DataFrame":
+def frame_from_text(text: str, schema: Schema, source: str, require_target: bool = True) -> pd.DataFrame:
     """Parse CSV text and check it; return a frame in schema column order with int64 numbers."""
-    import csv
-
-    import pandas as pd
-
     if not text.strip():
         raise DataError(source, "file is empty")
     first_line = text.splitlines()[0]
@@ -115,8 +105,6 @@ def frame_from_text(text: str, schema: Schema, source: str, require_target: bool
 
 def check_row_lengths(text: str, width: int, source: str) -> None:
     """Name a row with fewer fields than the header: a truncated line, usually a file still being copied."""
-    import csv
-
     reader = csv.reader(io.StringIO(text), skipinitialspace=True)
     next(reader, None)
     short = [(i, len(row)) for i, row in enumerate((r for r in reader if r), start=1) if len(row) < width]
@@ -131,11 +119,8 @@ def check_row_lengths(text: str, width: int, source: str) -> None:
         )
 
 
-def validate_frame(frame: "pd.DataFrame", schema: Schema, source: str, require_target: bool = True) -> "pd.DataFrame":
+def validate_frame(frame: pd.DataFrame, schema: Schema, source: str, require_target: bool = True) -> pd.DataFrame:
     """Check values of a frame of strings (or numbers); pure: no I/O."""
-    import numpy as np
-    import pandas as pd
-
     row_numbers = np.arange(1, len(frame) + 1)
     ids = frame[schema.id_column]
     missing = ids.isna() | (ids.astype(str).str.strip() == "")
@@ -169,7 +154,7 @@ def validate_frame(frame: "pd.DataFrame", schema: Schema, source: str, require_t
     return out[ordered].reset_index(drop=True)
 
 
-def fast_frame(data: bytes, schema: Schema, require_target: bool = True) -> "pl.DataFrame | None":
+def fast_frame(data: bytes, schema: Schema, require_target: bool = True) -> pl.DataFrame | None:
     """The common case at native speed: polars parses the numbers as int64 and checks the rules.
 
     It only ever accepts: any file it is unsure about (a parse error, a blank
@@ -177,10 +162,6 @@ def fast_frame(data: bytes, schema: Schema, require_target: bool = True) -> "pl.
     goes to `frame_from_text`, which accepts it or names the problem exactly
     as before. So both readers accept the same files with the same values.
     """
-    import csv
-
-    import polars as pl
-
     if data.startswith(UTF8_BOM):
         data = data[len(UTF8_BOM):]
     end = data.find(b"\n")
@@ -214,25 +195,20 @@ def fast_frame(data: bytes, schema: Schema, require_target: bool = True) -> "pl.
     return frame.select([c for c in schema.columns if c in checked or c == schema.id_column])
 
 
-def to_polars(frame: "pd.DataFrame") -> "pl.DataFrame":
-    import polars as pl
-
+def to_polars(frame: pd.DataFrame) -> pl.DataFrame:
     return pl.DataFrame({c: frame[c].tolist() if frame[c].dtype.kind not in "iu" else frame[c].to_numpy() for c in frame.columns})
 
 
-def to_pandas(frame: "pl.DataFrame") -> "pd.DataFrame":
+def to_pandas(frame: pl.DataFrame) -> pd.DataFrame:
     """The same frame `frame_from_text` returns: str ids, int64 numbers (no pyarrow needed)."""
-    import pandas as pd
-    import polars as pl
-
     return pd.DataFrame(
         {c: pd.Series(frame[c].to_numpy(), dtype="str" if frame[c].dtype == pl.String else "int64") for c in frame.columns}
     )
 
 
 def checked_frame(
-    data: bytes, schema: Schema, source: str, require_target: bool = True, on_reject: "Callable[[str], None] | None" = None
-) -> "pl.DataFrame":
+    data: bytes, schema: Schema, source: str, require_target: bool = True, on_reject: Callable[[str], None] | None = None
+) -> pl.DataFrame:
     """Check the bytes of one CSV file: the fast reader when it is sure, else the careful one.
 
     `on_reject` sees the decoded text of a file the careful reader rejects (to count its lines)."""
@@ -257,12 +233,12 @@ def _read_bytes(path: Path, source: str) -> bytes:
         raise DataError(source, f"cannot be read: {exc.strerror}") from None
 
 
-def read_polars_checked(path: Path, schema: Schema, require_target: bool = True, source: str | None = None) -> "pl.DataFrame":
+def read_polars_checked(path: Path, schema: Schema, require_target: bool = True, source: str | None = None) -> pl.DataFrame:
     """Read and check one CSV file into polars; raise DataError naming the file on any problem."""
     source = source or Path(path).name
     return checked_frame(_read_bytes(Path(path), source), schema, source, require_target)
 
 
-def read_csv_checked(path: Path, schema: Schema, require_target: bool = True, source: str | None = None) -> "pd.DataFrame":
+def read_csv_checked(path: Path, schema: Schema, require_target: bool = True, source: str | None = None) -> pd.DataFrame:
     """Read and check one CSV file; raise DataError naming the file on any problem."""
     return to_pandas(read_polars_checked(path, schema, require_target, source))

@@ -1,0 +1,374 @@
+"""config.json: every key declared once, in `Config`, with its type, default, check and meaning.
+
+Loading, defaults, the one-line errors and the README's configuration table
+(`python -m drs.settings --markdown`) all come from the declarations below.
+Relative paths resolve against the folder that holds the config file, never
+against the current directory, so `cd / && python /proj/fullprocess.py`
+behaves exactly like a run from the project folder. Nothing else reads the
+config file's JSON.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+from drs import layout
+from drs.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = PROJECT_ROOT / "config.json"
+PYPI_SIMPLE = "https://pypi.org/simple"
+DRIFT_TESTS = ("raw", "parametric", "nonparametric")
+MODEL_DEFAULTS: dict[str, Any] = {"C": 1.0, "solver": "liblinear", "random_state": 0, "scale": False, "max_iter": 1000, "dtype": "float64"}
+
+
+class Required:
+    """The default of a key every config file must have."""
+
+    def __repr__(self) -> str:
+        return "required"
+
+
+REQUIRED = Required()
+
+
+@dataclass(frozen=True)
+class Check:
+    """Converts a raw JSON value or raises ValueError with what it must be; `kind` names it in the table."""
+
+    kind: str
+    convert: Callable[[Any, Path], Any]
+
+
+@dataclass(frozen=True)
+class Derived:
+    """A default computed from the settings declared before it (and the environment)."""
+
+    describe: str
+    compute: Callable[[dict[str, Any]], Any]
+
+
+def _path(value: Any, base: Path) -> Path:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("must be a non-empty path string")
+    path = Path(os.path.expanduser(value))
+    return Path(os.path.realpath(path if path.is_absolute() else base / path))
+
+
+def _paths(value: Any, base: Path) -> tuple[Path, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise ValueError("must be a list of folder paths")
+    return tuple(_path(v, base) for v in value)
+
+
+def _names(value: Any, base: Path) -> tuple[str, ...]:
+    if not (isinstance(value, list) and value and all(isinstance(v, str) and v for v in value)):
+        raise ValueError("must be a non-empty list of column names")
+    return tuple(value)
+
+
+def _name(value: Any, base: Path) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("must be a non-empty string")
+    return value
+
+
+def _number(minimum: float, strict: bool) -> Callable[[Any, Path], float]:
+    def convert(value: Any, base: Path) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not (
+            value > minimum if strict else value >= minimum
+        ):
+            raise ValueError(f"must be a number {'>' if strict else '>='} {minimum:g}")
+        return float(value)
+
+    return convert
+
+
+def _whole(minimum: int) -> Callable[[Any, Path], int]:
+    def convert(value: Any, base: Path) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f"must be a whole number of at least {minimum}")
+        return value
+
+    return convert
+
+
+def _any_number(value: Any, base: Path) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError("must be a number")
+    return float(value)
+
+
+def _boolean(value: Any, base: Path) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
+
+
+def _http_url(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    parts = urlsplit(value.strip())
+    return value.strip().rstrip("/") if parts.scheme in ("http", "https") and parts.netloc else None
+
+
+def _url(value: Any, base: Path) -> str:
+    url = _http_url(value)
+    if url is None:
+        raise ValueError(f"must be an http(s) URL such as {PYPI_SIMPLE}")
+    return url
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[Any, Path], str]:
+    def convert(value: Any, base: Path) -> str:
+        if value not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}")
+        return str(value)
+
+    return convert
+
+
+def _min_history(value: Any, base: Path) -> dict[str, int]:
+    allowed = DRIFT_TESTS[1:]
+    if not isinstance(value, dict) or any(k not in allowed for k in value):
+        raise ValueError(f"must be an object with keys among {', '.join(allowed)}")
+    for name, count in value.items():
+        _whole(2)(count, base)
+    return {"parametric": 3, "nonparametric": 5, **value}
+
+
+def _model(value: Any, base: Path) -> dict[str, Any]:
+    if not isinstance(value, dict) or any(k not in MODEL_DEFAULTS for k in value):
+        raise ValueError(f"must be an object with keys among {', '.join(MODEL_DEFAULTS)}")
+    merged = {**MODEL_DEFAULTS, **value}
+    if merged["dtype"] not in ("float64", "float32"):
+        raise ValueError("must have dtype float64 or float32")
+    if not isinstance(merged["scale"], bool) or not isinstance(merged["solver"], str):
+        raise ValueError("must have scale true or false and solver a string")
+    try:
+        merged["C"], merged["random_state"], merged["max_iter"] = float(merged["C"]), int(merged["random_state"]), int(merged["max_iter"])
+    except (TypeError, ValueError):
+        raise ValueError("must have C a number, random_state and max_iter whole numbers") from None
+    return merged
+
+
+PATH = Check("path", _path)
+PATHS = Check("list of paths", _paths)
+NAMES = Check("list of names", _names)
+NAME = Check("string", _name)
+SECONDS = Check("number > 0", _number(0, strict=True))
+SECONDS_OR_OFF = Check("number >= 0", _number(0, strict=False))
+DAYS = Check("number > 0", _number(0, strict=True))
+COUNT = Check("whole number >= 1", _whole(1))
+URL = Check("http(s) URL", _url)
+BOOLEAN = Check("true/false", _boolean)
+NUMBER = Check("number", _any_number)
+DRIFT_TEST = Check(" / ".join(DRIFT_TESTS), _one_of(DRIFT_TESTS))
+MIN_HISTORY = Check("object", _min_history)
+MODEL = Check("object", _model)
+
+
+def setting(key: str, default: Any, check: Check, meaning: str) -> Any:
+    """One config key: declared as a field of `Config`, whose name may differ from the key."""
+    return field(metadata={"key": key, "default": default, "check": check, "meaning": meaning})
+
+
+def _data_folders(values: dict[str, Any]) -> tuple[Path, ...]:
+    return (values["input_folder"], values["output_folder"], values["test_data_folder"])
+
+
+def _index_from_pip(values: dict[str, Any]) -> str | None:
+    """PIP_INDEX_URL when set (None when it is not http(s): a folder pip reads and HTTP cannot), else PyPI."""
+    value = os.environ.get("PIP_INDEX_URL")
+    return _http_url(value) if value else PYPI_SIMPLE
+
+
+@dataclass(frozen=True)
+class Config:
+    """The checked settings of one config file; paths are absolute."""
+
+    config_file: Path
+    input_folder: Path = setting("input_folder_path", REQUIRED, PATH, "folder where new CSV files arrive")
+    output_folder: Path = setting("output_folder_path", REQUIRED, PATH, "ingested data, its record and the run history")
+    test_data_folder: Path = setting("test_data_path", REQUIRED, PATH, "folder of the labelled test data")
+    output_model_folder: Path = setting("output_model_path", REQUIRED, PATH, "trained model, score, diagnostics and reports")
+    prod_deployment_folder: Path = setting("prod_deployment_path", REQUIRED, PATH, "deployed versions and the `current` link")
+    test_data_file: str = setting("test_data_file", "testdata.csv", NAME, "name of the test file in test_data_path")
+    features: tuple[str, ...] = setting(
+        "features", ["lastmonth_activity", "lastyear_activity", "number_of_employees"], NAMES, "the model's input columns, in order"
+    )
+    target: str = setting("target", "exited", NAME, "the label column (0 stayed, 1 exited)")
+    id_column: str = setting("id_column", "corporation", NAME, "the client id column (never a feature)")
+    model: dict[str, Any] = setting(
+        "model", MODEL_DEFAULTS, MODEL, "logistic regression settings: C, solver, random_state, scale, max_iter, dtype"
+    )
+    drift_test: str = setting("drift_test", "raw", DRIFT_TEST, "score-drift test (docs/drift.md)")
+    drift_min_history: dict[str, int] = setting(
+        "drift_min_history", {"parametric": 3, "nonparametric": 5}, MIN_HISTORY, "F1 values a test needs before it replaces raw"
+    )
+    data_drift_retrain: bool = setting("data_drift_retrain", False, BOOLEAN, "retrain on data drift alone")
+    promotion_min_improvement: float = setting(
+        "promotion_min_improvement", 0.0, NUMBER, "F1 a candidate must gain over the deployed model to be deployed"
+    )
+    keep_candidates: int = setting("keep_candidates", 20, COUNT, "refused candidates kept under candidates/ (oldest pruned)")
+    api_url: str = setting("api_url", "http://127.0.0.1:8000", URL, "where apicalls.py finds the API")
+    api_timeout_seconds: float = setting("api_timeout_seconds", 30, SECONDS, "apicalls.py's limit per call")
+    max_request_bytes: int = setting("max_request_bytes", 10 * 1024 * 1024, COUNT, "largest request body or data file the API reads")
+    max_records: int = setting("max_records", 10_000, COUNT, "most records one /prediction request may score")
+    data_folders: tuple[Path, ...] = setting(
+        "data_folders", Derived("the input, output and test folders", _data_folders), PATHS, "folders /prediction may read files from"
+    )
+    max_model_age_days: float = setting("max_model_age_days", 30, DAYS, "the page warns when the model is older")
+    history_days: float = setting("history_days", 7, DAYS, "runs the page lists under History")
+    packages_timeout_seconds: float = setting(
+        "packages_timeout_seconds", 20, SECONDS_OR_OFF, "limit on asking the package index for newest versions (0: do not ask)"
+    )
+    package_index_url: str | None = setting(
+        "package_index_url", Derived(f"PIP_INDEX_URL, else {PYPI_SIMPLE}", _index_from_pip), URL, "package index diagnostics ask"
+    )
+
+    # ---- the course's files, by their declared names (drs.layout) ----
+    @property
+    def test_data_csv(self) -> Path:
+        return self.test_data_folder / self.test_data_file
+
+    @property
+    def final_data_csv(self) -> Path:
+        return self.output_folder / layout.FINAL_DATA
+
+    @property
+    def ingested_files_txt(self) -> Path:
+        return self.output_folder / layout.INGESTED_FILES
+
+    @property
+    def ingestion_record(self) -> Path:
+        return self.output_folder / layout.INGESTION_RECORD
+
+    @property
+    def history_db(self) -> Path:
+        return self.output_folder / layout.HISTORY_DB
+
+    @property
+    def lock_file(self) -> Path:
+        return self.output_folder / layout.LOCK_FILE
+
+    @property
+    def model_pkl(self) -> Path:
+        return self.output_model_folder / layout.MODEL_FILE
+
+    @property
+    def model_meta(self) -> Path:
+        return self.output_model_folder / layout.MODEL_META
+
+    @property
+    def latest_score_txt(self) -> Path:
+        return self.output_model_folder / layout.SCORE_FILE
+
+    @property
+    def latest_score_json(self) -> Path:
+        return self.output_model_folder / layout.SCORE_META
+
+    def model_output(self, name: str) -> Path:
+        """A file of output_model_path by its name in drs.layout (diagnostics.json, risklist.csv, ...)."""
+        return self.output_model_folder / name
+
+    @property
+    def project_root(self) -> Path:
+        return PROJECT_ROOT
+
+    def with_outputs(self, folder: Path) -> "Config":
+        """A copy whose outputs go under `folder`, for dry runs such as timings."""
+        return dataclasses.replace(
+            self, output_folder=folder / "ingested", output_model_folder=folder / "models", prod_deployment_folder=folder / "production"
+        )
+
+
+SETTINGS = [f for f in dataclasses.fields(Config) if "key" in f.metadata]
+
+
+def config_file_path(path: str | os.PathLike[str] | None = None) -> Path:
+    """The config file's absolute path (not resolved through links): the default beside the scripts, or `path`."""
+    chosen = Path(os.path.expanduser(os.fspath(path))) if path else DEFAULT_CONFIG
+    return chosen if chosen.is_absolute() else Path.cwd() / chosen
+
+
+def read_json(config_file: Path) -> dict[str, Any]:
+    """The config file's JSON object; ConfigError with a one-line reason."""
+    try:
+        text = config_file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {config_file}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {config_file}: {exc.strerror}") from None
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"config file {config_file} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {config_file} must hold a JSON object")
+    return raw
+
+
+def checked(raw: dict[str, Any], config_file: Path) -> Config:
+    """The Config of a config file's JSON object; ConfigError names the first bad key."""
+    keys = [f.metadata["key"] for f in SETTINGS]
+    missing = [f.metadata["key"] for f in SETTINGS if f.metadata["default"] is REQUIRED and f.metadata["key"] not in raw]
+    if missing:
+        raise ConfigError(f"config file {config_file} lacks key(s): {', '.join(missing)}")
+    unknown = sorted(set(raw) - set(keys))
+    if unknown:
+        raise ConfigError(f"config file {config_file} has unknown key(s): {', '.join(unknown)} (known: see README, Configuration)")
+    base = config_file.resolve().parent
+    values: dict[str, Any] = {}
+    for f in SETTINGS:
+        key, default, check = f.metadata["key"], f.metadata["default"], f.metadata["check"]
+        if key not in raw and isinstance(default, Derived):
+            values[f.name] = default.compute(values)
+            continue
+        value = raw.get(key, default)
+        try:
+            values[f.name] = check.convert(value, base)
+        except ValueError as exc:
+            raise ConfigError(f"config file {config_file}: key '{key}' {exc}, got {json.dumps(value)[:60]}") from None
+        if values[f.name] is None and isinstance(default, Derived):
+            values[f.name] = default.compute(values)
+    return Config(config_file=config_file.resolve(), **values)
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Read and check a config file; ConfigError with a one-line reason."""
+    config_file = config_file_path(path)
+    return checked(read_json(config_file), config_file)
+
+
+def default_text(default: Any) -> str:
+    if isinstance(default, Derived):
+        return default.describe
+    if isinstance(default, Required):
+        return "**required**"
+    return f"`{json.dumps(default)}`"
+
+
+def markdown_table() -> str:
+    """The README's configuration table."""
+    lines = ["| key | type | default | meaning |", "| --- | --- | --- | --- |"]
+    for f in SETTINGS:
+        m = f.metadata
+        lines.append(f"| `{m['key']}` | {m['check'].kind} | {default_text(m['default'])} | {m['meaning']} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="The config keys, as declared")
+    parser.add_argument("--markdown", action="store_true", help="print the README's configuration table")
+    parser.parse_args()
+    print(markdown_table())
