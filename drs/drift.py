@@ -6,73 +6,32 @@ Score drift asks whether the deployed model's F1 on new data is too low:
 - `parametric`: new F1 < mean - 2 * std (sample std) of the lineage's F1 history.
 - `nonparametric`: new F1 < Q1 - 1.5 * IQR of that history (Tukey's lower fence).
 
-With fewer history points than a test needs (`MIN_HISTORY`), the test falls
+With fewer history points than a test needs (`drift_min_history`), the test falls
 back to `raw` and the verdict says so. Data drift compares each feature of the
 data the deployed model was trained on with the new data: a two-sample
 Kolmogorov-Smirnov test (drift when p < 0.05) and the population stability
-index (drift when PSI > 0.2). numpy and scipy are imported only inside the
-functions that need them, so importing this module costs nothing.
+index (drift when PSI > 0.2). The tests and their history sizes are chosen
+in config.json (drs/settings.py: drift_test, drift_min_history).
 """
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+import statistics
 from typing import Any, Mapping, Sequence
+
+import numpy as np
+from scipy.stats import ks_2samp, kstwo
 
 RAW = "raw"
 PARAMETRIC = "parametric"
 NONPARAMETRIC = "nonparametric"
-DRIFT_TESTS = (RAW, PARAMETRIC, NONPARAMETRIC)
-MIN_HISTORY = {PARAMETRIC: 3, NONPARAMETRIC: 5}
 KS_ALPHA = 0.05
 PSI_THRESHOLD = 0.2
 PSI_BINS = 10
 PSI_FLOOR = 1e-4  # share given to an empty bin, so that the logarithm stays finite
 
 
-class SettingsError(ValueError):
-    """A drift or promotion setting in config.json that cannot be used."""
-
-
-@dataclass(frozen=True)
-class DriftSettings:
-    """The config.json keys of the drift tests and the promotion gate, checked."""
-
-    drift_test: str = RAW
-    min_history: dict[str, int] = field(default_factory=lambda: dict(MIN_HISTORY))
-    data_drift_retrain: bool = False
-    promotion_min_improvement: float = 0.0
-
-
-def settings_from(raw: Mapping[str, Any], source: str = "config") -> DriftSettings:
-    """Read `drift_test`, `drift_min_history`, `data_drift_retrain`, `promotion_min_improvement`."""
-    test = raw.get("drift_test", RAW)
-    if test not in DRIFT_TESTS:
-        raise SettingsError(f"{source}: key 'drift_test' must be one of {', '.join(DRIFT_TESTS)}, not {test!r}")
-    given = raw.get("drift_min_history", {})
-    if not isinstance(given, dict) or any(k not in MIN_HISTORY for k in given):
-        raise SettingsError(f"{source}: key 'drift_min_history' must be an object with keys among {', '.join(MIN_HISTORY)}")
-    min_history = {**MIN_HISTORY, **given}
-    for name, value in min_history.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 2:
-            raise SettingsError(f"{source}: drift_min_history.{name} must be a whole number of at least 2, not {value!r}")
-    retrain = raw.get("data_drift_retrain", False)
-    if not isinstance(retrain, bool):
-        raise SettingsError(f"{source}: key 'data_drift_retrain' must be true or false, not {retrain!r}")
-    minimum = raw.get("promotion_min_improvement", 0.0)
-    if isinstance(minimum, bool) or not isinstance(minimum, (int, float)) or not math.isfinite(minimum):
-        raise SettingsError(f"{source}: key 'promotion_min_improvement' must be a number, not {minimum!r}")
-    return DriftSettings(test, min_history, retrain, float(minimum))
-
-
-def score_drift(
-    test: str, new_f1: float, deployed_score: float, history: Sequence[float], min_history: Mapping[str, int] = MIN_HISTORY
-) -> dict[str, Any]:
-    """The verdict of `test` with the numbers behind it; a short history falls back to `raw`."""
-    import statistics
-
-    if test not in DRIFT_TESTS:
-        raise SettingsError(f"unknown drift test {test!r} (expected one of {', '.join(DRIFT_TESTS)})")
+def score_drift(test: str, new_f1: float, deployed_score: float, history: Sequence[float], min_history: Mapping[str, int]) -> dict[str, Any]:
+    """The verdict of `test` (raw, parametric or nonparametric) with the numbers behind it; a short history falls back to `raw`."""
     points = [float(x) for x in history]
     verdict: dict[str, Any] = {
         "requested_test": test, "test": test, "fallback": None, "new_data_f1": round(new_f1, 6),
@@ -110,16 +69,12 @@ def describe_score_drift(v: Mapping[str, Any]) -> str:
 
 def ks_test(reference: Sequence[float], current: Sequence[float]) -> tuple[float, float]:
     """Two-sample Kolmogorov-Smirnov statistic and p-value (scipy)."""
-    from scipy.stats import ks_2samp
-
     result = ks_2samp(reference, current)
     return float(result.statistic), float(result.pvalue)
 
 
 def psi_edges(reference: Sequence[float], bins: int = PSI_BINS) -> Any:
     """The reference's inner quantiles (deciles by default), repeated edges (from tied values) merged."""
-    import numpy as np
-
     ref = np.asarray(reference, dtype="float64")
     if ref.size == 0:
         raise ValueError("PSI needs at least one value in each sample")
@@ -128,15 +83,11 @@ def psi_edges(reference: Sequence[float], bins: int = PSI_BINS) -> Any:
 
 def bin_counts(edges: Any, values: Sequence[float]) -> Any:
     """How many of `values` fall in each PSI bin (edges.size + 1 bins)."""
-    import numpy as np
-
     return np.bincount(np.searchsorted(edges, np.asarray(values, dtype="float64"), side="right"), minlength=len(edges) + 1)
 
 
 def psi_from_counts(ref_counts: Any, cur_counts: Any) -> float:
     """PSI = sum((cur - ref) * ln(cur / ref)) over bin shares, each floored at PSI_FLOOR (an empty bin counts as a large but finite change)."""
-    import numpy as np
-
     ref_total, cur_total = int(np.sum(ref_counts)), int(np.sum(cur_counts))
     if ref_total == 0 or cur_total == 0:
         raise ValueError("PSI needs at least one value in each sample")
@@ -147,8 +98,6 @@ def psi_from_counts(ref_counts: Any, cur_counts: Any) -> float:
 
 def psi(reference: Sequence[float], current: Sequence[float], bins: int = PSI_BINS) -> float:
     """Population stability index over the reference's quantile bins (see psi_edges, psi_from_counts)."""
-    import numpy as np
-
     if np.asarray(current).size == 0:
         raise ValueError("PSI needs at least one value in each sample")
     edges = psi_edges(reference, bins)
@@ -162,14 +111,10 @@ def ks_from_counts(values: Any, counts: Any, current: Sequence[float], expand_li
     numbers are exactly those of ks_test). Above it (and so above scipy's exact-method limit of 10,000), the
     statistic is computed exactly, as ks_2samp does (both empirical CDFs at every point of either sample),
     and the p-value by the asymptotic formula ks_2samp uses for such sizes (scipy.stats.kstwo)."""
-    import numpy as np
-
     values, counts = np.asarray(values, dtype="float64"), np.asarray(counts, dtype="int64")
     n1, cur = int(counts.sum()), np.sort(np.asarray(current, dtype="float64"))
     if n1 <= expand_limit:
         return ks_test(np.repeat(values, counts), cur)
-    from scipy.stats import kstwo
-
     n2 = cur.size
     if n2 == 0:
         raise ValueError("ks_2samp needs at least one value in each sample")
@@ -216,13 +161,3 @@ def format_feature_table(rows: Sequence[Mapping[str, Any]]) -> list[str]:
             f" {r['psi']:8.4f} {'drift' if r['psi_drift'] else 'ok':>6}"
         )
     return lines
-
-
-def promotion_decision(candidate_f1: float, deployed_f1: float, min_improvement: float = 0.0, forced: bool = False) -> dict[str, Any]:
-    """The gate: promote when candidate - deployed >= min_improvement (both F1 on the same evaluation data); `forced` overrides."""
-    improvement = candidate_f1 - deployed_f1
-    passes = improvement >= min_improvement - 1e-12  # equal models tie exactly; float noise must not reject them
-    return {
-        "candidate_f1": round(candidate_f1, 6), "deployed_f1": round(deployed_f1, 6), "improvement": round(improvement, 6),
-        "min_improvement": min_improvement, "passes": passes, "forced": forced and not passes, "promote": passes or forced,
-    }

@@ -1,6 +1,6 @@
 """Numbers, times and drift fields as people read them; pure, standard library only.
 
-Shared by the PDF report (drs/report_pdf.py) and the web page (webpage.py),
+Shared by the PDF report (drs/report_pdf.py) and the web page (drs/web/page.py),
 so both write a number, a time or a drift verdict the same way.
 """
 from __future__ import annotations

@@ -15,8 +15,14 @@ import contextlib
 import json
 import os
 import sqlite3
+import time
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, TypeVar
+
+from drs.layout import utc_now
+
+T = TypeVar("T")
 
 StrPath = str | os.PathLike[str]
 
@@ -46,6 +52,33 @@ class Verdict(StrEnum):
     DEPLOYED = "deployed"
     NOT_PROMOTED = "not promoted"
     ROLLED_BACK = "rolled back"
+
+
+@dataclass
+class RunReport:
+    """What one full-process run did; becomes one row of `runs`."""
+
+    started_at: str = field(default_factory=utc_now)
+    outcome: Outcome = Outcome.FAILED
+    message: str = ""
+    deployed_version: int | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def timed(self, name: str, work: Callable[[], T]) -> T:
+        started = time.perf_counter()
+        try:
+            return work()
+        finally:
+            self.timings[name] = round(time.perf_counter() - started, 4)
+
+    def finish(self, outcome: Outcome, message: str, deployed_version: int | None) -> None:
+        self.outcome, self.message, self.deployed_version = outcome, message, deployed_version
+
+    def as_run(self) -> dict[str, Any]:
+        """The run as `runs` returns it (for a report written before the run is recorded)."""
+        return {"started_at": self.started_at, "outcome": self.outcome, "message": self.message,
+                "details": {**self.details, "timings": self.timings}}
 
 
 SCHEMA_VERSION = 1
@@ -132,6 +165,13 @@ def append_run(
              drift.get("model_sha256"), drift.get("new_data_f1")),
         )
         return int(cursor.lastrowid or 0)
+
+
+def record_run(path: StrPath, report: RunReport, kind: str = "fullprocess") -> int:
+    return append_run(
+        path, started_at=report.started_at, finished_at=utc_now(), kind=kind, outcome=report.outcome, message=report.message,
+        deployed_version=report.deployed_version, details={**report.details, "timings": report.timings},
+    )
 
 
 def _rows(path: StrPath, where: str, params: tuple[Any, ...], limit: int | None) -> list[dict[str, Any]]:

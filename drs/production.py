@@ -37,8 +37,22 @@ from typing import Any, Collection
 from drs.errors import DeploymentError
 from drs.fileio import fsync_dir, remove_stale_temporaries, sha256_file
 from drs.layout import (
-    CANDIDATE_FILE, CANDIDATES, CURRENT, DEPLOYED_FILES, INGESTED_FILES, LARGE_FILES, META_FILE, MODEL_FILE, REFERENCE_FILE,
-    SCORE_FILE, TMP_PREFIX, TRAINING_DATA_FILE, VERSIONS, utc_now, version_label, version_number,
+    CANDIDATE_FILE,
+    CANDIDATES,
+    CURRENT,
+    DEPLOYED_FILES,
+    INGESTED_FILES,
+    LARGE_FILES,
+    META_FILE,
+    MODEL_FILE,
+    REFERENCE_FILE,
+    SCORE_FILE,
+    TMP_PREFIX,
+    TRAINING_DATA_FILE,
+    VERSIONS,
+    utc_now,
+    version_label,
+    version_number,
 )
 
 

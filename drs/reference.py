@@ -24,14 +24,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
+
+import numpy as np
+import polars as pl
 
 from drs import drift
 from drs.fileio import atomic_output
-
-if TYPE_CHECKING:
-    import numpy as np
-    import polars as pl
+from drs.rowstore import HASH_SEED, row_hashes
+from drs.schema import to_polars
 
 FORMAT = 1
 MAX_DISTINCT = 1_000_000
@@ -43,20 +44,14 @@ EXPAND_LIMIT = 200_000  # up to this many training rows KS runs scipy's ks_2samp
 @dataclass(frozen=True)
 class Reference:
     meta: dict[str, Any]
-    arrays: dict[str, "np.ndarray"]
+    arrays: dict[str, np.ndarray]
 
     @property
     def rows(self) -> int:
         return int(self.meta["rows"])
 
-    def known(self, frame: Any) -> "np.ndarray":
+    def known(self, frame: Any) -> np.ndarray:
         """Which rows of `frame` (pandas or polars, checked) the model was trained on, by row hash."""
-        import numpy as np
-        import polars as pl
-
-        from drs.rowstore import row_hashes
-        from drs.schema import to_polars
-
         table = (frame if isinstance(frame, pl.DataFrame) else to_polars(frame)).select(self.meta["columns"])
         hashes, known = row_hashes(table).to_numpy(), self.arrays["row_hashes"]
         if hashes.size == 0 or known.size == 0:
@@ -77,20 +72,11 @@ class Reference:
 
 def identity(columns: Sequence[str], features: Sequence[str]) -> dict[str, Any]:
     """What a summary must have been built with to be used."""
-    import polars as pl
-
-    from drs.rowstore import HASH_SEED
-
     return {"format": FORMAT, "polars": pl.__version__, "seed": HASH_SEED, "columns": list(columns), "features": list(features)}
 
 
-def build(frame: "pl.DataFrame", columns: Sequence[str], features: Sequence[str]) -> Reference:
+def build(frame: pl.DataFrame, columns: Sequence[str], features: Sequence[str]) -> Reference:
     """Summarize checked training data (all of it is read once, here)."""
-    import numpy as np
-    import polars as pl
-
-    from drs.rowstore import row_hashes
-
     hashes = np.sort(row_hashes(frame.select(list(columns))).to_numpy())  # np.unique on uint64 takes seconds at 10M (numpy 2.4)
     arrays: dict[str, np.ndarray] = {"row_hashes": hashes[np.concatenate([[True], hashes[1:] != hashes[:-1]])]}
     described = {}
@@ -111,16 +97,12 @@ def build(frame: "pl.DataFrame", columns: Sequence[str], features: Sequence[str]
 
 
 def write(path: Path, summary: Reference) -> None:
-    import numpy as np
-
     with atomic_output(Path(path)) as tmp, open(tmp, "wb") as handle:
         np.savez(handle, meta=np.array(json.dumps(summary.meta, sort_keys=True)), **summary.arrays)
 
 
 def read(path: Path, columns: Sequence[str], features: Sequence[str]) -> Reference | None:
     """The summary at `path`, or None when it was built for other columns, features or another polars version."""
-    import numpy as np
-
     with np.load(path, allow_pickle=False) as stored:
         meta = json.loads(str(stored["meta"][()]))
         if {k: meta.get(k) for k in ("format", "polars", "seed", "columns", "features")} != identity(columns, features):

@@ -1,6 +1,6 @@
 """The layout of the PDF risk report (reportlab), one section per page.
 
-`reporting.py` gathers the numbers into a `Report` and calls `write_pdf`; this
+drs/reporting.py gathers the numbers into a `Report` and calls `write_pdf`; this
 module only lays them out, so what the report says and how it looks can be
 changed apart. It imports reportlab at module level, so it is itself imported
 only when a report is written (never by the cron job's cheap path).
@@ -23,11 +23,20 @@ from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
 from reportlab.lib.utils import ImageReader
 from reportlab.platypus import (
-    Flowable, Image, KeepInFrame, PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle,
+    Flowable,
+    Image,
+    KeepInFrame,
+    PageBreak,
+    Paragraph,
+    SimpleDocTemplate,
+    Spacer,
+    Table,
+    TableStyle,
 )
 
+from drs.drift import describe_score_drift
 from drs.fileio import atomic_output
-from drs.formatting import dependency_status, file_span, flag, number, score, seconds, threshold_of, when  # noqa: F401 (re-exported)
+from drs.formatting import dependency_status, file_span, flag, number, score, seconds, threshold_of, when
 
 SECTIONS = ("Model", "Clients at risk", "Data", "Operations", "Trends")
 PAGE_WIDTH, PAGE_HEIGHT = A4
@@ -56,7 +65,7 @@ RIGHT = {s.name: ParagraphStyle(s.name + "right", parent=s, alignment=2) for s i
 
 @dataclass
 class Report:
-    """Everything the PDF shows; plain values, already gathered by reporting.py."""
+    """Everything the PDF shows; plain values, already gathered by drs/reporting.py."""
 
     generated_at: str
     model: dict[str, Any]
@@ -203,8 +212,6 @@ def drift_block(last_run: dict[str, Any] | None, drift: dict[str, Any] | None) -
 
 def score_numbers(check: dict[str, Any]) -> str:
     """The drift test's numbers in words, as fullprocess logs them."""
-    from drs.drift import describe_score_drift
-
     try:
         words = describe_score_drift(check)
     except (KeyError, TypeError, ValueError):

@@ -1,6 +1,6 @@
 """The ranked list of clients at risk: who a client manager should call first.
 
-Shared by `reporting.py` (which writes `risklist.csv` and puts the top of it in
+Shared by drs/reporting.py (which writes `risklist.csv` and puts the top of it in
 the PDF) and the API's `GET /risk`, so both always give the same answer.
 
 A corporation that appears more than once is judged by its most recent row:
@@ -13,14 +13,14 @@ it left is not on the list, even if an older row says it stayed.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from pathlib import Path
+from typing import Any
 
-from drs.schema import DataError, Schema, read_csv_as_written, validate_frame
+import pandas as pd
 
-if TYPE_CHECKING:
-    import pandas as pd
+from drs.errors import DataError
+from drs.model import exit_probabilities, feature_matrix
+from drs.schema import Schema, read_csv_as_written, validate_frame
 
 RANK = "rank"
 PROBABILITY = "exit_probability"
@@ -35,7 +35,7 @@ def risk_columns(schema: Schema) -> list[str]:
     return [RANK, schema.id_column, PROBABILITY, *schema.features]
 
 
-def read_ingested(path: Path, schema: Schema) -> tuple["pd.DataFrame", "pd.DataFrame"]:
+def read_ingested(path: Path, schema: Schema) -> tuple[pd.DataFrame, pd.DataFrame]:
     """finaldata.csv as written (to count its missing data) and checked (to score it)."""
     if not Path(path).exists():
         raise DataError(str(path), "does not exist; run ingestion.py first")
@@ -43,7 +43,7 @@ def read_ingested(path: Path, schema: Schema) -> tuple["pd.DataFrame", "pd.DataF
     return raw, validate_frame(raw, schema, str(path))
 
 
-def active_clients(frame: "pd.DataFrame", schema: Schema) -> "pd.DataFrame":
+def active_clients(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     """The most recent row of each corporation, kept only if it is active; pure.
 
     Without the target column (a file of current clients only) every
@@ -55,10 +55,8 @@ def active_clients(frame: "pd.DataFrame", schema: Schema) -> "pd.DataFrame":
     return latest.reset_index(drop=True)
 
 
-def rank_clients(clients: "pd.DataFrame", probabilities: Any, schema: Schema) -> "pd.DataFrame":
+def rank_clients(clients: pd.DataFrame, probabilities: Any, schema: Schema) -> pd.DataFrame:
     """Sort by exit probability, highest first (ties by corporation, so the order is stable); pure."""
-    import pandas as pd
-
     ranked = clients[[schema.id_column, *schema.features]].copy()
     ranked.insert(1, PROBABILITY, pd.Series(probabilities, index=ranked.index, dtype="float64"))
     ranked = ranked.sort_values([PROBABILITY, schema.id_column], ascending=[False, True], kind="mergesort")
@@ -66,17 +64,17 @@ def rank_clients(clients: "pd.DataFrame", probabilities: Any, schema: Schema) ->
     return ranked.reset_index(drop=True)[risk_columns(schema)]
 
 
-def risk_list(model: Any, frame: "pd.DataFrame", schema: Schema) -> "pd.DataFrame":
+def risk_list(model: Any, frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     """Score every active client with `model` and rank them."""
     clients = active_clients(frame, schema)
     if clients.empty:
         probabilities: Any = []
     else:
-        probabilities = model.predict_proba(clients[list(schema.features)].to_numpy(dtype="float64"))[:, 1]
+        probabilities = exit_probabilities(model, feature_matrix(clients, schema))
     return rank_clients(clients, probabilities, schema)
 
 
-def above(ranked: "pd.DataFrame", threshold: float = THRESHOLD) -> int:
+def above(ranked: pd.DataFrame, threshold: float = THRESHOLD) -> int:
     """How many clients have an exit probability above `threshold`."""
     return int((ranked[PROBABILITY] > threshold).sum())
 
@@ -91,7 +89,7 @@ def parse_top(raw: str | None, default: int = DEFAULT_TOP, maximum: int = MAX_TO
     return int(text)
 
 
-def as_records(ranked: "pd.DataFrame") -> list[dict[str, Any]]:
+def as_records(ranked: pd.DataFrame) -> list[dict[str, Any]]:
     """Rows as JSON-ready dicts, probabilities rounded as in risklist.csv."""
     rows = ranked.to_dict(orient="records")
     for row in rows:

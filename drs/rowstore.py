@@ -17,17 +17,17 @@ from __future__ import annotations
 
 import contextlib
 import json
+import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
+
+import numpy as np
+import polars as pl
 
 from drs.fileio import atomic_output, atomic_write_json
 from drs.layout import ROWSTORE_DIR
+from drs.schema import to_polars
 
-if TYPE_CHECKING:
-    import numpy as np
-    import polars as pl
-
-STORE_DIR = ROWSTORE_DIR
 MANIFEST = "manifest.json"
 HASH_COLUMN = "__row_hash"
 HASH_SEED = 20261125
@@ -35,30 +35,25 @@ FORMAT = 1
 
 
 def folder(output_folder: Path) -> Path:
-    return Path(output_folder) / STORE_DIR
+    return Path(output_folder) / ROWSTORE_DIR
 
 
-def row_hashes(frame: "pl.DataFrame") -> "pl.Series":
+def row_hashes(frame: pl.DataFrame) -> pl.Series:
     return frame.hash_rows(seed=HASH_SEED).alias(HASH_COLUMN)
 
 
-def _exact_first(frame: "pl.DataFrame", rows: "np.ndarray") -> "np.ndarray":
+def _exact_first(frame: pl.DataFrame, rows: np.ndarray) -> np.ndarray:
     """Of `rows` (ascending positions), those whose values did not occur at an earlier position among them."""
-    import polars as pl
-
     subset = frame[rows].with_columns(pl.Series("__pos", rows))
     return subset.unique(subset=frame.columns, keep="first", maintain_order=True)["__pos"].to_numpy()
 
 
-def keep_first(frame: "pl.DataFrame", hashes: "pl.Series") -> "np.ndarray":
+def keep_first(frame: pl.DataFrame, hashes: pl.Series) -> np.ndarray:
     """Boolean mask of the rows to keep: the first of each group of exactly equal rows.
 
     A row whose hash is unique cannot equal another row; rows sharing a hash
     (duplicates, and any collision) are decided by comparing their values.
     """
-    import numpy as np
-    import polars as pl
-
     ordered = np.sort(hashes.to_numpy())  # a sort finds repeated hashes faster than a hash table here
     repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
     shared = hashes.is_in(pl.Series(repeated).implode()).to_numpy() if len(repeated) else np.zeros(len(hashes), bool)
@@ -69,11 +64,8 @@ def keep_first(frame: "pl.DataFrame", hashes: "pl.Series") -> "np.ndarray":
     return keep
 
 
-def drop_seen(frame: "pl.DataFrame", hashes: "pl.Series", keep: "np.ndarray", parts: Sequence[Path]) -> "np.ndarray":
+def drop_seen(frame: pl.DataFrame, hashes: pl.Series, keep: np.ndarray, parts: Sequence[Path]) -> np.ndarray:
     """Also drop rows equal to a row already in the store; reads only the hash column and the matching rows."""
-    import numpy as np
-    import polars as pl
-
     if not parts or not keep.any():
         return keep
     wanted = hashes.filter(pl.Series(keep)).unique()
@@ -93,14 +85,11 @@ def drop_seen(frame: "pl.DataFrame", hashes: "pl.Series", keep: "np.ndarray", pa
     return keep
 
 
-def rows_in(frame: Any, other: Any, columns: Sequence[str]) -> "np.ndarray":
+def rows_in(frame: Any, other: Any, columns: Sequence[str]) -> np.ndarray:
     """Which rows of `frame` also appear, whole, in `other` (pandas or polars frames of checked data).
 
     Hashes find the few rows of `other` that may match; values decide, so it is exact."""
-    import numpy as np
-    import polars as pl
 
-    from drs.schema import to_polars
 
     left = (frame if isinstance(frame, pl.DataFrame) else to_polars(frame)).select(columns)
     right = (other if isinstance(other, pl.DataFrame) else to_polars(other)).select(columns)
@@ -124,8 +113,6 @@ def file_stamp(path: Path) -> dict[str, int] | None:
 
 def identity(input_folder: Path, columns: Sequence[str]) -> dict[str, Any]:
     """What a store must have been built with to be reused."""
-    import polars as pl
-
     return {"format": FORMAT, "polars": pl.__version__, "seed": HASH_SEED, "input_folder": str(input_folder), "columns": list(columns)}
 
 
@@ -149,19 +136,16 @@ def part_paths(output_folder: Path, manifest: dict[str, Any]) -> list[Path]:
     return [folder(output_folder) / p["file"] for p in manifest["parts"]]
 
 
-def read_rows(output_folder: Path, manifest: dict[str, Any], columns: Sequence[str]) -> "pl.DataFrame":
-    import polars as pl
+def read_rows(output_folder: Path, manifest: dict[str, Any], columns: Sequence[str]) -> pl.DataFrame:
 
     return pl.read_parquet([str(p) for p in part_paths(output_folder, manifest)], columns=list(columns))
 
 
 def new_generation() -> str:
-    import uuid
-
     return uuid.uuid4().hex[:12]
 
 
-def write_part(output_folder: Path, generation: str, index: int, frame: "pl.DataFrame", hashes: "pl.Series") -> dict[str, Any]:
+def write_part(output_folder: Path, generation: str, index: int, frame: pl.DataFrame, hashes: pl.Series) -> dict[str, Any]:
     """Write one immutable part; it counts only once a manifest names it."""
     name = f"part-{generation}-{index:05d}.parquet"
     store = folder(output_folder)

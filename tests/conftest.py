@@ -15,11 +15,14 @@ from typing import Iterator
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from drs.deploy import deploy
+from drs.ingest import ingest
+from drs.scoring import score
+from drs.settings import Config, load_config
+from drs.training import train
+from tools.procs import free_port, stop
 
-from drs.config import Config, load_config  # noqa: E402
-from tools.procs import free_port, stop  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 # ../shared/udacity-starter beside the checkout; DRS_UDACITY_STARTER points elsewhere (a worktree one level deeper).
 SHARED_STARTER = Path(os.environ.get("DRS_UDACITY_STARTER") or ROOT.parent / "shared" / "udacity-starter")
@@ -71,16 +74,11 @@ def practice_config(project: Path) -> Config:
 
 
 def stage_pass(config: Config) -> None:
-    """Ingest, train, score and deploy through the stages' functions (for the practice config: the course's practice pass)."""
-    import deployment
-    import ingestion
-    import scoring
-    import training
-
-    ingestion.ingest(config)
-    training.run(config)
-    scoring.run(config)
-    deployment.deploy(config)
+    """Ingest, train, score and deploy through the library (for the practice config: the course's practice pass)."""
+    ingest(config)
+    train(config)
+    score(config)
+    deploy(config)
 
 
 @pytest.fixture

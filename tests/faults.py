@@ -7,9 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from drs import production
-from drs.config import Config, load_config
+from drs import layout, production
 from drs.schema import Schema, read_csv_checked
+from drs.settings import Config, load_config
 from tests.conftest import ROOT, make_project, stage_pass, tree_state
 
 FAULTRUN = ROOT / "tests" / "faultrun.py"
@@ -80,9 +80,9 @@ def assert_one_whole_deployment(config: Config) -> production.Deployment:
     model = production.load_model(current)
     schema = Schema.from_config(config)
     f1 = metrics(model, read_csv_checked(config.test_data_csv, schema), schema)["f1"]
-    assert (current.folder / production.SCORE_FILE).read_text() == format_score(f1)
+    assert (current.folder / layout.SCORE_FILE).read_text() == format_score(f1)
     assert current.ingested_files() == current.meta["training_files"]
-    for name in (*production.DEPLOYED_FILES, production.META_FILE):
+    for name in (*layout.DEPLOYED_FILES, layout.META_FILE):
         assert (prod / name).read_bytes() == (current.folder / name).read_bytes(), name
     return current
 

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 import requests
 
-import apicalls
-from app import create_app
-from drs.config import Config
+from drs import apicalls, diagnostics
+from drs.settings import Config
+from drs.web import create_app
 from tests.conftest import gunicorn_server, run_script, stage_pass
 
 RECORD = {"corporation": "abcd", "lastmonth_activity": 3, "lastyear_activity": 400, "number_of_employees": 900}
@@ -29,8 +29,6 @@ def test_prediction_from_a_data_file_in_input_order(client, deployed_practice: C
     test = pd.read_csv(deployed_practice.test_data_csv)
     assert body["model_version"] == "v0001" and body["count"] == len(test)
     assert [p["corporation"] for p in body["predictions"]] == test.corporation.tolist()
-    import diagnostics
-
     assert [p["prediction"] for p in body["predictions"]] == diagnostics.model_predictions(test, deployed_practice)
     assert all(0 <= p["exit_probability"] <= 1 for p in body["predictions"])
 

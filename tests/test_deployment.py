@@ -7,14 +7,10 @@ import threading
 
 import pytest
 
-import deployment
-import ingestion
-import scoring
-import training
-from drs import production
-from drs.cli import StageError
-from drs.config import Config
+from drs import deploy, ingest, production, scoring, training
+from drs.errors import DeploymentError, StageError
 from drs.fileio import sha256_file
+from drs.settings import Config
 from tests.conftest import run_script, stage_pass
 
 
@@ -29,28 +25,28 @@ def test_deploy_puts_the_course_files_in_production(deployed_practice: Config) -
 
 
 def test_score_of_another_model_is_refused(deployed_practice: Config) -> None:
-    training.run(deployed_practice)
+    training.train(deployed_practice)
     with open(deployed_practice.model_pkl, "rb") as handle:
         model = pickle.load(handle)
     model.C = 0.5  # a different model, same files otherwise
     deployed_practice.model_pkl.write_bytes(pickle.dumps(model))
     with pytest.raises(StageError, match="latestscore.txt is the score of another model"):
-        deployment.deploy(deployed_practice)
+        deploy.deploy(deployed_practice)
     assert production.current(deployed_practice.prod_deployment_folder).version == 1
 
 
 def test_ingestion_after_training_is_refused(deployed_practice: Config) -> None:
     (deployed_practice.input_folder / "dataset1.csv").unlink()
-    ingestion.ingest(deployed_practice)
+    ingest.ingest(deployed_practice)
     with pytest.raises(StageError, match="ingestedfiles.txt changed after the model was trained"):
-        deployment.deploy(deployed_practice)
+        deploy.deploy(deployed_practice)
 
 
 def test_readers_never_see_a_mixed_set(deployed_practice: Config, config: Config) -> None:
     """While versions are deployed back to back, every read through `current` is one whole version."""
-    ingestion.ingest(config)
-    training.run(config)
-    scoring.run(config)
+    ingest.ingest(config)
+    training.train(config)
+    scoring.score(config)
     prod = config.prod_deployment_folder
     stop = threading.Event()
     seen, problems = set(), []
@@ -60,7 +56,7 @@ def test_readers_never_see_a_mixed_set(deployed_practice: Config, config: Config
             current = production.current(prod)
             try:
                 production.verify(current)
-            except production.DeploymentError as exc:
+            except DeploymentError as exc:
                 problems.append(str(exc))
             # the course names, read through the link, agree with the manifest read at the same moment
             seen.add(current.version)
@@ -69,7 +65,7 @@ def test_readers_never_see_a_mixed_set(deployed_practice: Config, config: Config
     thread.start()
     try:
         for _ in range(15):
-            deployment.deploy(config)
+            deploy.deploy(config)
     finally:
         stop.set()
         thread.join()

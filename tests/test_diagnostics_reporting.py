@@ -14,9 +14,8 @@ import pandas as pd
 import pytest
 from matplotlib.image import imread
 
-import diagnostics
-import reporting
-from drs.config import Config
+from drs import diagnostics, layout, packages, reporting
+from drs.settings import Config
 from tests.conftest import tree_state
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
@@ -130,7 +129,7 @@ def test_execution_time_changes_no_real_output(deployed_practice: Config) -> Non
 
 def test_outdated_packages_report_required_installed_and_newest(deployed_practice: Config) -> None:
     with package_index(only_pandas_index()) as index:
-        rows = diagnostics.outdated_packages_list(replace(deployed_practice, packages_timeout_seconds=5, package_index_url=index.url))
+        rows = packages.outdated_packages_list(replace(deployed_practice, packages_timeout_seconds=5, package_index_url=index.url))
     by_name = {r["package"]: r for r in rows}
     assert by_name["pandas"]["required"] == "3.1.1"
     assert by_name["pandas"]["installed"] == pd.__version__
@@ -142,23 +141,23 @@ def test_outdated_packages_report_required_installed_and_newest(deployed_practic
 def test_index_answers_are_reused_for_a_day(deployed_practice: Config) -> None:
     with package_index(only_pandas_index()) as index:
         config = replace(deployed_practice, packages_timeout_seconds=5, package_index_url=index.url)
-        diagnostics.outdated_packages_list(config)
+        packages.outdated_packages_list(config)
         first = sorted(index.asked)
         index.asked.clear()
-        rows = {r["package"]: r["newest"] for r in diagnostics.outdated_packages_list(config)}
+        rows = {r["package"]: r["newest"] for r in packages.outdated_packages_list(config)}
         assert "pandas" in first and "pandas" not in index.asked and rows["pandas"] == "99.0"
         assert sorted(index.asked) == [n for n in first if n != "pandas"]  # unanswered ones are asked again
-        cache = config.output_model_folder / diagnostics.INDEX_CACHE
+        cache = config.model_output(layout.PACKAGE_INDEX_CACHE)
         entry = json.loads(cache.read_text())
-        entry["pandas"]["asked_at"] -= diagnostics.INDEX_CACHE_SECONDS + 1
+        entry["pandas"]["asked_at"] -= packages.INDEX_CACHE_SECONDS + 1
         cache.write_text(json.dumps(entry))
         index.asked.clear()
-        diagnostics.outdated_packages_list(config)
+        packages.outdated_packages_list(config)
         assert "pandas" in index.asked
         index.asked.clear()
         other = PackageIndex(only_pandas_index().pages)
         with package_index(other):  # another index's answers are not reused
-            diagnostics.outdated_packages_list(replace(config, package_index_url=other.url))
+            packages.outdated_packages_list(replace(config, package_index_url=other.url))
         assert "pandas" in other.asked and index.asked == []
 
 
@@ -185,11 +184,11 @@ def test_newest_versions_from_a_simple_json_index(tmp_path: Path) -> None:
         "stall": project_page("stall", ["1.0"], {"stall-1.0.tar.gz": False}),
     }
     timeout = 1.0
-    cache = tmp_path / "models" / diagnostics.INDEX_CACHE
+    cache = tmp_path / "models" / layout.PACKAGE_INDEX_CACHE
     names = ["alpha", "Beta_Pkg", "gamma", "delta", "epsilon", "zeta", "missing", "slow", "drip", "stall"]
     with package_index(PackageIndex(pages, slow={"slow"}, drip={"drip"}, stall={"stall"})) as index:
         started = time.perf_counter()
-        newest = diagnostics.newest_versions(names, timeout, cache, index.url)
+        newest = packages.newest_versions(names, timeout, cache, index.url)
         elapsed = time.perf_counter() - started
         assert newest == {"alpha": "1.10.0", "Beta_Pkg": "2.5", "gamma": "0.10", "delta": "3.2", "epsilon": "1.0", "zeta": "1.10", "missing": None, "slow": None, "drip": None, "stall": None}
         assert elapsed < timeout + 2, elapsed  # the slow and the dripping answers are cut off at the limit
@@ -199,33 +198,33 @@ def test_newest_versions_from_a_simple_json_index(tmp_path: Path) -> None:
         assert sorted(index.asked) == sorted(["alpha", "beta-pkg", "gamma", "delta", "epsilon", "zeta", "missing", "slow", "drip", "stall"])
         assert set(json.loads(cache.read_text())) == {"alpha", "Beta_Pkg", "gamma", "delta", "epsilon", "zeta"}
         index.asked.clear()
-        assert diagnostics.newest_versions(["alpha", "Beta_Pkg", "gamma"], timeout, cache, index.url) == {
+        assert packages.newest_versions(["alpha", "Beta_Pkg", "gamma"], timeout, cache, index.url) == {
             "alpha": "1.10.0", "Beta_Pkg": "2.5", "gamma": "0.10"}
         assert index.asked == []  # all answered from the day's cache
-        assert diagnostics.newest_versions(["alpha"], 0, cache, index.url) == {"alpha": None}  # 0: not asked, not even the cache
+        assert packages.newest_versions(["alpha"], 0, cache, index.url) == {"alpha": None}  # 0: not asked, not even the cache
 
 
 def test_index_credentials_never_reach_the_cache_file(tmp_path: Path) -> None:
-    cache = tmp_path / diagnostics.INDEX_CACHE
+    cache = tmp_path / layout.PACKAGE_INDEX_CACHE
     with package_index(only_pandas_index()) as index:
         url = index.url.replace("http://", "http://reader:s3cret@")
-        assert diagnostics.newest_versions(["pandas"], 5, cache, url) == {"pandas": "99.0"}
+        assert packages.newest_versions(["pandas"], 5, cache, url) == {"pandas": "99.0"}
         index.asked.clear()
-        assert diagnostics.newest_versions(["pandas"], 5, cache, url) == {"pandas": "99.0"} and index.asked == []
+        assert packages.newest_versions(["pandas"], 5, cache, url) == {"pandas": "99.0"} and index.asked == []
     text = cache.read_text()
     assert "s3cret" not in text and "reader" not in text
     assert json.loads(text)["pandas"]["index"] == index.url
 
 
 def test_an_index_refusing_json_is_unknown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(diagnostics, "INDEX_ACCEPT", "text/html")
+    monkeypatch.setattr(packages, "INDEX_ACCEPT", "text/html")
     with package_index(PackageIndex({"alpha": project_page("alpha", ["1.0"], {"alpha-1.0.tar.gz": False})})) as index:
-        assert diagnostics.newest_versions(["alpha"], 5, tmp_path / "cache.json", index.url) == {"alpha": None}
+        assert packages.newest_versions(["alpha"], 5, tmp_path / "cache.json", index.url) == {"alpha": None}
         assert index.asked == ["alpha"] and not (tmp_path / "cache.json").exists()
 
 
 def test_outdated_packages_answers_when_the_index_is_unreachable(deployed_practice: Config) -> None:
-    rows = diagnostics.outdated_packages_list(deployed_practice)  # packages_timeout_seconds is 0 in tests
+    rows = packages.outdated_packages_list(deployed_practice)  # packages_timeout_seconds is 0 in tests
     assert {r["package"] for r in rows} >= {"pandas", "scikit-learn", "flask", "gunicorn", "reportlab"}
     assert all(r["newest"] is None for r in rows)
     assert all(r["installed"] for r in rows)
@@ -234,7 +233,7 @@ def test_outdated_packages_answers_when_the_index_is_unreachable(deployed_practi
 def test_requirement_lines_are_parsed(tmp_path) -> None:
     path = tmp_path / "requirements.txt"
     path.write_text("# comment\npandas==3.1.1\nflask>=3.0  # web\nrequests\n-r other.txt\n")
-    assert diagnostics.read_requirements(path) == [("pandas", "3.1.1"), ("flask", "3.0"), ("requests", None)]
+    assert packages.read_requirements(path) == [("pandas", "3.1.1"), ("flask", "3.0"), ("requests", None)]
 
 
 def test_confusion_matrix_png(deployed_practice: Config) -> None:

@@ -2,33 +2,33 @@
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from drs import drift
-from tests.conftest import ROOT
+from drs.gate import promotion_decision
+
+MIN_HISTORY = {"parametric": 3, "nonparametric": 5}  # the config's default (drs/settings.py)
 
 STEADY = [0.80, 0.82, 0.78, 0.81]  # mean 0.8025, sample std 0.017078
 
 
 def test_raw_compares_with_the_deployed_score_only() -> None:
-    v = drift.score_drift("raw", 0.79, 0.80, STEADY)
+    v = drift.score_drift("raw", 0.79, 0.80, STEADY, MIN_HISTORY)
     assert v["drift"] is True and v["test"] == "raw" and v["threshold"] == 0.80 and v["fallback"] is None
-    assert drift.score_drift("raw", 0.80, 0.80, [])["drift"] is False  # equal is not lower
+    assert drift.score_drift("raw", 0.80, 0.80, [], MIN_HISTORY)["drift"] is False  # equal is not lower
 
 
 def test_parametric_uses_mean_minus_two_std_of_the_history() -> None:
     mean, std = np.mean(STEADY), np.std(STEADY, ddof=1)
     threshold = mean - 2 * std  # 0.8025 - 2 * sqrt(0.000875 / 3)
     assert threshold == pytest.approx(0.768343, abs=1e-6)
-    calm = drift.score_drift("parametric", 0.77, 0.80, STEADY)
+    calm = drift.score_drift("parametric", 0.77, 0.80, STEADY, MIN_HISTORY)
     assert calm["test"] == "parametric" and calm["drift"] is False  # raw would call 0.77 < 0.80 drift
     assert calm["mean"] == pytest.approx(mean, abs=1e-6) and calm["std"] == pytest.approx(std, abs=1e-6)
     assert calm["threshold"] == pytest.approx(threshold, abs=1e-6)
-    assert drift.score_drift("parametric", 0.76, 0.80, STEADY)["drift"] is True
+    assert drift.score_drift("parametric", 0.76, 0.80, STEADY, MIN_HISTORY)["drift"] is True
     assert "mean 0.8025 - 2*std 0.0171 = 0.7683 over 4 F1 values -> no drift" in drift.describe_score_drift(calm)
 
 
@@ -37,37 +37,22 @@ def test_nonparametric_uses_the_lower_tukey_fence() -> None:
     q1, q3 = np.percentile(history, [25, 75])  # numpy's linear interpolation, the 'inclusive' method
     fence = q1 - 1.5 * (q3 - q1)
     assert fence == pytest.approx(0.725 - 1.5 * 0.05, abs=1e-9)  # Q1 0.725, Q3 0.775
-    above = drift.score_drift("nonparametric", 0.655, 0.80, history)
-    below = drift.score_drift("nonparametric", 0.645, 0.80, history)
+    above = drift.score_drift("nonparametric", 0.655, 0.80, history, MIN_HISTORY)
+    below = drift.score_drift("nonparametric", 0.645, 0.80, history, MIN_HISTORY)
     assert above["test"] == "nonparametric" and above["drift"] is False and below["drift"] is True
     assert (above["q1"], above["q3"], above["threshold"]) == pytest.approx((q1, q3, fence), abs=1e-6)
     # the parametric test on the same history would not flag 0.64: the outlier widened its band (threshold 0.5944)
-    assert drift.score_drift("parametric", 0.64, 0.80, history)["drift"] is False
+    assert drift.score_drift("parametric", 0.64, 0.80, history, MIN_HISTORY)["drift"] is False
 
 
 @pytest.mark.parametrize("test, needed", [("parametric", 3), ("nonparametric", 5)])
 def test_short_history_falls_back_to_raw_and_says_so(test: str, needed: int) -> None:
     short = STEADY[: needed - 1]
-    v = drift.score_drift(test, 0.79, 0.80, short)
+    v = drift.score_drift(test, 0.79, 0.80, short, MIN_HISTORY)
     assert v["requested_test"] == test and v["test"] == "raw" and v["drift"] is True and v["threshold"] == 0.80
     assert v["fallback"] == f"{test} needs at least {needed} F1 values in the lineage's history, it has {needed - 1}; used raw"
-    enough = drift.score_drift(test, 0.79, 0.80, short, {**drift.MIN_HISTORY, test: needed - 1})
+    enough = drift.score_drift(test, 0.79, 0.80, short, {**MIN_HISTORY, test: needed - 1})
     assert enough["test"] == test and enough["fallback"] is None
-
-
-def test_settings_defaults_and_clear_errors() -> None:
-    s = drift.settings_from({})
-    assert (s.drift_test, s.data_drift_retrain, s.promotion_min_improvement) == ("raw", False, 0.0)
-    assert s.min_history == {"parametric": 3, "nonparametric": 5}
-    assert drift.settings_from({"drift_test": "nonparametric", "drift_min_history": {"nonparametric": 8}}).min_history["nonparametric"] == 8
-    with pytest.raises(drift.SettingsError, match=r"cfg.json: key 'drift_test' must be one of raw, parametric, nonparametric, not 'zscore'"):
-        drift.settings_from({"drift_test": "zscore"}, "cfg.json")
-    with pytest.raises(drift.SettingsError, match="'data_drift_retrain' must be true or false"):
-        drift.settings_from({"data_drift_retrain": "yes"})
-    with pytest.raises(drift.SettingsError, match="'promotion_min_improvement' must be a number"):
-        drift.settings_from({"promotion_min_improvement": "0.01"})
-    with pytest.raises(drift.SettingsError, match="drift_min_history.parametric must be a whole number of at least 2"):
-        drift.settings_from({"drift_min_history": {"parametric": 1}})
 
 
 def test_ks_and_psi_see_no_drift_between_samples_of_one_distribution() -> None:
@@ -115,16 +100,10 @@ def test_feature_table_and_the_both_tests_rule() -> None:
 
 
 def test_promotion_decision() -> None:
-    worse = drift.promotion_decision(0.333333, 0.571429)
+    worse = promotion_decision(0.333333, 0.571429)
     assert worse["promote"] is False and worse["improvement"] == pytest.approx(-0.238096)
-    assert drift.promotion_decision(0.6, 0.6)["promote"] is True  # not worse is enough by default
-    assert drift.promotion_decision(0.605, 0.6, min_improvement=0.01)["promote"] is False
-    forced = drift.promotion_decision(0.333333, 0.571429, forced=True)
+    assert promotion_decision(0.6, 0.6)["promote"] is True  # not worse is enough by default
+    assert promotion_decision(0.605, 0.6, min_improvement=0.01)["promote"] is False
+    forced = promotion_decision(0.333333, 0.571429, forced=True)
     assert forced["promote"] is True and forced["forced"] is True and forced["passes"] is False
-    assert drift.promotion_decision(0.9, 0.6, forced=True)["forced"] is False  # nothing to force
-
-
-def test_importing_the_module_imports_no_numerics() -> None:
-    code = f"import sys; sys.path.insert(0, {str(ROOT)!r}); import drs.drift; print([m for m in ('numpy', 'scipy', 'pandas') if m in sys.modules])"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "[]"
+    assert promotion_decision(0.9, 0.6, forced=True)["forced"] is False  # nothing to force

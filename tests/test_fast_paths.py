@@ -14,12 +14,9 @@ import pandas as pd
 import polars as pl
 import pytest
 
-import fullprocess
-import ingestion
-import scoring
-from drs import rowstore
-from drs.config import Config
+from drs import ingest, pipeline, rowstore, scoring, sources
 from drs.schema import Schema, fast_frame, frame_from_text, read_csv_checked
+from drs.settings import Config
 from tests.conftest import HEADER, ROOT
 from tools.generate_data import large_set
 
@@ -28,7 +25,7 @@ def simple_final_csv(folder: Path, schema: Schema) -> bytes:
     """The simple implementation: the careful reader per file, pandas concat, drop_duplicates, to_csv."""
     frames = []
     for path in sorted(folder.iterdir(), key=lambda p: p.name):
-        if not ingestion.is_candidate(path):
+        if not sources.is_candidate(path.name):
             continue
         try:
             frames.append(frame_from_text(path.read_bytes().decode("utf-8-sig"), schema, path.name))
@@ -65,7 +62,7 @@ def generated_arrivals(folder: Path) -> list[str]:
 def test_fast_ingestion_equals_the_simple_implementation(practice_config: Config) -> None:
     shutil.rmtree(practice_config.input_folder)
     generated_arrivals(practice_config.input_folder)
-    result = ingestion.ingest(practice_config)
+    result = ingest.ingest(practice_config)
     expected = simple_final_csv(practice_config.input_folder, Schema())
     assert practice_config.final_data_csv.read_bytes() == expected
     assert [r.name for r in result.rejected] == ["f06.csv"]
@@ -85,12 +82,12 @@ def test_fast_reader_leaves_what_it_is_unsure_of_to_the_careful_one() -> None:
 def test_a_hash_collision_never_drops_a_row(practice_config: Config, monkeypatch: pytest.MonkeyPatch) -> None:
     """With every row given the same hash, only exact comparison can decide; the result must not change."""
     monkeypatch.setattr(rowstore, "row_hashes", lambda frame: pl.Series(rowstore.HASH_COLUMN, np.zeros(frame.height, dtype=np.uint64)))
-    ingestion.ingest(practice_config)
+    ingest.ingest(practice_config)
     assert practice_config.final_data_csv.read_bytes() == simple_final_csv(practice_config.input_folder, Schema())
     (practice_config.input_folder / "dataset3.csv").write_text(
         HEADER + (practice_config.input_folder / "dataset1.csv").read_text().splitlines()[5] + "\nnewco,1,2,3,0\n"
     )
-    ingestion.ingest(practice_config)
+    ingest.ingest(practice_config)
     final = practice_config.final_data_csv.read_text().splitlines()
     assert final[-1] == "newco,1,2,3,0" and len(final) == 1 + 521
 
@@ -125,10 +122,10 @@ def test_incremental_runs_equal_a_full_reingestion(tmp_path: Path, practice_conf
             elif name.startswith("rm"):
                 (folder / name.split()[1]).unlink()
         caplog.clear()
-        ingestion.ingest(practice_config)
+        ingest.ingest(practice_config)
         incremental_runs += "(incremental)" in caplog.text
         shutil.rmtree(full.output_folder, ignore_errors=True)
-        ingestion.ingest(full)
+        ingest.ingest(full)
         mine, theirs = comparable(practice_config), comparable(full)
         assert mine[0] == theirs[0], step
         assert mine[1:] == theirs[1:], step
@@ -139,11 +136,11 @@ def test_incremental_runs_equal_a_full_reingestion(tmp_path: Path, practice_conf
 
 
 def test_store_is_rebuilt_when_finaldata_is_changed_by_hand(practice_config: Config, caplog: pytest.LogCaptureFixture) -> None:
-    ingestion.ingest(practice_config)
+    ingest.ingest(practice_config)
     practice_config.final_data_csv.write_text(HEADER + "hand,1,2,3,0\n")
     (practice_config.input_folder / "dataset3.csv").write_text(HEADER + "newco,1,2,3,0\n")
     caplog.clear()
-    ingestion.ingest(practice_config)
+    ingest.ingest(practice_config)
     assert "(incremental)" not in caplog.text
     assert practice_config.final_data_csv.read_bytes() == simple_final_csv(practice_config.input_folder, Schema())
 
@@ -153,24 +150,20 @@ def test_read_csv_checked_returns_the_careful_readers_frame() -> None:
         pd.testing.assert_frame_equal(read_csv_checked(path, Schema()), frame_from_text(path.read_text(), Schema(), path.name))
 
 
-EMPTY_CHECK = """
-import sys
-sys.path.insert(0, {root!r})
-import fullprocess
-code = fullprocess.main(["--config", {config!r}])
-heavy = sorted(m for m in ("pandas", "numpy", "sklearn", "matplotlib", "polars", "scipy") if m in sys.modules)
-print(code, ",".join(heavy) or "none")
-"""
+HEAVY = {"pandas", "numpy", "scipy", "sklearn", "polars", "matplotlib", "pyarrow"}
 
 
 def test_the_empty_check_imports_nothing_heavy(deployed_practice: Config, config: Config) -> None:
-    assert fullprocess.run(config) == 0  # production data in, v0002 deployed
+    """fullprocess.py as cron runs it, with nothing new: none of the heavy libraries is imported."""
+    assert pipeline.run(config) == 0  # production data in, v0002 deployed
     done = subprocess.run(
-        [sys.executable, "-c", EMPTY_CHECK.format(root=str(ROOT), config=str(config.config_file))],
-        capture_output=True, text=True, timeout=60,
+        [sys.executable, "-X", "importtime", str(ROOT / "fullprocess.py"), "--config", str(config.config_file)],
+        cwd="/", capture_output=True, text=True, timeout=60,
     )
-    assert "no new data in sourceddata" in done.stderr
-    assert done.stdout.split() == ["0", "none"]
+    assert done.returncode == 0 and "no new data in sourceddata; v0002 stays deployed" in done.stderr
+    imported = {line.split("|")[-1].strip().split(".")[0] for line in done.stderr.splitlines() if line.startswith("import time:")}
+    assert "drs" in imported and sorted(HEAVY & imported) == []
+    assert history.runs(config.history_db)[-1]["outcome"] == "no new data"
 
 
 def test_metrics_from_one_count_equal_scikit_learns() -> None:
@@ -180,7 +173,7 @@ def test_metrics_from_one_count_equal_scikit_learns() -> None:
     frame = large_set(5000, seed=5)
     x, y = frame[list(Schema().features)].to_numpy(dtype=float), frame["exited"].to_numpy()
     for model in (LogisticRegression(solver="liblinear").fit(x, y), LogisticRegression(solver="liblinear").fit(x, 1 - y)):
-        got, pred = scoring.metrics(model, frame, Schema()), model.predict(x)
+        got, pred = metrics(model, frame, Schema()), model.predict(x)
         assert got["f1"] == f1_score(y, pred, zero_division=0)
         assert got["precision"] == precision_score(y, pred, zero_division=0)
         assert got["recall"] == recall_score(y, pred, zero_division=0)

@@ -10,10 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import fullprocess
-from drs import history, production
-from drs.config import Config
+from drs import history, pipeline, production
 from drs.fileio import run_lock
+from drs.settings import Config
 from tests.conftest import ROOT, run_script, tree_state
 from tools.generate_data import OLDER_WORLD, clients, unique_ids
 
@@ -27,7 +26,7 @@ def without_history(state: dict[str, tuple[str, int]]) -> dict[str, tuple[str, i
 
 
 def test_first_run_deploys_a_first_model(config: Config) -> None:
-    assert fullprocess.run(config) == 0
+    assert pipeline.run(config) == 0
     current = production.current(config.prod_deployment_folder)
     assert current.version == 1
     assert current.ingested_files() == ["clients_q1.csv", "clients_q2.csv", "clients_q3.csv", "clients_q4.csv"]
@@ -41,7 +40,7 @@ def test_first_run_deploys_a_first_model(config: Config) -> None:
 def test_drifted_data_redeploys_then_nothing_new_changes_nothing(
     deployed_practice: Config, config: Config, caplog: pytest.LogCaptureFixture
 ) -> None:
-    assert fullprocess.run(config) == 0
+    assert pipeline.run(config) == 0
     assert "drift check (raw): v0001 F1 on the new data 0.4844 vs its latestscore 0.6305 -> drift" in caplog.text
     current = production.current(config.prod_deployment_folder)
     assert current.version == 2 and current.score() == pytest.approx(0.790875, abs=1e-6)
@@ -50,7 +49,7 @@ def test_drifted_data_redeploys_then_nothing_new_changes_nothing(
 
     before = tree_state(*outputs(config))
     caplog.clear()
-    assert fullprocess.run(config) == 0
+    assert pipeline.run(config) == 0
     assert "no new data in sourceddata; v0002 stays deployed" in caplog.text
     assert without_history(tree_state(*outputs(config))) == without_history(before)
     runs = history.runs(config.history_db)
@@ -69,7 +68,7 @@ def test_new_data_without_drift_does_not_redeploy_and_is_not_reprocessed(
     practice = deployed_practice
     older_world_file(practice.input_folder / "dataset3.csv", 400, seed=7)
     prod_before = tree_state(practice.prod_deployment_folder)
-    assert fullprocess.run(practice) == 0
+    assert pipeline.run(practice) == 0
     assert "-> no drift" in caplog.text
     assert tree_state(practice.prod_deployment_folder) == prod_before
     run = history.runs(practice.history_db)[-1]
@@ -78,7 +77,7 @@ def test_new_data_without_drift_does_not_redeploy_and_is_not_reprocessed(
     assert (practice.prod_deployment_folder / "ingestedfiles.txt").read_text() == "dataset1.csv\ndataset2.csv\n"
 
     caplog.clear()
-    assert fullprocess.run(practice) == 0
+    assert pipeline.run(practice) == 0
     assert "no new data" in caplog.text
     assert history.runs(practice.history_db)[-1]["outcome"] == "no new data"
 
@@ -87,13 +86,13 @@ def test_rejected_new_file_is_not_retried_until_it_changes(deployed_practice: Co
     practice = deployed_practice
     bad = practice.input_folder / "dataset3.csv"
     bad.write_text("corporation,exited\nabcd,1\n")
-    assert fullprocess.run(practice) == 0
+    assert pipeline.run(practice) == 0
     assert "rejected dataset3.csv: missing column(s)" in caplog.text
     assert history.runs(practice.history_db)[-1]["outcome"] == "new files rejected"
-    assert fullprocess.run(practice) == 0
+    assert pipeline.run(practice) == 0
     assert history.runs(practice.history_db)[-1]["outcome"] == "no new data"
     older_world_file(bad, 300, seed=11)  # fixed: new content
-    assert fullprocess.run(practice) == 0
+    assert pipeline.run(practice) == 0
     assert history.runs(practice.history_db)[-1]["outcome"] in {"no drift", "deployed"}
 
 

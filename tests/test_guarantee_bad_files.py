@@ -14,10 +14,8 @@ from typing import Callable
 import pandas as pd
 import pytest
 
-import fullprocess
-import ingestion
-from drs import history
-from drs.config import Config
+from drs import history, ingest, pipeline
+from drs.settings import Config
 from tests.conftest import HEADER, run_script, tree_state
 from tests.faults import run_with_faults
 
@@ -112,7 +110,7 @@ def test_bad_file_is_rejected_whole_and_named_and_the_good_files_go_in(
     write, reason = REJECTED[name]
     write(practice_config.input_folder / name)
     sources = tree_state(practice_config.input_folder)
-    result = ingestion.ingest(practice_config)
+    result = ingest.ingest(practice_config)
     assert {r.name: r.reason for r in result.rejected} == {name: reason}
     assert f"rejected {name}: {reason}" in caplog.text
     assert practice_config.ingested_files_txt.read_text().split() == GOOD
@@ -125,7 +123,7 @@ def test_bad_file_is_rejected_whole_and_named_and_the_good_files_go_in(
 def test_acceptable_oddities_are_read_correctly(practice_config: Config, name: str) -> None:
     write, expected = ACCEPTED[name]
     write(practice_config.input_folder / name)
-    result = ingestion.ingest(practice_config)
+    result = ingest.ingest(practice_config)
     assert result.rejected == []
     assert sorted(practice_config.ingested_files_txt.read_text().split()) == sorted(GOOD + [name])
     final = pd.read_csv(practice_config.final_data_csv)
@@ -141,7 +139,7 @@ def test_whole_corpus_in_one_run_leaves_production_untouched_and_is_not_retried(
     for name, (write, _) in REJECTED.items():
         write(practice.input_folder / name)
     production_before = tree_state(practice.prod_deployment_folder)
-    assert fullprocess.run(practice) == 0
+    assert pipeline.run(practice) == 0
     run = history.runs(practice.history_db)[-1]
     assert run["outcome"] == "new files rejected"
     assert sorted(run["details"]["new_files"]) == sorted(REJECTED)
@@ -154,7 +152,7 @@ def test_whole_corpus_in_one_run_leaves_production_untouched_and_is_not_retried(
 
     outputs_before = tree_state(practice.output_folder, practice.prod_deployment_folder)
     caplog.clear()
-    assert fullprocess.run(practice) == 0  # nothing changed: nothing is tried again
+    assert pipeline.run(practice) == 0  # nothing changed: nothing is tried again
     assert history.runs(practice.history_db)[-1]["outcome"] == "no new data"
     assert "rejected" not in caplog.text
     assert {k: v for k, v in tree_state(practice.output_folder, practice.prod_deployment_folder).items() if "runhistory" not in k} == {
@@ -163,7 +161,7 @@ def test_whole_corpus_in_one_run_leaves_production_untouched_and_is_not_retried(
 
     fixed = practice.input_folder / "exited_two.csv"
     fixed.write_text(HEADER + rows(30, start=500))  # new content: tried again, and accepted
-    assert fullprocess.run(practice) == 0
+    assert pipeline.run(practice) == 0
     run = history.runs(practice.history_db)[-1]
     assert run["details"]["new_files"] == ["exited_two.csv"] and run["outcome"] in {"no drift", "deployed"}
 
@@ -196,7 +194,7 @@ def test_file_still_being_written_is_rejected_then_accepted_when_complete(deploy
     assert f"rejected dataset3.csv: {reason}" in done.stderr
     assert history.runs(practice.history_db)[-1]["outcome"] == "new files rejected"
     assert record_of(practice, "dataset3.csv")["sha256"] is None  # what was read is not the file
-    assert fullprocess.run(practice) == 0
+    assert pipeline.run(practice) == 0
     run = history.runs(practice.history_db)[-1]
     assert run["details"]["new_files"] == ["dataset3.csv"] and run["outcome"] in {"no drift", "deployed"}
     assert record_of(practice, "dataset3.csv")["status"] == "accepted"
@@ -215,7 +213,7 @@ def test_a_50_mb_file_is_accepted_whole(practice_config: Config) -> None:
         while handle.tell() < 50 * 2**20:
             handle.write(f"{name.format(i=i)},{i % 300},{i % 5000},{i % 900},{i % 2}\n")
             i += 1
-    result = ingestion.ingest(practice_config)
+    result = ingest.ingest(practice_config)
     assert result.rejected == []
     assert record_of(practice_config, "big.csv")["rows_read"] == i
     assert result.rows_written == 520 + i

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from drs.config import Config
+from drs.settings import Config
 from tests.conftest import gunicorn_server
 from tests.faults import RECORD
 

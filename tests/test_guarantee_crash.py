@@ -26,11 +26,15 @@ from pathlib import Path
 
 import pytest
 
-import fullprocess
-from drs import history, production
-from drs.config import Config, load_config
+from drs import history, layout, pipeline, production
+from drs.settings import Config, load_config
 from tests.faults import (
-    assert_api_answers, assert_one_whole_deployment, fault_command, fault_env, leftovers, redeploy_scenario,
+    assert_api_answers,
+    assert_one_whole_deployment,
+    fault_command,
+    fault_env,
+    leftovers,
+    redeploy_scenario,
     sources_state,
 )
 
@@ -100,20 +104,20 @@ def check_finished(config: Config, reference: Reference) -> None:
     current = assert_one_whole_deployment(config)
     ref_current = production.current(ref.prod_deployment_folder)
     assert current.ingested_files() == SOURCED_FILES
-    for name in (production.SCORE_FILE, production.INGESTED_FILE):
+    for name in (layout.SCORE_FILE, layout.INGESTED_FILES):
         assert (current.folder / name).read_bytes() == (ref_current.folder / name).read_bytes(), name
     model, ref_model = production.load_model(current), production.load_model(ref_current)
     assert (model.coef_ == ref_model.coef_).all() and (model.intercept_ == ref_model.intercept_).all()
     for name in ("finaldata.csv", "ingestedfiles.txt"):
         assert (config.output_folder / name).read_bytes() == (ref.output_folder / name).read_bytes(), name
-    deployed_at = (current.folder / production.META_FILE).stat().st_mtime_ns
+    deployed_at = (current.folder / layout.META_FILE).stat().st_mtime_ns
     for name in ("diagnostics.json", "confusionmatrix.png"):
         assert (config.output_model_folder / name).stat().st_mtime_ns >= deployed_at, f"{name} predates {current.label}"
     same_label = current.label == ref_current.label
     if same_label:  # the picture's title names the version
         assert (config.output_model_folder / "confusionmatrix.png").read_bytes() == (ref.output_model_folder / "confusionmatrix.png").read_bytes()
-    assert history.has_run(config.history_db, fullprocess.FINISHED_OUTCOMES, current.version)
-    assert fullprocess.run(config) == 0
+    assert history.has_run(config.history_db, history.FINISHED_DEPLOYMENT, current.version)
+    assert pipeline.run(config) == 0
     assert history.runs(config.history_db)[-1]["outcome"] == "no new data"
 
 
@@ -135,7 +139,7 @@ def test_sigkill_anywhere_leaves_one_whole_deployment_and_the_next_run_finishes(
             not_killed.append(name)
         try:
             check_after_kill(config, sources)
-            assert fullprocess.run(config) == 0
+            assert pipeline.run(config) == 0
             check_finished(config, reference)
             assert leftovers(trial) == []
             assert list((trial / "tmp").iterdir()) == []

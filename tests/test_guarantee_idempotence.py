@@ -6,9 +6,8 @@ import os
 import subprocess
 import sys
 
-import fullprocess
-from drs import history
-from drs.config import Config
+from drs import history, pipeline
+from drs.settings import Config
 from tests.conftest import HEADER, ROOT, run_script, tree_state
 from tests.faults import older_world_file
 
@@ -31,12 +30,12 @@ def assert_no_new_data_changes_nothing(config: Config, runs: int = 1) -> None:
 
 
 def test_after_a_redeploy_nothing_changes(deployed_practice: Config, config: Config) -> None:
-    assert fullprocess.run(config) == 0
+    assert pipeline.run(config) == 0
     assert_no_new_data_changes_nothing(config, runs=3)
 
 
 def test_touched_but_unchanged_sources_are_not_new_data(deployed_practice: Config, config: Config) -> None:
-    assert fullprocess.run(config) == 0
+    assert pipeline.run(config) == 0
     for path in config.input_folder.iterdir():
         os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
     assert_no_new_data_changes_nothing(config)
@@ -45,22 +44,10 @@ def test_touched_but_unchanged_sources_are_not_new_data(deployed_practice: Confi
 def test_after_a_rejected_file_or_no_drift_nothing_changes(deployed_practice: Config) -> None:
     practice = deployed_practice
     (practice.input_folder / "dataset3.csv").write_text(HEADER + "x,1,2,3,7\n")
-    assert fullprocess.run(practice) == 0
+    assert pipeline.run(practice) == 0
     assert history.runs(practice.history_db)[-1]["outcome"] == "new files rejected"
     assert_no_new_data_changes_nothing(practice)
     older_world_file(practice.input_folder / "dataset4.csv", 400, seed=7)  # the practice model's own world: no drift
-    assert fullprocess.run(practice) == 0
+    assert pipeline.run(practice) == 0
     assert history.runs(practice.history_db)[-1]["outcome"] == "no drift"
     assert_no_new_data_changes_nothing(practice)
-
-
-def test_no_new_data_imports_nothing_heavy(deployed_practice: Config, config: Config) -> None:
-    assert fullprocess.run(config) == 0
-    code = (
-        f"import sys; sys.path.insert(0, {str(ROOT)!r}); import fullprocess\n"
-        f"code = fullprocess.main(['--config', {str(config.config_file)!r}])\n"
-        "print(code, [m for m in ('pandas', 'numpy', 'sklearn', 'matplotlib') if m in sys.modules])\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], cwd="/", capture_output=True, text=True, timeout=60)
-    assert done.stdout.strip() == "0 []", done.stderr
-    assert history.runs(config.history_db)[-1]["outcome"] == "no new data"

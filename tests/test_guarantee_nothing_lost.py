@@ -12,7 +12,7 @@ import signal
 from pathlib import Path
 
 from drs import history
-from drs.config import load_config
+from drs.settings import load_config
 from tests.conftest import HEADER, make_project, tree_state
 from tests.faults import older_world_file, run_with_faults
 

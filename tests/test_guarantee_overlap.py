@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 from drs import history, production
-from drs.config import Config
 from drs.fileio import run_lock
+from drs.settings import Config
 from tests.conftest import ROOT, run_script
 from tests.faults import run_with_faults
 

@@ -12,7 +12,7 @@ import pytest
 
 from app import create_app
 from drs import history, production
-from drs.config import Config
+from drs.settings import Config
 from tests.conftest import run_script, tree_state
 from tests.faults import RECORD
 

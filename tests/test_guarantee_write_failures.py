@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-import fullprocess
-from drs import history, production
-from drs.config import Config
+from drs import history, pipeline, production
+from drs.settings import Config
 from tests.conftest import tree_state
 from tests.faults import assert_one_whole_deployment, leftovers, run_with_faults
 
@@ -44,7 +43,7 @@ def test_failed_write_leaves_outputs_and_production_and_exits_1(
     project = config.config_file.parent
     fill_models = folder == "models"
     if fill_models:  # earlier outputs in the models folder, to see they survive
-        assert fullprocess.run(deployed_practice) == 0
+        assert pipeline.run(deployed_practice) == 0
         (config.output_model_folder / "trainedmodel.pkl").write_bytes(b"earlier model")
     broken = project / folder
     before = unchanging(tree_state(broken))
@@ -62,6 +61,6 @@ def test_failed_write_leaves_outputs_and_production_and_exits_1(
     if not (folder == "ingesteddata" and fault == "readonly"):
         assert history.runs(config.history_db)[-1]["outcome"] == "failed"
 
-    assert fullprocess.run(config) == 0  # room again: the next run does the work
+    assert pipeline.run(config) == 0  # room again: the next run does the work
     assert production.current(config.prod_deployment_folder).version == 2
     assert_one_whole_deployment(config)

@@ -6,14 +6,14 @@ import json
 import pandas as pd
 import pytest
 
-import ingestion
-from drs.cli import StageError
-from drs.config import Config
+from drs import ingest
+from drs.errors import StageError
+from drs.settings import Config
 from tests.conftest import HEADER, run_script, tree_state
 
 
 def test_practice_data_is_concatenated_and_deduplicated(practice_config: Config) -> None:
-    result = ingestion.ingest(practice_config)
+    result = ingest.ingest(practice_config)
     final = pd.read_csv(practice_config.final_data_csv)
     raw = pd.concat([pd.read_csv(p) for p in sorted(practice_config.input_folder.glob("*.csv"))], ignore_index=True)
     assert len(raw) == 580
@@ -33,7 +33,7 @@ def test_practice_data_is_concatenated_and_deduplicated(practice_config: Config)
 def test_non_csv_files_are_ignored(practice_config: Config) -> None:
     (practice_config.input_folder / "Icon\r").write_bytes(b"")
     (practice_config.input_folder / "notes.txt").write_text("not data\n")
-    ingestion.ingest(practice_config)
+    ingest.ingest(practice_config)
     assert practice_config.ingested_files_txt.read_text().split() == ["dataset1.csv", "dataset2.csv"]
 
 
@@ -53,7 +53,7 @@ def test_bad_file_is_named_with_its_reason_and_the_rest_goes_in(
 ) -> None:
     content, reason = BAD_FILES[name]
     (practice_config.input_folder / name).write_text(content)
-    result = ingestion.ingest(practice_config)
+    result = ingest.ingest(practice_config)
     rejected = {r.name: r.reason for r in result.rejected}
     assert rejected == {name: reason}
     assert f"rejected {name}: {reason}" in caplog.text
@@ -67,18 +67,18 @@ def test_bad_file_is_named_with_its_reason_and_the_rest_goes_in(
 def test_sources_are_never_changed(practice_config: Config) -> None:
     (practice_config.input_folder / "bad.csv").write_text(HEADER + "x,1,2,3,7\n")
     before = tree_state(practice_config.input_folder)
-    ingestion.ingest(practice_config)
+    ingest.ingest(practice_config)
     assert tree_state(practice_config.input_folder) == before
 
 
 def test_no_valid_data_leaves_earlier_outputs_and_fails(practice_config: Config) -> None:
-    ingestion.ingest(practice_config)
+    ingest.ingest(practice_config)
     before = tree_state(practice_config.output_folder)
     for path in practice_config.input_folder.glob("*.csv"):
         path.unlink()
     (practice_config.input_folder / "bad.csv").write_text(HEADER + "x,1,2,3,7\n")
     with pytest.raises(StageError, match="no valid data .* earlier outputs left as they were"):
-        ingestion.ingest(practice_config)
+        ingest.ingest(practice_config)
     assert tree_state(practice_config.output_folder) == before
 
 
@@ -96,7 +96,7 @@ def test_script_exit_code_says_nothing_valid_arrived(practice_config: Config) ->
 def test_columns_in_another_order_and_crlf_are_accepted(practice_config: Config) -> None:
     text = "exited,corporation,number_of_employees,lastyear_activity,lastmonth_activity\r\n1,zzzz,7,70,5\r\n"
     (practice_config.input_folder / "reordered.csv").write_bytes(text.encode())
-    ingestion.ingest(practice_config)
+    ingest.ingest(practice_config)
     final = pd.read_csv(practice_config.final_data_csv)
     row = final[final.corporation == "zzzz"].iloc[0]
     assert (row.lastmonth_activity, row.lastyear_activity, row.number_of_employees, row.exited) == (5, 70, 7, 1)

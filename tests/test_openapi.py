@@ -11,8 +11,8 @@ from openapi_spec_validator import validate
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from app import create_app
-from drs.config import Config
+from drs.settings import Config
+from drs.web import create_app
 from tests.conftest import ROOT
 
 SPEC_URI = "urn:drs-openapi"
@@ -29,7 +29,7 @@ def test_the_description_is_valid_openapi(spec: dict[str, Any]) -> None:
     validate(spec)
 
 
-# The HTML page for people (webpage.py, described in the README), not part of the JSON API.
+# The HTML page for people (drs/web/page.py, described in the README), not part of the JSON API.
 PAGE_ROUTES = {("/", "get"), ("/risklist.csv", "get"), ("/images/<name>", "get"), ("/static/<path:filename>", "get")}
 
 

@@ -11,11 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import fullprocess
-from drs import history, production
-from drs.config import Config, load_config
+from drs import history, pipeline, production
 from drs.fileio import sha256_file
-from tests.conftest import ROOT, stage_pass, run_script, tree_state, write_config
+from drs.settings import Config, load_config
+from tests.conftest import ROOT, run_script, stage_pass, tree_state, write_config
 from tools.generate_data import CHANGED_WORLD, OLDER_WORLD, clients, unique_ids
 
 SOURCED_FILES = ["clients_q1.csv", "clients_q2.csv", "clients_q3.csv", "clients_q4.csv"]
@@ -50,7 +49,7 @@ def test_gate_keeps_a_better_deployed_model_and_says_why(
     config, practice = production_model_deployed
     prod = config.prod_deployment_folder
     before = tree_state(prod)
-    assert fullprocess.run(practice) == 0
+    assert pipeline.run(practice) == 0
     assert "drift check (raw): v0001 F1 on the new data 0.4043 vs its latestscore 0.7909 -> drift" in caplog.text
     assert (
         "promotion gate: candidate F1 0.6305 vs deployed v0001 0.7909 on testdata.csv (1200 rows):"
@@ -79,13 +78,13 @@ def test_gate_keeps_a_better_deployed_model_and_says_why(
     assert listing[3].split()[1:] == ["F1", "0.6305", "vs", "deployed", "v0001", "0.7909"]
 
     caplog.clear()
-    assert fullprocess.run(practice) == 0  # the files were judged: the refused candidate is not retrained every tick
+    assert pipeline.run(practice) == 0  # the files were judged: the refused candidate is not retrained every tick
     assert history.runs(practice.history_db)[-1]["outcome"] == "no new data"
 
 
 def test_force_deploy_overrides_the_gate_and_the_record_says_so(production_model_deployed: tuple[Config, Config]) -> None:
     config, practice = production_model_deployed
-    assert fullprocess.run(practice) == 0
+    assert pipeline.run(practice) == 0
     assert production.current(config.prod_deployment_folder).version == 1
     done = run_script("fullprocess.py", "--config", str(practice.config_file), "--force-deploy")
     assert done.returncode == 0, done.stderr
@@ -102,7 +101,7 @@ def test_force_deploy_overrides_the_gate_and_the_record_says_so(production_model
 
 def test_minimum_improvement_is_configurable(deployed_practice: Config, config: Config) -> None:
     strict = reconfigure(config, promotion_min_improvement=0.2)
-    assert fullprocess.run(strict) == 0
+    assert pipeline.run(strict) == 0
     run = history.runs(strict.history_db)[-1]
     assert run["outcome"] == "not promoted"
     assert "improvement +0.1604 < minimum 0.2000 -> not promoted" in run["details"]["gate"]["reason"]
@@ -110,7 +109,7 @@ def test_minimum_improvement_is_configurable(deployed_practice: Config, config: 
 
 
 def test_shipped_story_under_the_default_config_records_every_decision(deployed_practice: Config, config: Config) -> None:
-    assert fullprocess.run(config) == 0
+    assert pipeline.run(config) == 0
     run = history.runs(config.history_db)[-1]
     d = run["details"]
     assert run["outcome"] == "deployed" and run["deployed_version"] == 2
@@ -134,7 +133,7 @@ def test_parametric_test_falls_back_to_raw_on_a_short_history(
     deployed_practice: Config, config: Config, caplog: pytest.LogCaptureFixture
 ) -> None:
     parametric = reconfigure(config, drift_test="parametric")
-    assert fullprocess.run(parametric) == 0
+    assert pipeline.run(parametric) == 0
     message = "parametric needs at least 3 F1 values in the lineage's history, it has 1; used raw"
     assert f"drift test parametric falls back to raw: {message}" in caplog.text
     drift = history.runs(config.history_db)[-1]["details"]["drift"]
@@ -148,7 +147,7 @@ def test_parametric_test_runs_once_the_lineage_has_history(deployed_practice: Co
     measured = []
     for i, seed in enumerate((7, 8, 9), start=3):
         older_world_file(practice.input_folder / f"dataset{i}.csv", 400, seed)
-        assert fullprocess.run(practice) == 0
+        assert pipeline.run(practice) == 0
         run = history.runs(practice.history_db)[-1]
         assert run["outcome"] == "no drift" and run["details"]["drift"]["new_rows"] == 400
         measured.append(run["details"]["drift"])
@@ -165,7 +164,7 @@ def test_rows_the_deployed_model_was_trained_on_are_not_new_data(deployed_practi
     rng = np.random.default_rng(5)
     fresh = clients(rng, unique_ids(rng, 100, set(known.corporation)), OLDER_WORLD)
     pd.concat([known, fresh]).to_csv(practice.input_folder / "dataset3.csv", index=False)
-    assert fullprocess.run(practice) == 0
+    assert pipeline.run(practice) == 0
     d = history.runs(practice.history_db)[-1]["details"]
     assert d["new_data"] == {"files": ["dataset3.csv"], "rows": 100, "rows_already_trained_on": 50}
     assert d["drift"]["new_rows"] == 100 and all(r["new_rows"] == 100 for r in d["data_drift"]["features"])
@@ -176,7 +175,7 @@ def test_data_drift_retrains_only_when_switched_on(deployed_practice: Config, sw
     """Twice the activity: KS and PSI both see it, while the practice model's F1 stays above its score."""
     practice = reconfigure(deployed_practice, data_drift_retrain=switch)
     older_world_file(practice.input_folder / "dataset3.csv", 400, seed=7, activity_scale=2.0)
-    assert fullprocess.run(practice) == 0
+    assert pipeline.run(practice) == 0
     run = history.runs(practice.history_db)[-1]
     d = run["details"]
     assert d["drift"]["drift"] is False and d["drift"]["new_data_f1"] > d["drift"]["deployed_score"]
@@ -191,13 +190,13 @@ def test_data_drift_retrains_only_when_switched_on(deployed_practice: Config, sw
 
 
 def test_history_survives_and_grows_across_runs(deployed_practice: Config, config: Config) -> None:
-    assert fullprocess.run(config) == 0
+    assert pipeline.run(config) == 0
     first = history.runs(config.history_db)
     assert run_script("deployment.py", "--config", str(config.config_file), "--rollback").returncode == 0
-    assert fullprocess.run(config) == 0  # the rollback sticks: the sourced files are not new for v0001
+    assert pipeline.run(config) == 0  # the rollback sticks: the sourced files are not new for v0001
     rng = np.random.default_rng(3)
     clients(rng, unique_ids(rng, 500), CHANGED_WORLD).to_csv(config.input_folder / "clients_q5.csv", index=False)
-    assert fullprocess.run(config) == 0
+    assert pipeline.run(config) == 0
     everything = history.runs(config.history_db)
     assert everything[: len(first)] == first
     assert [(r["kind"], r["outcome"], r["deployed_version"]) for r in everything] == [
@@ -212,7 +211,7 @@ def test_history_survives_and_grows_across_runs(deployed_practice: Config, confi
 
 
 def test_refused_rollback_leaves_production_as_it_was(deployed_practice: Config, config: Config) -> None:
-    assert fullprocess.run(config) == 0
+    assert pipeline.run(config) == 0
     prod = config.prod_deployment_folder
     (prod / "versions" / "v0001" / "trainingdata.csv").unlink()
     before = tree_state(prod)
@@ -226,8 +225,8 @@ def test_refused_rollback_leaves_production_as_it_was(deployed_practice: Config,
 def test_no_new_data_path_imports_no_numerics(deployed_practice: Config) -> None:
     code = (
         f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
-        "import fullprocess\nfrom drs.config import load_config\n"
-        f"assert fullprocess.run(load_config({str(deployed_practice.config_file)!r})) == 0\n"
+        "import fullprocess\nfrom drs.settings import load_config\n"
+        f"assert pipeline.run(load_config({str(deployed_practice.config_file)!r})) == 0\n"
         "print([m for m in ('pandas', 'numpy', 'scipy', 'sklearn', 'matplotlib') if m in sys.modules])\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/")
@@ -249,7 +248,7 @@ def test_gate_warns_when_the_evaluation_data_was_trained_on(
     """Test rows sent again as new data make the candidate's test score optimistic; the gate says so."""
     test_rows = pd.read_csv(config.test_data_csv).head(200)
     test_rows.to_csv(config.input_folder / "clients_q5.csv", index=False)
-    assert fullprocess.run(config) == 0
+    assert pipeline.run(config) == 0
     gate = history.runs(config.history_db)[-1]["details"]["gate"]
     assert gate["evaluation_rows_in_training_data"] == {"candidate": 200, "deployed": 0}
     assert "the gate's evaluation data is not independent: 200 test row(s) are in the candidate model's training data" in caplog.text

@@ -9,11 +9,11 @@ import polars as pl
 import pytest
 from scipy.stats import ks_2samp
 
-import fullprocess
-from drs import drift, history, production, reference
-from drs.config import Config
+from drs import drift, history, judge, layout, pipeline, production, reference
+from drs.errors import DeploymentError
 from drs.rowstore import rows_in
 from drs.schema import Schema, read_polars_checked
+from drs.settings import Config
 from tests.conftest import ROOT
 
 FEATURES = ["lastmonth_activity", "lastyear_activity", "number_of_employees"]
@@ -93,7 +93,7 @@ def full_data_table(config: Config) -> list[dict[str, object]]:
     from ingestion import combine, read_source_file
 
     schema = Schema.from_config(config)
-    training = read_polars_checked(config.prod_deployment_folder / "versions" / "v0001" / production.TRAINING_DATA_FILE, schema)
+    training = read_polars_checked(config.prod_deployment_folder / "versions" / "v0001" / layout.TRAINING_DATA_FILE, schema)
     frames = [read_source_file(p, config.input_folder, schema)[0] for p in sorted(config.input_folder.glob("*.csv"))]
     new, _ = combine(frames)
     assert len(new) == 10000
@@ -102,8 +102,8 @@ def full_data_table(config: Config) -> list[dict[str, object]]:
 
 def test_full_process_judges_from_the_summary_with_the_full_datas_numbers(deployed_practice: Config, config: Config) -> None:
     deployed = production.current(config.prod_deployment_folder)
-    assert deployed.meta["sha256"][production.REFERENCE_FILE] == production.sha256_file(deployed.reference_path)
-    assert fullprocess.run(config) == 0
+    assert deployed.meta["sha256"][layout.REFERENCE_FILE] == production.sha256_file(deployed.reference_path)
+    assert pipeline.run(config) == 0
     d = history.runs(config.history_db)[-1]["details"]
     assert d["data_drift"]["summary"] == "v0001/trainingreference.npz" and d["trigger"] == "drift (raw): F1 0.4844 < 0.6305"
     assert [{k: v for k, v in r.items() if k != "ks_reference"} for r in d["data_drift"]["features"]] == full_data_table(config)
@@ -112,11 +112,11 @@ def test_full_process_judges_from_the_summary_with_the_full_datas_numbers(deploy
 
 def test_a_version_deployed_before_summaries_reads_its_training_data(deployed_practice: Config, config: Config) -> None:
     folder = production.current(config.prod_deployment_folder).folder
-    meta = json.loads((folder / production.META_FILE).read_text())
-    del meta["sha256"][production.REFERENCE_FILE]
-    (folder / production.META_FILE).write_text(json.dumps(meta))
-    (folder / production.REFERENCE_FILE).unlink()
-    assert fullprocess.run(config) == 0
+    meta = json.loads((folder / layout.META_FILE).read_text())
+    del meta["sha256"][layout.REFERENCE_FILE]
+    (folder / layout.META_FILE).write_text(json.dumps(meta))
+    (folder / layout.REFERENCE_FILE).unlink()
+    assert pipeline.run(config) == 0
     d = history.runs(config.history_db)[-1]["details"]
     assert d["data_drift"]["summary"] is None and d["data_drift"]["features"] == full_data_table(config)
     assert d["new_data"]["rows_already_trained_on"] == 0 and d["trigger"] == "drift (raw): F1 0.4844 < 0.6305"
@@ -125,5 +125,5 @@ def test_a_version_deployed_before_summaries_reads_its_training_data(deployed_pr
 def test_a_damaged_summary_is_refused(deployed_practice: Config, config: Config) -> None:
     path = production.current(config.prod_deployment_folder).reference_path
     path.write_bytes(path.read_bytes()[:-10] + b"0" * 10)
-    with pytest.raises(production.DeploymentError, match="trainingreference.npz does not match the checksum"):
-        fullprocess.drift_reference(config, production.current(config.prod_deployment_folder))
+    with pytest.raises(DeploymentError, match="trainingreference.npz does not match the checksum"):
+        judge.drift_reference(config, production.current(config.prod_deployment_folder))

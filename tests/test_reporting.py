@@ -10,14 +10,11 @@ import pytest
 from matplotlib.image import imread
 from pypdf import PdfReader
 
-import diagnostics
-import fullprocess
-import ingestion
-import reporting
-from app import create_app
-from drs import history, production, report_pdf, risk
-from drs.config import Config
+from drs import diagnostics, history, ingest, pipeline, production, report_pdf, reporting, risk
+from drs.history import Outcome
 from drs.schema import Schema
+from drs.settings import Config
+from drs.web import create_app
 from tests.conftest import HEADER, run_script, tree_state
 
 FEATURES = ["lastmonth_activity", "lastyear_activity", "number_of_employees"]
@@ -26,7 +23,7 @@ FEATURES = ["lastmonth_activity", "lastyear_activity", "number_of_employees"]
 @pytest.fixture
 def production_run(deployed_practice: Config, config: Config) -> Config:
     """`make run`'s state: practice model v0001, then the full process finds drift and deploys v0002."""
-    assert fullprocess.run(config) == 0
+    assert pipeline.run(config) == 0
     assert production.current(config.prod_deployment_folder).version == 2
     return config
 
@@ -75,7 +72,7 @@ def test_most_recent_row_of_a_corporation_wins(deployed_practice: Config) -> Non
         + f"{stayer.corporation},5,60,700,0\n"  # the later row in the same file
         + f"{leaver.corporation},4,50,600,1\n"  # left since dataset1
     )
-    ingestion.ingest(practice)
+    ingest.ingest(practice)
     reporting.run(practice)
     ranked = pd.read_csv(practice.output_model_folder / "risklist.csv", keep_default_na=False).set_index("corporation")
     assert ranked.loc[stayer.corporation, FEATURES].tolist() == [5, 60, 700]
@@ -273,7 +270,7 @@ def test_history_grows_by_one_per_run_and_keeps_old_entries(production_run: Conf
     assert [r["outcome"] for r in before] == ["deployed"]
     for _ in range(2):
         earlier = history.runs(config.history_db)
-        assert fullprocess.run(config) == 0
+        assert pipeline.run(config) == 0
         now = history.runs(config.history_db)
         assert len(now) == len(earlier) + 1
         assert now[: len(earlier)] == earlier
@@ -285,3 +282,30 @@ def test_history_grows_by_one_per_run_and_keeps_old_entries(production_run: Conf
     first_page = re.sub(r"\s+", " ", pdf_pages(config.output_model_folder / "report.pdf")[0])
     assert "no new data" in first_page  # the last run
     assert "0.4844" in first_page  # and the last drift decision, two runs earlier
+
+
+def test_report_reads_only_what_it_shows_of_the_run_history(deployed_practice: Config, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its cost must not grow with the history's age: no read of every run, yet the last run, every drift
+    decision and the latest deployment's stage timings are still shown."""
+    db = deployed_practice.history_db
+
+    def add(at: str, outcome: Outcome, message: str, details: dict) -> None:
+        history.append_run(db, started_at=at, finished_at=at, kind="fullprocess", outcome=outcome, message=message,
+                           deployed_version=1, details=details)
+
+    check = {"test": "raw", "deployed_version": "v0001", "new_data_f1": 0.4, "deployed_score": 0.6, "drift": True}
+    add("2026-01-01T00:00:00+00:00", Outcome.DEPLOYED, "older deployment", {"drift": check, "timings": {"training": 11.5}})
+    add("2026-01-02T00:00:00+00:00", Outcome.DEPLOYED, "newer deployment", {"timings": {"training": 22.5}})
+    for minute in range(30):
+        add(f"2026-01-03T00:{minute:02d}:00+00:00", Outcome.NO_NEW_DATA, "nothing new", {})
+
+    def whole_history(*args: object, **kwargs: object) -> None:
+        raise AssertionError("reporting read the whole run history")
+
+    monkeypatch.setattr(history, "runs", whole_history)
+    reporting.run(deployed_practice)
+    pages = [re.sub(r"\s+", " ", page) for page in pdf_pages(deployed_practice.output_model_folder / "report.pdf")]
+    assert "2026-01-03 00:29:00 UTC: no new data" in pages[0] and "nothing new" in pages[0]
+    assert "drift: v0001: F1 on the new data 0.4000 vs its latestscore 0.6000" in pages[0]
+    assert "the full-process run of 2026-01-02 00:00:00 UTC (newer deployment)" in pages[3]
+    assert "training 22.5 s" in pages[3] and "11.5 s" not in pages[3]

@@ -13,12 +13,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-import ingestion
-import scoring
-import training
-from drs.config import Config
+from drs import ingest, scoring, training
 from drs.fileio import sha256_file
-from drs.predict import LinearModel, linear_model_of
+from drs.model import LinearModel, linear_model_of
+from drs.settings import Config
 from tests.conftest import ROOT
 from tools.generate_data import large_set, write_csv
 
@@ -32,8 +30,8 @@ def trained(practice_config: Config, request: pytest.FixtureRequest) -> Config:
     """The practice project trained with the given model settings, scored on 50,000 generated rows."""
     config = replace(practice_config, model={**practice_config.model, **getattr(request, "param", {})}, test_data_file="big.csv")
     write_csv(large_set(50_000, seed=31), config.test_data_csv)
-    ingestion.ingest(config)
-    training.run(config)
+    ingest.ingest(config)
+    training.train(config)
     return config
 
 
@@ -41,7 +39,7 @@ def score(config: Config, caplog: pytest.LogCaptureFixture) -> tuple[dict[str, A
     """(latestscore.json without its time, latestscore.txt, the log) of one scoring.run."""
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="scoring"):
-        scoring.run(config)
+        scoring.score(config)
     result = json.loads(config.latest_score_txt.with_suffix(".json").read_text())
     del result["scored_at"]
     return result, config.latest_score_txt.read_text(), caplog.text
@@ -82,15 +80,15 @@ def test_recorded_parts_read_back_exactly(trained: Config) -> None:
 SCORE_ONLY = """
 import sys
 sys.path.insert(0, {root!r})
-import scoring
+from drs import scoring
 code = scoring.main(["--config", {config!r}])
 print(code, ",".join(m for m in ("sklearn", "scipy", "pandas") if m in sys.modules) or "none")
 """
 
 
 def test_scoring_a_recorded_model_imports_neither_scikit_learn_nor_scipy(practice_config: Config) -> None:
-    ingestion.ingest(practice_config)
-    training.run(practice_config)
+    ingest.ingest(practice_config)
+    training.train(practice_config)
     done = subprocess.run(
         [sys.executable, "-c", SCORE_ONLY.format(root=str(ROOT), config=str(practice_config.config_file))],
         capture_output=True, text=True, timeout=60,

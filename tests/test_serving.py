@@ -16,13 +16,11 @@ import pandas as pd
 import pytest
 import requests
 
-import app as app_module
-import training
-from app import create_app
-from drs import production
-from drs.config import Config
-from drs.predict import scorer_for
+from drs import layout, production
+from drs.model import feature_matrix, fit, scorer_for
 from drs.schema import Schema
+from drs.settings import Config
+from drs.web import api, create_app
 from tests.conftest import ROOT, gunicorn_server, write_config
 
 RECORD = {"corporation": "abcd", "lastmonth_activity": 3, "lastyear_activity": 400, "number_of_employees": 900}
@@ -40,7 +38,7 @@ def client(deployed_practice: Config):
 def test_fast_scorer_equals_predict_proba(deployed_practice: Config, settings: dict[str, Any]) -> None:
     schema = Schema.from_config(deployed_practice)
     frame = pd.read_csv(deployed_practice.final_data_csv)
-    model = training.train(frame, schema, {**deployed_practice.model, **settings})
+    model = fit(frame, schema, {**deployed_practice.model, **settings})
     test = pd.read_csv(deployed_practice.test_data_csv)
     x = test[list(schema.features)].to_numpy(dtype="float64")
     scorer = scorer_for(model)
@@ -58,7 +56,8 @@ def test_fast_scorer_follows_a_partial_scaler(deployed_practice: Config, with_me
     from sklearn.preprocessing import StandardScaler
 
     frame = pd.read_csv(deployed_practice.final_data_csv)
-    x, y = training.features_and_target(frame, Schema.from_config(deployed_practice))
+    schema = Schema.from_config(deployed_practice)
+    x, y = feature_matrix(frame, schema), frame[schema.target].to_numpy()
     model = make_pipeline(StandardScaler(with_mean=with_mean, with_std=with_std), LogisticRegression(solver="lbfgs")).fit(x, y)
     classes, probabilities = scorer_for(model).score(x)
     assert classes.tolist() == model.predict(x).tolist()
@@ -69,7 +68,8 @@ def test_other_models_use_scikit_learn_itself(deployed_practice: Config) -> None
     from sklearn.tree import DecisionTreeClassifier
 
     frame = pd.read_csv(deployed_practice.final_data_csv)
-    x, y = training.features_and_target(frame, Schema.from_config(deployed_practice))
+    schema = Schema.from_config(deployed_practice)
+    x, y = feature_matrix(frame, schema), frame[schema.target].to_numpy()
     tree = DecisionTreeClassifier(max_depth=3, random_state=0).fit(x, y)
     scorer = scorer_for(tree)
     classes, probabilities = scorer.score(x[:50])
@@ -135,13 +135,13 @@ def test_bad_csv_body_names_the_row_and_column(client) -> None:
 def opened(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every data file the API opens."""
     calls: list[str] = []
-    real = app_module.read_csv_checked
+    real = api.read_csv_checked
 
     def spy(path: Path, *args: Any, **kwargs: Any) -> Any:
         calls.append(str(path))
         return real(path, *args, **kwargs)
 
-    monkeypatch.setattr(app_module, "read_csv_checked", spy)
+    monkeypatch.setattr(api, "read_csv_checked", spy)
     return calls
 
 
@@ -201,7 +201,7 @@ def test_every_error_has_the_same_shape(client, monkeypatch: pytest.MonkeyPatch)
     def broken(*args: Any) -> Any:
         raise RuntimeError("secret detail")
 
-    monkeypatch.setattr(app_module, "prediction_answer", broken)
+    monkeypatch.setattr(api, "prediction_answer", broken)
     answer = client.post("/prediction", json={"records": [RECORD]})
     assert answer.status_code == 500
     assert answer.get_json() == {"status": 500, "error": "Internal Server Error", "message": "internal error; see the server log"}
@@ -214,7 +214,7 @@ def test_a_damaged_deployment_is_503_on_health_and_predictions(deployed_practice
     # a new version whose pickle was changed after deployment
     production.publish(
         deployed_practice.prod_deployment_folder,
-        {name: deployed_practice.prod_deployment_folder / name for name in production.DEPLOYED_FILES},
+        {name: deployed_practice.prod_deployment_folder / name for name in layout.DEPLOYED_FILES},
         {"reason": "test"},
     )
     damaged = production.current(deployed_practice.prod_deployment_folder).model_path

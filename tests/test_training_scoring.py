@@ -8,18 +8,16 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 
-import ingestion
-import scoring
-import training
-from drs.config import Config
+from drs import ingest, scoring, training
+from drs.settings import Config
 from tests.conftest import run_script
 
 FEATURES = ["lastmonth_activity", "lastyear_activity", "number_of_employees"]
 
 
 def test_training_fits_the_course_model_on_three_features(practice_config: Config) -> None:
-    ingestion.ingest(practice_config)
-    meta = training.run(practice_config)
+    ingest.ingest(practice_config)
+    meta = training.train(practice_config)
     with open(practice_config.model_pkl, "rb") as handle:
         model = pickle.load(handle)
     assert isinstance(model, LogisticRegression)
@@ -33,9 +31,9 @@ def test_training_fits_the_course_model_on_three_features(practice_config: Confi
 
 
 def test_scoring_writes_the_f1_on_the_test_data(practice_config: Config) -> None:
-    ingestion.ingest(practice_config)
-    training.run(practice_config)
-    result = scoring.run(practice_config)
+    ingest.ingest(practice_config)
+    training.train(practice_config)
+    result = scoring.score(practice_config)
     with open(practice_config.model_pkl, "rb") as handle:
         model = pickle.load(handle)
     test = pd.read_csv(practice_config.test_data_csv)

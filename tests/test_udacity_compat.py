@@ -7,10 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import fullprocess
-import ingestion
-from drs import production
-from drs.config import load_config
+from drs import ingest, pipeline, production
+from drs.settings import load_config
 from tests.conftest import SHARED_STARTER, stage_pass, write_config
 
 pytestmark = pytest.mark.skipif(
@@ -43,7 +41,7 @@ def test_raw_drift_test_finds_no_drift_on_the_source_data(starter: Path) -> None
     practice = load_config(starter / "practiceconfig.json")
     stage_pass(practice)
     config = load_config(starter / "config.json")
-    assert fullprocess.run(config) == 0
+    assert pipeline.run(config) == 0
     from drs import history
 
     run = history.runs(config.history_db)[-1]
@@ -54,7 +52,7 @@ def test_raw_drift_test_finds_no_drift_on_the_source_data(starter: Path) -> None
 
 def test_source_data_ingests_to_26_rows(starter: Path) -> None:
     config = load_config(starter / "config.json")
-    result = ingestion.ingest(config)
+    result = ingest.ingest(config)
     assert result.rows_written == 26 and result.duplicates_dropped == 0
 
 
@@ -66,7 +64,7 @@ def test_source_trained_model_is_not_promoted_over_the_practice_model(starter: P
     stage_pass(practice)
     path = write_config(starter, "config.json", input_folder_path="sourcedata", data_drift_retrain=True)
     config = load_config(path)
-    assert fullprocess.run(config) == 0
+    assert pipeline.run(config) == 0
     run = history.runs(config.history_db)[-1]
     assert run["details"]["trigger"] == "data drift in lastmonth_activity, lastyear_activity, number_of_employees"
     gate = run["details"]["gate"]

@@ -1,4 +1,4 @@
-"""The page for client managers (webpage.py): the HTML through Flask's test client, and a real browser."""
+"""The page for client managers (drs/web/page.py): the HTML through Flask's test client, and a real browser."""
 from __future__ import annotations
 
 import csv
@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-import webpage
-from app import create_app
-from drs import history, production
-from drs.config import Config, ConfigError
+from drs import diagnostics, history, production, reporting
+from drs.errors import ConfigError
 from drs.formatting import score
+from drs.history import Outcome
+from drs.settings import Config
+from drs.web import create_app, page
 from tests.conftest import gunicorn_server, tree_state, write_config
 
 RANK_ROW = re.compile(r'<td class="num">(\d+)</td>\s*<td class="corp">([^<]*)</td>')
@@ -27,9 +28,6 @@ CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-back
 @pytest.fixture
 def reported(deployed_practice: Config) -> Config:
     """The practice model deployed, with reporting.py's outputs (risklist.csv, plots) and diagnostics.json."""
-    import diagnostics
-    import reporting
-
     diagnostics.run(deployed_practice)
     reporting.run(deployed_practice)
     return deployed_practice
@@ -51,7 +49,7 @@ def test_the_page_shows_the_top_clients_the_model_and_its_history(reported: Conf
     assert answer.status_code == 200 and answer.mimetype == "text/html"
     html = answer.get_data(as_text=True)
     rows = risk_rows(reported)
-    assert shown(html) == [(int(r["rank"]), r["corporation"]) for r in rows[:webpage.PAGE_SIZE]]
+    assert shown(html) == [(int(r["rank"]), r["corporation"]) for r in rows[:page.PAGE_SIZE]]
     top = rows[0]
     assert f'{float(top["exit_probability"]) * 100:.1f}%' in html
     deployed = production.current(reported.prod_deployment_folder)
@@ -86,9 +84,9 @@ def test_search_finds_a_given_corporation_and_paging_walks_the_list(reported: Co
     second = client.get("/?page=2").get_data(as_text=True)
     assert [rank for rank, _ in shown(second)] == list(range(26, 51))
     assert "Page 2 of" in second and 'rel="prev"' in second and 'rel="next"' in second
-    pages = -(-len(rows) // webpage.PAGE_SIZE)
+    pages = -(-len(rows) // page.PAGE_SIZE)
     last = client.get("/?page=99999").get_data(as_text=True)
-    assert [rank for rank, _ in shown(last)] == list(range((pages - 1) * webpage.PAGE_SIZE + 1, len(rows) + 1))
+    assert [rank for rank, _ in shown(last)] == list(range((pages - 1) * page.PAGE_SIZE + 1, len(rows) + 1))
     assert 'rel="next"' not in last
     assert [rank for rank, _ in shown(client.get("/?page=abc").get_data(as_text=True))] == list(range(1, 26))
 
@@ -132,7 +130,7 @@ def test_only_the_known_images_are_served(reported: Config) -> None:
 
 def test_a_failed_run_and_a_damaged_risk_list_show_on_the_page(reported: Config) -> None:
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    history.append_run(reported.history_db, started_at=now, finished_at=now, kind="fullprocess", outcome="failed",
+    history.append_run(reported.history_db, started_at=now, finished_at=now, kind="fullprocess", outcome=Outcome.FAILED,
                        message="ingestion: no valid data in q9.csv", deployed_version=1, details={})
     (reported.output_model_folder / "risklist.csv").write_text("rank,who\n1,x\n")
     html = unescape(create_app(reported).test_client().get("/").get_data(as_text=True))
@@ -147,27 +145,26 @@ def test_warnings_for_an_old_model_data_drift_and_a_refused_candidate() -> None:
     drift = {"started_at": now.isoformat(), "check": {"test": "raw", "new_data_f1": 0.5, "deployed_score": 0.7, "drift": True},
              "data_drift": {"drifted_features": ["lastmonth_activity"], "rule": "KS p < 0.05 and PSI > 0.2"},
              "gate": {"promote": False, "reason": "improvement -0.1 < minimum 0.0 -> not promoted"}}
-    titles = [w["title"] for w in webpage.warnings(meta, {"outcome": "no drift"}, drift, now, 30)]
+    titles = [w["title"] for w in page.warnings(meta, {"outcome": Outcome.NO_DRIFT}, drift, now, 30)]
     assert titles == ["The model is old", "Data drift found", "Drift found, retrained model not promoted"]
-    assert "40 days ago" in webpage.warnings(meta, None, None, now, 30)[0]["text"]
-    assert webpage.warnings(meta, None, None, now, 45) == []
-    assert webpage.warnings({"trained_at": now.isoformat()}, {"outcome": "deployed"}, {"check": {"drift": False}}, now, 30) == []
+    assert "40 days ago" in page.warnings(meta, None, None, now, 30)[0]["text"]
+    assert page.warnings(meta, None, None, now, 45) == []
+    assert page.warnings({"trained_at": now.isoformat()}, {"outcome": Outcome.DEPLOYED}, {"check": {"drift": False}}, now, 30) == []
 
 
 def test_paging_and_search_are_pure() -> None:
     rows = [{"rank": str(i), "corporation": name} for i, name in enumerate(["abx", "ab", "zab", "q"], start=1)]
-    assert [r["corporation"] for r in webpage.search(rows, " AB ")] == ["ab", "abx", "zab"]
-    assert webpage.paginate(rows, 2, size=3).rows == rows[3:] and webpage.paginate(rows, 9, size=3).page == 2
-    assert webpage.paginate([], 1).first == 0 and webpage.paginate([], 1).pages == 1
-    assert [webpage.parse_page(v) for v in (None, "", "0", "-1", "3", "x", "٣")] == [1, 1, 1, 1, 3, 1, 1]
+    assert [r["corporation"] for r in page.search(rows, " AB ")] == ["ab", "abx", "zab"]
+    assert page.paginate(rows, 2, size=3).rows == rows[3:] and page.paginate(rows, 9, size=3).page == 2
+    assert page.paginate([], 1).first == 0 and page.paginate([], 1).pages == 1
+    assert [page.parse_page(v) for v in (None, "", "0", "-1", "3", "x", "٣")] == [1, 1, 1, 1, 3, 1, 1]
 
 
 def test_a_bad_page_setting_stops_the_app_from_starting(project: Path) -> None:
     path = write_config(project, "bad.json", max_model_age_days="thirty")
-    from drs.config import load_config
-
-    with pytest.raises(ConfigError, match="'max_model_age_days' must be a positive number of days, got 'thirty'"):
-        create_app(load_config(path))
+    message = f"config file {path}: key 'max_model_age_days' must be a number > 0, got \"thirty\""
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
+        create_app(path)
 
 
 def chromium() -> str:
@@ -202,4 +199,4 @@ def test_a_real_browser_shows_the_top_client_the_f1_and_the_images(reported: Con
             shot = tmp_path / f"page-{width}.png"
             result = run_chromium(browser, f"--window-size={width},{height}", f"--screenshot={shot}", f"{url}/", profile=Path(profile))
             assert result.returncode == 0 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", result.stderr[-2000:]
-            assert webpage.png_size(shot) == (width, height)
+            assert page.png_size(shot) == (width, height)

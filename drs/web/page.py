@@ -1,24 +1,22 @@
 """The page for client managers (GET /): who to call first, and whether the model can be trusted.
 
-A blueprint of the API's Flask app (create_app registers it), rendered on the
-server from templates/ with plain CSS from static/; no outside resource, so it
-works on machines without internet. It only reads what the pipeline wrote:
-production (drs.production), the run history (drs.history), and in
-output_model_path risklist.csv, diagnostics.json and the PNGs of reporting.py.
-It never writes, never loads the model, and imports nothing heavy.
+A blueprint of the web app (create_app registers it), rendered on the server
+from templates/ with plain CSS from static/ (both beside this file); no outside
+resource, so it works on machines without internet. It only reads what the
+pipeline wrote: production (drs.production), the run history (drs.history), and
+in output_model_path the risk list, diagnostics and plots (drs.layout names).
+It never writes and never loads the model.
 
 With nothing deployed it shows a "no model deployed" state, not an error; a
 file that cannot be read is named in its section while the rest still shows.
 Errors of the page's own routes are rendered as HTML, not as the API's JSON
-(the static files' are the API's, see `assets`).
-
-Settings (optional, in config.json): `max_model_age_days` (30; an older model
-raises a warning) and `history_days` (7; the runs listed under History).
+(the static files' are the API's, see `assets`). Its settings,
+`max_model_age_days` and `history_days`, are checked when the config loads.
 """
 from __future__ import annotations
 
 import csv
-import logging
+import json
 import math
 import struct
 from dataclasses import dataclass, field
@@ -29,21 +27,17 @@ from typing import Any, Sequence
 from flask import Blueprint, Response, abort, current_app, render_template, request, send_file
 from werkzeug.exceptions import HTTPException
 
-from drs import formatting, history, production, risk
-from drs.config import Config, ConfigError
-from drs.production import DeploymentError
-from drs.schema import DataError, Schema
+from drs import formatting, history, layout, production, risk
+from drs.drift import describe_score_drift
+from drs.errors import DataError, DeploymentError
+from drs.history import Outcome
+from drs.schema import Schema
+from drs.settings import Config
+from drs.web.api import Service, service
 
-log = logging.getLogger("webpage")
 PAGE_SIZE = 25
 RUNS_READ = 2000  # newest runs read from the history (cron every 10 minutes: about two weeks)
 RUNS_SHOWN = 50
-IMAGES = ("confusionmatrix.png", "trends.png", "riskdistribution.png")
-RISK_LIST = "risklist.csv"
-DIAGNOSTICS = "diagnostics.json"
-FAILED = "failed"
-DEFAULT_MAX_MODEL_AGE_DAYS = 30.0
-DEFAULT_HISTORY_DAYS = 7.0
 FEATURE_LABELS = {"lastmonth_activity": "Activity last month", "lastyear_activity": "Activity last year",
                   "number_of_employees": "Employees"}
 
@@ -51,31 +45,6 @@ page = Blueprint("page", __name__, template_folder="templates")
 # The CSS and script, on a blueprint of their own so that the page's HTML error
 # pages do not cover them: a bad /static/... path (../config.json) is the API's JSON 404.
 assets = Blueprint("page_assets", __name__, static_folder="static", static_url_path="/static")
-
-
-# ---- settings ---------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class PageSettings:
-    max_model_age_days: float = DEFAULT_MAX_MODEL_AGE_DAYS
-    history_days: float = DEFAULT_HISTORY_DAYS
-
-
-def page_settings(config: Config) -> PageSettings:
-    """The page's settings from config.json; ConfigError names a bad one."""
-    values = {}
-    for key, default in (("max_model_age_days", DEFAULT_MAX_MODEL_AGE_DAYS), ("history_days", DEFAULT_HISTORY_DAYS)):
-        value = config.raw.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-            raise ConfigError(f"config file {config.config_file}: key '{key}' must be a positive number of days, got {value!r}")
-        values[key] = float(value)
-    return PageSettings(**values)
-
-
-@page.record_once
-def _check_settings(state: Any) -> None:
-    """Refuse a bad setting when the app is built (gunicorn does not start), not on the first visit."""
-    page_settings(state.app.extensions["drs"].config)
 
 
 # ---- reading what the pipeline wrote (pure apart from the reads) --------------------------
@@ -89,7 +58,7 @@ def _cell_number(value: str) -> int | float | None:
 
 
 def read_risk_list(path: Path, schema: Schema) -> list[dict[str, Any]]:
-    """risklist.csv as reporting.py wrote it; DataError when its columns are not the expected ones."""
+    """The risk list as reporting wrote it; DataError when its columns are not the expected ones."""
     expected = risk.risk_columns(schema)
     with open(path, newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
@@ -150,7 +119,8 @@ def png_size(path: Path) -> tuple[int, int] | None:
         return None
     if len(head) < 24 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
         return None
-    return struct.unpack(">II", head[16:24])
+    width, height = struct.unpack(">II", head[16:24])
+    return width, height
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -179,15 +149,13 @@ def ago(value: Any, now: datetime) -> str:
 def last_real_run(runs: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
     """The newest run that did something (a run skipped because another held the lock says nothing)."""
     for run in reversed(runs):
-        if not str(run.get("outcome", "")).startswith("skipped"):
+        if run.get("outcome") != Outcome.SKIPPED_LOCKED:
             return run
     return None
 
 
 def drift_words(check: dict[str, Any]) -> str:
     """The score-drift decision in the words fullprocess logs, or what is known of it."""
-    from drs.drift import describe_score_drift
-
     try:
         return describe_score_drift(check)
     except (KeyError, TypeError, ValueError):
@@ -201,7 +169,7 @@ def warnings(
 ) -> list[dict[str, str]]:
     """The banners: last run failed, model too old, data drift found, drift found but nothing deployed; pure."""
     found = []
-    if last_run and last_run.get("outcome") == FAILED:
+    if last_run and last_run.get("outcome") == Outcome.FAILED:
         found.append({"title": "The last run failed",
                       "text": f"{formatting.when(last_run.get('started_at'))}: {last_run.get('message') or 'no message'}"})
     if meta:
@@ -255,35 +223,35 @@ class Section:
     notes: list[str] = field(default_factory=list)
 
 
-def _service() -> Any:
-    return current_app.extensions["drs"]
-
-
-def _read_json(path: Path) -> Any:
-    import json
-
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def _risk_section(svc: Any, meta: dict[str, Any] | None) -> Section:
-    path = svc.config.output_model_folder / RISK_LIST
+def _risk_section(svc: Service, meta: dict[str, Any]) -> Section:
+    path = svc.config.model_output(layout.RISK_LIST)
     if not path.exists():
-        return Section(problem=f"No risk list yet: reporting.py writes {RISK_LIST} after each deployment.")
+        return Section(problem=f"No risk list yet: reporting.py writes {layout.RISK_LIST} after each deployment.")
     try:
         rows = svc.cache.get("page:risklist", (path,), lambda: read_risk_list(path, svc.schema))
     except (OSError, UnicodeDecodeError, DataError, csv.Error) as exc:
-        return Section(problem=f"{RISK_LIST} cannot be read: {exc}")
+        return Section(problem=f"{layout.RISK_LIST} cannot be read: {exc}")
     written = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
     above = sum(1 for r in rows if r["probability"] > risk.THRESHOLD)
     section = Section(data={"rows": rows, "above": above, "written_at": written.isoformat(timespec="seconds")})
-    deployed = parse_time((meta or {}).get("deployed_at"))
+    deployed = parse_time(meta.get("deployed_at"))
     if deployed is not None and written < deployed - timedelta(seconds=1):
         section.notes.append(f"This list was ranked before {meta.get('label')} was deployed; run reporting.py to rank with it.")
     return section
 
 
-def _image(folder: Path, name: str) -> dict[str, Any] | None:
-    path = folder / name
+def _diagnostics_section(config: Config) -> Section:
+    path = config.model_output(layout.DIAGNOSTICS)
+    if not path.exists():
+        return Section(problem=f"No {layout.DIAGNOSTICS} yet: diagnostics.py writes it after each deployment.")
+    try:
+        return Section(data=json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError) as exc:
+        return Section(problem=f"{layout.DIAGNOSTICS} cannot be read: {exc}")
+
+
+def _image(config: Config, name: str) -> dict[str, Any] | None:
+    path = config.model_output(name)
     size = png_size(path)
     if size is None:
         return None
@@ -292,9 +260,8 @@ def _image(folder: Path, name: str) -> dict[str, Any] | None:
 
 @page.get("/")
 def index() -> str:
-    svc = _service()
-    config: Config = svc.config
-    settings = page_settings(config)
+    svc = service()
+    config = svc.config
     now = datetime.now(timezone.utc)
     model = Section()
     try:
@@ -310,22 +277,10 @@ def index() -> str:
         runs.data = svc.cache.get("page:runs", (db, db.with_name(db.name + "-wal")), lambda: history.runs(db, limit=RUNS_READ))
     except Exception as exc:  # a damaged SQLite file raises sqlite3.DatabaseError and others
         runs.problem = f"the run history {config.history_db.name} cannot be read: {type(exc).__name__}: {exc}"
-    from reporting import deployment_rows, drift_runs
-
-    drifts = drift_runs(runs.data)
+    drifts = history.drift_decisions(runs.data)
     drift = drifts[-1] if drifts else None
     last_run = last_real_run(runs.data)
-    recent = recent_runs(runs.data, now, settings.history_days)
-
-    diagnostics = Section()
-    diagnostics_path = config.output_model_folder / DIAGNOSTICS
-    if diagnostics_path.exists():
-        try:
-            diagnostics.data = _read_json(diagnostics_path)
-        except (OSError, ValueError) as exc:
-            diagnostics.problem = f"{DIAGNOSTICS} cannot be read: {exc}"
-    else:
-        diagnostics.problem = f"No {DIAGNOSTICS} yet: diagnostics.py writes it after each deployment."
+    recent = recent_runs(runs.data, now, config.history_days)
 
     clients = _risk_section(svc, meta) if meta else Section()
     query = request.args.get("q", "")[:100]
@@ -334,34 +289,34 @@ def index() -> str:
         found = search(clients.data["rows"], query)
         paged = paginate(found, parse_page(request.args.get("page")))
 
-    folder = config.output_model_folder
     return render_template(
         "page.html",
-        now=now, settings=settings, model=model, meta=meta, runs=runs, last_run=last_run, drift=drift,
-        warnings=warnings(meta, last_run, drift, now, settings.max_model_age_days) if meta or last_run else [],
+        now=now, settings=config, model=model, meta=meta, runs=runs, last_run=last_run, drift=drift,
+        warnings=warnings(meta, last_run, drift, now, config.max_model_age_days) if meta or last_run else [],
         recent=recent[:RUNS_SHOWN], recent_total=len(recent), recent_counts=outcome_counts(recent),
-        deployments=list(reversed(deployment_rows(config.prod_deployment_folder))),
-        clients=clients, paged=paged, query=query, features=[FEATURE_LABELS.get(f, f.replace("_", " ").capitalize()) for f in svc.schema.features],
-        diagnostics=diagnostics, images={name: _image(folder, name) for name in IMAGES}, run_files=run_files,
-        drift_words=drift_words, ago=lambda value: ago(value, now), fmt=formatting,
+        deployments=list(reversed(production.deployment_rows(config.prod_deployment_folder))),
+        clients=clients, paged=paged, query=query,
+        features=[FEATURE_LABELS.get(f, f.replace("_", " ").capitalize()) for f in svc.schema.features],
+        diagnostics=_diagnostics_section(config), images={name: _image(config, name) for name in layout.IMAGES},
+        run_files=run_files, drift_words=drift_words, ago=lambda value: ago(value, now), fmt=formatting,
     )
 
 
 @page.get("/risklist.csv")
 def risk_list_csv() -> Response:
-    """The whole ranked list, exactly as reporting.py wrote it."""
-    path = _service().config.output_model_folder / RISK_LIST
+    """The whole ranked list, exactly as reporting wrote it."""
+    path = service().config.model_output(layout.RISK_LIST)
     if not path.is_file():
-        abort(404, f"no {RISK_LIST} yet: reporting.py writes it after each deployment")
-    return send_file(path, mimetype="text/csv", as_attachment=True, download_name=RISK_LIST, max_age=0)
+        abort(404, f"no {layout.RISK_LIST} yet: reporting.py writes it after each deployment")
+    return send_file(path, mimetype="text/csv", as_attachment=True, download_name=layout.RISK_LIST, max_age=0)
 
 
 @page.get("/images/<name>")
 def image(name: str) -> Response:
-    """One of reporting.py's plots; only the known names, from output_model_path."""
-    if name not in IMAGES:
+    """One of reporting's plots; only the known names, from output_model_path."""
+    if name not in layout.IMAGES:
         abort(404, f"no image {name}")
-    path = _service().config.output_model_folder / name
+    path = service().config.model_output(name)
     if not path.is_file():
         abort(404, f"no {name} yet: reporting.py writes it after each deployment")
     return send_file(path, mimetype="image/png", max_age=0)

@@ -1,0 +1,189 @@
+"""Deployment: put model, score and ingestion record into production as one set, roll back, list.
+
+Copies `trainedmodel.pkl` and `latestscore.txt` (from `output_model_path`),
+`ingestedfiles.txt` and the training data `finaldata.csv` (as `trainingdata.csv`,
+the reference for data drift) and a summary of that data (`trainingreference.npz`,
+drs/reference.py) into a new numbered version folder under `prod_deployment_path`,
+then switches `current` to it in one rename (drs/production.py). Before deploying
+it checks that the three belong together: the score is the score of this model,
+and the model was trained on the data this ingestion record describes.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from drs import history, layout, production, reference
+from drs.errors import DeploymentError, StageError
+from drs.fileio import LockBusy, run_lock, sha256_file
+from drs.history import Outcome, Verdict
+from drs.layout import utc_now
+from drs.production import Deployment
+from drs.schema import Schema, read_polars_checked
+from drs.settings import Config
+from drs.sources import list_source_files
+
+log = logging.getLogger("deployment")
+
+
+def _read_json(path: Path, what: str) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise StageError(f"{path} does not exist; run {what} first") from None
+    except ValueError as exc:
+        raise StageError(f"{path} is not valid JSON: {exc}") from None
+
+
+def check_set(config: Config) -> dict[str, Any]:
+    """Refuse a set whose parts do not belong together; return the metadata to deploy with."""
+    for path, what in ((config.model_pkl, "training.py"), (config.latest_score_txt, "scoring.py"), (config.ingested_files_txt, "ingestion.py")):
+        if not path.exists():
+            raise StageError(f"{path} does not exist; run {what} first")
+    trained = _read_json(config.model_meta, "training.py")
+    scored = _read_json(config.latest_score_json, "scoring.py")
+    model_sha = sha256_file(config.model_pkl)
+    if scored.get("model_sha256") != model_sha:
+        raise StageError(f"{config.latest_score_txt} is the score of another model than {config.model_pkl}; run scoring.py first")
+    if trained.get("model_sha256") != model_sha:
+        raise StageError(f"{config.model_meta} describes another model than {config.model_pkl}; run training.py again")
+    if trained.get("ingestedfiles_sha256") != sha256_file(config.ingested_files_txt):
+        raise StageError(
+            f"{config.ingested_files_txt} changed after the model was trained; run training.py and scoring.py again"
+        )
+    if not config.final_data_csv.exists() or trained.get("finaldata_sha256") != sha256_file(config.final_data_csv):
+        raise StageError(
+            f"{config.final_data_csv} is not the data {config.model_pkl} was trained on; run training.py and scoring.py again"
+        )
+    return {
+        "trained_at": trained.get("trained_at"),
+        "training_rows": trained.get("training_rows"),
+        "training_files": trained.get("training_files"),
+        "settings": trained.get("settings"),
+        "features": trained.get("features"),
+        "score": {k: scored.get(k) for k in ("f1", "precision", "recall", "accuracy", "rows", "test_data", "scored_at")},
+    }
+
+
+def model_set(config: Config) -> dict[str, Path]:
+    """The files that make one deployable set, by their production names."""
+    return {
+        layout.MODEL_FILE: config.model_pkl,
+        layout.SCORE_FILE: config.latest_score_txt,
+        layout.INGESTED_FILES: config.ingested_files_txt,
+        layout.TRAINING_DATA_FILE: config.final_data_csv,
+    }
+
+
+def training_reference(config: Config) -> Path:
+    """Summarize the training data for the drift checks (drs/reference.py), beside the model; returns the file."""
+    schema = Schema.from_config(config)
+    summary = reference.build(read_polars_checked(config.final_data_csv, schema), schema.columns, config.features)
+    path = config.model_output(layout.REFERENCE_FILE)
+    reference.write(path, summary)
+    return path
+
+
+def deploy(config: Config, extra_meta: dict[str, Any] | None = None) -> Deployment:
+    """Deploy the models folder's set with the training data's summary; the caller holds the run lock."""
+    meta = {**check_set(config), **(extra_meta or {})}
+    files = {**model_set(config), layout.REFERENCE_FILE: training_reference(config)}
+    deployment = production.publish(config.prod_deployment_folder, files, meta)
+    log.info("deployed %s (F1 %.4f) to %s", deployment.label, deployment.score(), config.prod_deployment_folder)
+    return deployment
+
+
+def rollback(config: Config, version: int | None = None) -> Deployment:
+    """Make `version` (default: the one before the current) current; the current stays if it cannot load."""
+    prod = config.prod_deployment_folder
+    now = production.current(prod)
+    if version is None:
+        earlier = [d.version for d in production.list_versions(prod) if now is None or d.version < now.version]
+        if not earlier:
+            raise StageError("there is no earlier deployment to roll back to")
+        version = max(earlier)
+    check_loads(production.get(prod, version))
+    target = production.activate(prod, version)
+    log.info("rolled back from %s to %s", now.label if now else "nothing", target.label)
+    pinned = pin_input_files(config, target)
+    if pinned:
+        log.info("the full process will not retrain on %s until new data arrives", ", ".join(pinned))
+    history.append_run(
+        config.history_db, started_at=utc_now(), finished_at=utc_now(), kind="rollback", outcome=Outcome.ROLLED_BACK,
+        message=f"rolled back from {now.label if now else 'nothing'} to {target.label}", deployed_version=target.version,
+        details={"from": now.version if now else None, "to": target.version, "pinned_files": pinned},
+    )
+    return target
+
+
+def pin_input_files(config: Config, target: Deployment) -> list[str]:
+    """Record the input folder's files as judged against `target`, so that the next cron run does not
+    retrain on the very data the rolled-back version was replaced on and undo the rollback; a file
+    that changes, or a new one, is judged as usual."""
+    if not config.input_folder.is_dir():
+        return []
+    known, entries = set(target.ingested_files()), []
+    for path in list_source_files(config.input_folder):
+        if path.name in known or not path.is_file():
+            continue
+        stat = path.stat()
+        entries.append({
+            "name": path.name, "sha256": sha256_file(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+            "verdict": Verdict.ROLLED_BACK, "judged_against": target.version, "reason": f"rolled back to {target.label}",
+            "run_id": None, "seen_at": utc_now(),
+        })
+    history.record_seen(config.history_db, entries)
+    return [e["name"] for e in entries]
+
+
+def check_loads(deployment: Deployment) -> None:
+    try:
+        production.load_model(deployment)
+    except DeploymentError:
+        raise
+    except Exception as exc:  # an unpicklable file is a broken deployment, whatever the exception
+        raise DeploymentError(f"deployment {deployment.label}: the model does not load ({type(exc).__name__}: {exc})") from None
+
+
+def format_versions(config: Config) -> str:
+    prod = config.prod_deployment_folder
+    now = production.current(prod)
+    lines = [f"{'':2}{'version':8} {'deployed at':26} {'F1':>8}  source files"]
+    for d in production.list_versions(prod):
+        mark = "* " if now and d.version == now.version else "  "
+        f1 = d.meta.get("score", {}).get("f1")
+        files = ", ".join(d.meta.get("training_files") or [])
+        lines.append(f"{mark}{d.label:8} {d.meta.get('deployed_at', '?'):26} {f1 if f1 is None else format(f1, '8.4f'):>8}  {files}")
+    if len(lines) == 1:
+        lines.append("  (nothing deployed)")
+    candidates = production.list_candidates(prod)
+    if candidates:
+        lines.append("kept candidates (not promoted by the gate; never current):")
+        for c in candidates:
+            gate = c.get("gate", {})
+            lines.append(
+                f"  {Path(c['folder']).name}  F1 {gate.get('candidate_f1', float('nan')):.4f} vs deployed"
+                f" {c.get('deployed_version', '?')} {gate.get('deployed_f1', float('nan')):.4f}"
+            )
+    return "\n".join(lines)
+
+
+def parse_version(text: str) -> int:
+    """3 for `3`, `v3` or `v0003`."""
+    try:
+        return int(text.lower().lstrip("v"))
+    except ValueError:
+        raise StageError(f"not a version: {text!r} (expected a number such as 3 or v0003)") from None
+
+
+def deploy_or_roll_back(config: Config, rollback_to: str | None) -> Deployment:
+    """Deploy the models folder's set, or roll back (`rollback_to` "previous" or a version), under the run lock."""
+    try:
+        with run_lock(config.lock_file, wait=False):
+            if rollback_to is None:
+                return deploy(config)
+            return rollback(config, None if rollback_to == "previous" else parse_version(rollback_to))
+    except LockBusy:
+        raise StageError("a full-process run is in progress; try again when it has finished") from None

@@ -1,0 +1,118 @@
+"""Diagnostics of the deployed model and its data: predictions, summary statistics, missing data, stage timings, dependencies.
+
+Each function works with no arguments (reading config.json beside the scripts), as in the course, or with a Config.
+`run` computes them all into output_model_path/diagnostics.json, which the API and the reports read.
+"""
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from drs import ingest, layout, production, scoring, training
+from drs.errors import StageError
+from drs.fileio import atomic_write_json
+from drs.model import feature_matrix, predicted_classes
+from drs.packages import outdated_packages_list
+from drs.schema import Schema, read_csv_as_written, read_csv_checked
+from drs.settings import Config, load_config
+
+log = logging.getLogger("diagnostics")
+
+
+def _config(config: Config | None) -> Config:
+    return config if config is not None else load_config()
+
+
+def deployed_model(config: Config) -> tuple[Any, production.Deployment]:
+    """The deployed model, unpickled after its checksum is confirmed, and its deployment."""
+    deployment = production.current(config.prod_deployment_folder)
+    if deployment is None:
+        raise StageError(f"no model is deployed in {config.prod_deployment_folder}")
+    return production.load_model(deployment), deployment
+
+
+def model_predictions(df: pd.DataFrame | None = None, config: Config | None = None) -> list[int]:
+    """Predicted classes of the deployed model, one per row of `df` (default: the test data)."""
+    config = _config(config)
+    schema = Schema.from_config(config)
+    if df is None:
+        df = read_csv_checked(config.test_data_csv, schema, source=str(config.test_data_csv))
+    model, _ = deployed_model(config)
+    return [int(v) for v in predicted_classes(model, feature_matrix(df, schema))]
+
+
+def final_data(config: Config) -> pd.DataFrame:
+    """The ingested data, as written by ingestion (a client named "null" or "NA" is a name, not missing)."""
+    if not config.final_data_csv.exists():
+        raise StageError(f"{config.final_data_csv} does not exist; run ingestion.py first")
+    return read_csv_as_written(config.final_data_csv, Schema.from_config(config))
+
+
+def summarize(frame: pd.DataFrame, columns: list[str]) -> dict[str, dict[str, float]]:
+    """Mean, median and standard deviation of each column; pure."""
+    return {
+        c: {"mean": float(frame[c].mean()), "median": float(frame[c].median()), "std": float(frame[c].std())}
+        for c in columns
+    }
+
+
+def dataframe_summary(config: Config | None = None) -> dict[str, dict[str, float]]:
+    """Mean, median and std of each numeric column of the ingested data."""
+    config = _config(config)
+    schema = Schema.from_config(config)
+    return summarize(final_data(config), [*schema.features, schema.target])
+
+
+def missing_percent(frame: pd.DataFrame) -> dict[str, float]:
+    """Percent of missing values per column, to 4 decimals; pure."""
+    return {c: round(float(frame[c].isna().mean() * 100), 4) for c in frame.columns}
+
+
+def missing_data(config: Config | None = None) -> dict[str, float]:
+    """Percent of missing values per column of the ingested data."""
+    return missing_percent(final_data(_config(config)))
+
+
+def execution_time(config: Config | None = None) -> list[float]:
+    """Seconds for [ingestion, training, scoring], as the course's list with scoring added.
+
+    The stages run for real on the configured input and test data, but write
+    into a temporary folder, so no real output or production file changes. The
+    folder is inside the output folder with the temporary prefix, so one left
+    by a killed run is removed by the next full process, not left in /tmp.
+    """
+    config = _config(config)
+    config.output_folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f"{layout.TMP_PREFIX}timing-", dir=config.output_folder) as tmp:
+        scratch = config.with_outputs(Path(tmp))
+        timings = []
+        for stage in (ingest.ingest, training.train, scoring.score):
+            started = time.perf_counter()
+            stage(scratch)
+            timings.append(round(time.perf_counter() - started, 4))
+    return timings
+
+
+def run(config: Config) -> dict[str, Any]:
+    """All diagnostics, written to diagnostics.json for the API and the reports."""
+    ingestion_s, training_s, scoring_s = execution_time(config)
+    result = {
+        "computed_at": layout.utc_now(),
+        "predictions_on_test_data": model_predictions(None, config),
+        "summary_statistics": dataframe_summary(config),
+        "missing_data_percent": missing_data(config),
+        "execution_time_seconds": {"ingestion": ingestion_s, "training": training_s, "scoring": scoring_s},
+        "dependencies": outdated_packages_list(config),
+    }
+    atomic_write_json(config.model_output(layout.DIAGNOSTICS), result)
+    outdated = [d["package"] for d in result["dependencies"] if d["outdated"]]
+    log.info(
+        "diagnostics: %d predictions; timings ingestion %.3fs, training %.3fs, scoring %.3fs; outdated packages: %s",
+        len(result["predictions_on_test_data"]), ingestion_s, training_s, scoring_s, ", ".join(outdated) or "none",
+    )
+    return result

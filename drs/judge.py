@@ -1,0 +1,137 @@
+"""Judging new data against the deployed model: which rows are new, score drift, and data drift per feature."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import polars as pl
+
+from drs import drift, history, layout, production
+from drs.errors import StageError
+from drs.ingest import FileRecord, combine, read_source_file
+from drs.metrics import metrics
+from drs.production import Deployment
+from drs.reference import Reference
+from drs.reference import read as read_reference
+from drs.rowstore import rows_in
+from drs.schema import Schema, read_polars_checked
+from drs.settings import Config
+
+log = logging.getLogger("fullprocess")
+TrainingData = Reference | pl.DataFrame
+
+
+def training_data(config: Config, deployed: Deployment) -> pl.DataFrame | None:
+    """The copy of the data the deployed model was trained on (checksum verified), or None for a version deployed without one."""
+    if deployed.training_data_path is None:
+        return None
+    production.verify(deployed)
+    return read_polars_checked(deployed.training_data_path, Schema.from_config(config))
+
+
+def drift_reference(config: Config, deployed: Deployment) -> TrainingData | None:
+    """What the drift checks compare the new rows with: the version's summary of its training data when it has
+    a usable one (checksum verified), else the training data itself (`training_data`)."""
+    path = deployed.reference_path
+    if path is not None:
+        production.verify(deployed, skip=(layout.TRAINING_DATA_FILE,))
+        schema = Schema.from_config(config)
+        summary = read_reference(path, schema.columns, config.features)
+        if summary is not None:
+            return summary
+        log.info("%s/%s was built for other columns or another polars version; reading %s", deployed.label, path.name, layout.TRAINING_DATA_FILE)
+    return training_data(config, deployed)
+
+
+def trained_on(reference: TrainingData, frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """Which rows of `frame` the deployed model was trained on: by the summary's row hashes, or by value in its training data."""
+    return reference.known(frame) if isinstance(reference, Reference) else rows_in(frame, reference, columns)
+
+
+def new_rows(config: Config, accepted_new: list[FileRecord], reference: TrainingData | None) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The rows of the newly accepted files (de-duplicated) that the deployed model was not trained on."""
+    schema = Schema.from_config(config)
+    frames = []
+    for record in accepted_new:
+        frame, again = read_source_file(config.input_folder / record.name, config.input_folder, schema)
+        if frame is None or again.sha256 != record.sha256:
+            raise StageError(f"{record.name} changed during this run; it will be judged on the next run")
+        frames.append(frame)
+    rows, _ = combine(frames)
+    info: dict[str, Any] = {"files": [r.name for r in accepted_new], "rows": len(rows), "rows_already_trained_on": None}
+    if reference is not None:
+        known = trained_on(reference, rows, list(schema.columns))
+        info["rows_already_trained_on"] = int(known.sum())
+        rows = rows[~known].reset_index(drop=True)
+        info["rows"] = len(rows)
+    return rows, info
+
+
+def lineage_history(config: Config, deployed: Deployment) -> list[float]:
+    """The F1 history of the deployed lineage: every deployment of the same trained model (same sha256,
+    so a rollback or a re-deploy keeps its history) contributes its deployment score (F1 on the test data),
+    then every F1 on new data that earlier full-process runs measured for that model, oldest first."""
+    sha = deployed.model_sha256
+    points = [d.score() for d in production.list_versions(config.prod_deployment_folder) if d.model_sha256 == sha]
+    return points + history.lineage_f1(config.history_db, sha)
+
+
+def score_drift_check(config: Config, deployed: Deployment, frame: pd.DataFrame) -> dict[str, Any]:
+    """The configured score test on the deployed model's F1 on the new rows."""
+    new_f1 = metrics(production.load_model(deployed), frame, Schema.from_config(config))["f1"]
+    verdict = drift.score_drift(config.drift_test, new_f1, deployed.score(), lineage_history(config, deployed), config.drift_min_history)
+    return {**verdict, "deployed_version": deployed.label, "model_sha256": deployed.model_sha256, "new_rows": len(frame)}
+
+
+def data_drift_check(config: Config, deployed: Deployment, reference: TrainingData | None, frame: pd.DataFrame) -> dict[str, Any]:
+    """KS and PSI per feature between the deployed model's training data (or its summary) and the new rows."""
+    if reference is None:
+        return {"measured": False, "reason": f"{deployed.label} was deployed without a copy of its training data"}
+    if frame.empty:
+        return {"measured": False, "reason": "no new rows"}
+    summarized = isinstance(reference, Reference)
+    if isinstance(reference, Reference):
+        rows = reference.feature_drift(frame, config.features)
+    else:
+        rows = drift.feature_drift(reference, frame, config.features)
+    return {
+        "measured": True, "reference": f"{deployed.label}/{layout.TRAINING_DATA_FILE}", "features": rows,
+        "summary": f"{deployed.label}/{layout.REFERENCE_FILE}" if summarized else None, **drift.data_drift_verdict(rows),
+    }
+
+
+def judge(config: Config, report: history.RunReport, deployed: Deployment, accepted_new: list[FileRecord]) -> str | None:
+    """Run both drift checks on the new rows, log and record them; return why to retrain, or None."""
+    reference = report.timed("reference", lambda: drift_reference(config, deployed))
+    frame, info = report.timed("new_data", lambda: new_rows(config, accepted_new, reference))
+    report.details["new_data"] = info
+    log.info(
+        "new rows: %d from %s%s", info["rows"], ", ".join(info["files"]),
+        "" if info["rows_already_trained_on"] is None else f" ({info['rows_already_trained_on']} row(s) the deployed model was trained on left out)",
+    )
+    data = report.timed("data_drift", lambda: data_drift_check(config, deployed, reference, frame))
+    report.details["data_drift"] = data
+    if data["measured"]:
+        log.info("data drift, %s vs the new rows (drift: KS p < %s; PSI > %s):", data["reference"], drift.KS_ALPHA, drift.PSI_THRESHOLD)
+        for line in drift.format_feature_table(data["features"]):
+            log.info("  %s", line)
+        log.info("data drift (%s in the same feature): %s", data["rule"], ", ".join(data["drifted_features"]) or "none")
+    else:
+        log.info("data drift not measured: %s", data["reason"])
+    if frame.empty:
+        log.info("no drift test: the new files hold only rows %s was trained on", deployed.label)
+        return None
+    score = report.timed("drift", lambda: score_drift_check(config, deployed, frame))
+    report.details["drift"] = score
+    if score["fallback"]:
+        log.warning("drift test %s falls back to raw: %s", score["requested_test"], score["fallback"])
+    log.info("drift check (%s): %s %s", score["test"], deployed.label, drift.describe_score_drift(score))
+    if score["drift"]:
+        return f"drift ({score['test']}): F1 {score['new_data_f1']:.4f} < {score['threshold']:.4f}"
+    if data.get("drift"):
+        if config.data_drift_retrain:
+            return f"data drift in {', '.join(data['drifted_features'])}"
+        log.info("data drift alone does not retrain (data_drift_retrain is off)")
+    return None

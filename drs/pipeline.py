@@ -1,0 +1,110 @@
+"""The full process: the job cron runs every 10 minutes (`fullprocess.py`).
+
+1. Prepare: remove what a killed run left behind; check the current deployment
+   against the checksums recorded when it was deployed.
+2. New data? Source files the deployed version was not trained on and that were
+   not already judged against it (or rejected with the same content). None:
+   finish a deployment whose run was killed before its reports, or record
+   "no new data" and stop. Up to here nothing imports pandas, numpy, scipy,
+   scikit-learn, polars or matplotlib: most ticks end here, in milliseconds.
+3. Ingest the input folder; remember the new files it rejected (drs/retrain.py).
+4. Judge the accepted new files: data drift per feature, and the configured
+   score-drift test on the deployed model's F1 on the new rows (drs/judge.py).
+5. On drift (or with nothing deployed yet): retrain and score a candidate.
+6. Gate: deploy the candidate only if it is not worse than the deployed model on
+   the test data (drs/gate.py); a refused one is kept under `candidates/`.
+7. After a deployment: diagnostics, reporting and API calls.
+
+A kernel lock keeps two runs from overlapping: the second logs that a run is in
+progress and exits 0. Every run, skipped ones included, appends one row to the
+run history (drs/history.py).
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from drs import history, production
+from drs.errors import DeploymentError
+from drs.fileio import LockBusy, remove_stale_temporaries, run_lock
+from drs.history import FINISHED_DEPLOYMENT, Outcome, RunReport
+from drs.layout import LARGE_FILES, ROWSTORE_DIR
+from drs.production import Deployment
+from drs.settings import Config
+from drs.sources import files_needing_verdict
+
+log = logging.getLogger("fullprocess")
+DEPLOYED_BY = "fullprocess"
+
+
+def prepare(config: Config) -> Deployment | None:
+    """Step 1: clean a killed run's leftovers (the lock is held), and return the current deployment if its files are whole."""
+    production.clean_stale(config.prod_deployment_folder)
+    for folder in (config.output_folder, config.output_folder / ROWSTORE_DIR, config.output_model_folder):
+        remove_stale_temporaries(folder)
+    deployed = production.current(config.prod_deployment_folder)
+    if deployed is not None:
+        try:
+            production.verify(deployed, skip=LARGE_FILES)
+        except DeploymentError as exc:
+            raise DeploymentError(f"{exc}; refusing to use it (roll back with `python deployment.py --rollback` or redeploy)") from None
+    return deployed
+
+
+def new_source_files(config: Config, deployed: Deployment | None, retry_not_promoted: bool) -> list[Path]:
+    """Step 2: source files that still need a verdict (`retry_not_promoted`, --force-deploy: the gate's refusals too)."""
+    return files_needing_verdict(
+        config.input_folder, config.history_db, deployed.ingested_files() if deployed else [],
+        deployed.version if deployed else None, retry_not_promoted,
+    )
+
+
+def unfinished(config: Config, deployed: Deployment) -> bool:
+    """A deployment this job made whose run was killed before diagnostics, reporting and API calls were done."""
+    return deployed.meta.get("deployed_by") == DEPLOYED_BY and not history.has_run(config.history_db, FINISHED_DEPLOYMENT, deployed.version)
+
+
+def process(config: Config, report: RunReport, force_deploy: bool = False) -> None:
+    """One run under the lock: the steps of this module's docstring."""
+    report.details["force_deploy"] = force_deploy
+    deployed = prepare(config)
+    new_files = report.timed("check", lambda: new_source_files(config, deployed, force_deploy))
+    report.details["new_files"] = [p.name for p in new_files]
+    if deployed is not None and not new_files and not unfinished(config, deployed):
+        report.finish(Outcome.NO_NEW_DATA, f"no new data in {config.input_folder.name}; {deployed.label} stays deployed", deployed.version)
+        log.info("%s", report.message)
+        return
+    # Steps 3-7 need pandas, polars and scikit-learn: imported only here, so the tick with nothing new never loads them.
+    from drs import retrain
+
+    if deployed is not None and not new_files:
+        retrain.finish_deployment(config, report, deployed)
+    else:
+        retrain.handle_new_files(config, report, deployed, new_files, force_deploy)
+
+
+def record(config: Config, report: RunReport) -> None:
+    try:
+        history.record_run(config.history_db, report)
+    except Exception as exc:  # the history must never turn a good run into a crash
+        log.error("could not append to the run history %s: %s", config.history_db, exc)
+
+
+def run(config: Config, force_deploy: bool = False) -> int:
+    """Take the lock and process; a run already in progress is logged, recorded and left alone. Returns the exit code."""
+    report = RunReport()
+    try:
+        with run_lock(config.lock_file):
+            try:
+                process(config, report, force_deploy)
+            except Exception as exc:
+                report.finish(Outcome.FAILED, str(exc), report.deployed_version)
+                raise
+            finally:
+                record(config, report)
+    except LockBusy:
+        message = f"another full-process run is in progress (lock {config.lock_file} is held); not starting"
+        report.finish(Outcome.SKIPPED_LOCKED, message, None)
+        log.info("%s", report.message)
+        record(config, report)
+    return 0

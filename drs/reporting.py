@@ -1,0 +1,289 @@
+"""Reporting: the confusion matrix, the ranked list of clients at risk, trends, and the PDF report.
+
+Writes to `output_model_path`, all with the deployed model:
+  confusionmatrix.png  its confusion matrix on the test data (title: version and F1)
+  risklist.csv         every active client of the latest ingested data (or of
+                       `--input CSV`), ranked by exit probability, highest first
+                       (see drs/risk.py for "active" and "most recent row")
+  riskdistribution.png histogram of the active clients' exit probabilities
+  trends.png           F1 of every deployment, and the drift decisions over time
+  report.pdf           one page each: model, clients at risk, data, operations, trends
+
+Numbers come from production (deployment.json of each version), the run
+history (runhistory.sqlite, read with indexed queries only, so a report costs
+the same however old the history is), ingestionrecord.json and diagnostics.json;
+fields added later to the run history are shown where known and listed as they are otherwise.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, MaxNLocator
+
+from drs import history, layout, production, risk
+from drs.diagnostics import deployed_model, missing_percent, summarize
+from drs.fileio import atomic_output
+from drs.formatting import threshold_of, when
+from drs.history import Outcome
+from drs.metrics import metrics
+from drs.production import Deployment
+from drs.report_pdf import Report, write_pdf
+from drs.schema import Schema, read_csv_checked
+from drs.settings import Config
+
+log = logging.getLogger("reporting")
+CLASS_NAMES = ["stayed (0)", "exited (1)"]
+TOP_IN_REPORT = 20
+
+
+def _save(fig: Figure, path: Path) -> None:
+    """Save a figure atomically (a Figure without pyplot is freed with its last reference)."""
+    fig.tight_layout()
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, format="png")
+
+
+def plot_confusion_matrix(matrix: list[list[int]], title: str, path: Path) -> None:
+    """Draw a 2x2 confusion matrix with seaborn and save it atomically."""
+    fig = Figure(figsize=(5.6, 4.6), dpi=120)
+    ax = fig.subplots()
+    sns.heatmap(
+        matrix, annot=True, fmt="d", cmap="Blues", cbar=True, square=True, ax=ax,
+        xticklabels=CLASS_NAMES, yticklabels=CLASS_NAMES, annot_kws={"size": 14},
+        cbar_kws={"label": "clients"},
+    )
+    colorbar = ax.collections[0].colorbar
+    colorbar.locator = MaxNLocator(integer=True)  # whole clients, also for a tiny test set
+    colorbar.update_ticks()
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("actual")
+    ax.set_title(title, fontsize=10)
+    _save(fig, path)
+
+
+def confusion_matrix_report(config: Config, loaded: tuple[Any, Deployment] | None = None) -> dict[str, Any]:
+    """Score the deployed model on the test data and draw its confusion matrix."""
+    schema = Schema.from_config(config)
+    model, deployment = loaded or deployed_model(config)
+    test = read_csv_checked(config.test_data_csv, schema, source=str(config.test_data_csv))
+    result = metrics(model, test, schema)
+    path = config.model_output(layout.CONFUSION_MATRIX)
+    title = (
+        f"Model {deployment.label} on {config.test_data_csv.name} ({result['rows']} clients)\n"
+        f"F1 {result['f1']:.3f} · precision {result['precision']:.3f} · recall {result['recall']:.3f}"
+    )
+    plot_confusion_matrix(result["confusion_matrix"], title, path)
+    log.info("wrote %s (model %s, F1 %.4f)", path, deployment.label, result["f1"])
+    return {**result, "version": deployment.label, "path": str(path)}
+
+
+# ---- the risk list ------------------------------------------------------------------
+
+def read_clients(path: Path, schema: Schema) -> pd.DataFrame:
+    """A CSV of clients to rank, checked; the `exited` column is optional."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            header = [h.strip() for h in next(csv.reader(handle), [])]
+    except (OSError, UnicodeDecodeError):
+        header = []  # the checked read below names the problem
+    return read_csv_checked(path, schema, require_target=schema.target in header, source=str(path))
+
+
+def write_risk_list(ranked: pd.DataFrame, path: Path) -> None:
+    out = ranked.assign(**{risk.PROBABILITY: ranked[risk.PROBABILITY].round(risk.PROBABILITY_DECIMALS)})
+    with atomic_output(path) as tmp:
+        out.to_csv(tmp, index=False, lineterminator="\n")
+
+
+# ---- history and trends ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RecentRuns:
+    """What the report shows of the run history: every drift decision, the latest run that deployed, the last run."""
+
+    drifts: list[dict[str, Any]]
+    deployed: dict[str, Any] | None
+    last: dict[str, Any] | None
+
+
+def recent_runs(db: Path, current_run: dict[str, Any] | None = None) -> RecentRuns:
+    """Read with indexed queries, never the whole history; `current_run` (in progress, not yet recorded) counts as the newest."""
+    extra = [current_run] if current_run else []
+    deployed = [r for r in [history.latest_run(db, [Outcome.DEPLOYED]), *extra] if r and r.get("outcome") == Outcome.DEPLOYED]
+    return RecentRuns(
+        drifts=history.drift_decisions(history.drift_checked_runs(db) + extra),
+        deployed=deployed[-1] if deployed else None,
+        last=current_run or history.latest_run(db),
+    )
+
+
+def _event_axis(ax: Axes, times: list[Any], what: str, labels: list[str] | None = None) -> None:
+    """Events evenly spaced in order, labelled with their time (UTC); at most 8 labels.
+
+    Evenly spaced, because a burst of runs seconds apart (`make run`) and cron
+    runs days apart must both stay readable.
+    """
+    n = len(times)
+    step = max(1, -(-n // 8))
+    ticks = list(range(0, n, step))
+    if ticks and ticks[-1] != n - 1 and n > 1:
+        ticks[-1] = n - 1
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    names = labels or [""] * n
+    ax.set_xticklabels([(names[i] + "\n" if names[i] else "") + when(times[i]).replace(" ", "\n", 1) for i in ticks], fontsize=7.5)
+    ax.set_xlim(-0.6, max(n - 1, 0) + 0.6)
+    ax.set_xlabel(f"{what}, in order (time in UTC)")
+
+
+def plot_trends(deployments: list[dict[str, Any]], drifts: list[dict[str, Any]], path: Path) -> None:
+    """Two panels: F1 of each deployment, and each drift check's F1 against its threshold, in time order."""
+    fig = Figure(figsize=(7.6, 6.4), dpi=130)
+    top, bottom = fig.subplots(2, 1)
+    scored = [d for d in deployments if d.get("f1") is not None]
+    if scored:
+        y = [float(d["f1"]) for d in scored]
+        x = list(range(len(y)))
+        top.plot(x, y, marker="o", color="#1f3b5c", linewidth=1.2)
+        for xi, yi in zip(x, y) if len(y) <= 12 else ():  # beyond that the labels would overlap
+            top.annotate(f"{yi:.3f}", (xi, yi), textcoords="offset points", xytext=(0, 7), ha="center", fontsize=7.5)
+        _event_axis(top, [d.get("deployed_at") for d in scored], "deployment", [d["label"] for d in scored])
+    else:
+        top.text(0.5, 0.5, "no deployment recorded", ha="center", va="center", transform=top.transAxes)
+    top.set_title(f"F1 of each deployment on the test data ({len(scored)} deployments)", fontsize=10)
+    top.set_ylabel("F1 (0 to 1)")
+
+    usable = [d for d in drifts if d["check"].get("new_data_f1") is not None and threshold_of(d["check"]) is not None]
+    if usable:
+        x = list(range(len(usable)))
+        new = [float(d["check"]["new_data_f1"]) for d in usable]
+        ref = [float(threshold_of(d["check"])) for d in usable]
+        bottom.vlines(x, [min(a, b) for a, b in zip(new, ref)], [max(a, b) for a, b in zip(new, ref)], color="#999999", linewidth=0.8)
+        bottom.scatter(x, ref, marker="_", s=260, linewidths=2, color="#333333", label="drift threshold (raw test: deployed model's recorded F1)")
+        for flag, colour, marker, label in ((True, "#b3261e", "X", "F1 on new data: drift"), (False, "#1e6b34", "o", "F1 on new data: no drift")):
+            pts = [(xi, ni) for xi, ni, d in zip(x, new, usable) if bool(d["check"].get("drift")) is flag]
+            if pts:
+                bottom.scatter([p[0] for p in pts], [p[1] for p in pts], marker=marker, s=60, color=colour, label=label, zorder=3)
+        bottom.legend(fontsize=7.5, loc="lower left")
+        _event_axis(bottom, [d["started_at"] for d in usable], "full-process run with a drift check",
+                    [d["check"].get("deployed_version") or "" for d in usable])
+    else:
+        bottom.text(0.5, 0.5, "no drift check in the run history yet", ha="center", va="center", transform=bottom.transAxes)
+    drifted = sum(1 for d in drifts if d["check"].get("drift"))
+    bottom.set_title(f"Drift checks of the deployed model on new data: {len(drifts)} run(s), {drifted} found drift", fontsize=10)
+    bottom.set_ylabel("F1 (0 to 1)")
+    for ax in (top, bottom):
+        ax.set_ylim(0, 1.1)
+        ax.grid(alpha=0.3)
+    _save(fig, path)
+
+
+def plot_risk_distribution(probabilities: Any, threshold: float, path: Path) -> None:
+    """Histogram of the active clients' exit probabilities, with the threshold marked."""
+    values = np.asarray(probabilities, dtype="float64")
+    fig = Figure(figsize=(7.6, 2.5), dpi=130)
+    ax = fig.subplots()
+    ax.hist(values, bins=np.linspace(0, 1, 21), color="#5b7fa6", edgecolor="white")
+    count = int((values > threshold).sum())
+    ax.axvline(threshold, color="#b3261e", linestyle="--", linewidth=1.2)
+    ax.text(threshold + 0.01, 0.95, f"{count:,} of {len(values):,} above {threshold:g}", color="#b3261e",
+            transform=ax.get_xaxis_transform(), va="top", fontsize=8)
+    ax.set_xlim(0, 1)
+    ax.set_title("Exit probability of the active clients", fontsize=10)
+    ax.set_xlabel("exit probability (0 to 1)")
+    ax.set_ylabel("clients")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3, axis="y")
+    _save(fig, path)
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+# ---- putting it together ----------------------------------------------------------------
+
+def gather(
+    config: Config, deployment: Deployment, evaluation: dict[str, Any], ranked: pd.DataFrame,
+    scored_source: dict[str, Any], ingested: pd.DataFrame | None, runs: RecentRuns,
+) -> Report:
+    """The numbers the PDF shows (and the trends and distribution plots it embeds)."""
+    schema = Schema.from_config(config)
+    deployments = production.deployment_rows(config.prod_deployment_folder)
+    trends_png = config.model_output(layout.TRENDS)
+    plot_trends(deployments, runs.drifts, trends_png)
+    distribution_png = config.model_output(layout.RISK_DISTRIBUTION)
+    plot_risk_distribution(ranked[risk.PROBABILITY], risk.THRESHOLD, distribution_png)
+    diagnostics_json = read_json(config.model_output(layout.DIAGNOSTICS)) or {}
+    timings = ((runs.deployed or {}).get("details") or {}).get("timings") or {}
+    data: dict[str, Any] = {"source": config.final_data_csv.name, "ingestion": read_json(config.ingestion_record)}
+    if ingested is not None:
+        numeric = [c for c in (*schema.features, schema.target) if c in ingested.columns]
+        data.update(
+            rows=len(ingested), corporations=int(ingested[schema.id_column].nunique()), summary=summarize(ingested, numeric),
+            missing=missing_percent(ingested),
+        )
+    return Report(
+        generated_at=layout.utc_now(),
+        model={**deployment.meta, "label": deployment.label},
+        evaluation={**evaluation, "test_data": config.test_data_csv.name, "exits": int(sum(evaluation["confusion_matrix"][1]))},
+        confusion_png=Path(evaluation["path"]),
+        trends_png=trends_png,
+        distribution_png=distribution_png,
+        risk={
+            **scored_source, "active": len(ranked), "above": risk.above(ranked, risk.THRESHOLD), "threshold": risk.THRESHOLD,
+            "features": list(schema.features), "top": risk.as_records(ranked.head(TOP_IN_REPORT)),
+        },
+        data=data,
+        operations={
+            "timings": timings, "timings_run": runs.deployed,
+            "execution_time": diagnostics_json.get("execution_time_seconds"), "diagnostics_at": diagnostics_json.get("computed_at"),
+            "dependencies": diagnostics_json.get("dependencies"),
+        },
+        last_run=runs.last,
+        drift=runs.drifts[-1] if runs.drifts else None,
+        deployments=deployments,
+    )
+
+
+def run(config: Config, input_csv: Path | None = None, current_run: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write the confusion matrix, the risk list, the trends plot and the PDF report.
+
+    `current_run` is the full-process run in progress (not yet in the history),
+    so that the report shows the drift decision that led to this deployment.
+    """
+    schema = Schema.from_config(config)
+    model, deployment = deployed_model(config)
+    raw = final = None  # inputs are read and checked before anything is written
+    if input_csv is None or config.final_data_csv.exists():
+        raw, final = risk.read_ingested(config.final_data_csv, schema)
+    clients = final if input_csv is None else read_clients(input_csv, schema)
+    evaluation = confusion_matrix_report(config, (model, deployment))
+
+    ranked = risk.risk_list(model, clients, schema)
+    risk_csv = config.model_output(layout.RISK_LIST)
+    write_risk_list(ranked, risk_csv)
+    source = Path(input_csv).name if input_csv is not None else config.final_data_csv.name
+    log.info("wrote %s: %d active clients of %s ranked, %d above %.1f", risk_csv, len(ranked), source, risk.above(ranked), risk.THRESHOLD)
+
+    runs = recent_runs(config.history_db, current_run)
+    report = gather(config, deployment, evaluation, ranked, {"source": source, "rows": len(clients)}, raw, runs)
+    pdf = config.model_output(layout.REPORT_PDF)
+    pages = write_pdf(report, pdf)
+    log.info("wrote %s (%d pages, model %s)", pdf, pages, deployment.label)
+    return {
+        **evaluation, "risk_list": str(risk_csv), "active_clients": len(ranked), "report": str(pdf), "pages": pages,
+        "trends": str(report.trends_png),
+    }

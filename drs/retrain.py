@@ -1,0 +1,135 @@
+"""Steps 3-7 of the full process (drs/pipeline.py): ingest, judge, retrain, gate, deploy and report."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from drs import apicalls, diagnostics, history, production, reporting
+from drs.deploy import check_set, deploy, model_set
+from drs.errors import StageError
+from drs.gate import gate
+from drs.history import Outcome, RunReport, Verdict
+from drs.ingest import FileRecord, Status, ingest
+from drs.judge import judge
+from drs.layout import utc_now
+from drs.production import Deployment
+from drs.scoring import score
+from drs.settings import Config
+from drs.training import train
+
+log = logging.getLogger("fullprocess")
+DEPLOYED_BY = "fullprocess"
+
+
+def remember(config: Config, records: list[FileRecord], verdict: Verdict, judged_against: int | None) -> None:
+    """Record the verdict on these files, so that later ticks do not judge them again."""
+    history.record_seen(config.history_db, [
+        {
+            "name": r.name, "sha256": r.sha256 or "", "size": r.size or 0, "mtime_ns": r.mtime_ns or 0, "verdict": verdict,
+            "judged_against": judged_against, "reason": r.reason, "run_id": None, "seen_at": utc_now(),
+        }
+        for r in records
+    ])
+
+
+def ingest_new(config: Config, report: RunReport, new_files: list[Path]) -> list[FileRecord]:
+    """Step 3: ingest the input folder; remember the new files it rejected; return the new files it accepted."""
+    result = report.timed("ingestion", lambda: ingest(config))
+    new_names = {p.name for p in new_files}
+    new_records = [r for r in result.files if r.name in new_names]
+    report.details["ingestion"] = {
+        "files": [vars(r) for r in result.files], "rows_written": result.rows_written, "duplicates_dropped": result.duplicates_dropped,
+    }
+    rejected = [r for r in new_records if r.status == Status.REJECTED]
+    remember(config, rejected, Verdict.REJECTED, None)
+    report.details["rejected"] = [r.name for r in rejected]
+    return [r for r in new_records if r.status == Status.ACCEPTED]
+
+
+def retrain(config: Config, report: RunReport) -> float:
+    """Step 5: train and score a candidate in the models folder; return its F1 on the test data."""
+    report.timed("training", lambda: train(config))
+    scored = report.timed("scoring", lambda: score(config))
+    report.details["new_model_test_f1"] = round(scored["f1"], 6)
+    return float(scored["f1"])
+
+
+def deploy_candidate(config: Config, report: RunReport, reason: str) -> Deployment:
+    return report.timed("deployment", lambda: deploy(config, {"reason": reason, "deployed_by": DEPLOYED_BY}))
+
+
+def keep_candidate(config: Config, decision: dict[str, Any]) -> Path:
+    """Keep a refused candidate beside production (never current), and only the newest `keep_candidates` of them."""
+    meta = {**check_set(config), "gate": decision, "deployed_version": decision["deployed_version"]}
+    kept = production.keep_candidate(config.prod_deployment_folder, model_set(config), meta)
+    pruned = production.prune_candidates(config.prod_deployment_folder, config.keep_candidates)
+    if pruned:
+        log.info("removed %d older kept candidate(s) (keep_candidates is %d)", len(pruned), config.keep_candidates)
+    return kept
+
+
+def after_deploy(config: Config, report: RunReport) -> None:
+    """Step 7: diagnostics, reporting and API calls; an API that is down is a warning, not a failed deployment."""
+    report.timed("diagnostics", lambda: diagnostics.run(config))
+    report.timed("reporting", lambda: reporting.run(config, current_run=report.as_run()))
+    try:
+        report.timed("apicalls", lambda: apicalls.run(config))
+        report.details["apicalls"] = "done"
+    except StageError as exc:
+        log.warning("API calls skipped: %s", exc)
+        report.details["apicalls"] = f"skipped: {exc}"
+
+
+def finish_deployment(config: Config, report: RunReport, deployed: Deployment) -> None:
+    """Step 7 for a deployment whose run was killed before it."""
+    log.warning("%s was deployed by a run that did not finish; doing its remaining steps", deployed.label)
+    after_deploy(config, report)
+    report.finish(Outcome.COMPLETED_DEPLOYMENT, f"finished the deployment of {deployed.label} (diagnostics, reporting, API calls)", deployed.version)
+    log.info("%s", report.message)
+
+
+def stop(report: RunReport, outcome: Outcome, message: str, version: int, warn: bool = False) -> None:
+    report.finish(outcome, message, version)
+    log.log(logging.WARNING if warn else logging.INFO, "%s", message)
+
+
+def handle_new_files(config: Config, report: RunReport, deployed: Deployment | None, new_files: list[Path], force_deploy: bool) -> None:
+    """Steps 3-7 for new files (or for a first deployment)."""
+    log.info("new data: %s", ", ".join(p.name for p in new_files) or "(none; nothing deployed yet)")
+    accepted_new = ingest_new(config, report, new_files)
+    if deployed is None:
+        log.info("nothing deployed yet: training and deploying a first model")
+        report.details["trigger"] = "first deployment"
+        retrain(config, report)
+        report.details["gate"] = {"promote": True, "reason": "first deployment: nothing deployed to compare with"}
+        new = deploy_candidate(config, report, "first deployment")
+    elif not accepted_new:
+        rejected = ", ".join(report.details["rejected"])
+        stop(report, Outcome.NEW_FILES_REJECTED, f"new file(s) rejected: {rejected}; {deployed.label} stays deployed", deployed.version, warn=True)
+        return
+    else:
+        trigger = judge(config, report, deployed, accepted_new)
+        report.details["trigger"] = trigger
+        if trigger is None:
+            remember(config, accepted_new, Verdict.NO_DRIFT, deployed.version)
+            measured = report.details.get("drift")
+            numbers = f" (F1 {measured['new_data_f1']:.4f} >= {measured['threshold']:.4f}, {measured['test']})" if measured else ""
+            stop(report, Outcome.NO_DRIFT, f"no drift: {deployed.label} stays deployed{numbers}", deployed.version)
+            return
+        log.info("retraining: %s", trigger)
+        candidate_f1 = retrain(config, report)
+        decision = report.timed("gate", lambda: gate(config, deployed, candidate_f1, force_deploy))
+        report.details["gate"] = decision
+        log.log(logging.WARNING if decision["forced"] else logging.INFO, "promotion gate: %s", decision["reason"])
+        if not decision["promote"]:
+            kept = keep_candidate(config, decision)
+            decision["kept_candidate"] = str(kept)
+            remember(config, accepted_new, Verdict.NOT_PROMOTED, deployed.version)
+            stop(report, Outcome.NOT_PROMOTED, f"candidate not promoted, {deployed.label} stays deployed; candidate kept in {kept}", deployed.version)
+            return
+        new = deploy_candidate(config, report, f"{trigger}; {decision['reason']}")
+    remember(config, accepted_new, Verdict.DEPLOYED, new.version)
+    forced = " past the gate (--force-deploy)" if report.details["gate"].get("forced") else ""
+    stop(report, Outcome.DEPLOYED, f"deployed {new.label}{forced} (F1 {new.score():.4f} on the test data)", new.version)
+    after_deploy(config, report)

@@ -1,0 +1,502 @@
+"""The JSON API: predictions, scores, summary statistics, diagnostics, the risk list and health.
+
+Every answer, errors included, is JSON; `openapi.yaml` describes them all (a
+test checks it against this code). Endpoints live on the `api` blueprint and
+reach the config, schema and model through `service()`; errors are raised as
+`ApiError(status, message)` and rendered by the app-wide handlers of
+`register_errors`.
+
+Each worker loads the deployed model once and checks, on every request, where
+production's `current` link points (one readlink); when a new version is
+deployed or rolled back it loads that one, and answers each request wholly
+from one loaded version, which the answer names (`model_version`).
+"""
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any, Callable, Iterable, TypeVar
+
+import numpy as np
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from drs import diagnostics, layout, production, risk
+from drs.errors import DataError, DeploymentError
+from drs.metrics import metrics
+from drs.model import Scorer, feature_matrix, scorer_for
+from drs.production import Deployment
+from drs.schema import Schema, decode_csv_bytes, frame_from_text, read_csv_checked
+from drs.settings import Config
+
+RETRY_FAILED_LOAD_SECONDS = 5.0
+SERVICE = "drs"  # the key of the Service in app.extensions
+T = TypeVar("T")
+Rows = tuple[np.ndarray, list[str | None]]
+
+
+class ApiError(Exception):
+    """An answer other than 200; rendered as {"status", "error", "message"}."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    signature: str
+    deployment: Deployment
+    model: Any
+    scorer: Scorer
+
+    @property
+    def version(self) -> str:
+        return self.deployment.label
+
+
+class ModelCache:
+    """The deployed model of this worker, reloaded only when `current` moves.
+
+    The check is one readlink per request. The model is loaded from the
+    folder that link named, so the version in an answer is always the one
+    that computed it. A deployment that fails to load is retried after a
+    few seconds (not on every request), and answers 503 meanwhile.
+    """
+
+    def __init__(self, prod: Path):
+        self.prod = prod
+        self._lock = threading.Lock()
+        self._loaded: LoadedModel | None = None
+        self._failed: tuple[str, float, ApiError] | None = None
+
+    def get(self) -> LoadedModel:
+        signature = production.current_signature(self.prod)
+        loaded = self._loaded
+        if loaded is not None and loaded.signature == signature:
+            return loaded
+        if signature is None:
+            raise ApiError(503, f"no model is deployed in {self.prod.name}; run the pipeline (make run) first")
+        with self._lock:
+            if self._loaded is not None and self._loaded.signature == signature:
+                return self._loaded
+            failed = self._failed
+            if failed and failed[0] == signature and time.monotonic() - failed[1] < RETRY_FAILED_LOAD_SECONDS:
+                raise failed[2]
+            try:
+                self._loaded = self._load(signature)
+            except ApiError as exc:
+                self._failed = (signature, time.monotonic(), exc)
+                raise
+            self._failed = None
+            return self._loaded
+
+    def _load(self, signature: str) -> LoadedModel:
+        try:
+            deployment = production.at_link_target(self.prod, signature)
+            model = production.load_model(deployment)
+        except DeploymentError as exc:
+            raise ApiError(503, f"the deployed model cannot be used: {exc}") from None
+        except Exception as exc:  # a damaged pickle can raise almost anything
+            raise ApiError(503, f"the deployed model does not load: {type(exc).__name__}") from None
+        return LoadedModel(signature, deployment, model, scorer_for(model))
+
+
+class FileCache:
+    """Results computed from files, kept until a file's inode, size or mtime changes.
+
+    At most `size` results are kept (least recently used go first), so callers
+    naming many different data files cannot make a worker grow without bound.
+    """
+
+    def __init__(self, size: int = 32) -> None:
+        self._entries: OrderedDict[str, tuple[Any, Any]] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()  # for threaded workers (WORKER_CLASS=gthread)
+
+    def get(self, name: str, paths: tuple[Path, ...], compute: Callable[[], T], extra: Any = None) -> T:
+        key = (extra, *(_stat_key(p) for p in paths))
+        with self._lock:
+            hit = self._entries.get(name)
+            if hit is not None and hit[0] == key:
+                self._entries.move_to_end(name)
+                return hit[1]  # type: ignore[no-any-return]
+        value = compute()
+        with self._lock:
+            self._entries[name] = (key, value)
+            self._entries.move_to_end(name)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+        return value
+
+
+def _stat_key(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+@dataclass
+class Service:
+    """What every endpoint (and the page) needs, built once per worker by create_app."""
+
+    config: Config
+    schema: Schema
+    models: ModelCache
+    cache: FileCache = field(default_factory=FileCache)
+
+
+def service() -> Service:
+    svc: Service = current_app.extensions[SERVICE]
+    return svc
+
+
+# ---- checking inputs (pure) ---------------------------------------------------------------
+
+
+def json_repr(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _number(value: Any, row: int, column: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ApiError(400, f"record {row}: '{column}' must be a number, got {json_repr(value)}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise ApiError(400, f"record {row}: '{column}' must be a number, got {json_repr(value)}") from None
+    except OverflowError:  # an integer beyond float range
+        number = math.inf
+    if not math.isfinite(number) or number < 0:
+        raise ApiError(400, f"record {row}: '{column}' must be a finite number of at least 0, got {json_repr(value)}")
+    return number
+
+
+def records_to_matrix(records: Any, schema: Schema, max_records: int) -> Rows:
+    """Check JSON records and return the feature matrix (columns in config order) and ids; pure.
+
+    Plain JSON numbers take a quick path (types and range checked once for
+    all rows); otherwise each value goes through `_number`, which names the
+    first bad row and column.
+    """
+    if not isinstance(records, list):
+        raise ApiError(400, "'records' must be a list of objects")
+    if not records:
+        raise ApiError(400, "'records' is empty: send at least one record")
+    if len(records) > max_records:
+        raise ApiError(413, f"too many records: {len(records)} (at most {max_records} per request)")
+    allowed = set(schema.columns)
+    features = schema.features
+    id_column = schema.id_column
+    rows: list[list[Any]] = []
+    ids: list[str | None] = []
+    for i, record in enumerate(records, start=1):
+        if type(record) is not dict:
+            raise ApiError(400, f"record {i} must be an object, got {json_repr(record)}")
+        if not allowed.issuperset(record):
+            unknown = sorted(set(record) - allowed)
+            raise ApiError(400, f"record {i}: unknown field(s) {', '.join(unknown)} (allowed: {', '.join(schema.columns)})")
+        try:
+            rows.append([record[c] for c in features])
+        except KeyError:
+            missing = [c for c in features if c not in record]
+            raise ApiError(400, f"record {i}: missing field(s) {', '.join(missing)}") from None
+        corp = record.get(id_column)
+        if corp is not None and type(corp) is not str:
+            if type(corp) is not int:
+                raise ApiError(400, f"record {i}: '{id_column}' must be a string, got {json_repr(corp)}")
+            corp = str(corp)
+        ids.append(corp)
+    if not {type(v) for row in rows for v in row} <= {int, float}:  # strings, booleans, null, ...
+        rows = [[_number(v, i, c) for v, c in zip(row, features)] for i, row in enumerate(rows, start=1)]
+    return _checked_matrix(rows, features), ids
+
+
+def _checked_matrix(rows: list[list[Any]], features: tuple[str, ...]) -> np.ndarray:
+    """The rows as a float matrix, every value finite and at least 0; the first bad one is named."""
+    cells: Iterable[tuple[int, int]]
+    try:
+        values = np.asarray(rows, dtype="float64")
+    except OverflowError:  # an integer too large for a float: look at every cell
+        cells = ((r, c) for r in range(len(rows)) for c in range(len(features)))
+    else:
+        bad = ~np.isfinite(values) | (values < 0)
+        if not bad.any():
+            return values
+        cells = ((int(r), int(c)) for r, c in np.argwhere(bad))
+    for r, c in cells:
+        _number(rows[r][c], r + 1, features[c])
+    raise AssertionError("unreachable: _number accepted a value the range check refused")
+
+
+def resolve_data_path(raw: Any, config: Config) -> Path:
+    """A caller's path, allowed only if it resolves (symlinks followed) inside a data folder.
+
+    Nothing is opened before the check; the path is taken literally (a JSON
+    string is not URL-decoded again).
+    """
+    if not isinstance(raw, str) or not raw.strip():
+        raise ApiError(400, "'filepath' must be a non-empty string")
+    if "\x00" in raw:
+        raise ApiError(400, "'filepath' contains a NUL character")
+    base = config.config_file.parent
+    candidate = Path(raw)
+    try:
+        resolved = (candidate if candidate.is_absolute() else base / candidate).resolve()
+        if not any(resolved.is_relative_to(folder) for folder in config.data_folders):
+            names = ", ".join(f.name for f in config.data_folders)
+            raise ApiError(403, f"'filepath' must name a file inside the data folders ({names}); {json_repr(raw)} does not")
+        if resolved.suffix.lower() != ".csv":
+            raise ApiError(400, f"'filepath' must name a .csv file; {json_repr(raw)} does not")
+        if not resolved.is_file():
+            raise ApiError(404, f"no such data file: {raw}")
+    except OSError as exc:  # such as a name too long for the file system
+        raise ApiError(400, f"'filepath' is not a usable path: {exc.strerror}") from None
+    return resolved
+
+
+# ---- reading requests ---------------------------------------------------------------------
+
+
+def prediction_answer(loaded: LoadedModel, x: np.ndarray, ids: list[str | None]) -> dict[str, Any]:
+    """Classes and exit probabilities in input order, computed by one model version."""
+    classes, probabilities = loaded.scorer.score(x)
+    return {
+        "model_version": loaded.version,
+        "count": len(ids),
+        "predictions": [
+            {"row": i, "corporation": cid, "prediction": int(c), "exit_probability": round(float(p), 6)}
+            for i, (cid, c, p) in enumerate(zip(ids, classes.tolist(), probabilities.tolist()), start=1)
+        ],
+    }
+
+
+def _frame_rows(frame: Any, svc: Service) -> Rows:
+    limit = svc.config.max_records
+    if len(frame) > limit:
+        raise ApiError(413, f"too many rows: {len(frame)} (at most {limit} per request)")
+    return feature_matrix(frame, svc.schema), frame[svc.schema.id_column].tolist()
+
+
+def _rows_from_file(raw: Any, svc: Service) -> Rows:
+    path = resolve_data_path(raw, svc.config)
+    size = path.stat().st_size
+    if size > svc.config.max_request_bytes:
+        raise ApiError(413, f"the data file is {size} bytes, more than the limit of {svc.config.max_request_bytes}")
+
+    def compute() -> Rows:
+        try:
+            frame = read_csv_checked(path, svc.schema, require_target=False, source=raw)
+        except DataError as exc:
+            raise ApiError(400, str(exc)) from None
+        return _frame_rows(frame, svc)
+
+    return svc.cache.get(f"file:{path}", (path,), compute)  # re-read only when the file changes
+
+
+def request_body(limit: int) -> bytes:
+    """The whole body, or 413 if it is over `limit` bytes.
+
+    Read straight from the server's stream: a Content-Length over the limit
+    is refused unread, and a chunked body (which Werkzeug would silently cut
+    at the limit) is read one byte past it, so a cut body is refused instead
+    of half-used. A server that does not end chunked streams gets no body.
+    """
+    environ = request.environ
+    length = request.content_length
+    if length is None and not environ.get("wsgi.input_terminated"):
+        return b""
+    if length is not None and length > limit:
+        raise ApiError(413, f"the request body is larger than the limit of {limit} bytes")
+    data: bytes = environ["wsgi.input"].read(limit + 1 if length is None else length)
+    if len(data) > limit:
+        raise ApiError(413, f"the request body is larger than the limit of {limit} bytes")
+    return data
+
+
+def _rows_from_csv_body(svc: Service) -> Rows:
+    try:
+        text = decode_csv_bytes(request_body(svc.config.max_request_bytes), "request body")
+        frame = frame_from_text(text, svc.schema, "request body", require_target=False)
+    except DataError as exc:
+        raise ApiError(400, str(exc)) from None
+    return _frame_rows(frame, svc)
+
+
+def _rows_from_request(svc: Service) -> Rows:
+    content_type = (request.mimetype or "").lower()
+    if content_type == "text/csv":
+        return _rows_from_csv_body(svc)
+    if not content_type and not request.content_length and "filepath" in request.args:
+        return _rows_from_file(request.args["filepath"], svc)  # the course's POST /prediction?filepath=...
+    if content_type != "application/json":
+        raise ApiError(415, "send JSON ({\"records\": [...]} or {\"filepath\": \"...\"}) or text/csv")
+    try:
+        body = json.loads(request_body(svc.config.max_request_bytes))
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, or nested deeper than the parser follows
+        body = None
+    if not isinstance(body, dict):
+        raise ApiError(400, "the body is not a JSON object")
+    keys = set(body)
+    if keys == {"records"}:
+        return records_to_matrix(body["records"], svc.schema, svc.config.max_records)
+    if keys == {"filepath"}:
+        return _rows_from_file(body["filepath"], svc)
+    raise ApiError(400, "the body must have exactly one of the fields 'records' or 'filepath'")
+
+
+def _require_final_data(svc: Service) -> None:
+    if not svc.config.final_data_csv.exists():
+        raise ApiError(503, "no ingested data yet; run ingestion first")
+
+
+# ---- endpoints ----------------------------------------------------------------------------
+
+api = Blueprint("api", __name__)
+
+
+@api.post("/prediction")
+def prediction() -> Response:
+    svc = service()
+    rows, ids = _rows_from_request(svc)
+    return jsonify(prediction_answer(svc.models.get(), rows, ids))
+
+
+@api.get("/scoring")
+def scoring_endpoint() -> Response:
+    """F1, precision, recall and accuracy on the test data; computed once per model and test file."""
+    svc = service()
+    loaded = svc.models.get()
+    test_csv = svc.config.test_data_csv
+
+    def compute() -> dict[str, Any]:
+        try:
+            test = read_csv_checked(test_csv, svc.schema, source=test_csv.name)
+        except DataError as exc:
+            raise ApiError(503, f"the test data cannot be used: {exc}") from None
+        return metrics(loaded.model, test, svc.schema)
+
+    result = svc.cache.get("scoring", (test_csv,), compute, extra=loaded.signature)
+    return jsonify(model_version=loaded.version, test_data=test_csv.name, **result)
+
+
+@api.get("/summarystats")
+def summarystats() -> Response:
+    svc = service()
+    _require_final_data(svc)
+
+    def compute() -> dict[str, Any]:
+        frame = diagnostics.final_data(svc.config)
+        return {"rows": len(frame), "statistics": diagnostics.summarize(frame, [*svc.schema.features, svc.schema.target])}
+
+    return jsonify(svc.cache.get("summarystats", (svc.config.final_data_csv,), compute))
+
+
+@api.get("/diagnostics")
+def diagnostics_endpoint() -> Response:
+    """Missing data now; stage timings and dependency versions as diagnostics.py recorded them."""
+    svc = service()
+    _require_final_data(svc)
+    recorded_path = svc.config.model_output(layout.DIAGNOSTICS)
+
+    def compute() -> dict[str, Any]:
+        recorded = json.loads(recorded_path.read_text()) if recorded_path.exists() else {}
+        return {
+            "missing_data_percent": diagnostics.missing_data(svc.config),
+            "execution_time_seconds": recorded.get("execution_time_seconds"),
+            "dependencies": recorded.get("dependencies"),
+            "recorded_at": recorded.get("computed_at"),
+        }
+
+    result = svc.cache.get("diagnostics", (svc.config.final_data_csv, recorded_path), compute)
+    try:
+        version: str | None = svc.models.get().version
+    except ApiError:
+        version = None
+    return jsonify(model_version=version, **result)
+
+
+@api.get("/risk")
+def risk_endpoint() -> Response:
+    """The active clients most likely to leave, as in risklist.csv (drs.risk ranks both)."""
+    svc = service()
+    try:
+        top = risk.parse_top(request.args.get("top"))
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
+    loaded = svc.models.get()
+
+    def compute() -> Any:
+        try:
+            _, clients = risk.read_ingested(svc.config.final_data_csv, svc.schema)
+        except DataError as exc:
+            raise ApiError(503, f"the ingested data cannot be used: {exc}") from None
+        return risk.risk_list(loaded.model, clients, svc.schema)
+
+    ranked = svc.cache.get("risk", (svc.config.final_data_csv,), compute, extra=loaded.signature)
+    return jsonify(
+        model_version=loaded.version, data=svc.config.final_data_csv.name, active_clients=len(ranked),
+        above_half=risk.above(ranked), top=top, clients=risk.as_records(ranked.head(top)),
+    )
+
+
+@api.get("/health")
+def health() -> Response:
+    loaded = service().models.get()
+    meta = loaded.deployment.meta
+    return jsonify(
+        status="ok",
+        model_version=loaded.version,
+        deployed_at=meta.get("deployed_at"),
+        f1=meta.get("score", {}).get("f1"),
+    )
+
+
+# ---- errors, app-wide ---------------------------------------------------------------------
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def error_response(status: int, message: str) -> tuple[Response, int]:
+    """The one error shape: {"status": 400, "error": "Bad Request", "message": "..."}."""
+    return jsonify(status=status, error=_reason(status), message=message), status
+
+
+def register_errors(app: Flask, max_request_bytes: int) -> None:
+    """JSON errors for everything but the page's own routes (page.py renders those as HTML)."""
+
+    @app.errorhandler(ApiError)
+    def api_error(exc: ApiError) -> tuple[Response, int]:
+        return error_response(exc.status, exc.message)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> tuple[Response, int]:
+        status = exc.code or 500
+        if status == 413:
+            return error_response(413, f"the request body is larger than the limit of {max_request_bytes} bytes")
+        if status == 405:
+            allowed = ", ".join(sorted(m for m in (getattr(exc, "valid_methods", None) or []) if m not in ("HEAD", "OPTIONS")))
+            return error_response(405, f"{request.method} is not allowed on {request.path} (use {allowed})")
+        if status == 404:
+            return error_response(404, f"no endpoint {request.path}; see openapi.yaml for the endpoints")
+        return error_response(status, exc.description or _reason(status))
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> tuple[Response, int]:
+        app.logger.exception("unexpected error on %s %s", request.method, request.path)
+        return error_response(500, "internal error; see the server log")
