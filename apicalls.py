@@ -1,124 +1,29 @@
 """API calls: call every endpoint of the running API and keep what it answered.
 
-Writes to `output_model_path`:
-  apireturns.txt   readable, one labelled section per endpoint
-  apireturns.json  the same, machine-readable: URL, status code and JSON answer
-
-The API's address comes from config.json (`api_url`) unless `--url` is given.
+Writes apireturns.txt (readable) and apireturns.json (machine-readable) to
+`output_model_path`; see drs/apicalls.py. The API's address comes from the
+config (`api_url`) unless `--url` is given. Exits 1 when the API is not
+reachable or an endpoint gave no answer or a server error.
 """
 from __future__ import annotations
 
 import argparse
-import json
-import logging
-import time
-from typing import Any
 
-from drs.cli import StageError, run_main
-from drs.config import Config
-from drs.fileio import atomic_write_json, atomic_write_text
-from drs.production import utc_now
-
-log = logging.getLogger("apicalls")
+from drs import apicalls
+from drs.cli import EXIT_FAILURE, run_main
+from drs.settings import Config
 
 
-def endpoint_calls(config: Config) -> list[tuple[str, str, str, dict[str, Any] | None]]:
-    """(label, method, path, JSON body) of each call, in the course's order."""
-    test_file = config.test_data_csv.relative_to(config.config_file.parent) if config.test_data_csv.is_relative_to(config.config_file.parent) else config.test_data_csv
-    return [
-        ("prediction", "POST", "/prediction", {"filepath": str(test_file)}),
-        ("scoring", "GET", "/scoring", None),
-        ("summarystats", "GET", "/summarystats", None),
-        ("diagnostics", "GET", "/diagnostics", None),
-        ("health", "GET", "/health", None),
-    ]
-
-
-def call_one(base_url: str, label: str, method: str, path: str, body: dict[str, Any] | None, timeout: float) -> dict[str, Any]:
-    """One call and what it answered; a refused connection raises StageError (the API is not up)."""
-    import requests
-
-    url = base_url + path
-    answer: dict[str, Any] = {"endpoint": label, "method": method, "url": url, "request": body}
-    started = time.perf_counter()
-    try:
-        response = requests.request(method, url, json=body, timeout=timeout)
-    except requests.ConnectionError:  # refused, or no connection within the timeout
-        raise StageError(f"the API is not reachable at {base_url} (is it running? try `make serve`)") from None
-    except requests.Timeout:
-        log.error("%s %s: no answer within %g s", method, path, timeout)
-        return {**answer, "status": None, "elapsed_seconds": round(time.perf_counter() - started, 4),
-                "error": f"no answer within {timeout:g} s", "response": None}
-    try:
-        payload: Any = response.json()
-    except ValueError:
-        payload = {"non_json_body": response.text[:2000]}
-    log.info("%s %s -> %d", method, path, response.status_code)
-    return {**answer, "status": response.status_code, "elapsed_seconds": round(time.perf_counter() - started, 4),
-            "content_type": response.headers.get("Content-Type"), "response": payload}
-
-
-def call_all(base_url: str, calls: list[tuple[str, str, str, dict[str, Any] | None]], timeout: float) -> list[dict[str, Any]]:
-    """Call each endpoint in turn; raise StageError if the API cannot be reached at all."""
-    return [call_one(base_url, label, method, path, body, timeout) for label, method, path, body in calls]
-
-
-def failed_calls(answers: list[dict[str, Any]]) -> list[str]:
-    return [a["endpoint"] for a in answers if a["status"] is None or a["status"] >= 400]
-
-
-READABLE_ROWS = 10
-
-
-def readable_response(response: Any) -> str:
-    """The JSON answer, with a long prediction list cut to its first rows (the .json file has them all)."""
-    predictions = response.get("predictions") if isinstance(response, dict) else None
-    if not isinstance(predictions, list) or len(predictions) <= READABLE_ROWS:
-        return json.dumps(response, indent=2)
-    head = {k: v for k, v in response.items() if k != "predictions"}
-    lines = [json.dumps(head, indent=2), f"first {READABLE_ROWS} of {len(predictions)} predictions (all are in apireturns.json):"]
-    lines.append(f"  {'row':>5}  {'corporation':12} {'prediction':>10}  {'exit_probability':>16}")
-    for p in predictions[:READABLE_ROWS]:
-        lines.append(f"  {p.get('row', ''):>5}  {str(p.get('corporation')):12} {p.get('prediction', ''):>10}  {p.get('exit_probability', ''):>16}")
-    return "\n".join(lines)
-
-
-def format_readable(base_url: str, answers: list[dict[str, Any]], called_at: str) -> str:
-    lines = [f"API returns from {base_url} at {called_at}", ""]
-    for answer in answers:
-        title = f"{answer['method']} {answer['url']}"
-        if answer["request"] is not None:
-            title += f"  body: {json.dumps(answer['request'])}"
-        status = answer["status"] if answer["status"] is not None else f"no answer ({answer['error']})"
-        lines += [f"== {answer['endpoint']} ==", title, f"status: {status}", readable_response(answer["response"]), ""]
-    return "\n".join(lines)
-
-
-def run(config: Config, base_url: str | None = None) -> list[dict[str, Any]]:
-    base_url = (base_url or config.api_url).rstrip("/")
-    called_at = utc_now()
-    answers = call_all(base_url, endpoint_calls(config), config.api_timeout_seconds)
-    atomic_write_text(config.output_model_folder / "apireturns.txt", format_readable(base_url, answers, called_at))
-    failed = failed_calls(answers)
-    atomic_write_json(
-        config.output_model_folder / "apireturns.json",
-        {"base_url": base_url, "called_at": called_at, "timeout_seconds": config.api_timeout_seconds, "failed": failed, "answers": answers},
-    )
-    log.info("wrote %s (%d calls%s)", config.output_model_folder / "apireturns.txt", len(answers), f"; failed: {', '.join(failed)}" if failed else "")
-    return answers
-
-
-def _arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--url", help="base URL of the API (default: api_url in the config)")
+def _arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--url", help="base URL of the API (default: api_url in the config)")
 
 
 def _body(config: Config, args: argparse.Namespace) -> int:
-    answers = run(config, args.url)
-    return 1 if any(a["status"] is None or a["status"] >= 500 for a in answers) else 0
+    return EXIT_FAILURE if apicalls.server_failed(apicalls.run(config, args.url)) else 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_main(__doc__.splitlines()[0], _body, argv, _arguments)
+    return run_main(__doc__, _body, argv, _arguments)
 
 
 if __name__ == "__main__":

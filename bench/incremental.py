@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import PY, ROOT, data_parser, load, history_data, median, report, run_measured, scratch_project
+from common import PY, ROOT, data_parser, history_data, load, median, report, run_measured, scratch_project
 
 from tools.generate_data import large_set, write_csv
 

@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from common import PY, ROOT, data_parser, load, history_data, median, report, run_measured, scratch_project
+from common import PY, ROOT, data_parser, history_data, load, median, report, run_measured, scratch_project
 
 PLAIN_PANDAS = """
 import sys, glob, pandas as pd

@@ -101,7 +101,7 @@ def execution_time(config: Config | None = None) -> list[float]:
 def run(config: Config) -> dict[str, Any]:
     """All diagnostics, written to diagnostics.json for the API and the reports."""
     ingestion_s, training_s, scoring_s = execution_time(config)
-    result = {
+    result: dict[str, Any] = {
         "computed_at": layout.utc_now(),
         "predictions_on_test_data": model_predictions(None, config),
         "summary_statistics": dataframe_summary(config),

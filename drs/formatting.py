@@ -5,8 +5,9 @@ so both write a number, a time or a drift verdict the same way.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any
 
 
 def when(value: Any) -> str:
@@ -17,7 +18,8 @@ def when(value: Any) -> str:
         moment = datetime.fromisoformat(str(value))
     except ValueError:
         return str(value)
-    suffix = " UTC" if moment.utcoffset() is not None and moment.utcoffset().total_seconds() == 0 else ""
+    offset = moment.utcoffset()
+    suffix = " UTC" if offset is not None and offset.total_seconds() == 0 else ""
     return moment.strftime("%Y-%m-%d %H:%M:%S") + suffix
 
 

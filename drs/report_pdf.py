@@ -12,9 +12,10 @@ recent entries with a line saying how many were left out.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 from xml.sax.saxutils import escape
 
 from reportlab.lib import colors
@@ -187,7 +188,8 @@ def drift_block(last_run: dict[str, Any] | None, drift: dict[str, Any] | None) -
         return flow
     check = drift.get("check") or {}
     decision = check.get("drift")
-    verdict = {True: "drift", False: "no drift"}.get(decision, "unknown")
+    verdicts: dict[Any, str] = {True: "drift", False: "no drift"}
+    verdict = verdicts.get(decision, "unknown")
     rows = [
         ("Drift check", f"{text(when(drift.get('started_at')))}: test '{text(check.get('test', 'raw'))}'"
                         + (f" ({text(check.get('rule'))})" if check.get("rule") else "")),

@@ -63,8 +63,9 @@ def plot_confusion_matrix(matrix: list[list[int]], title: str, path: Path) -> No
         cbar_kws={"label": "clients"},
     )
     colorbar = ax.collections[0].colorbar
-    colorbar.locator = MaxNLocator(integer=True)  # whole clients, also for a tiny test set
-    colorbar.update_ticks()
+    if colorbar is not None:  # cbar=True: always there
+        colorbar.locator = MaxNLocator(integer=True)  # whole clients, also for a tiny test set
+        colorbar.update_ticks()
     ax.set_xlabel("predicted")
     ax.set_ylabel("actual")
     ax.set_title(title, fontsize=10)
@@ -154,7 +155,7 @@ def plot_trends(deployments: list[dict[str, Any]], drifts: list[dict[str, Any]],
         y = [float(d["f1"]) for d in scored]
         x = list(range(len(y)))
         top.plot(x, y, marker="o", color="#1f3b5c", linewidth=1.2)
-        for xi, yi in zip(x, y) if len(y) <= 12 else ():  # beyond that the labels would overlap
+        for xi, yi in zip(x, y, strict=True) if len(y) <= 12 else ():  # beyond that the labels would overlap
             top.annotate(f"{yi:.3f}", (xi, yi), textcoords="offset points", xytext=(0, 7), ha="center", fontsize=7.5)
         _event_axis(top, [d.get("deployed_at") for d in scored], "deployment", [d["label"] for d in scored])
     else:
@@ -167,10 +168,10 @@ def plot_trends(deployments: list[dict[str, Any]], drifts: list[dict[str, Any]],
         x = list(range(len(usable)))
         new = [float(d["check"]["new_data_f1"]) for d in usable]
         ref = [float(threshold_of(d["check"])) for d in usable]
-        bottom.vlines(x, [min(a, b) for a, b in zip(new, ref)], [max(a, b) for a, b in zip(new, ref)], color="#999999", linewidth=0.8)
+        bottom.vlines(x, [min(a, b) for a, b in zip(new, ref, strict=True)], [max(a, b) for a, b in zip(new, ref, strict=True)], color="#999999", linewidth=0.8)
         bottom.scatter(x, ref, marker="_", s=260, linewidths=2, color="#333333", label="drift threshold (raw test: deployed model's recorded F1)")
         for flag, colour, marker, label in ((True, "#b3261e", "X", "F1 on new data: drift"), (False, "#1e6b34", "o", "F1 on new data: no drift")):
-            pts = [(xi, ni) for xi, ni, d in zip(x, new, usable) if bool(d["check"].get("drift")) is flag]
+            pts = [(xi, ni) for xi, ni, d in zip(x, new, usable, strict=True) if bool(d["check"].get("drift")) is flag]
             if pts:
                 bottom.scatter([p[0] for p in pts], [p[1] for p in pts], marker=marker, s=60, color=colour, label=label, zorder=3)
         bottom.legend(fontsize=7.5, loc="lower left")
@@ -192,7 +193,7 @@ def plot_risk_distribution(probabilities: Any, threshold: float, path: Path) -> 
     values = np.asarray(probabilities, dtype="float64")
     fig = Figure(figsize=(7.6, 2.5), dpi=130)
     ax = fig.subplots()
-    ax.hist(values, bins=np.linspace(0, 1, 21), color="#5b7fa6", edgecolor="white")
+    ax.hist(values, bins=np.linspace(0, 1, 21).tolist(), color="#5b7fa6", edgecolor="white")
     count = int((values > threshold).sum())
     ax.axvline(threshold, color="#b3261e", linestyle="--", linewidth=1.2)
     ax.text(threshold + 0.01, 0.95, f"{count:,} of {len(values):,} above {threshold:g}", color="#b3261e",
@@ -266,10 +267,13 @@ def run(config: Config, input_csv: Path | None = None, current_run: dict[str, An
     """
     schema = Schema.from_config(config)
     model, deployment = deployed_model(config)
-    raw = final = None  # inputs are read and checked before anything is written
-    if input_csv is None or config.final_data_csv.exists():
-        raw, final = risk.read_ingested(config.final_data_csv, schema)
-    clients = final if input_csv is None else read_clients(input_csv, schema)
+    raw: pd.DataFrame | None = None  # inputs are read and checked before anything is written
+    if input_csv is None:
+        raw, clients = risk.read_ingested(config.final_data_csv, schema)
+    else:
+        if config.final_data_csv.exists():
+            raw, _ = risk.read_ingested(config.final_data_csv, schema)  # for the report's data page
+        clients = read_clients(input_csv, schema)
     evaluation = confusion_matrix_report(config, (model, deployment))
 
     ranked = risk.risk_list(model, clients, schema)

@@ -4,6 +4,9 @@ A file is accepted whole or rejected whole: a file with a bad row is a sign of
 a broken export, and training on the rest of it would hide that. The error
 names the file, the column and the first offending rows, so the sender can
 fix it; a fixed file (new sha256) is tried again.
+
+pandas is imported inside the careful reader's functions only: the fast path
+(polars), which scoring and most ingestion take, never loads it.
 """
 from __future__ import annotations
 
@@ -14,12 +17,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
-import pandas as pd
 import polars as pl
 
 from drs.errors import DataError
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from drs.settings import Config
 
 MAX_EXAMPLES = 3
@@ -66,6 +70,7 @@ def read_csv_as_written(path: Path, schema: Schema) -> pd.DataFrame:
 
     pandas would read a corporation called "null" or "NA" as missing; here it stays a name.
     """
+    import pandas as pd
     return pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={schema.id_column: str})
 
 
@@ -86,6 +91,7 @@ def check_header(header: list[str], schema: Schema, source: str, require_target:
 
 def frame_from_text(text: str, schema: Schema, source: str, require_target: bool = True) -> pd.DataFrame:
     """Parse CSV text and check it; return a frame in schema column order with int64 numbers."""
+    import pandas as pd
     if not text.strip():
         raise DataError(source, "file is empty")
     first_line = text.splitlines()[0]
@@ -121,6 +127,7 @@ def check_row_lengths(text: str, width: int, source: str) -> None:
 
 def validate_frame(frame: pd.DataFrame, schema: Schema, source: str, require_target: bool = True) -> pd.DataFrame:
     """Check values of a frame of strings (or numbers); pure: no I/O."""
+    import pandas as pd
     row_numbers = np.arange(1, len(frame) + 1)
     ids = frame[schema.id_column]
     missing = ids.isna() | (ids.astype(str).str.strip() == "")
@@ -201,6 +208,7 @@ def to_polars(frame: pd.DataFrame) -> pl.DataFrame:
 
 def to_pandas(frame: pl.DataFrame) -> pd.DataFrame:
     """The same frame `frame_from_text` returns: str ids, int64 numbers (no pyarrow needed)."""
+    import pandas as pd
     return pd.DataFrame(
         {c: pd.Series(frame[c].to_numpy(), dtype="str" if frame[c].dtype == pl.String else "int64") for c in frame.columns}
     )

@@ -71,7 +71,8 @@ def assert_one_whole_deployment(config: Config) -> production.Deployment:
     """Production holds one complete deployment: checksums match, the model loads, latestscore.txt
     is that model's F1 on the test data, ingestedfiles.txt is the list it was trained on, and the
     course's top-level names show exactly that version's files."""
-    from scoring import format_score, metrics
+    from drs.metrics import metrics
+    from drs.scoring import format_score
 
     prod = config.prod_deployment_folder
     current = production.current(prod)
@@ -89,7 +90,7 @@ def assert_one_whole_deployment(config: Config) -> production.Deployment:
 
 def assert_api_answers(config: Config, label: str) -> None:
     """The API (Flask's test client, a fresh worker) serves the deployed version."""
-    from app import create_app
+    from drs.web import create_app
 
     client = create_app(config).test_client()
     health = client.get("/health")

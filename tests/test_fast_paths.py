@@ -14,7 +14,8 @@ import pandas as pd
 import polars as pl
 import pytest
 
-from drs import ingest, pipeline, rowstore, scoring, sources
+from drs import history, ingest, pipeline, rowstore, sources
+from drs.metrics import metrics
 from drs.schema import Schema, fast_frame, frame_from_text, read_csv_checked
 from drs.settings import Config
 from tests.conftest import HEADER, ROOT

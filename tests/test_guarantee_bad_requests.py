@@ -10,8 +10,8 @@ import http.client
 import json
 import os
 import struct
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import urlsplit
 
 import pytest

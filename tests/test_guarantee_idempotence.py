@@ -3,12 +3,10 @@ folders (sha256 and modification time); the run history, an append-only log, gai
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 from drs import history, pipeline
 from drs.settings import Config
-from tests.conftest import HEADER, ROOT, run_script, tree_state
+from tests.conftest import HEADER, run_script, tree_state
 from tests.faults import older_world_file
 
 

@@ -10,9 +10,9 @@ from typing import Callable
 
 import pytest
 
-from app import create_app
 from drs import history, production
 from drs.settings import Config
+from drs.web import create_app
 from tests.conftest import run_script, tree_state
 from tests.faults import RECORD
 

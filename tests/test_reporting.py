@@ -176,7 +176,7 @@ def test_report_pdf_says_what_is_deployed_and_who_is_at_risk(production_run: Con
     models = config.output_model_folder
     pages = pdf_pages(models / "report.pdf")
     assert len(pages) == len(report_pdf.SECTIONS) == 5
-    for number, (page, title) in enumerate(zip(pages, report_pdf.SECTIONS), start=1):
+    for number, (page, title) in enumerate(zip(pages, report_pdf.SECTIONS, strict=True), start=1):
         assert title in page and f"page {number} of 5" in page
 
     deployed = production.current(config.prod_deployment_folder)

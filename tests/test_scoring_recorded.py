@@ -15,7 +15,9 @@ import pytest
 
 from drs import ingest, scoring, training
 from drs.fileio import sha256_file
-from drs.model import LinearModel, linear_model_of
+from drs.metrics import metrics
+from drs.model import LinearModel, feature_matrix, linear_model_of
+from drs.schema import Schema, read_polars_checked
 from drs.settings import Config
 from tests.conftest import ROOT
 from tools.generate_data import large_set, write_csv
@@ -64,8 +66,8 @@ def test_recorded_parts_score_as_the_pickle_does(trained: Config, caplog: pytest
     assert fast["rows"] == 50_000 and tp + fp > 0 and tn + fn > 0  # both classes predicted: the comparison means something
     with open(trained.model_pkl, "rb") as handle:
         model = pickle.load(handle)
-    x = training.feature_matrix(scoring.read_polars_checked(trained.test_data_csv, scoring.Schema()), scoring.Schema())
-    assert (LinearModel.from_record(json.loads(json.dumps(training.linear_record(model)))).classes(x) == model.predict(x)).all()
+    x = feature_matrix(read_polars_checked(trained.test_data_csv, Schema()), Schema())
+    assert (LinearModel.from_record(json.loads(json.dumps(linear_model_of(model).to_record()))).classes(x) == model.predict(x)).all()
 
 
 def test_recorded_parts_read_back_exactly(trained: Config) -> None:
@@ -78,10 +80,12 @@ def test_recorded_parts_read_back_exactly(trained: Config) -> None:
 
 
 SCORE_ONLY = """
-import sys
-sys.path.insert(0, {root!r})
-from drs import scoring
-code = scoring.main(["--config", {config!r}])
+import runpy, sys
+sys.argv = ["scoring.py", "--config", {config!r}]
+try:
+    runpy.run_path({script!r}, run_name="__main__")
+except SystemExit as exit:
+    code = exit.code
 print(code, ",".join(m for m in ("sklearn", "scipy", "pandas") if m in sys.modules) or "none")
 """
 
@@ -90,7 +94,7 @@ def test_scoring_a_recorded_model_imports_neither_scikit_learn_nor_scipy(practic
     ingest.ingest(practice_config)
     training.train(practice_config)
     done = subprocess.run(
-        [sys.executable, "-c", SCORE_ONLY.format(root=str(ROOT), config=str(practice_config.config_file))],
+        [sys.executable, "-c", SCORE_ONLY.format(script=str(ROOT / "scoring.py"), config=str(practice_config.config_file))],
         capture_output=True, text=True, timeout=60,
     )
     assert done.returncode == 0, done.stderr
@@ -108,8 +112,8 @@ def test_a_pickle_the_record_does_not_describe_is_unpickled(trained: Config, cap
     result, text, log = score(trained, caplog)
     assert UNPICKLED in log and RECORDED not in log
     assert result["model_sha256"] == sha256_file(trained.model_pkl) != recorded["model_sha256"]
-    frame = scoring.read_polars_checked(trained.test_data_csv, scoring.Schema())
-    expected = scoring.metrics(other, frame, scoring.Schema())
+    frame = read_polars_checked(trained.test_data_csv, Schema())
+    expected = metrics(other, frame, Schema())
     assert {k: result[k] for k in expected} == expected
     assert result["f1"] != recorded["f1"]
     assert text == scoring.format_score(expected["f1"])
@@ -129,4 +133,4 @@ def test_other_models_record_no_linear_parts() -> None:
     from sklearn.tree import DecisionTreeClassifier
 
     x = np.arange(20.0).reshape(10, 2)
-    assert training.linear_record(DecisionTreeClassifier().fit(x, np.arange(10) % 2)) is None
+    assert linear_model_of(DecisionTreeClassifier().fit(x, np.arange(10) % 2)) is None

@@ -278,7 +278,7 @@ class Load:
             except (requests.RequestException, ValueError) as exc:
                 self.answers.append((sent, time.monotonic(), 0, repr(exc)))
 
-    def __enter__(self) -> "Load":
+    def __enter__(self) -> Load:
         for t in self.threads:
             t.start()
         return self

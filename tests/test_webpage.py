@@ -6,7 +6,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from html import unescape
 from pathlib import Path
 
@@ -129,7 +129,7 @@ def test_only_the_known_images_are_served(reported: Config) -> None:
 
 
 def test_a_failed_run_and_a_damaged_risk_list_show_on_the_page(reported: Config) -> None:
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    now = datetime.now(UTC).isoformat(timespec="seconds")
     history.append_run(reported.history_db, started_at=now, finished_at=now, kind="fullprocess", outcome=Outcome.FAILED,
                        message="ingestion: no valid data in q9.csv", deployed_version=1, details={})
     (reported.output_model_folder / "risklist.csv").write_text("rank,who\n1,x\n")
@@ -140,7 +140,7 @@ def test_a_failed_run_and_a_damaged_risk_list_show_on_the_page(reported: Config)
 
 
 def test_warnings_for_an_old_model_data_drift_and_a_refused_candidate() -> None:
-    now = datetime(2026, 11, 25, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 25, tzinfo=UTC)
     meta = {"label": "v0003", "trained_at": (now - timedelta(days=40)).isoformat()}
     drift = {"started_at": now.isoformat(), "check": {"test": "raw", "new_data_f1": 0.5, "deployed_score": 0.7, "drift": True},
              "data_drift": {"drifted_features": ["lastmonth_activity"], "rule": "KS p < 0.05 and PSI > 0.2"},

@@ -18,10 +18,11 @@ import math
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
@@ -127,7 +128,7 @@ class FileCache:
             hit = self._entries.get(name)
             if hit is not None and hit[0] == key:
                 self._entries.move_to_end(name)
-                return hit[1]  # type: ignore[no-any-return]
+                return hit[1]
         value = compute()
         with self._lock:
             self._entries[name] = (key, value)
@@ -218,7 +219,7 @@ def records_to_matrix(records: Any, schema: Schema, max_records: int) -> Rows:
             corp = str(corp)
         ids.append(corp)
     if not {type(v) for row in rows for v in row} <= {int, float}:  # strings, booleans, null, ...
-        rows = [[_number(v, i, c) for v, c in zip(row, features)] for i, row in enumerate(rows, start=1)]
+        rows = [[_number(v, i, c) for v, c in zip(row, features, strict=True)] for i, row in enumerate(rows, start=1)]
     return _checked_matrix(rows, features), ids
 
 
@@ -276,7 +277,7 @@ def prediction_answer(loaded: LoadedModel, x: np.ndarray, ids: list[str | None])
         "count": len(ids),
         "predictions": [
             {"row": i, "corporation": cid, "prediction": int(c), "exit_probability": round(float(p), 6)}
-            for i, (cid, c, p) in enumerate(zip(ids, classes.tolist(), probabilities.tolist()), start=1)
+            for i, (cid, c, p) in enumerate(zip(ids, classes.tolist(), probabilities.tolist(), strict=True), start=1)
         ],
     }
 

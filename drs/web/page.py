@@ -19,10 +19,11 @@ import csv
 import json
 import math
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, render_template, request, send_file
 from werkzeug.exceptions import HTTPException
@@ -128,7 +129,7 @@ def parse_time(value: Any) -> datetime | None:
         moment = datetime.fromisoformat(str(value))
     except (TypeError, ValueError):
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def ago(value: Any, now: datetime) -> str:
@@ -180,14 +181,16 @@ def warnings(
                                   f"({formatting.when(meta.get('trained_at') or meta.get('deployed_at'))}), "
                                   f"more than the {formatting.number(max_age_days)} days allowed (max_model_age_days)."})
     if drift:
-        data = drift.get("data_drift") if isinstance(drift.get("data_drift"), dict) else {}
+        raw_data = drift.get("data_drift")
+        data: dict[str, Any] = raw_data if isinstance(raw_data, dict) else {}
         drifted = data.get("drifted_features") or []
         if drifted:
             found.append({"title": "Data drift found",
                           "text": f"in {', '.join(map(str, drifted))} ({data.get('rule') or 'drift rule not recorded'}), "
                                   f"run of {formatting.when(drift.get('started_at'))}."})
         check = drift.get("check") or {}
-        gate = drift.get("gate") if isinstance(drift.get("gate"), dict) else {}
+        raw_gate = drift.get("gate")
+        gate: dict[str, Any] = raw_gate if isinstance(raw_gate, dict) else {}
         if check.get("drift") and gate and not gate.get("promote", True):
             found.append({"title": "Drift found, retrained model not promoted",
                           "text": f"{drift_words(check)}; {gate.get('reason') or 'the promotion gate refused it'}."})
@@ -231,7 +234,7 @@ def _risk_section(svc: Service, meta: dict[str, Any]) -> Section:
         rows = svc.cache.get("page:risklist", (path,), lambda: read_risk_list(path, svc.schema))
     except (OSError, UnicodeDecodeError, DataError, csv.Error) as exc:
         return Section(problem=f"{layout.RISK_LIST} cannot be read: {exc}")
-    written = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
+    written = datetime.fromtimestamp(path.stat().st_mtime, UTC)
     above = sum(1 for r in rows if r["probability"] > risk.THRESHOLD)
     section = Section(data={"rows": rows, "above": above, "written_at": written.isoformat(timespec="seconds")})
     deployed = parse_time(meta.get("deployed_at"))
@@ -262,7 +265,7 @@ def _image(config: Config, name: str) -> dict[str, Any] | None:
 def index() -> str:
     svc = service()
     config = svc.config
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     model = Section()
     try:
         deployment = production.current(config.prod_deployment_folder)
