@@ -5,6 +5,7 @@ Writes apireturns.txt (readable) and apireturns.json (machine-readable) to
 config (`api_url`) unless `--url` is given. Exits 1 when the API is not
 reachable or an endpoint gave no answer or a server error.
 """
+
 from __future__ import annotations
 
 import argparse

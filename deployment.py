@@ -7,6 +7,7 @@
 Each deployment is a new immutable version folder under `prod_deployment_path`;
 `current` is switched to it in one rename (see drs/deploy.py, drs/production.py).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,7 +20,9 @@ from drs.settings import Config
 def arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--list", action="store_true", help="list deployed versions (* marks the current one)")
-    group.add_argument("--rollback", nargs="?", const="previous", metavar="VERSION", help="make VERSION (default: the previous one) current")
+    group.add_argument(
+        "--rollback", nargs="?", const="previous", metavar="VERSION", help="make VERSION (default: the previous one) current"
+    )
 
 
 def body(config: Config, args: argparse.Namespace) -> int:

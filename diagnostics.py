@@ -5,6 +5,7 @@ which the API serves (see drs/diagnostics.py; newest package versions: drs/packa
 
     python diagnostics.py [--config FILE] [-v]
 """
+
 from __future__ import annotations
 
 from drs.cli import run_stage

@@ -5,6 +5,7 @@ steps are drs/pipeline.py's. A tick with nothing new ends in milliseconds.
 
     python fullprocess.py [--config FILE] [--force-deploy] [--api-url URL] [-v]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,7 +19,8 @@ from drs.settings import Config
 def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-url", help="base URL of the API for the API calls (default: api_url in the config)")
     parser.add_argument(
-        "--force-deploy", action="store_true",
+        "--force-deploy",
+        action="store_true",
         help="deploy a retrained candidate even if the promotion gate refuses it (files whose candidate was refused are judged again)",
     )
 

@@ -3,6 +3,7 @@
 Loopback only unless BIND is set; no control socket (gunicorn 27 would create
 one under ~/.gunicorn), so serving writes nothing outside the project.
 """
+
 import os
 
 bind = os.environ.get("BIND", f"127.0.0.1:{os.environ.get('PORT', '8000')}")

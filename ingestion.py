@@ -6,6 +6,7 @@ source files are only ever read.
 
     python ingestion.py [--config FILE] [-v]
 """
+
 from __future__ import annotations
 
 from drs.cli import run_stage

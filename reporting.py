@@ -7,6 +7,7 @@ optional) instead of the latest ingested data.
 
     python reporting.py [--config FILE] [-v] [--input CSV]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,7 +19,12 @@ from drs.settings import Config
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--input", type=Path, metavar="CSV", help="rank the clients of this CSV (exited column optional) instead of the latest ingested data")
+    parser.add_argument(
+        "--input",
+        type=Path,
+        metavar="CSV",
+        help="rank the clients of this CSV (exited column optional) instead of the latest ingested data",
+    )
 
 
 def _body(config: Config, args: argparse.Namespace) -> int:

@@ -5,6 +5,7 @@ Writes `output_model_path/latestscore.txt` (the bare F1, as the course has it) a
 
     python scoring.py [--config FILE] [-v]
 """
+
 from __future__ import annotations
 
 from drs.cli import run_stage

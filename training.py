@@ -5,6 +5,7 @@ and `trainedmodel.json` (see drs/training.py).
 
     python training.py [--config FILE] [-v]
 """
+
 from __future__ import annotations
 
 from drs.cli import run_stage

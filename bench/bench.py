@@ -18,6 +18,7 @@ else a Python client with threads (slower itself, so its numbers are lower
 bounds). Results go to bench/results/ (JSON)
 and, with --readme, into bench/README.md between the result markers.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,15 +37,16 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+
+from tools.procs import free_port, stop
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from tools.procs import free_port, stop  # noqa: E402
 
 BENCH = ROOT / "bench"
 RESULTS = BENCH / "results"
@@ -183,11 +185,26 @@ def wrk_load(port: int, path: str, body: bytes, requests: int, concurrency: int,
     body_file.write_bytes(body)
     env = {**os.environ, "BENCH_BODY": str(body_file) if body else ""}
     done = subprocess.run(
-        ["wrk", "-t", str(threads), "-c", str(concurrency), "-d", f"{WRK_SECONDS}s", "--timeout", "10s",
-         "-s", str(BENCH / "wrk_report.lua"), f"http://127.0.0.1:{port}{path}"],
-        capture_output=True, text=True, env=env, timeout=WRK_SECONDS + 60,
+        [
+            "wrk",
+            "-t",
+            str(threads),
+            "-c",
+            str(concurrency),
+            "-d",
+            f"{WRK_SECONDS}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(BENCH / "wrk_report.lua"),
+            f"http://127.0.0.1:{port}{path}",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=WRK_SECONDS + 60,
     )
-    line = next((l for l in done.stdout.splitlines() if l.startswith("BENCH ")), None)
+    line = next((text for text in done.stdout.splitlines() if text.startswith("BENCH ")), None)
     if line is None:
         raise RuntimeError(f"wrk gave no result: {done.stdout}\n{done.stderr}")
     r = json.loads(line[6:])
@@ -246,16 +263,25 @@ def redeploy_soon(project: Path, delay: float, outcome: dict[str, str]) -> threa
 
 
 def machine() -> dict[str, Any]:
-    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")), platform.processor())
+    cpu = next(
+        (text.split(":", 1)[1].strip() for text in Path("/proc/cpuinfo").read_text().splitlines() if text.startswith("model name")),
+        platform.processor(),
+    )
     versions = {name: metadata.version(name) for name in ("flask", "werkzeug", "gunicorn", "numpy", "scipy", "scikit-learn", "pandas")}
     if shutil.which("wrk"):
         out = subprocess.run(["wrk", "--version"], capture_output=True, text=True)
         versions["wrk"] = (out.stdout or out.stderr).split()[1]
     if shutil.which("hey"):
-        versions["hey"] = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "hey"], capture_output=True, text=True).stdout or "installed"
+        versions["hey"] = (
+            subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "hey"], capture_output=True, text=True).stdout or "installed"
+        )
     return {
-        "cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "os": platform.platform(),
-        "versions": versions, "load_before": os.getloadavg(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "os": platform.platform(),
+        "versions": versions,
+        "load_before": os.getloadavg(),
     }
 
 
@@ -274,11 +300,20 @@ def run(rounds: int, requests: int, concurrency: int, client: str, workers: int)
         ours_cmd = [str(Path(PY).parent / "gunicorn"), "--config", str(ROOT / "gunicorn.conf.py"), "app:create_app()"]
         ours_env = {"DRS_CONFIG": str(project / "config.json"), "PORT": str(ours_port), "WORKERS": str(workers)}
         naive_cmd = [PY, str(BENCH / "naive_app.py"), "--project", str(project), "--port", str(naive_port)]
-        with server("gunicorn", ours_cmd, ours_port, ours_env, RESULTS / "ours.log") as ours_pid, \
-                server("naive", naive_cmd, naive_port, {}, RESULTS / "naive.log") as naive_pid:
+        with (
+            server("gunicorn", ours_cmd, ours_port, ours_env, RESULTS / "ours.log") as ours_pid,
+            server("naive", naive_cmd, naive_port, {}, RESULTS / "naive.log") as naive_pid,
+        ):
             for scenario in SCENARIOS:  # warm up: imports, first model load, caches
                 for port in (ours_port, naive_port):
-                    load(port, "/health" if scenario == "health" else "/prediction", bodies[scenario], 4 * concurrency, concurrency, Path(tmp))
+                    load(
+                        port,
+                        "/health" if scenario == "health" else "/prediction",
+                        bodies[scenario],
+                        4 * concurrency,
+                        concurrency,
+                        Path(tmp),
+                    )
             for round_no in range(1, rounds + 1):
                 for scenario in SCENARIOS:
                     path = "/health" if scenario == "health" else "/prediction"
@@ -294,13 +329,34 @@ def run(rounds: int, requests: int, concurrency: int, client: str, workers: int)
                             thread.join()
                             after = get_json(port, "/health")[1]["model_version"]
                             redeploy = f"{before} -> {after} ({outcome.get('result')})"
-                        runs.append(Run(name, scenario, round_no, client, count, round(seconds, 3),
-                                        round(count / seconds, 1), round(p50, 3), round(p99, 3), errors, round(cpu_ms, 3), redeploy))
-                        print(f"round {round_no} {scenario:12} {name:6} {count / seconds:9.1f} req/s  p50 {p50:7.2f} ms  p99 {p99:7.2f} ms"
-                              f"  server CPU {cpu_ms:6.3f} ms/req  errors {errors}  {redeploy}", flush=True)
+                        runs.append(
+                            Run(
+                                name,
+                                scenario,
+                                round_no,
+                                client,
+                                count,
+                                round(seconds, 3),
+                                round(count / seconds, 1),
+                                round(p50, 3),
+                                round(p99, 3),
+                                errors,
+                                round(cpu_ms, 3),
+                                redeploy,
+                            )
+                        )
+                        print(
+                            f"round {round_no} {scenario:12} {name:6} {count / seconds:9.1f} req/s  p50 {p50:7.2f} ms  p99 {p99:7.2f} ms"
+                            f"  server CPU {cpu_ms:6.3f} ms/req  errors {errors}  {redeploy}",
+                            flush=True,
+                        )
     info["load_after"] = os.getloadavg()
-    return {"machine": info, "settings": {"rounds": rounds, "requests": requests, "concurrency": concurrency, "workers": workers},
-            "runs": [asdict(r) for r in runs], "finished_at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
+    return {
+        "machine": info,
+        "settings": {"rounds": rounds, "requests": requests, "concurrency": concurrency, "workers": workers},
+        "runs": [asdict(r) for r in runs],
+        "finished_at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+    }
 
 
 def summary(result: dict[str, Any]) -> dict[tuple[str, str], dict[str, float]]:
@@ -324,11 +380,22 @@ def goals(table: dict[tuple[str, str], dict[str, float]], result: dict[str, Any]
     ours1, naive1, health = table[("ours", "predict-1")], table[("naive", "predict-1")], table[("ours", "health")]
     redeploys = [r for r in result["runs"] if r["redeploy"]]
     return [
-        ("one-record /prediction >= 10x the naive server's req/s", f"{ours1['rps'] / naive1['rps']:.1f}x", ours1["rps"] >= 10 * naive1["rps"]),
-        ("one-record /prediction within 1.5x the /health floor", f"/health {health['rps']:.0f} req/s is {health['rps'] / ours1['rps']:.2f}x", health["rps"] <= 1.5 * ours1["rps"]),
+        (
+            "one-record /prediction >= 10x the naive server's req/s",
+            f"{ours1['rps'] / naive1['rps']:.1f}x",
+            ours1["rps"] >= 10 * naive1["rps"],
+        ),
+        (
+            "one-record /prediction within 1.5x the /health floor",
+            f"/health {health['rps']:.0f} req/s is {health['rps'] / ours1['rps']:.2f}x",
+            health["rps"] <= 1.5 * ours1["rps"],
+        ),
         ("p99 under 5 ms at concurrency 8 (one record, worst round)", f"{ours1['p99']:.2f} ms", ours1["p99"] < 5),
-        ("zero errors on our server, redeploys included", f"{sum(table[('ours', s)]['errors'] for s in SCENARIOS)} errors, {len(redeploys)} redeploys under load",
-         all(table[("ours", s)]["errors"] == 0 for s in SCENARIOS) and all("(ok)" in r["redeploy"] for r in redeploys)),
+        (
+            "zero errors on our server, redeploys included",
+            f"{sum(table[('ours', s)]['errors'] for s in SCENARIOS)} errors, {len(redeploys)} redeploys under load",
+            all(table[("ours", s)]["errors"] == 0 for s in SCENARIOS) and all("(ok)" in r["redeploy"] for r in redeploys),
+        ),
     ]
 
 
@@ -350,11 +417,22 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append(
             f"| {scenario} | {o['rps']:.0f} | {o['p50']:.2f} | {o['p99']:.2f} | {o['cpu']:.3f} | {n['rps']:.0f} | {n['p50']:.2f} | {n['p99']:.2f} | {n['cpu']:.3f} | {o['rps'] / n['rps']:.1f}x | {o['errors']}, {n['errors']} |"
         )
-    lines += ["", "req/s, p50 and CPU: median of the rounds; p99: the worst round. CPU ms/req is the server's own user+system"
-              " CPU time (gunicorn master and workers; the naive server's process) per answered request, from /proc: it"
-              " depends far less on what else the shared machine runs than req/s and latency do.", "", "| goal | measured | met |", "| --- | --- | --- |"]
+    lines += [
+        "",
+        "req/s, p50 and CPU: median of the rounds; p99: the worst round. CPU ms/req is the server's own user+system"
+        " CPU time (gunicorn master and workers; the naive server's process) per answered request, from /proc: it"
+        " depends far less on what else the shared machine runs than req/s and latency do.",
+        "",
+        "| goal | measured | met |",
+        "| --- | --- | --- |",
+    ]
     lines += [f"| {goal} | {measured} | {'yes' if met else '**no**'} |" for goal, measured, met in goals(table, result)]
-    lines += ["", "Redeploys while loaded: " + "; ".join(f"{r['scenario']} round {r['round']}: {r['redeploy']}" for r in result["runs"] if r["redeploy"]) + "."]
+    lines += [
+        "",
+        "Redeploys while loaded: "
+        + "; ".join(f"{r['scenario']} round {r['round']}: {r['redeploy']}" for r in result["runs"] if r["redeploy"])
+        + ".",
+    ]
     return "\n".join(lines)
 
 
@@ -368,10 +446,14 @@ def write_readme(text: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--requests", type=int, default=2000, help="requests per round and scenario (bounded; hey sends a multiple of --concurrency)")
+    p.add_argument(
+        "--requests", type=int, default=2000, help="requests per round and scenario (bounded; hey sends a multiple of --concurrency)"
+    )
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument("--workers", type=int, default=2, help="gunicorn workers of our server")
-    p.add_argument("--client", choices=("auto", *LOADERS), default="auto", help="load generator (auto: the first installed of hey, wrk, python)")
+    p.add_argument(
+        "--client", choices=("auto", *LOADERS), default="auto", help="load generator (auto: the first installed of hey, wrk, python)"
+    )
     p.add_argument("--readme", action="store_true", help="write the results into bench/README.md")
     args = p.parse_args(argv)
     result = run(args.rounds, args.requests, args.concurrency, args.client, args.workers)

@@ -2,6 +2,7 @@
 
 Every benchmark writes only under a temporary folder (or bench/results/, which git ignores).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -13,11 +14,10 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 PY = sys.executable
 RESULTS = ROOT / "bench" / "results"
 LOAD_AT_START: list[str] = []
@@ -126,7 +126,9 @@ def machine() -> dict[str, str]:
     import polars
     import sklearn
 
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), "?")
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), "?"
+    )
     mem = next((line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")), "0")
     return {
         "cpu": f"{os.cpu_count()} x {cpu}",

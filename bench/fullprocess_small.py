@@ -7,6 +7,7 @@ dependency check asking the package index (`packages_timeout_seconds` as shipped
 answers cached (the first redeploy of a day), with the day's answers cached, and skipping it (0).
 Usage: python bench/fullprocess_small.py [--runs 3]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,8 +38,11 @@ def main() -> None:
         for name in OUTPUTS:
             (root / name).mkdir(exist_ok=True)
             shutil.copytree(root / name, tmp / "snapshot" / name, symlinks=True)
-        variants = {"index asked (shipped, 20 s limit), nothing cached": 20, "index answers cached (the rest of the day)": 20,
-                    "packages_timeout_seconds 0 (index not asked)": 0}
+        variants = {
+            "index asked (shipped, 20 s limit), nothing cached": 20,
+            "index answers cached (the rest of the day)": 20,
+            "packages_timeout_seconds 0 (index not asked)": 0,
+        }
         cached = tmp / "packageindex.json"
         walls: dict[str, list[float]] = {v: [] for v in variants}
         stages: dict[str, dict[str, list[float]]] = {v: {s: [] for s in STAGES} for v in variants}
@@ -61,9 +65,13 @@ def main() -> None:
                     walls[label].append(wall)
                     for stage in STAGES:
                         stages[label][stage].append(run["details"]["timings"].get(stage, 0.0))
-        rows = [[label, f"{median(w):.2f}", ", ".join(f"{x:.2f}" for x in w),
-                 ", ".join(f"{s} {median(stages[label][s]):.2f}" for s in STAGES)] for label, w in walls.items()]
-        report("fullprocess_small", ["fullprocess.py redeploying on 10,000 clients", "median wall s", "runs", "median seconds per stage"], rows)
+        rows = [
+            [label, f"{median(w):.2f}", ", ".join(f"{x:.2f}" for x in w), ", ".join(f"{s} {median(stages[label][s]):.2f}" for s in STAGES)]
+            for label, w in walls.items()
+        ]
+        report(
+            "fullprocess_small", ["fullprocess.py redeploying on 10,000 clients", "median wall s", "runs", "median seconds per stage"], rows
+        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

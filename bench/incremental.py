@@ -6,6 +6,7 @@ and without it (store removed: a full re-ingestion and scoring from finaldata.cs
 of --runs runs, and the peak RSS of each. The deployed model is trained on the history (lbfgs, scaled).
 Usage: python bench/incremental.py [--rows 10000000] [--files 10] [--runs 3] [--keep DIR]
 """
+
 from __future__ import annotations
 
 import os
@@ -24,7 +25,9 @@ from tools.generate_data import large_set, write_csv
 def until_decision(config: Path) -> tuple[float, float, str]:
     """Wall seconds to the drift decision, peak RSS MB, the decision line."""
     started = time.perf_counter()
-    proc = subprocess.Popen([PY, str(ROOT / "fullprocess.py"), "--config", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [PY, str(ROOT / "fullprocess.py"), "--config", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     line = ""
     for line in proc.stderr:
         if "drift check" in line or "no new data" in line:
@@ -72,9 +75,16 @@ def main() -> None:
             [label, f"{median([w for w, _, _ in r]):.2f}", f"{max(m for _, m, _ in r):.0f}", ", ".join(f"{w:.2f}" for w, _, _ in r)]
             for label, r in results.items()
         ]
-        report(f"incremental_{history_rows}", ["fullprocess.py to its drift decision", "median wall s", "peak RSS MB", "runs"], rows,
-               {"history": f"{history_rows:,} rows in {args.files} files", "new file": f"{args.new_rows:,} rows",
-                "decision": results["incremental (row store)"][0][2]})
+        report(
+            f"incremental_{history_rows}",
+            ["fullprocess.py to its drift decision", "median wall s", "peak RSS MB", "runs"],
+            rows,
+            {
+                "history": f"{history_rows:,} rows in {args.files} files",
+                "new file": f"{args.new_rows:,} rows",
+                "decision": results["incremental (row store)"][0][2],
+            },
+        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

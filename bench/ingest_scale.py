@@ -6,6 +6,7 @@ The baseline reads with keep_default_na=False, as the project does: otherwise pa
 generated ids such as "null" into missing values and the outputs differ for that reason alone.
 Usage: python bench/ingest_scale.py [--rows 10000000] [--files 10] [--runs 3] [--keep DIR]
 """
+
 from __future__ import annotations
 
 import shutil
@@ -39,11 +40,25 @@ def main() -> None:
             plain.append(run_measured([PY, "-c", PLAIN_PANDAS, str(data), str(tmp / "plain.csv")])[:2])
         same = (out / "finaldata.csv").read_bytes() == (tmp / "plain.csv").read_bytes()
         rows = [
-            ["ingestion.py (full ingestion)", f"{median([w for w, _ in ours]):.2f}", f"{max(m for _, m in ours):.0f}", ", ".join(f"{w:.2f}" for w, _ in ours)],
-            ["plain pandas baseline", f"{median([w for w, _ in plain]):.2f}", f"{max(m for _, m in plain):.0f}", ", ".join(f"{w:.2f}" for w, _ in plain)],
+            [
+                "ingestion.py (full ingestion)",
+                f"{median([w for w, _ in ours]):.2f}",
+                f"{max(m for _, m in ours):.0f}",
+                ", ".join(f"{w:.2f}" for w, _ in ours),
+            ],
+            [
+                "plain pandas baseline",
+                f"{median([w for w, _ in plain]):.2f}",
+                f"{max(m for _, m in plain):.0f}",
+                ", ".join(f"{w:.2f}" for w, _ in plain),
+            ],
         ]
-        report("ingest_scale", ["command", "median wall s", "peak RSS MB", "runs"], rows,
-               {"data": f"{args.files} files, {args.rows:,} rows, {size_mb:.0f} MB", "finaldata.csv identical to the baseline's": same})
+        report(
+            "ingest_scale",
+            ["command", "median wall s", "peak RSS MB", "runs"],
+            rows,
+            {"data": f"{args.files} files, {args.rows:,} rows, {size_mb:.0f} MB", "finaldata.csv identical to the baseline's": same},
+        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -6,6 +6,7 @@ DataFrame (from the JSON records, or by reading the CSV file a caller names,
 any path at all) and calls scikit-learn's predict and predict_proba. No
 caching, no checks. `/health` reads the deployed score file.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,7 +38,9 @@ def create_naive_app(project: Path):
         x = frame[FEATURES]
         classes = model.predict(x.values)
         probabilities = model.predict_proba(x.values)[:, 1]
-        return jsonify(predictions=[{"prediction": int(c), "exit_probability": float(p)} for c, p in zip(classes, probabilities)])
+        return jsonify(
+            predictions=[{"prediction": int(c), "exit_probability": float(p)} for c, p in zip(classes, probabilities, strict=True)]
+        )
 
     @app.route("/health", methods=["GET"])
     def health():

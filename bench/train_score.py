@@ -5,6 +5,7 @@ store removed shows reading finaldata.csv instead), once per model setting; `sco
 file of --score-rows rows against the plain pandas read_csv + predict + f1_score, same run.
 Usage: python bench/train_score.py [--rows 10000000] [--score-rows 1000000] [--runs 3] [--keep DIR]
 """
+
 from __future__ import annotations
 
 import json
@@ -54,9 +55,18 @@ def main() -> None:
         rows = []
         for label, settings in SETTINGS.items():
             set_model(config, settings)
-            runs = [run_measured([PY, str(ROOT / "training.py"), "--config", str(config)])[:2]
-                    for _ in range(args.liblinear_runs if not settings else args.runs)]
-            rows.append([f"training.py, {label}", f"{median([w for w, _ in runs]):.2f}", f"{max(m for _, m in runs):.0f}", ", ".join(f"{w:.2f}" for w, _ in runs)])
+            runs = [
+                run_measured([PY, str(ROOT / "training.py"), "--config", str(config)])[:2]
+                for _ in range(args.liblinear_runs if not settings else args.runs)
+            ]
+            rows.append(
+                [
+                    f"training.py, {label}",
+                    f"{median([w for w, _ in runs]):.2f}",
+                    f"{max(m for _, m in runs):.0f}",
+                    ", ".join(f"{w:.2f}" for w, _ in runs),
+                ]
+            )
         set_model(config, SETTINGS["newton-cholesky, float32"])
         store = config.parent / "ingesteddata" / "finaldata.store"
         shutil.move(store, tmp / "store")
@@ -68,11 +78,30 @@ def main() -> None:
         ours, plain = [], []
         for _ in range(args.runs):
             ours.append(run_measured([PY, str(ROOT / "scoring.py"), "--config", str(config)])[:2])
-            plain.append(run_measured([PY, "-c", PLAIN_SCORING, str(config.parent / "models" / "trainedmodel.pkl"), str(config.parent / "testdata" / "big.csv")])[:2])
+            plain.append(
+                run_measured(
+                    [
+                        PY,
+                        "-c",
+                        PLAIN_SCORING,
+                        str(config.parent / "models" / "trainedmodel.pkl"),
+                        str(config.parent / "testdata" / "big.csv"),
+                    ]
+                )[:2]
+            )
         for label, runs in ((f"scoring.py on {args.score_rows:,} rows", ours), ("plain pandas read_csv + predict + f1_score", plain)):
-            rows.append([label, f"{median([w for w, _ in runs]):.2f}", f"{max(m for _, m in runs):.0f}", ", ".join(f"{w:.2f}" for w, _ in runs)])
-        report("train_score", ["command", "median wall s", "peak RSS MB", "runs"], rows,
-               {"training data": f"{args.rows:,} rows (full ingestion of {args.files} files)", "OMP/BLAS threads": os.environ.get("OMP_NUM_THREADS", "default")})
+            rows.append(
+                [label, f"{median([w for w, _ in runs]):.2f}", f"{max(m for _, m in runs):.0f}", ", ".join(f"{w:.2f}" for w, _ in runs)]
+            )
+        report(
+            "train_score",
+            ["command", "median wall s", "peak RSS MB", "runs"],
+            rows,
+            {
+                "training data": f"{args.rows:,} rows (full ingestion of {args.files} files)",
+                "OMP/BLAS threads": os.environ.get("OMP_NUM_THREADS", "default"),
+            },
+        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -3,6 +3,7 @@
 Writes to output_model_path: `layout.API_RETURNS` (one labelled section per
 endpoint) and `layout.API_RETURNS_JSON` (URL, status code and JSON answer of each).
 """
+
 from __future__ import annotations
 
 import json
@@ -46,15 +47,25 @@ def call_one(base_url: str, label: str, method: str, path: str, body: dict[str, 
         raise StageError(f"the API is not reachable at {base_url} (is it running? try `make serve`)") from None
     except requests.Timeout:
         log.error("%s %s: no answer within %g s", method, path, timeout)
-        return {**answer, "status": None, "elapsed_seconds": round(time.perf_counter() - started, 4),
-                "error": f"no answer within {timeout:g} s", "response": None}
+        return {
+            **answer,
+            "status": None,
+            "elapsed_seconds": round(time.perf_counter() - started, 4),
+            "error": f"no answer within {timeout:g} s",
+            "response": None,
+        }
     try:
         payload: Any = response.json()
     except ValueError:
         payload = {"non_json_body": response.text[:2000]}
     log.info("%s %s -> %d", method, path, response.status_code)
-    return {**answer, "status": response.status_code, "elapsed_seconds": round(time.perf_counter() - started, 4),
-            "content_type": response.headers.get("Content-Type"), "response": payload}
+    return {
+        **answer,
+        "status": response.status_code,
+        "elapsed_seconds": round(time.perf_counter() - started, 4),
+        "content_type": response.headers.get("Content-Type"),
+        "response": payload,
+    }
 
 
 def call_all(base_url: str, calls: list[Call], timeout: float) -> list[dict[str, Any]]:
@@ -77,11 +88,12 @@ def readable_response(response: Any) -> str:
     if not isinstance(predictions, list) or len(predictions) <= READABLE_ROWS:
         return json.dumps(response, indent=2)
     head = {k: v for k, v in response.items() if k != "predictions"}
-    lines = [json.dumps(head, indent=2),
-             f"first {READABLE_ROWS} of {len(predictions)} predictions (all are in {layout.API_RETURNS_JSON}):"]
+    lines = [json.dumps(head, indent=2), f"first {READABLE_ROWS} of {len(predictions)} predictions (all are in {layout.API_RETURNS_JSON}):"]
     lines.append(f"  {'row':>5}  {'corporation':12} {'prediction':>10}  {'exit_probability':>16}")
     for p in predictions[:READABLE_ROWS]:
-        lines.append(f"  {p.get('row', ''):>5}  {str(p.get('corporation')):12} {p.get('prediction', ''):>10}  {p.get('exit_probability', ''):>16}")
+        lines.append(
+            f"  {p.get('row', ''):>5}  {str(p.get('corporation')):12} {p.get('prediction', ''):>10}  {p.get('exit_probability', ''):>16}"
+        )
     return "\n".join(lines)
 
 

@@ -4,12 +4,13 @@ A known failure (drs.errors: bad config, bad data, missing deployment, a stage t
 that cannot be written) is one line on stderr and exit 1 (2 for the config); anything else is a bug and
 keeps its traceback.
 """
+
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from drs.errors import ConfigError, DataError, DeploymentError, StageError
 from drs.settings import DEFAULT_CONFIG, Config, load_config

@@ -8,6 +8,7 @@ then switches `current` to it in one rename (drs/production.py). Before deployin
 it checks that the three belong together: the score is the score of this model,
 and the model was trained on the data this ingestion record describes.
 """
+
 from __future__ import annotations
 
 import json
@@ -39,7 +40,11 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
 
 def check_set(config: Config) -> dict[str, Any]:
     """Refuse a set whose parts do not belong together; return the metadata to deploy with."""
-    for path, what in ((config.model_pkl, "training.py"), (config.latest_score_txt, "scoring.py"), (config.ingested_files_txt, "ingestion.py")):
+    for path, what in (
+        (config.model_pkl, "training.py"),
+        (config.latest_score_txt, "scoring.py"),
+        (config.ingested_files_txt, "ingestion.py"),
+    ):
         if not path.exists():
             raise StageError(f"{path} does not exist; run {what} first")
     trained = _read_json(config.model_meta, "training.py")
@@ -50,13 +55,9 @@ def check_set(config: Config) -> dict[str, Any]:
     if trained.get("model_sha256") != model_sha:
         raise StageError(f"{config.model_meta} describes another model than {config.model_pkl}; run training.py again")
     if trained.get("ingestedfiles_sha256") != sha256_file(config.ingested_files_txt):
-        raise StageError(
-            f"{config.ingested_files_txt} changed after the model was trained; run training.py and scoring.py again"
-        )
+        raise StageError(f"{config.ingested_files_txt} changed after the model was trained; run training.py and scoring.py again")
     if not config.final_data_csv.exists() or trained.get("finaldata_sha256") != sha256_file(config.final_data_csv):
-        raise StageError(
-            f"{config.final_data_csv} is not the data {config.model_pkl} was trained on; run training.py and scoring.py again"
-        )
+        raise StageError(f"{config.final_data_csv} is not the data {config.model_pkl} was trained on; run training.py and scoring.py again")
     return {
         "trained_at": trained.get("trained_at"),
         "training_rows": trained.get("training_rows"),
@@ -111,8 +112,13 @@ def rollback(config: Config, version: int | None = None) -> Deployment:
     if pinned:
         log.info("the full process will not retrain on %s until new data arrives", ", ".join(pinned))
     history.append_run(
-        config.history_db, started_at=utc_now(), finished_at=utc_now(), kind="rollback", outcome=Outcome.ROLLED_BACK,
-        message=f"rolled back from {now.label if now else 'nothing'} to {target.label}", deployed_version=target.version,
+        config.history_db,
+        started_at=utc_now(),
+        finished_at=utc_now(),
+        kind="rollback",
+        outcome=Outcome.ROLLED_BACK,
+        message=f"rolled back from {now.label if now else 'nothing'} to {target.label}",
+        deployed_version=target.version,
         details={"from": now.version if now else None, "to": target.version, "pinned_files": pinned},
     )
     return target
@@ -124,16 +130,25 @@ def pin_input_files(config: Config, target: Deployment) -> list[str]:
     that changes, or a new one, is judged as usual."""
     if not config.input_folder.is_dir():
         return []
-    known, entries = set(target.ingested_files()), []
+    known = set(target.ingested_files())
+    entries: list[dict[str, Any]] = []
     for path in list_source_files(config.input_folder):
         if path.name in known or not path.is_file():
             continue
         stat = path.stat()
-        entries.append({
-            "name": path.name, "sha256": sha256_file(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-            "verdict": Verdict.ROLLED_BACK, "judged_against": target.version, "reason": f"rolled back to {target.label}",
-            "run_id": None, "seen_at": utc_now(),
-        })
+        entries.append(
+            {
+                "name": path.name,
+                "sha256": sha256_file(path),
+                "size": stat.st_size,
+                "mtime_ns": stat.st_mtime_ns,
+                "verdict": Verdict.ROLLED_BACK,
+                "judged_against": target.version,
+                "reason": f"rolled back to {target.label}",
+                "run_id": None,
+                "seen_at": utc_now(),
+            }
+        )
     history.record_seen(config.history_db, entries)
     return [e["name"] for e in entries]
 

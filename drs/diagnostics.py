@@ -3,6 +3,7 @@
 Each function works with no arguments (reading config.json beside the scripts), as in the course, or with a Config.
 `run` computes them all into output_model_path/diagnostics.json, which the API and the reports read.
 """
+
 from __future__ import annotations
 
 import logging
@@ -55,10 +56,7 @@ def final_data(config: Config) -> pd.DataFrame:
 
 def summarize(frame: pd.DataFrame, columns: list[str]) -> dict[str, dict[str, float]]:
     """Mean, median and standard deviation of each column; pure."""
-    return {
-        c: {"mean": float(frame[c].mean()), "median": float(frame[c].median()), "std": float(frame[c].std())}
-        for c in columns
-    }
+    return {c: {"mean": float(frame[c].mean()), "median": float(frame[c].median()), "std": float(frame[c].std())} for c in columns}
 
 
 def dataframe_summary(config: Config | None = None) -> dict[str, dict[str, float]]:
@@ -113,6 +111,10 @@ def run(config: Config) -> dict[str, Any]:
     outdated = [d["package"] for d in result["dependencies"] if d["outdated"]]
     log.info(
         "diagnostics: %d predictions; timings ingestion %.3fs, training %.3fs, scoring %.3fs; outdated packages: %s",
-        len(result["predictions_on_test_data"]), ingestion_s, training_s, scoring_s, ", ".join(outdated) or "none",
+        len(result["predictions_on_test_data"]),
+        ingestion_s,
+        training_s,
+        scoring_s,
+        ", ".join(outdated) or "none",
     )
     return result

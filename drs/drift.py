@@ -13,12 +13,15 @@ Kolmogorov-Smirnov test (drift when p < 0.05) and the population stability
 index (drift when PSI > 0.2). The tests and their history sizes are chosen
 in config.json (drs/settings.py: drift_test, drift_min_history).
 """
+
 from __future__ import annotations
 
 import statistics
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.stats import ks_2samp, kstwo
 
 RAW = "raw"
@@ -30,12 +33,19 @@ PSI_BINS = 10
 PSI_FLOOR = 1e-4  # share given to an empty bin, so that the logarithm stays finite
 
 
-def score_drift(test: str, new_f1: float, deployed_score: float, history: Sequence[float], min_history: Mapping[str, int]) -> dict[str, Any]:
+def score_drift(
+    test: str, new_f1: float, deployed_score: float, history: Sequence[float], min_history: Mapping[str, int]
+) -> dict[str, Any]:
     """The verdict of `test` (raw, parametric or nonparametric) with the numbers behind it; a short history falls back to `raw`."""
     points = [float(x) for x in history]
     verdict: dict[str, Any] = {
-        "requested_test": test, "test": test, "fallback": None, "new_data_f1": round(new_f1, 6),
-        "deployed_score": round(deployed_score, 6), "history": [round(x, 6) for x in points], "history_points": len(points),
+        "requested_test": test,
+        "test": test,
+        "fallback": None,
+        "new_data_f1": round(new_f1, 6),
+        "deployed_score": round(deployed_score, 6),
+        "history": [round(x, 6) for x in points],
+        "history_points": len(points),
     }
     needed = min_history.get(test, 0)
     if test != RAW and len(points) < needed:
@@ -67,13 +77,13 @@ def describe_score_drift(v: Mapping[str, Any]) -> str:
     return f"F1 on the new data {v['new_data_f1']:.4f} vs {numbers} -> {'drift' if v['drift'] else 'no drift'}"
 
 
-def ks_test(reference: Sequence[float], current: Sequence[float]) -> tuple[float, float]:
+def ks_test(reference: ArrayLike, current: ArrayLike) -> tuple[float, float]:
     """Two-sample Kolmogorov-Smirnov statistic and p-value (scipy)."""
     result = ks_2samp(reference, current)
     return float(result.statistic), float(result.pvalue)
 
 
-def psi_edges(reference: Sequence[float], bins: int = PSI_BINS) -> Any:
+def psi_edges(reference: ArrayLike, bins: int = PSI_BINS) -> Any:
     """The reference's inner quantiles (deciles by default), repeated edges (from tied values) merged."""
     ref = np.asarray(reference, dtype="float64")
     if ref.size == 0:
@@ -81,7 +91,7 @@ def psi_edges(reference: Sequence[float], bins: int = PSI_BINS) -> Any:
     return np.unique(np.quantile(ref, np.linspace(0, 1, bins + 1)[1:-1]))
 
 
-def bin_counts(edges: Any, values: Sequence[float]) -> Any:
+def bin_counts(edges: Any, values: ArrayLike) -> Any:
     """How many of `values` fall in each PSI bin (edges.size + 1 bins)."""
     return np.bincount(np.searchsorted(edges, np.asarray(values, dtype="float64"), side="right"), minlength=len(edges) + 1)
 
@@ -96,7 +106,7 @@ def psi_from_counts(ref_counts: Any, cur_counts: Any) -> float:
     return float(np.sum((cur_share - ref_share) * np.log(cur_share / ref_share)))
 
 
-def psi(reference: Sequence[float], current: Sequence[float], bins: int = PSI_BINS) -> float:
+def psi(reference: ArrayLike, current: ArrayLike, bins: int = PSI_BINS) -> float:
     """Population stability index over the reference's quantile bins (see psi_edges, psi_from_counts)."""
     if np.asarray(current).size == 0:
         raise ValueError("PSI needs at least one value in each sample")
@@ -104,7 +114,7 @@ def psi(reference: Sequence[float], current: Sequence[float], bins: int = PSI_BI
     return psi_from_counts(bin_counts(edges, reference), bin_counts(edges, current))
 
 
-def ks_from_counts(values: Any, counts: Any, current: Sequence[float], expand_limit: int) -> tuple[float, float]:
+def ks_from_counts(values: Any, counts: Any, current: ArrayLike, expand_limit: int) -> tuple[float, float]:
     """The two-sample KS test of a reference given as sorted distinct values and their counts, against `current`.
 
     Up to `expand_limit` reference values, the reference is expanded and scipy's ks_2samp decides (so the
@@ -130,18 +140,23 @@ def drift_row(name: str, reference_rows: int, new_rows: int, ks: tuple[float, fl
     """One feature's line of the data-drift table."""
     statistic, p_value = ks
     return {
-        "feature": name, "reference_rows": reference_rows, "new_rows": new_rows,
-        "ks_statistic": round(statistic, 6), "ks_p_value": float(f"{p_value:.6g}"), "ks_drift": p_value < KS_ALPHA,
-        "psi": round(index, 6), "psi_drift": index > PSI_THRESHOLD,
+        "feature": name,
+        "reference_rows": reference_rows,
+        "new_rows": new_rows,
+        "ks_statistic": round(statistic, 6),
+        "ks_p_value": float(f"{p_value:.6g}"),
+        "ks_drift": p_value < KS_ALPHA,
+        "psi": round(index, 6),
+        "psi_drift": index > PSI_THRESHOLD,
     }
 
 
-def feature_drift(
-    reference: Mapping[str, Sequence[float]], current: Mapping[str, Sequence[float]], features: Sequence[str]
-) -> list[dict[str, Any]]:
+def feature_drift(reference: Any, current: Any, features: Sequence[str]) -> list[dict[str, Any]]:
     """One row per feature: KS statistic and p-value, PSI, and each verdict."""
     return [
-        drift_row(name, len(reference[name]), len(current[name]), ks_test(reference[name], current[name]), psi(reference[name], current[name]))
+        drift_row(
+            name, len(reference[name]), len(current[name]), ks_test(reference[name], current[name]), psi(reference[name], current[name])
+        )
         for name in features
     ]
 

@@ -1,4 +1,5 @@
 """The failures a user sees as one line: every command line turns these into a message and an exit code."""
+
 from __future__ import annotations
 
 

@@ -6,6 +6,7 @@ old file or the new one, never half of one. The run lock is a kernel lock
 (`fcntl.flock`): it is released when its process dies, so a killed run never
 blocks the next one.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -15,8 +16,9 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from drs.layout import TMP_PREFIX
 

@@ -3,6 +3,7 @@
 Shared by the PDF report (drs/report_pdf.py) and the web page (drs/web/page.py),
 so both write a number, a time or a drift verdict the same way.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -1,4 +1,5 @@
 """The promotion gate: a retrained candidate replaces the deployed model only if it is not worse on the same test data."""
+
 from __future__ import annotations
 
 import logging
@@ -19,8 +20,13 @@ def promotion_decision(candidate_f1: float, deployed_f1: float, min_improvement:
     improvement = candidate_f1 - deployed_f1
     passes = improvement >= min_improvement - 1e-12  # equal models tie exactly; float noise must not reject them
     return {
-        "candidate_f1": round(candidate_f1, 6), "deployed_f1": round(deployed_f1, 6), "improvement": round(improvement, 6),
-        "min_improvement": min_improvement, "passes": passes, "forced": forced and not passes, "promote": passes or forced,
+        "candidate_f1": round(candidate_f1, 6),
+        "deployed_f1": round(deployed_f1, 6),
+        "improvement": round(improvement, 6),
+        "min_improvement": min_improvement,
+        "passes": passes,
+        "forced": forced and not passes,
+        "promote": passes or forced,
     }
 
 
@@ -36,7 +42,9 @@ def gate(config: Config, deployed: Deployment, candidate_f1: float, forced: bool
     for whose, data in (("candidate", read_polars_checked(config.final_data_csv, schema)), ("deployed", drift_reference(config, deployed))):
         overlap[whose] = None if data is None else int(trained_on(data, test, list(schema.columns)).sum())
         if overlap[whose]:
-            log.warning("the gate's evaluation data is not independent: %d test row(s) are in the %s model's training data", overlap[whose], whose)
+            log.warning(
+                "the gate's evaluation data is not independent: %d test row(s) are in the %s model's training data", overlap[whose], whose
+            )
     deployed_f1 = metrics(production.load_model(deployed), test, schema)["f1"]
     decision = promotion_decision(candidate_f1, deployed_f1, config.promotion_min_improvement, forced)
     comparison = (
@@ -51,6 +59,9 @@ def gate(config: Config, deployed: Deployment, candidate_f1: float, forced: bool
     else:
         decision["reason"] = f"{comparison} -> not promoted; {deployed.label} stays deployed"
     return {
-        **decision, "deployed_version": deployed.label, "evaluation_data": str(config.test_data_csv),
-        "evaluation_rows": len(test), "evaluation_rows_in_training_data": overlap,
+        **decision,
+        "deployed_version": deployed.label,
+        "evaluation_data": str(config.test_data_csv),
+        "evaluation_rows": len(test),
+        "evaluation_rows_in_training_data": overlap,
     }

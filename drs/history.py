@@ -9,6 +9,7 @@ already judged against which deployment, so that a file the drift check
 found harmless is not re-ingested on every cron tick, and which files were
 rejected, so that a bad file is only tried again when its content changes.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -16,9 +17,10 @@ import json
 import os
 import sqlite3
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Callable, Iterable, Iterator, TypeVar
+from typing import Any, TypeVar
 
 from drs.layout import utc_now
 
@@ -77,8 +79,12 @@ class RunReport:
 
     def as_run(self) -> dict[str, Any]:
         """The run as `runs` returns it (for a report written before the run is recorded)."""
-        return {"started_at": self.started_at, "outcome": self.outcome, "message": self.message,
-                "details": {**self.details, "timings": self.timings}}
+        return {
+            "started_at": self.started_at,
+            "outcome": self.outcome,
+            "message": self.message,
+            "details": {**self.details, "timings": self.timings},
+        }
 
 
 SCHEMA_VERSION = 1
@@ -156,21 +162,37 @@ def append_run(
     deployed_version: int | None,
     details: dict[str, Any],
 ) -> int:
-    drift = details.get("drift") if isinstance(details.get("drift"), dict) else {}
+    measured = details.get("drift")
+    drift = measured if isinstance(measured, dict) else {}
     with opened(path) as conn, conn:
         cursor = conn.execute(
             "INSERT INTO runs (started_at, finished_at, kind, outcome, message, deployed_version, details,"
             " drift_model_sha256, new_data_f1) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (started_at, finished_at, kind, str(outcome), message, deployed_version, json.dumps(details, default=str),
-             drift.get("model_sha256"), drift.get("new_data_f1")),
+            (
+                started_at,
+                finished_at,
+                kind,
+                str(outcome),
+                message,
+                deployed_version,
+                json.dumps(details, default=str),
+                drift.get("model_sha256"),
+                drift.get("new_data_f1"),
+            ),
         )
         return int(cursor.lastrowid or 0)
 
 
 def record_run(path: StrPath, report: RunReport, kind: str = "fullprocess") -> int:
     return append_run(
-        path, started_at=report.started_at, finished_at=utc_now(), kind=kind, outcome=report.outcome, message=report.message,
-        deployed_version=report.deployed_version, details={**report.details, "timings": report.timings},
+        path,
+        started_at=report.started_at,
+        finished_at=utc_now(),
+        kind=kind,
+        outcome=report.outcome,
+        message=report.message,
+        deployed_version=report.deployed_version,
+        details={**report.details, "timings": report.timings},
     )
 
 
@@ -250,7 +272,8 @@ def judged_files(
     hashes: set[tuple[str, str]] = set()
     for entry in entries:
         still_valid = entry["verdict"] == Verdict.REJECTED or (
-            deployed_version is not None and entry["judged_against"] == deployed_version
+            deployed_version is not None
+            and entry["judged_against"] == deployed_version
             and not (retry_not_promoted and entry["verdict"] == Verdict.NOT_PROMOTED)
         )
         if still_valid:
@@ -266,8 +289,13 @@ def drift_decisions(runs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         details = run.get("details") or {}
         check = details.get("drift")
         if isinstance(check, dict):
-            found.append({
-                "started_at": run.get("started_at"), "new_files": details.get("new_files") or [], "check": check,
-                "data_drift": details.get("data_drift"), "gate": details.get("gate"),
-            })
+            found.append(
+                {
+                    "started_at": run.get("started_at"),
+                    "new_files": details.get("new_files") or [],
+                    "check": check,
+                    "data_drift": details.get("data_drift"),
+                    "gate": details.get("gate"),
+                }
+            )
     return found

@@ -14,16 +14,18 @@ A file that fails its checks is named in the log with the reason, skipped and
 recorded; the other files still go in. Source files are only ever read. If no
 valid data remains, the earlier outputs are left exactly as they were.
 """
+
 from __future__ import annotations
 
 import concurrent.futures
 import logging
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, BinaryIO, Callable
+from typing import Any, BinaryIO
 
 import pandas as pd
 import polars as pl
@@ -90,7 +92,9 @@ def read_source_file(path: Path, folder: Path, schema: Schema) -> tuple[pl.DataF
             # no checksum recorded: what was read is not the file, which is tried again on the next run
             raise DataError(path.name, "changed while it was being read (still being written?); it will be tried again")
         record.sha256, record.size, record.mtime_ns = sha256_bytes(data), len(data), after.st_mtime_ns
-        frame = checked_frame(data, schema, path.name, on_reject=lambda text: setattr(record, "rows_read", max(len(text.splitlines()) - 1, 0)))
+        frame = checked_frame(
+            data, schema, path.name, on_reject=lambda text: setattr(record, "rows_read", max(len(text.splitlines()) - 1, 0))
+        )
     except DataError as exc:
         record.reason = exc.problem
         record.rows_rejected = exc.bad_rows or record.rows_read
@@ -264,7 +268,11 @@ def ingest(config: Config, only: set[str] | None = None) -> IngestionResult:
     result = incremental or ingest_all(config, schema, files, started, use_store=only is None)
     log.info(
         "wrote %s: %d rows from %d file(s), %d duplicate row(s) dropped, %d file(s) rejected%s",
-        config.final_data_csv, result.rows_written, len(result.accepted), result.duplicates_dropped, len(result.rejected),
+        config.final_data_csv,
+        result.rows_written,
+        len(result.accepted),
+        result.duplicates_dropped,
+        len(result.rejected),
         " (incremental)" if incremental else "",
     )
     return result

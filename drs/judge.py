@@ -1,4 +1,5 @@
 """Judging new data against the deployed model: which rows are new, score drift, and data drift per feature."""
+
 from __future__ import annotations
 
 import logging
@@ -41,7 +42,9 @@ def drift_reference(config: Config, deployed: Deployment) -> TrainingData | None
         summary = read_reference(path, schema.columns, config.features)
         if summary is not None:
             return summary
-        log.info("%s/%s was built for other columns or another polars version; reading %s", deployed.label, path.name, layout.TRAINING_DATA_FILE)
+        log.info(
+            "%s/%s was built for other columns or another polars version; reading %s", deployed.label, path.name, layout.TRAINING_DATA_FILE
+        )
     return training_data(config, deployed)
 
 
@@ -97,8 +100,11 @@ def data_drift_check(config: Config, deployed: Deployment, reference: TrainingDa
     else:
         rows = drift.feature_drift(reference, frame, config.features)
     return {
-        "measured": True, "reference": f"{deployed.label}/{layout.TRAINING_DATA_FILE}", "features": rows,
-        "summary": f"{deployed.label}/{layout.REFERENCE_FILE}" if summarized else None, **drift.data_drift_verdict(rows),
+        "measured": True,
+        "reference": f"{deployed.label}/{layout.TRAINING_DATA_FILE}",
+        "features": rows,
+        "summary": f"{deployed.label}/{layout.REFERENCE_FILE}" if summarized else None,
+        **drift.data_drift_verdict(rows),
     }
 
 
@@ -108,8 +114,12 @@ def judge(config: Config, report: history.RunReport, deployed: Deployment, accep
     frame, info = report.timed("new_data", lambda: new_rows(config, accepted_new, reference))
     report.details["new_data"] = info
     log.info(
-        "new rows: %d from %s%s", info["rows"], ", ".join(info["files"]),
-        "" if info["rows_already_trained_on"] is None else f" ({info['rows_already_trained_on']} row(s) the deployed model was trained on left out)",
+        "new rows: %d from %s%s",
+        info["rows"],
+        ", ".join(info["files"]),
+        ""
+        if info["rows_already_trained_on"] is None
+        else f" ({info['rows_already_trained_on']} row(s) the deployed model was trained on left out)",
     )
     data = report.timed("data_drift", lambda: data_drift_check(config, deployed, reference, frame))
     report.details["data_drift"] = data

@@ -2,6 +2,7 @@
 
 Paths are built from these names by `drs.settings.Config`'s properties; no other module spells a name.
 """
+
 from __future__ import annotations
 
 import time
@@ -56,7 +57,7 @@ def version_label(version: int) -> str:
 
 def version_number(folder_name: str) -> int | None:
     """4 for `v0004`; None for a name that is not a version folder's."""
-    digits = folder_name[len(VERSION_PREFIX):]
+    digits = folder_name[len(VERSION_PREFIX) :]
     if folder_name.startswith(VERSION_PREFIX) and len(digits) >= 4 and digits.isascii() and digits.isdigit():
         return int(digits)
     return None

@@ -1,7 +1,9 @@
 """How good a model is on labelled data: the confusion counts and what follows from them; pure."""
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

@@ -15,10 +15,12 @@ trainedmodel.json, so scoring can skip unpickling (importing scikit-learn
 costs about 1.2 s). `scorer_for` returns the fast path when the model is of
 that kind, and scikit-learn's own methods otherwise; tests check they agree.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -85,7 +87,7 @@ class LinearModel:
         }
 
     @classmethod
-    def from_record(cls, record: dict[str, Any]) -> "LinearModel":
+    def from_record(cls, record: dict[str, Any]) -> LinearModel:
         """The model `to_record` described; ValueError if the record is not one."""
         try:
             mean, scale, weights = (np.asarray(record[k], dtype="float64") for k in ("mean", "scale", "weights"))
@@ -170,7 +172,9 @@ def build_model(settings: dict[str, Any]) -> Any:
     from sklearn.preprocessing import StandardScaler
 
     model = LogisticRegression(
-        C=float(settings["C"]), solver=str(settings["solver"]), random_state=int(settings["random_state"]),
+        C=float(settings["C"]),
+        solver=str(settings["solver"]),
+        random_state=int(settings["random_state"]),
         max_iter=int(settings["max_iter"]),
     )
     return make_pipeline(StandardScaler(), model) if settings.get("scale") else model

@@ -3,6 +3,7 @@
 Hand-written: one HTTP request per package against the Simple API's JSON (PEP 691) instead of a pip process per
 package, all bounded by packages_timeout_seconds; offline, the newest version is unknown (None) without slowing the run.
 """
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -114,7 +115,9 @@ def _get_json(session: requests.Session, url: str, deadline: float) -> dict[str,
     try:
         with session.get(url, timeout=(left, min(left, INDEX_RECEIVE_SECONDS)), stream=True) as response:
             if response.status_code != 200 or "json" not in response.headers.get("Content-Type", ""):
-                log.debug("package index: %s answered %s %s", url.rsplit("/", 2)[-2], response.status_code, response.headers.get("Content-Type"))
+                log.debug(
+                    "package index: %s answered %s %s", url.rsplit("/", 2)[-2], response.status_code, response.headers.get("Content-Type")
+                )
                 return None
             body = bytearray()
             while chunk := response.raw.read1(64 * 1024, decode_content=True):  # read1: at most one receive
@@ -123,7 +126,13 @@ def _get_json(session: requests.Session, url: str, deadline: float) -> dict[str,
                     return None
         answer = json.loads(body)
         return answer if isinstance(answer, dict) else None
-    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError, RecursionError) as exc:  # raw reads raise urllib3's own; RecursionError: JSON nested too deep
+    except (
+        requests.RequestException,
+        urllib3.exceptions.HTTPError,
+        OSError,
+        ValueError,
+        RecursionError,
+    ) as exc:  # raw reads raise urllib3's own; RecursionError: JSON nested too deep
         log.debug("package index: %s not answered: %s", url.rsplit("/", 2)[-2], type(exc).__name__)
         return None
 
@@ -179,7 +188,8 @@ def newest_versions(names: list[str], timeout: float, cache_file: Path, index_ur
     except (OSError, ValueError):
         cache = {}
     fresh = {
-        n: e["newest"] for n, e in cache.items()
+        n: e["newest"]
+        for n, e in cache.items()
         if isinstance(e, dict) and e.get("index") == cache_key and 0 <= now - e.get("asked_at", 0) < INDEX_CACHE_SECONDS
     }
     asked = ask_index([name for name in names if name not in fresh], index_url, timeout)
@@ -210,8 +220,10 @@ def outdated_packages_list(config: Config | None = None) -> list[dict[str, Any]]
     if config.package_index_url is None and config.packages_timeout_seconds > 0:
         log.warning("PIP_INDEX_URL is not an http(s) URL: newest versions not asked (set package_index_url in the config)")
     newest = newest_versions(
-        [name for name, _ in requirements], config.packages_timeout_seconds,
-        config.model_output(layout.PACKAGE_INDEX_CACHE), config.package_index_url,
+        [name for name, _ in requirements],
+        config.packages_timeout_seconds,
+        config.model_output(layout.PACKAGE_INDEX_CACHE),
+        config.package_index_url,
     )
     rows = []
     for name, required in requirements:

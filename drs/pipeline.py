@@ -19,6 +19,7 @@ A kernel lock keeps two runs from overlapping: the second logs that a run is in
 progress and exits 0. Every run, skipped ones included, appends one row to the
 run history (drs/history.py).
 """
+
 from __future__ import annotations
 
 import logging
@@ -54,8 +55,11 @@ def prepare(config: Config) -> Deployment | None:
 def new_source_files(config: Config, deployed: Deployment | None, retry_not_promoted: bool) -> list[Path]:
     """Step 2: source files that still need a verdict (`retry_not_promoted`, --force-deploy: the gate's refusals too)."""
     return files_needing_verdict(
-        config.input_folder, config.history_db, deployed.ingested_files() if deployed else [],
-        deployed.version if deployed else None, retry_not_promoted,
+        config.input_folder,
+        config.history_db,
+        deployed.ingested_files() if deployed else [],
+        deployed.version if deployed else None,
+        retry_not_promoted,
     )
 
 

@@ -22,6 +22,7 @@ so the course's file names always show one whole deployment: a reader never
 sees the model of one deployment beside the score of another. Readers in this
 project resolve `current` once and read every file from that one folder.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,10 +30,11 @@ import os
 import pickle
 import shutil
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Collection
+from typing import Any
 
 from drs.errors import DeploymentError
 from drs.fileio import fsync_dir, remove_stale_temporaries, sha256_file
@@ -150,8 +152,11 @@ def deployment_rows(prod: Path) -> list[dict[str, Any]]:
     """Every deployment so far, oldest first, with its F1 on the test data at deployment (for the page and the report)."""
     return [
         {
-            "label": d.label, "deployed_at": d.meta.get("deployed_at"), "f1": (d.meta.get("score") or {}).get("f1"),
-            "training_files": d.meta.get("training_files") or [], "reason": d.meta.get("reason"),
+            "label": d.label,
+            "deployed_at": d.meta.get("deployed_at"),
+            "f1": (d.meta.get("score") or {}).get("f1"),
+            "training_files": d.meta.get("training_files") or [],
+            "reason": d.meta.get("reason"),
         }
         for d in list_versions(prod)
     ]
@@ -277,7 +282,7 @@ def keep_candidate(prod: Path, files: dict[str, Path], meta: dict[str, Any]) -> 
     """Keep a model the gate did not deploy under `candidates/`, beside production and never current."""
     root = Path(prod) / CANDIDATES
     root.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     name = f"{stamp}-{sha256_file(files[MODEL_FILE])[:8]}"
     staging = root / f"{TMP_PREFIX}{name}.{os.getpid()}"
     try:

@@ -19,12 +19,14 @@ The summary depends on the polars version (its row hash) and on the columns; a s
 match them, or a version deployed before summaries existed, is not used: the drift checks then read
 `trainingdata.csv` as before.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -89,16 +91,22 @@ def build(frame: pl.DataFrame, columns: Sequence[str], features: Sequence[str]) 
             distinct, counts = np.unique(sample, return_counts=True)
             described[name] = f"sample of {SAMPLE_SIZE}"
         edges = drift.psi_edges(values)
-        arrays.update({
-            f"{name}.values": distinct, f"{name}.counts": counts, f"{name}.psi_edges": edges, f"{name}.psi_counts": drift.bin_counts(edges, values),
-        })
+        arrays.update(
+            {
+                f"{name}.values": distinct,
+                f"{name}.counts": counts,
+                f"{name}.psi_edges": edges,
+                f"{name}.psi_counts": drift.bin_counts(edges, values),
+            }
+        )
     meta = {**identity(columns, features), "rows": frame.height, "ks_reference": described}
     return Reference(meta, arrays)
 
 
 def write(path: Path, summary: Reference) -> None:
     with atomic_output(Path(path)) as tmp, open(tmp, "wb") as handle:
-        np.savez(handle, meta=np.array(json.dumps(summary.meta, sort_keys=True)), **summary.arrays)
+        arrays: dict[str, Any] = {"meta": np.array(json.dumps(summary.meta, sort_keys=True)), **summary.arrays}
+        np.savez(handle, **arrays)
 
 
 def read(path: Path, columns: Sequence[str], features: Sequence[str]) -> Reference | None:

@@ -10,6 +10,7 @@ long text in its cells, so nothing runs off the page; lists that can grow
 without bound (files, deployments, extra drift numbers) are cut to their most
 recent entries with a line saying how many were left out.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -38,6 +39,7 @@ from reportlab.platypus import (
 from drs.drift import describe_score_drift
 from drs.fileio import atomic_output
 from drs.formatting import dependency_status, file_span, flag, number, score, seconds, threshold_of, when
+from drs.ingest import Status
 
 SECTIONS = ("Model", "Clients at risk", "Data", "Operations", "Trends")
 PAGE_WIDTH, PAGE_HEIGHT = A4
@@ -84,6 +86,7 @@ class Report:
 
 # ---- formatting: pure helpers -------------------------------------------------
 
+
 def text(value: Any, limit: int = 300) -> str:
     """Escaped for a Paragraph, cut at `limit` characters."""
     raw = "-" if value is None else str(value)
@@ -98,15 +101,18 @@ def newest(items: Sequence[Any], limit: int = MAX_TABLE_ROWS) -> tuple[list[Any]
 
 # ---- building blocks -------------------------------------------------------------
 
+
 def table(rows: list[list[Any]], widths: Sequence[float], header: bool = True, align_right: Sequence[int] = ()) -> Table:
     """A zebra table whose widths (fractions of the text width) fill the page; cells wrap."""
     cells = []
     for r, row in enumerate(rows):
         style = HEAD_CELL if header and r == 0 else CELL
-        cells.append([
-            c if isinstance(c, Flowable) else Paragraph(text(c), RIGHT[style.name] if i in align_right else style)
-            for i, c in enumerate(row)
-        ])
+        cells.append(
+            [
+                c if isinstance(c, Flowable) else Paragraph(text(c), RIGHT[style.name] if i in align_right else style)
+                for i, c in enumerate(row)
+            ]
+        )
     result = Table(cells, colWidths=[w * TEXT_WIDTH for w in widths], repeatRows=1 if header else 0, hAlign="LEFT")
     commands: list[tuple[Any, ...]] = [
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
@@ -140,34 +146,53 @@ def left_out(count: int, what: str) -> list[Flowable]:
 
 # ---- the sections, one page each -------------------------------------------------
 
+
 def model_section(report: Report) -> list[Flowable]:
     m, e = report.model, report.evaluation
     files = m.get("training_files") or []
-    header = key_values([
-        ("Deployed model", f"<b>{text(m.get('label'))}</b> (deployed {text(when(m.get('deployed_at')))})"),
-        ("Trained", f"{text(when(m.get('trained_at')))} on {text(number(m.get('training_rows')))} rows"),
-        ("Training files", text(", ".join(files) or "-", 600)),
-        ("Why deployed", text(m.get("reason") or "-")),
-        ("Evaluated on", f"{text(e.get('test_data'))}: {text(number(e.get('rows')))} labelled clients "
-                         f"({text(number(e.get('exits')))} exited), none of them in the training data"),
-    ])
+    header = key_values(
+        [
+            ("Deployed model", f"<b>{text(m.get('label'))}</b> (deployed {text(when(m.get('deployed_at')))})"),
+            ("Trained", f"{text(when(m.get('trained_at')))} on {text(number(m.get('training_rows')))} rows"),
+            ("Training files", text(", ".join(files) or "-", 600)),
+            ("Why deployed", text(m.get("reason") or "-")),
+            (
+                "Evaluated on",
+                f"{text(e.get('test_data'))}: {text(number(e.get('rows')))} labelled clients "
+                f"({text(number(e.get('exits')))} exited), none of them in the training data",
+            ),
+        ]
+    )
     metrics = table(
-        [["metric", "value"], ["F1", score(e.get("f1"))], ["precision", score(e.get("precision"))],
-         ["recall", score(e.get("recall"))], ["accuracy", score(e.get("accuracy"))]],
-        [0.2, 0.14], align_right=(1,),
+        [
+            ["metric", "value"],
+            ["F1", score(e.get("f1"))],
+            ["precision", score(e.get("precision"))],
+            ["recall", score(e.get("recall"))],
+            ["accuracy", score(e.get("accuracy"))],
+        ],
+        [0.2, 0.14],
+        align_right=(1,),
     )
     recorded = m.get("score") or {}
     note = Paragraph(
         f"Measured now on the test data. Recorded at deployment: F1 {score(recorded.get('f1'))}."
-        " F1 weighs missed leavers (recall) and false alarms (precision) alike.", SMALL)
-    side = Table([[[metrics, Spacer(1, 4), note], image(report.confusion_png, 0.6 * TEXT_WIDTH)]],
-                 colWidths=[0.37 * TEXT_WIDTH, 0.63 * TEXT_WIDTH], hAlign="LEFT")
+        " F1 weighs missed leavers (recall) and false alarms (precision) alike.",
+        SMALL,
+    )
+    side = Table(
+        [[[metrics, Spacer(1, 4), note], image(report.confusion_png, 0.6 * TEXT_WIDTH)]],
+        colWidths=[0.37 * TEXT_WIDTH, 0.63 * TEXT_WIDTH],
+        hAlign="LEFT",
+    )
     side.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (0, 0), 0)]))
     flow: list[Flowable] = [
         Paragraph("Client attrition risk report", TITLE),
         Paragraph(f"Generated {text(when(report.generated_at))}", SMALL),
-        Spacer(1, 6), header,
-        Paragraph(f"Model quality on {text(e.get('test_data'))}", H2), side,
+        Spacer(1, 6),
+        header,
+        Paragraph(f"Model quality on {text(e.get('test_data'))}", H2),
+        side,
         Paragraph("Drift decision of the last run", H2),
     ]
     flow += drift_block(report.last_run, report.drift)
@@ -178,21 +203,33 @@ def drift_block(last_run: dict[str, Any] | None, drift: dict[str, Any] | None) -
     """The last run, then the last drift decision: score test, data drift per feature, promotion gate."""
     flow: list[Flowable] = []
     if last_run:
-        flow.append(key_values([
-            ("Last run", f"{text(when(last_run.get('started_at')))}: <b>{text(last_run.get('outcome'))}</b>"),
-            ("What it did", text(last_run.get("message"))),
-        ]))
+        flow.append(
+            key_values(
+                [
+                    ("Last run", f"{text(when(last_run.get('started_at')))}: <b>{text(last_run.get('outcome'))}</b>"),
+                    ("What it did", text(last_run.get("message"))),
+                ]
+            )
+        )
     if not drift:
-        flow.append(Paragraph("No drift check is recorded in the run history yet "
-                              "(a first deployment, or the practice pass, has nothing to compare against).", BODY))
+        flow.append(
+            Paragraph(
+                "No drift check is recorded in the run history yet "
+                "(a first deployment, or the practice pass, has nothing to compare against).",
+                BODY,
+            )
+        )
         return flow
     check = drift.get("check") or {}
     decision = check.get("drift")
     verdicts: dict[Any, str] = {True: "drift", False: "no drift"}
     verdict = verdicts.get(decision, "unknown")
     rows = [
-        ("Drift check", f"{text(when(drift.get('started_at')))}: test '{text(check.get('test', 'raw'))}'"
-                        + (f" ({text(check.get('rule'))})" if check.get("rule") else "")),
+        (
+            "Drift check",
+            f"{text(when(drift.get('started_at')))}: test '{text(check.get('test', 'raw'))}'"
+            + (f" ({text(check.get('rule'))})" if check.get("rule") else ""),
+        ),
         ("Decision", f"<font color='{ALERT if decision else GOOD}'><b>{verdict}</b></font>: {score_numbers(check)}"),
     ]
     if check.get("fallback"):
@@ -234,23 +271,48 @@ def data_drift_table(data: Any) -> list[Flowable]:
         return [Paragraph(f"Data drift not measured: {text(data.get('reason'))}.", SMALL)] if data.get("reason") else []
     features = [f for f in data.get("features") or [] if isinstance(f, dict)]
     rows = [["feature", "KS statistic", "KS p-value", "KS verdict", "PSI", "PSI verdict"]] + [
-        [f.get("feature"), number(f.get("ks_statistic")), number(f.get("ks_p_value")), flag(f.get("ks_drift")),
-         number(f.get("psi")), flag(f.get("psi_drift"))]
+        [
+            f.get("feature"),
+            number(f.get("ks_statistic")),
+            number(f.get("ks_p_value")),
+            flag(f.get("ks_drift")),
+            number(f.get("psi")),
+            flag(f.get("psi_drift")),
+        ]
         for f in features
     ]
     drifted = ", ".join(data.get("drifted_features") or []) or "none"
     return [
         Spacer(1, 5),
-        Paragraph(f"Data drift of each feature, {text(data.get('reference'))} against the new rows. A feature drifts "
-                  f"when {text(data.get('rule'))}; drifted: <b>{text(drifted)}</b>.", SMALL),
+        Paragraph(
+            f"Data drift of each feature, {text(data.get('reference'))} against the new rows. A feature drifts "
+            f"when {text(data.get('rule'))}; drifted: <b>{text(drifted)}</b>.",
+            SMALL,
+        ),
         Spacer(1, 2),
         table(rows, [0.3, 0.14, 0.14, 0.13, 0.14, 0.15], align_right=(1, 2, 4)),
     ]
 
 
 KNOWN_DRIFT_KEYS = {
-    "test", "requested_test", "fallback", "rule", "deployed_version", "new_data_f1", "deployed_score", "threshold",
-    "drift", "model_sha256", "new_rows", "history", "history_points", "mean", "std", "q1", "q3", "iqr",
+    "test",
+    "requested_test",
+    "fallback",
+    "rule",
+    "deployed_version",
+    "new_data_f1",
+    "deployed_score",
+    "threshold",
+    "drift",
+    "model_sha256",
+    "new_rows",
+    "history",
+    "history_points",
+    "mean",
+    "std",
+    "q1",
+    "q3",
+    "iqr",
 }
 
 
@@ -284,13 +346,21 @@ def risk_section(report: Report) -> list[Flowable]:
         for row in top
     ]
     widths = [0.08, 0.22, 0.16] + [0.54 / max(len(r.get("features", [])), 1)] * len(r.get("features", []))
-    flow: list[Flowable] = [Paragraph("Clients at risk", H1), Paragraph(intro, BODY), Spacer(1, 6),
-                            Paragraph(f"The {len(top)} clients most likely to leave", H2)]
+    flow: list[Flowable] = [
+        Paragraph("Clients at risk", H1),
+        Paragraph(intro, BODY),
+        Spacer(1, 6),
+        Paragraph(f"The {len(top)} clients most likely to leave", H2),
+    ]
     flow.append(table(rows, widths, align_right=tuple(range(2, len(header)))) if top else Paragraph("No active clients.", BODY))
     flow += [Spacer(1, 8), image(report.distribution_png, TEXT_WIDTH * 0.92), Spacer(1, 4)]
-    flow.append(Paragraph(
-        "Active: the most recent row of each corporation (later file in ingestion order, later row within a file) "
-        "says it has not exited. Exit probability: the deployed model's predicted probability that the client leaves.", SMALL))
+    flow.append(
+        Paragraph(
+            "Active: the most recent row of each corporation (later file in ingestion order, later row within a file) "
+            "says it has not exited. Exit probability: the deployed model's predicted probability that the client leaves.",
+            SMALL,
+        )
+    )
     return flow
 
 
@@ -305,12 +375,16 @@ def data_section(report: Report) -> list[Flowable]:
     other_missing = [c for c in missing if c not in summary]
     flow: list[Flowable] = [
         Paragraph("Data", H1),
-        Paragraph(f"The latest ingested data: {text(d.get('source'))}, {number(d.get('rows'))} rows, "
-                  f"{number(d.get('corporations'))} corporations.", BODY),
+        Paragraph(
+            f"The latest ingested data: {text(d.get('source'))}, {number(d.get('rows'))} rows, "
+            f"{number(d.get('corporations'))} corporations.",
+            BODY,
+        ),
         Paragraph("Summary statistics and missing data", H2),
         table(stat_rows, [0.34, 0.165, 0.165, 0.165, 0.165], align_right=(1, 2, 3, 4)),
         Paragraph("Missing data in the other columns: " + ", ".join(f"{text(c)} {missing[c]:.2f} %" for c in other_missing), SMALL)
-        if other_missing else Spacer(1, 0),
+        if other_missing
+        else Spacer(1, 0),
     ]
     record = d.get("ingestion")
     flow.append(Paragraph("Ingestion", H2))
@@ -318,19 +392,25 @@ def data_section(report: Report) -> list[Flowable]:
         flow.append(Paragraph("No ingestion record found.", BODY))
         return flow
     files = record.get("files") or []
-    rejected = [f for f in files if f.get("status") == "rejected"]
-    flow.append(key_values([
-        ("Ingested at", text(when(record.get("ingested_at")))),
-        ("Rows", f"{number(record.get('rows_before_dedup'))} read from {len(files) - len(rejected)} accepted file(s); "
-                 f"{number(record.get('duplicates_dropped'))} exact duplicates dropped; "
-                 f"<b>{number(record.get('rows_written'))}</b> written"),
-        ("Rejected", f"{len(rejected)} file(s), {number(sum(int(f.get('rows_rejected') or 0) for f in rejected))} rows"),
-    ]))
+    rejected = [f for f in files if f.get("status") == Status.REJECTED]
+    flow.append(
+        key_values(
+            [
+                ("Ingested at", text(when(record.get("ingested_at")))),
+                (
+                    "Rows",
+                    f"{number(record.get('rows_before_dedup'))} read from {len(files) - len(rejected)} accepted file(s); "
+                    f"{number(record.get('duplicates_dropped'))} exact duplicates dropped; "
+                    f"<b>{number(record.get('rows_written'))}</b> written",
+                ),
+                ("Rejected", f"{len(rejected)} file(s), {number(sum(int(f.get('rows_rejected') or 0) for f in rejected))} rows"),
+            ]
+        )
+    )
     flow.append(Spacer(1, 5))
     shown, hidden = newest(files)
     rows = [["file", "status", "rows read", "rows rejected", "reason"]] + [
-        [f.get("name"), f.get("status"), number(f.get("rows_read")), number(f.get("rows_rejected")), f.get("reason") or ""]
-        for f in shown
+        [f.get("name"), f.get("status"), number(f.get("rows_read")), number(f.get("rows_rejected")), f.get("reason") or ""] for f in shown
     ]
     flow.append(table(rows, [0.22, 0.11, 0.1, 0.12, 0.45], align_right=(2, 3)))
     flow += left_out(hidden, "files")
@@ -348,9 +428,12 @@ def operations_section(report: Report) -> list[Flowable]:
     flow: list[Flowable] = [Paragraph("Operations", H1), Paragraph("Stage timings", H2)]
     if stages:
         flow += [
-            Paragraph(f"'In the run': {timings_from(o.get('timings_run'))}. "
-                      f"'Diagnostics': ingestion, training and scoring re-run into a temporary folder "
-                      f"({text(when(o.get('diagnostics_at')))}).", SMALL),
+            Paragraph(
+                f"'In the run': {timings_from(o.get('timings_run'))}. "
+                f"'Diagnostics': ingestion, training and scoring re-run into a temporary folder "
+                f"({text(when(o.get('diagnostics_at')))}).",
+                SMALL,
+            ),
             Spacer(1, 3),
             table(timing_rows, [0.4, 0.3, 0.3], align_right=(1, 2)),
         ]
@@ -366,12 +449,18 @@ def operations_section(report: Report) -> list[Flowable]:
     for dep in dependencies:
         status = dependency_status(dep)
         outdated += status == "outdated"
-        rows.append([dep.get("package"), dep.get("required") or "any", dep.get("installed") or "missing", dep.get("newest") or "unknown", status])
+        rows.append(
+            [dep.get("package"), dep.get("required") or "any", dep.get("installed") or "missing", dep.get("newest") or "unknown", status]
+        )
     unknown = sum(1 for dep in dependencies if not dep.get("newest"))
-    flow.append(Paragraph(
-        f"{outdated} of {len(dependencies)} pinned packages have a newer release"
-        + (f"; the newest version of {unknown} could not be looked up (package index not reached or look-up off)" if unknown else "")
-        + ".", BODY))
+    flow.append(
+        Paragraph(
+            f"{outdated} of {len(dependencies)} pinned packages have a newer release"
+            + (f"; the newest version of {unknown} could not be looked up (package index not reached or look-up off)" if unknown else "")
+            + ".",
+            BODY,
+        )
+    )
     flow.append(Spacer(1, 3))
     flow.append(table(rows, [0.28, 0.16, 0.16, 0.16, 0.24]))
     return flow
@@ -425,8 +514,14 @@ def write_pdf(report: Report, path: Path) -> int:
         story.append(KeepInFrame(TEXT_WIDTH, FRAME_HEIGHT, build(report), mode="shrink"))
     with atomic_output(path) as tmp:
         doc = SimpleDocTemplate(
-            str(tmp), pagesize=A4, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN, bottomMargin=MARGIN + FOOTER,
-            title="Client attrition risk report", author="Dynamic Risk Assessment System",
+            str(tmp),
+            pagesize=A4,
+            leftMargin=MARGIN,
+            rightMargin=MARGIN,
+            topMargin=MARGIN,
+            bottomMargin=MARGIN + FOOTER,
+            title="Client attrition risk report",
+            author="Dynamic Risk Assessment System",
             subject=f"model {report.model.get('label')}",
         )
         doc.build(story, onFirstPage=footer, onLaterPages=footer)

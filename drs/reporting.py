@@ -14,6 +14,7 @@ history (runhistory.sqlite, read with indexed queries only, so a report costs
 the same however old the history is), ingestionrecord.json and diagnostics.json;
 fields added later to the run history are shown where known and listed as they are otherwise.
 """
+
 from __future__ import annotations
 
 import csv
@@ -58,8 +59,16 @@ def plot_confusion_matrix(matrix: list[list[int]], title: str, path: Path) -> No
     fig = Figure(figsize=(5.6, 4.6), dpi=120)
     ax = fig.subplots()
     sns.heatmap(
-        matrix, annot=True, fmt="d", cmap="Blues", cbar=True, square=True, ax=ax,
-        xticklabels=CLASS_NAMES, yticklabels=CLASS_NAMES, annot_kws={"size": 14},
+        matrix,
+        annot=True,
+        fmt="d",
+        cmap="Blues",
+        cbar=True,
+        square=True,
+        ax=ax,
+        xticklabels=CLASS_NAMES,
+        yticklabels=CLASS_NAMES,
+        annot_kws={"size": 14},
         cbar_kws={"label": "clients"},
     )
     colorbar = ax.collections[0].colorbar
@@ -90,6 +99,7 @@ def confusion_matrix_report(config: Config, loaded: tuple[Any, Deployment] | Non
 
 # ---- the risk list ------------------------------------------------------------------
 
+
 def read_clients(path: Path, schema: Schema) -> pd.DataFrame:
     """A CSV of clients to rank, checked; the `exited` column is optional."""
     try:
@@ -107,6 +117,7 @@ def write_risk_list(ranked: pd.DataFrame, path: Path) -> None:
 
 
 # ---- history and trends ---------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class RecentRuns:
@@ -168,15 +179,30 @@ def plot_trends(deployments: list[dict[str, Any]], drifts: list[dict[str, Any]],
         x = list(range(len(usable)))
         new = [float(d["check"]["new_data_f1"]) for d in usable]
         ref = [float(threshold_of(d["check"])) for d in usable]
-        bottom.vlines(x, [min(a, b) for a, b in zip(new, ref, strict=True)], [max(a, b) for a, b in zip(new, ref, strict=True)], color="#999999", linewidth=0.8)
-        bottom.scatter(x, ref, marker="_", s=260, linewidths=2, color="#333333", label="drift threshold (raw test: deployed model's recorded F1)")
-        for flag, colour, marker, label in ((True, "#b3261e", "X", "F1 on new data: drift"), (False, "#1e6b34", "o", "F1 on new data: no drift")):
+        bottom.vlines(
+            x,
+            [min(a, b) for a, b in zip(new, ref, strict=True)],
+            [max(a, b) for a, b in zip(new, ref, strict=True)],
+            color="#999999",
+            linewidth=0.8,
+        )
+        bottom.scatter(
+            x, ref, marker="_", s=260, linewidths=2, color="#333333", label="drift threshold (raw test: deployed model's recorded F1)"
+        )
+        for flag, colour, marker, label in (
+            (True, "#b3261e", "X", "F1 on new data: drift"),
+            (False, "#1e6b34", "o", "F1 on new data: no drift"),
+        ):
             pts = [(xi, ni) for xi, ni, d in zip(x, new, usable, strict=True) if bool(d["check"].get("drift")) is flag]
             if pts:
                 bottom.scatter([p[0] for p in pts], [p[1] for p in pts], marker=marker, s=60, color=colour, label=label, zorder=3)
         bottom.legend(fontsize=7.5, loc="lower left")
-        _event_axis(bottom, [d["started_at"] for d in usable], "full-process run with a drift check",
-                    [d["check"].get("deployed_version") or "" for d in usable])
+        _event_axis(
+            bottom,
+            [d["started_at"] for d in usable],
+            "full-process run with a drift check",
+            [d["check"].get("deployed_version") or "" for d in usable],
+        )
     else:
         bottom.text(0.5, 0.5, "no drift check in the run history yet", ha="center", va="center", transform=bottom.transAxes)
     drifted = sum(1 for d in drifts if d["check"].get("drift"))
@@ -196,8 +222,15 @@ def plot_risk_distribution(probabilities: Any, threshold: float, path: Path) -> 
     ax.hist(values, bins=np.linspace(0, 1, 21).tolist(), color="#5b7fa6", edgecolor="white")
     count = int((values > threshold).sum())
     ax.axvline(threshold, color="#b3261e", linestyle="--", linewidth=1.2)
-    ax.text(threshold + 0.01, 0.95, f"{count:,} of {len(values):,} above {threshold:g}", color="#b3261e",
-            transform=ax.get_xaxis_transform(), va="top", fontsize=8)
+    ax.text(
+        threshold + 0.01,
+        0.95,
+        f"{count:,} of {len(values):,} above {threshold:g}",
+        color="#b3261e",
+        transform=ax.get_xaxis_transform(),
+        va="top",
+        fontsize=8,
+    )
     ax.set_xlim(0, 1)
     ax.set_title("Exit probability of the active clients", fontsize=10)
     ax.set_xlabel("exit probability (0 to 1)")
@@ -216,9 +249,15 @@ def read_json(path: Path) -> dict[str, Any] | None:
 
 # ---- putting it together ----------------------------------------------------------------
 
+
 def gather(
-    config: Config, deployment: Deployment, evaluation: dict[str, Any], ranked: pd.DataFrame,
-    scored_source: dict[str, Any], ingested: pd.DataFrame | None, runs: RecentRuns,
+    config: Config,
+    deployment: Deployment,
+    evaluation: dict[str, Any],
+    ranked: pd.DataFrame,
+    scored_source: dict[str, Any],
+    ingested: pd.DataFrame | None,
+    runs: RecentRuns,
 ) -> Report:
     """The numbers the PDF shows (and the trends and distribution plots it embeds)."""
     schema = Schema.from_config(config)
@@ -233,7 +272,9 @@ def gather(
     if ingested is not None:
         numeric = [c for c in (*schema.features, schema.target) if c in ingested.columns]
         data.update(
-            rows=len(ingested), corporations=int(ingested[schema.id_column].nunique()), summary=summarize(ingested, numeric),
+            rows=len(ingested),
+            corporations=int(ingested[schema.id_column].nunique()),
+            summary=summarize(ingested, numeric),
             missing=missing_percent(ingested),
         )
     return Report(
@@ -244,13 +285,19 @@ def gather(
         trends_png=trends_png,
         distribution_png=distribution_png,
         risk={
-            **scored_source, "active": len(ranked), "above": risk.above(ranked, risk.THRESHOLD), "threshold": risk.THRESHOLD,
-            "features": list(schema.features), "top": risk.as_records(ranked.head(TOP_IN_REPORT)),
+            **scored_source,
+            "active": len(ranked),
+            "above": risk.above(ranked, risk.THRESHOLD),
+            "threshold": risk.THRESHOLD,
+            "features": list(schema.features),
+            "top": risk.as_records(ranked.head(TOP_IN_REPORT)),
         },
         data=data,
         operations={
-            "timings": timings, "timings_run": runs.deployed,
-            "execution_time": diagnostics_json.get("execution_time_seconds"), "diagnostics_at": diagnostics_json.get("computed_at"),
+            "timings": timings,
+            "timings_run": runs.deployed,
+            "execution_time": diagnostics_json.get("execution_time_seconds"),
+            "diagnostics_at": diagnostics_json.get("computed_at"),
             "dependencies": diagnostics_json.get("dependencies"),
         },
         last_run=runs.last,
@@ -288,6 +335,10 @@ def run(config: Config, input_csv: Path | None = None, current_run: dict[str, An
     pages = write_pdf(report, pdf)
     log.info("wrote %s (%d pages, model %s)", pdf, pages, deployment.label)
     return {
-        **evaluation, "risk_list": str(risk_csv), "active_clients": len(ranked), "report": str(pdf), "pages": pages,
+        **evaluation,
+        "risk_list": str(risk_csv),
+        "active_clients": len(ranked),
+        "report": str(pdf),
+        "pages": pages,
         "trends": str(report.trends_png),
     }

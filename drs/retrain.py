@@ -1,4 +1,5 @@
 """Steps 3-7 of the full process (drs/pipeline.py): ingest, judge, retrain, gate, deploy and report."""
+
 from __future__ import annotations
 
 import logging
@@ -24,13 +25,23 @@ DEPLOYED_BY = "fullprocess"
 
 def remember(config: Config, records: list[FileRecord], verdict: Verdict, judged_against: int | None) -> None:
     """Record the verdict on these files, so that later ticks do not judge them again."""
-    history.record_seen(config.history_db, [
-        {
-            "name": r.name, "sha256": r.sha256 or "", "size": r.size or 0, "mtime_ns": r.mtime_ns or 0, "verdict": verdict,
-            "judged_against": judged_against, "reason": r.reason, "run_id": None, "seen_at": utc_now(),
-        }
-        for r in records
-    ])
+    history.record_seen(
+        config.history_db,
+        [
+            {
+                "name": r.name,
+                "sha256": r.sha256 or "",
+                "size": r.size or 0,
+                "mtime_ns": r.mtime_ns or 0,
+                "verdict": verdict,
+                "judged_against": judged_against,
+                "reason": r.reason,
+                "run_id": None,
+                "seen_at": utc_now(),
+            }
+            for r in records
+        ],
+    )
 
 
 def ingest_new(config: Config, report: RunReport, new_files: list[Path]) -> list[FileRecord]:
@@ -39,7 +50,9 @@ def ingest_new(config: Config, report: RunReport, new_files: list[Path]) -> list
     new_names = {p.name for p in new_files}
     new_records = [r for r in result.files if r.name in new_names]
     report.details["ingestion"] = {
-        "files": [vars(r) for r in result.files], "rows_written": result.rows_written, "duplicates_dropped": result.duplicates_dropped,
+        "files": [vars(r) for r in result.files],
+        "rows_written": result.rows_written,
+        "duplicates_dropped": result.duplicates_dropped,
     }
     rejected = [r for r in new_records if r.status == Status.REJECTED]
     remember(config, rejected, Verdict.REJECTED, None)
@@ -85,7 +98,9 @@ def finish_deployment(config: Config, report: RunReport, deployed: Deployment) -
     """Step 7 for a deployment whose run was killed before it."""
     log.warning("%s was deployed by a run that did not finish; doing its remaining steps", deployed.label)
     after_deploy(config, report)
-    report.finish(Outcome.COMPLETED_DEPLOYMENT, f"finished the deployment of {deployed.label} (diagnostics, reporting, API calls)", deployed.version)
+    report.finish(
+        Outcome.COMPLETED_DEPLOYMENT, f"finished the deployment of {deployed.label} (diagnostics, reporting, API calls)", deployed.version
+    )
     log.info("%s", report.message)
 
 
@@ -106,7 +121,13 @@ def handle_new_files(config: Config, report: RunReport, deployed: Deployment | N
         new = deploy_candidate(config, report, "first deployment")
     elif not accepted_new:
         rejected = ", ".join(report.details["rejected"])
-        stop(report, Outcome.NEW_FILES_REJECTED, f"new file(s) rejected: {rejected}; {deployed.label} stays deployed", deployed.version, warn=True)
+        stop(
+            report,
+            Outcome.NEW_FILES_REJECTED,
+            f"new file(s) rejected: {rejected}; {deployed.label} stays deployed",
+            deployed.version,
+            warn=True,
+        )
         return
     else:
         trigger = judge(config, report, deployed, accepted_new)
@@ -126,7 +147,12 @@ def handle_new_files(config: Config, report: RunReport, deployed: Deployment | N
             kept = keep_candidate(config, decision)
             decision["kept_candidate"] = str(kept)
             remember(config, accepted_new, Verdict.NOT_PROMOTED, deployed.version)
-            stop(report, Outcome.NOT_PROMOTED, f"candidate not promoted, {deployed.label} stays deployed; candidate kept in {kept}", deployed.version)
+            stop(
+                report,
+                Outcome.NOT_PROMOTED,
+                f"candidate not promoted, {deployed.label} stays deployed; candidate kept in {kept}",
+                deployed.version,
+            )
             return
         new = deploy_candidate(config, report, f"{trigger}; {decision['reason']}")
     remember(config, accepted_new, Verdict.DEPLOYED, new.version)

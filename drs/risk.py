@@ -11,6 +11,7 @@ the later file, and within one file the later row. That row decides whether
 the corporation is still active (`exited == 0`): a client whose latest row says
 it left is not on the list, even if an older row says it stayed.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

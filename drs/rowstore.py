@@ -13,13 +13,15 @@ input folder, another polars version, an ingested file changed or removed) inges
 the source files. De-duplication is exact: hashes only pick the candidate rows, which are then
 compared value by value, so a hash collision can never drop a row.
 """
+
 from __future__ import annotations
 
 import contextlib
 import json
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -69,12 +71,7 @@ def drop_seen(frame: pl.DataFrame, hashes: pl.Series, keep: np.ndarray, parts: S
     if not parts or not keep.any():
         return keep
     wanted = hashes.filter(pl.Series(keep)).unique()
-    seen = (
-        pl.scan_parquet([str(p) for p in parts])
-        .filter(pl.col(HASH_COLUMN).is_in(wanted.implode()))
-        .drop(HASH_COLUMN)
-        .collect()
-    )
+    seen = pl.scan_parquet([str(p) for p in parts]).filter(pl.col(HASH_COLUMN).is_in(wanted.implode())).drop(HASH_COLUMN).collect()
     if seen.height == 0:
         return keep
     positions = np.flatnonzero(keep)
@@ -89,7 +86,6 @@ def rows_in(frame: Any, other: Any, columns: Sequence[str]) -> np.ndarray:
     """Which rows of `frame` also appear, whole, in `other` (pandas or polars frames of checked data).
 
     Hashes find the few rows of `other` that may match; values decide, so it is exact."""
-
 
     left = (frame if isinstance(frame, pl.DataFrame) else to_polars(frame)).select(columns)
     right = (other if isinstance(other, pl.DataFrame) else to_polars(other)).select(columns)

@@ -8,13 +8,15 @@ fix it; a fixed file (new sha256) is tried again.
 pandas is imported inside the careful reader's functions only: the fast path
 (polars), which scoring and most ingestion take, never loads it.
 """
+
 from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -52,7 +54,7 @@ class Schema:
 
 
 def _examples(rows: list[int], values: list[object]) -> str:
-    shown = ", ".join(f"row {r} ({v!r})" for r, v in zip(rows[:MAX_EXAMPLES], values[:MAX_EXAMPLES]))
+    shown = ", ".join(f"row {r} ({v!r})" for r, v in zip(rows[:MAX_EXAMPLES], values[:MAX_EXAMPLES], strict=True))
     more = len(rows) - MAX_EXAMPLES
     return shown + (f" and {more} more row(s)" if more > 0 else "")
 
@@ -71,6 +73,7 @@ def read_csv_as_written(path: Path, schema: Schema) -> pd.DataFrame:
     pandas would read a corporation called "null" or "NA" as missing; here it stays a name.
     """
     import pandas as pd
+
     return pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={schema.id_column: str})
 
 
@@ -92,6 +95,7 @@ def check_header(header: list[str], schema: Schema, source: str, require_target:
 def frame_from_text(text: str, schema: Schema, source: str, require_target: bool = True) -> pd.DataFrame:
     """Parse CSV text and check it; return a frame in schema column order with int64 numbers."""
     import pandas as pd
+
     if not text.strip():
         raise DataError(source, "file is empty")
     first_line = text.splitlines()[0]
@@ -128,18 +132,23 @@ def check_row_lengths(text: str, width: int, source: str) -> None:
 def validate_frame(frame: pd.DataFrame, schema: Schema, source: str, require_target: bool = True) -> pd.DataFrame:
     """Check values of a frame of strings (or numbers); pure: no I/O."""
     import pandas as pd
+
     row_numbers = np.arange(1, len(frame) + 1)
     ids = frame[schema.id_column]
     missing = ids.isna() | (ids.astype(str).str.strip() == "")
     if missing.any():
-        raise DataError(source, f"column '{schema.id_column}' is empty in {_examples(list(row_numbers[missing.to_numpy()]), [''] * int(missing.sum()))}", int(missing.sum()))
+        raise DataError(
+            source,
+            f"column '{schema.id_column}' is empty in {_examples(list(row_numbers[missing.to_numpy()]), [''] * int(missing.sum()))}",
+            int(missing.sum()),
+        )
 
     numeric_columns = list(schema.features) + ([schema.target] if require_target and schema.target in frame else [])
     out = pd.DataFrame({schema.id_column: ids.astype(str).str.strip()})
     for column in numeric_columns:
         raw = frame[column]
         values = pd.to_numeric(raw, errors="coerce").astype("float64")
-        checks = (
+        checks: tuple[tuple[Any, str], ...] = (
             (values.isna(), "has missing or non-numeric value(s) in"),
             (~np.isfinite(values.fillna(0)), "has infinite value(s) in"),
             (values < 0, "has negative value(s) in"),
@@ -170,7 +179,7 @@ def fast_frame(data: bytes, schema: Schema, require_target: bool = True) -> pl.D
     as before. So both readers accept the same files with the same values.
     """
     if data.startswith(UTF8_BOM):
-        data = data[len(UTF8_BOM):]
+        data = data[len(UTF8_BOM) :]
     end = data.find(b"\n")
     if end < 0 or b'"' in data[:end]:
         return None
@@ -209,9 +218,8 @@ def to_polars(frame: pd.DataFrame) -> pl.DataFrame:
 def to_pandas(frame: pl.DataFrame) -> pd.DataFrame:
     """The same frame `frame_from_text` returns: str ids, int64 numbers (no pyarrow needed)."""
     import pandas as pd
-    return pd.DataFrame(
-        {c: pd.Series(frame[c].to_numpy(), dtype="str" if frame[c].dtype == pl.String else "int64") for c in frame.columns}
-    )
+
+    return pd.DataFrame({c: pd.Series(frame[c].to_numpy(), dtype="str" if frame[c].dtype == pl.String else "int64") for c in frame.columns})
 
 
 def checked_frame(

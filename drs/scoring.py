@@ -10,6 +10,7 @@ and its `model_sha256` is that of the pickle on disk, the model is scored from
 them without unpickling, which saves importing scikit-learn; the results are the
 same. Any other model, or a pickle the record does not vouch for, is unpickled.
 """
+
 from __future__ import annotations
 
 import json
@@ -78,6 +79,11 @@ def score(config: Config) -> dict[str, Any]:
     atomic_write_json(config.latest_score_json, result)
     log.info(
         "F1 %.4f (precision %.4f, recall %.4f) on %d rows of %s; wrote %s",
-        result["f1"], result["precision"], result["recall"], result["rows"], config.test_data_csv.name, config.latest_score_txt,
+        result["f1"],
+        result["precision"],
+        result["recall"],
+        result["rows"],
+        config.test_data_csv.name,
+        config.latest_score_txt,
     )
     return result

@@ -7,6 +7,7 @@ against the current directory, so `cd / && python /proj/fullprocess.py`
 behaves exactly like a run from the project folder. Nothing else reads the
 config file's JSON.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,9 +15,10 @@ import dataclasses
 import json
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from drs import layout
@@ -84,8 +86,11 @@ def _name(value: Any, base: Path) -> str:
 
 def _number(minimum: float, strict: bool) -> Callable[[Any, Path], float]:
     def convert(value: Any, base: Path) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not (
-            value > minimum if strict else value >= minimum
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or not (value > minimum if strict else value >= minimum)
         ):
             raise ValueError(f"must be a number {'>' if strict else '>='} {minimum:g}")
         return float(value)
@@ -141,7 +146,7 @@ def _min_history(value: Any, base: Path) -> dict[str, int]:
     allowed = DRIFT_TESTS[1:]
     if not isinstance(value, dict) or any(k not in allowed for k in value):
         raise ValueError(f"must be an object with keys among {', '.join(allowed)}")
-    for name, count in value.items():
+    for count in value.values():
         _whole(2)(count, base)
     return {"parametric": 3, "nonparametric": 5, **value}
 
@@ -285,7 +290,7 @@ class Config:
     def project_root(self) -> Path:
         return PROJECT_ROOT
 
-    def with_outputs(self, folder: Path) -> "Config":
+    def with_outputs(self, folder: Path) -> Config:
         """A copy whose outputs go under `folder`, for dry runs such as timings."""
         return dataclasses.replace(
             self, output_folder=folder / "ingested", output_model_folder=folder / "models", prod_deployment_folder=folder / "production"

@@ -2,6 +2,7 @@
 
 Light on purpose (no pandas or polars): the cron tick that finds nothing new runs this and nothing heavier.
 """
+
 from __future__ import annotations
 
 import os

@@ -6,6 +6,7 @@ on which files and rows, with which settings; for a binary logistic regression
 also its weights, `linear`, so scoring need not unpickle). `corporation` is an id,
 never a feature.
 """
+
 from __future__ import annotations
 
 import logging

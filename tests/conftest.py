@@ -1,4 +1,5 @@
 """Fixtures: every test works on a temporary copy of the project's data, never on the committed folders."""
+
 from __future__ import annotations
 
 import contextlib
@@ -10,8 +11,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -100,10 +101,10 @@ def tree_state(*folders: Path) -> dict[str, tuple[str, int]]:
     return state
 
 
-def run_script(script: str, *args: str, cwd: Path | str = "/", env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(ROOT / script), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
-    )
+def run_script(
+    script: str, *args: str, cwd: Path | str = "/", env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(ROOT / script), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
 
 
 @contextlib.contextmanager
@@ -118,7 +119,10 @@ def gunicorn_server(config_path: Path, workers: int = 2) -> Iterator[str]:
     with open(log, "w") as handle:
         proc = subprocess.Popen(
             [str(gunicorn), "--config", str(ROOT / "gunicorn.conf.py"), "--chdir", str(ROOT), "app:create_app()"],
-            cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -15,6 +15,7 @@ code under test. The faults, all confined to paths under DRS_FAULT_WATCH:
 
 A mkdir of a folder that already exists changes nothing, so it is not counted.
 """
+
 from __future__ import annotations
 
 import errno
@@ -26,8 +27,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 MUTATING = {
-    "os.rename", "os.symlink", "os.remove", "os.rmdir", "os.mkdir", "os.link", "os.chmod", "os.truncate",
-    "shutil.copyfile", "shutil.rmtree", "sqlite3.connect",
+    "os.rename",
+    "os.symlink",
+    "os.remove",
+    "os.rmdir",
+    "os.mkdir",
+    "os.link",
+    "os.chmod",
+    "os.truncate",
+    "shutil.copyfile",
+    "shutil.rmtree",
+    "sqlite3.connect",
 }
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
@@ -109,7 +119,6 @@ def install() -> None:
 def main() -> None:
     script = sys.argv[1]
     sys.argv = sys.argv[1:]
-    sys.path.insert(0, str(ROOT))
     install()
     runpy.run_path(script, run_name="__main__")
 

@@ -1,5 +1,6 @@
 """Helpers shared by the fault tests: running a script with faults injected, and the checks
 that say production holds one whole deployment and nothing temporary is left behind."""
+
 from __future__ import annotations
 
 import os
@@ -48,7 +49,11 @@ def fault_env(watch: Path, tmpdir: Path | None = None, **faults: object) -> dict
 
 def run_with_faults(script: str, config: Config, *args: str, timeout: float = 120, **faults: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        fault_command(script, config, *args), cwd="/", capture_output=True, text=True, timeout=timeout,
+        fault_command(script, config, *args),
+        cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=timeout,
         env=fault_env(config.config_file.parent, **faults),
     )
 
@@ -62,8 +67,7 @@ def sources_state(project: Path) -> dict[str, tuple[str, int]]:
 def leftovers(root: Path) -> list[str]:
     """Temporary files, folders and links, and SQLite journals, anywhere under `root`."""
     return sorted(
-        str(p.relative_to(root)) for p in Path(root).rglob("*")
-        if p.name.startswith(".tmp-") or p.name.endswith(("-journal", "-wal"))
+        str(p.relative_to(root)) for p in Path(root).rglob("*") if p.name.startswith(".tmp-") or p.name.endswith(("-journal", "-wal"))
     )
 
 

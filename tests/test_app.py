@@ -1,4 +1,5 @@
 """The API through Flask's test client, and over HTTP against gunicorn."""
+
 from __future__ import annotations
 
 import json
@@ -53,7 +54,11 @@ def test_prediction_from_records_and_csv_body(client) -> None:
         ({"filepath": 3}, 400, "'filepath' must be a non-empty string"),
         ({"records": []}, 400, "'records' is empty"),
         ({"records": [{**RECORD, "lastmonth_activity": "many"}]}, 400, "record 1: 'lastmonth_activity' must be a number"),
-        ({"records": [{"corporation": "x", "lastmonth_activity": 1, "lastyear_activity": 2}]}, 400, "record 1: missing field(s) number_of_employees"),
+        (
+            {"records": [{"corporation": "x", "lastmonth_activity": 1, "lastyear_activity": 2}]},
+            400,
+            "record 1: missing field(s) number_of_employees",
+        ),
         ({"records": [RECORD], "filepath": "x"}, 400, "exactly one of the fields"),
         ({"records": [{**RECORD, "lastmonth_activity": -1}]}, 400, "at least 0"),
     ],

@@ -1,4 +1,5 @@
 """config.json: paths resolve against the config's folder; bad configs give one clear line."""
+
 from __future__ import annotations
 
 import ast
@@ -61,7 +62,7 @@ SCRIPTS = ("ingestion", "training", "scoring", "deployment", "diagnostics", "rep
 
 def test_scripts_import_without_doing_work(tmp_path: Path) -> None:
     """Importing every script writes nothing (the work starts in main())."""
-    code = f"import sys; sys.path.insert(0, {str(ROOT)!r}); import {', '.join(SCRIPTS)}"
+    code = f"import runpy; [runpy.run_path(f'{ROOT}/{{name}}.py', run_name=name) for name in {SCRIPTS!r}]"
     subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True)
     assert list(tmp_path.iterdir()) == []
 
@@ -84,7 +85,9 @@ def test_fullprocess_runs_from_another_directory(project: Path) -> None:
 
 def test_config_key_of_wrong_type_is_reported(tmp_path: Path) -> None:
     path = write_config(tmp_path, features="lastmonth_activity")
-    with pytest.raises(ConfigError, match=r"config\.json: key 'features' must be a non-empty list of column names, got \"lastmonth_activity\"$"):
+    with pytest.raises(
+        ConfigError, match=r"config\.json: key 'features' must be a non-empty list of column names, got \"lastmonth_activity\"$"
+    ):
         load_config(path)
 
 
@@ -100,6 +103,9 @@ def test_package_index_url_from_config_then_pip_then_pypi(tmp_path: Path, monkey
     assert load_config(write_config(tmp_path)).package_index_url == "https://pypi.org/simple"
     monkeypatch.setenv("PIP_INDEX_URL", "https://mirror.example/root/pypi/+simple/")
     assert load_config(write_config(tmp_path)).package_index_url == "https://mirror.example/root/pypi/+simple"
-    assert load_config(write_config(tmp_path, package_index_url="http://127.0.0.1:3141/simple")).package_index_url == "http://127.0.0.1:3141/simple"
+    assert (
+        load_config(write_config(tmp_path, package_index_url="http://127.0.0.1:3141/simple")).package_index_url
+        == "http://127.0.0.1:3141/simple"
+    )
     monkeypatch.setenv("PIP_INDEX_URL", "/srv/wheelhouse")  # a folder pip reads; HTTP cannot: not asked, no stage fails
     assert load_config(write_config(tmp_path)).package_index_url is None

@@ -1,4 +1,5 @@
 """Deployment: the set goes in together, readers never see a mixed set, versions can be rolled back."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """Diagnostics and reporting on a deployed model."""
+
 from __future__ import annotations
 
 import contextlib
@@ -25,9 +26,20 @@ JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 def project_page(name: str, versions: list[str] | None, files: dict[str, bool], requires: dict[str, str] | None = None) -> dict[str, Any]:
     """A PEP 691 project page; `files` maps file name to yanked, `requires` file name to Requires-Python;
     versions None leaves out PEP 700's list."""
-    page: dict[str, Any] = {"meta": {"api-version": "1.1" if versions is not None else "1.0"}, "name": name,
-                            "files": [{"filename": f, "url": f"../../files/{f}", "hashes": {}, "yanked": "broken" if y else False,
-                                       "requires-python": (requires or {}).get(f)} for f, y in files.items()]}
+    page: dict[str, Any] = {
+        "meta": {"api-version": "1.1" if versions is not None else "1.0"},
+        "name": name,
+        "files": [
+            {
+                "filename": f,
+                "url": f"../../files/{f}",
+                "hashes": {},
+                "yanked": "broken" if y else False,
+                "requires-python": (requires or {}).get(f),
+            }
+            for f, y in files.items()
+        ],
+    }
     if versions is not None:
         page["versions"] = versions
     return page
@@ -71,7 +83,7 @@ def package_index(index: PackageIndex) -> Iterator[PackageIndex]:
                 time.sleep(index.slow_seconds)
             step = 1 if name in index.drip else len(body)
             for start in range(0, len(body), step):
-                self.wfile.write(body[start:start + step])
+                self.wfile.write(body[start : start + step])
                 self.wfile.flush()
                 if name in index.drip:
                     time.sleep(0.2)  # each read is quick; only the whole answer is slow
@@ -165,17 +177,34 @@ def test_index_answers_are_reused_for_a_day(deployed_practice: Config) -> None:
 def test_newest_versions_from_a_simple_json_index(tmp_path: Path) -> None:
     pages = {
         # string order says 1.9.0, PEP 440 says 1.10.0; pre- and dev releases are not the newest
-        "alpha": project_page("alpha", ["1.9.0", "1.10.0", "1.11.0rc1", "2.0.0.dev1"],
-                              {"alpha-1.9.0.tar.gz": False, "alpha-1.10.0.tar.gz": False, "alpha-1.11.0rc1.tar.gz": False}),
+        "alpha": project_page(
+            "alpha",
+            ["1.9.0", "1.10.0", "1.11.0rc1", "2.0.0.dev1"],
+            {"alpha-1.9.0.tar.gz": False, "alpha-1.10.0.tar.gz": False, "alpha-1.11.0rc1.tar.gz": False},
+        ),
         # 3.0 is yanked (all its files); 2.5 has one yanked file and one that is not
-        "beta-pkg": project_page("Beta_Pkg", ["2.4", "2.5", "3.0"],
-                                 {"beta_pkg-2.4.tar.gz": False, "beta_pkg-2.5.tar.gz": True, "beta_pkg-2.5-py3-none-any.whl": False,
-                                  "beta_pkg-3.0.tar.gz": True, "beta_pkg-3.0-py3-none-any.whl": True}),
+        "beta-pkg": project_page(
+            "Beta_Pkg",
+            ["2.4", "2.5", "3.0"],
+            {
+                "beta_pkg-2.4.tar.gz": False,
+                "beta_pkg-2.5.tar.gz": True,
+                "beta_pkg-2.5-py3-none-any.whl": False,
+                "beta_pkg-3.0.tar.gz": True,
+                "beta_pkg-3.0-py3-none-any.whl": True,
+            },
+        ),
         # API version 1.0, without PEP 700's versions list: the file names say the versions
-        "gamma": project_page("gamma", None, {"gamma-0.9.tar.gz": False, "gamma-0.10-py3-none-any.whl": False, "gamma-1.0b1.tar.gz": False}),
+        "gamma": project_page(
+            "gamma", None, {"gamma-0.9.tar.gz": False, "gamma-0.10-py3-none-any.whl": False, "gamma-1.0b1.tar.gz": False}
+        ),
         # 4.0 needs a Python newer than any there is: not installable here, as pip would say
-        "delta": project_page("delta", ["3.2", "4.0"], {"delta-3.2.tar.gz": False, "delta-4.0.tar.gz": False},
-                              {"delta-3.2.tar.gz": ">=3.8", "delta-4.0.tar.gz": ">=99"}),
+        "delta": project_page(
+            "delta",
+            ["3.2", "4.0"],
+            {"delta-3.2.tar.gz": False, "delta-4.0.tar.gz": False},
+            {"delta-3.2.tar.gz": ">=3.8", "delta-4.0.tar.gz": ">=99"},
+        ),
         # a version in PEP 700's list with no file left is not installable either
         "epsilon": project_page("epsilon", ["1.0", "1.1"], {"epsilon-1.0-py3-none-any.whl": False}),
         # a page listing versions but no files (not what PyPI does): the versions list
@@ -191,7 +220,18 @@ def test_newest_versions_from_a_simple_json_index(tmp_path: Path) -> None:
         started = time.perf_counter()
         newest = packages.newest_versions(names, timeout, cache, index.url)
         elapsed = time.perf_counter() - started
-        assert newest == {"alpha": "1.10.0", "Beta_Pkg": "2.5", "gamma": "0.10", "delta": "3.2", "epsilon": "1.0", "zeta": "1.10", "missing": None, "slow": None, "drip": None, "stall": None}
+        assert newest == {
+            "alpha": "1.10.0",
+            "Beta_Pkg": "2.5",
+            "gamma": "0.10",
+            "delta": "3.2",
+            "epsilon": "1.0",
+            "zeta": "1.10",
+            "missing": None,
+            "slow": None,
+            "drip": None,
+            "stall": None,
+        }
         assert elapsed < timeout + 2, elapsed  # the slow and the dripping answers are cut off at the limit
         while any(t.name.startswith("index") for t in threading.enumerate()) and time.perf_counter() - started < timeout + 2:
             time.sleep(0.05)
@@ -200,7 +240,10 @@ def test_newest_versions_from_a_simple_json_index(tmp_path: Path) -> None:
         assert set(json.loads(cache.read_text())) == {"alpha", "Beta_Pkg", "gamma", "delta", "epsilon", "zeta"}
         index.asked.clear()
         assert packages.newest_versions(["alpha", "Beta_Pkg", "gamma"], timeout, cache, index.url) == {
-            "alpha": "1.10.0", "Beta_Pkg": "2.5", "gamma": "0.10"}
+            "alpha": "1.10.0",
+            "Beta_Pkg": "2.5",
+            "gamma": "0.10",
+        }
         assert index.asked == []  # all answered from the day's cache
         assert packages.newest_versions(["alpha"], 0, cache, index.url) == {"alpha": None}  # 0: not asked, not even the cache
 

@@ -1,4 +1,5 @@
 """The drift rules as pure functions: the three score tests, their fallback, KS and PSI, the gate's decision."""
+
 from __future__ import annotations
 
 import math

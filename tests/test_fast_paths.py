@@ -1,4 +1,5 @@
 """The fast paths give the simple implementation's results: ingestion, incremental ingestion, the drift F1, the empty check."""
+
 from __future__ import annotations
 
 import json
@@ -75,8 +76,17 @@ def test_fast_reader_leaves_what_it_is_unsure_of_to_the_careful_one() -> None:
     schema = Schema()
     plain = (HEADER + "abcd,1,2,3,0\n").encode()
     assert fast_frame(plain, schema).rows() == [("abcd", 1, 2, 3, 0)]
-    for body in ("abcd,1.0,2,3,0\n", " abcd,1,2,3,0\n", "abcd,1,2,3,0\n\nefgh,1,2,3,1\n", "abcd,,2,3,0\n", "abcd,1,2,3,2\n",
-                 "abcd,-1,2,3,0\n", "abcd,99999999999999999999,2,3,0\n", "abcd,1,2,3\n", "\u00a0abcd,1,2,3,0\n"):
+    for body in (
+        "abcd,1.0,2,3,0\n",
+        " abcd,1,2,3,0\n",
+        "abcd,1,2,3,0\n\nefgh,1,2,3,1\n",
+        "abcd,,2,3,0\n",
+        "abcd,1,2,3,2\n",
+        "abcd,-1,2,3,0\n",
+        "abcd,99999999999999999999,2,3,0\n",
+        "abcd,1,2,3\n",
+        "\u00a0abcd,1,2,3,0\n",
+    ):
         assert fast_frame((HEADER + body).encode(), schema) is None, body
 
 
@@ -159,7 +169,10 @@ def test_the_empty_check_imports_nothing_heavy(deployed_practice: Config, config
     assert pipeline.run(config) == 0  # production data in, v0002 deployed
     done = subprocess.run(
         [sys.executable, "-X", "importtime", str(ROOT / "fullprocess.py"), "--config", str(config.config_file)],
-        cwd="/", capture_output=True, text=True, timeout=60,
+        cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0 and "no new data in sourceddata; v0002 stays deployed" in done.stderr
     imported = {line.split("|")[-1].strip().split(".")[0] for line in done.stderr.splitlines() if line.startswith("import time:")}

@@ -1,4 +1,5 @@
 """The full process end to end: first deployment, drift, no new data, no drift, the lock, cron."""
+
 from __future__ import annotations
 
 import os
@@ -116,7 +117,7 @@ def test_failure_exits_non_zero_with_a_clear_message(deployed_practice: Config, 
 
 
 def cron_command() -> str:
-    lines = [l for l in (ROOT / "cronjob.txt").read_text().splitlines() if l.strip() and not l.startswith("#")]
+    lines = [line for line in (ROOT / "cronjob.txt").read_text().splitlines() if line.strip() and not line.startswith("#")]
     assert len(lines) == 1
     fields = lines[0].split(None, 5)
     assert fields[:5] == ["*/10", "*", "*", "*", "*"]

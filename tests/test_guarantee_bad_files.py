@@ -4,12 +4,13 @@ Every file is either accepted or rejected whole with a message naming it and its
 good files beside it still go in; when nothing valid arrives production is not touched, and a
 rejected file is not tried again until its content changes.
 """
+
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 import pytest
@@ -56,38 +57,77 @@ REJECTED: dict[str, tuple[Callable[[Path], None], str]] = {
     "empty.csv": (text(""), "file is empty"),
     "blank_lines.csv": (text("\n \n\n"), "file is empty"),
     "header_only.csv": (text(HEADER), "has a header but no data rows"),
-    "missing_column.csv": (text("corporation,lastmonth_activity,lastyear_activity,exited\nabcd,1,2,0\n"), f"missing column(s): number_of_employees {EXPECTED}"),
+    "missing_column.csv": (
+        text("corporation,lastmonth_activity,lastyear_activity,exited\nabcd,1,2,0\n"),
+        f"missing column(s): number_of_employees {EXPECTED}",
+    ),
     "extra_column.csv": (text(HEADER.rstrip() + ",region\n" + ROW.rstrip() + ",north\n"), f"unexpected column(s): region {EXPECTED}"),
     "duplicated_column.csv": (text(HEADER.rstrip() + ",exited\n" + ROW.rstrip() + ",1\n"), "duplicated column(s): exited"),
-    "semicolons.csv": (text(HEADER.replace(",", ";") + ROW.replace(",", ";")), f"missing column(s): corporation, lastmonth_activity, lastyear_activity, number_of_employees, exited {EXPECTED}"),
-    "text_in_number.csv": (text(HEADER + rows(3) + "efgh,twelve,34,5,1\n"), "column 'lastmonth_activity' has missing or non-numeric value(s) in row 4 ('twelve')"),
+    "semicolons.csv": (
+        text(HEADER.replace(",", ";") + ROW.replace(",", ";")),
+        f"missing column(s): corporation, lastmonth_activity, lastyear_activity, number_of_employees, exited {EXPECTED}",
+    ),
+    "text_in_number.csv": (
+        text(HEADER + rows(3) + "efgh,twelve,34,5,1\n"),
+        "column 'lastmonth_activity' has missing or non-numeric value(s) in row 4 ('twelve')",
+    ),
     "negative_count.csv": (text(HEADER + "abcd,12,340,-56,1\n"), "column 'number_of_employees' has negative value(s) in row 1 ('-56')"),
-    "nan.csv": (text(HEADER + rows(2) + "abcd,NaN,340,56,1\n"), "column 'lastmonth_activity' has missing or non-numeric value(s) in row 3 ('NaN')"),
+    "nan.csv": (
+        text(HEADER + rows(2) + "abcd,NaN,340,56,1\n"),
+        "column 'lastmonth_activity' has missing or non-numeric value(s) in row 3 ('NaN')",
+    ),
     "empty_value.csv": (text(HEADER + "abcd,12,,56,1\n"), "column 'lastyear_activity' has missing or non-numeric value(s) in row 1 ('')"),
-    "infinite.csv": (text(HEADER + "abcd,12,inf,56,1\nefgh,1,-inf,2,0\n"), "column 'lastyear_activity' has infinite value(s) in row 1 ('inf'), row 2 ('-inf')"),
+    "infinite.csv": (
+        text(HEADER + "abcd,12,inf,56,1\nefgh,1,-inf,2,0\n"),
+        "column 'lastyear_activity' has infinite value(s) in row 1 ('inf'), row 2 ('-inf')",
+    ),
     "fraction.csv": (text(HEADER + "abcd,12.5,340,56,1\n"), "column 'lastmonth_activity' has non-integer value(s) in row 1 ('12.5')"),
-    "huge_number.csv": (text(HEADER + "abcd,99999999999999999999,340,56,1\n"), "column 'lastmonth_activity' has value(s) too large to be a count (above 9007199254740992) in row 1 ('99999999999999999999')"),
+    "huge_number.csv": (
+        text(HEADER + "abcd,99999999999999999999,340,56,1\n"),
+        "column 'lastmonth_activity' has value(s) too large to be a count (above 9007199254740992) in row 1 ('99999999999999999999')",
+    ),
     "exited_two.csv": (text(HEADER + rows(1) + "abcd,12,340,56,2\n"), "column 'exited' must be 0 or 1 but is not in row 2 ('2')"),
     "exited_minus_one.csv": (text(HEADER + "abcd,12,340,56,-1\n"), "column 'exited' has negative value(s) in row 1 ('-1')"),
     "exited_yes.csv": (text(HEADER + "abcd,12,340,56,yes\n"), "column 'exited' has missing or non-numeric value(s) in row 1 ('yes')"),
     "no_corporation.csv": (text(HEADER + ",12,340,56,1\n"), "column 'corporation' is empty in row 1 ('')"),
-    "latin1.csv": (raw((HEADER + "caf\xe9,12,340,56,1\n").encode("latin-1")), f"is not UTF-8 text (invalid byte 0xe9 at offset {len(HEADER) + 3})"),
+    "latin1.csv": (
+        raw((HEADER + "caf\xe9,12,340,56,1\n").encode("latin-1")),
+        f"is not UTF-8 text (invalid byte 0xe9 at offset {len(HEADER) + 3})",
+    ),
     "utf16.csv": (raw((HEADER + ROW).encode("utf-16")), "is not UTF-8 text (invalid byte 0xff at offset 0)"),
-    "spreadsheet.csv": (raw(b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00\xb5U0#\xf4"), "is not UTF-8 text (invalid byte 0xb5 at offset 14)"),
+    "spreadsheet.csv": (
+        raw(b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00\xb5U0#\xf4"),
+        "is not UTF-8 text (invalid byte 0xb5 at offset 14)",
+    ),
     "truncated_last_line.csv": (text(HEADER + rows(4) + "abcd,12,3"), "row 5 has 3 field(s) where the header has 5 (a truncated line?)"),
-    "too_many_fields.csv": (text(HEADER + rows(1) + "abcd,12,340,56,1,7\n"), "is not well-formed CSV: Error tokenizing data. C error: Expected 5 fields in line 3, saw 6"),
-    "unterminated_quote.csv": (text(HEADER + rows(1) + '"abcd,12,340,56,1\n'), "is not well-formed CSV: Error tokenizing data. C error: EOF inside string starting at row 2"),
+    "too_many_fields.csv": (
+        text(HEADER + rows(1) + "abcd,12,340,56,1,7\n"),
+        "is not well-formed CSV: Error tokenizing data. C error: Expected 5 fields in line 3, saw 6",
+    ),
+    "unterminated_quote.csv": (
+        text(HEADER + rows(1) + '"abcd,12,340,56,1\n'),
+        "is not well-formed CSV: Error tokenizing data. C error: EOF inside string starting at row 2",
+    ),
     "symlink_outside.csv": (symlink_outside, "is a symlink pointing outside the input folder"),
     "broken_symlink.csv": (broken_symlink, "is a symlink to a file that does not exist"),
     "x.csv": (directory, "is a directory, not a file"),
 }
 
 ACCEPTED: dict[str, tuple[Callable[[Path], None], list[list[object]]]] = {
-    "reordered.csv": (text("exited,number_of_employees,corporation,lastyear_activity,lastmonth_activity\n1,56,abcd,340,12\n"), [["abcd", 12, 340, 56, 1]]),
+    "reordered.csv": (
+        text("exited,number_of_employees,corporation,lastyear_activity,lastmonth_activity\n1,56,abcd,340,12\n"),
+        [["abcd", 12, 340, 56, 1]],
+    ),
     "bom.csv": (raw(b"\xef\xbb\xbf" + (HEADER + ROW).encode()), [["abcd", 12, 340, 56, 1]]),
-    "windows.csv": (raw((HEADER + ROW + "efgh,1,2,3,0\n").replace("\n", "\r\n").encode()), [["abcd", 12, 340, 56, 1], ["efgh", 1, 2, 3, 0]]),
+    "windows.csv": (
+        raw((HEADER + ROW + "efgh,1,2,3,0\n").replace("\n", "\r\n").encode()),
+        [["abcd", 12, 340, 56, 1], ["efgh", 1, 2, 3, 0]],
+    ),
     "quoted_comma.csv": (text(HEADER + '"Acme, Inc.",12,340,56,1\n'), [["Acme, Inc.", 12, 340, 56, 1]]),
-    "spaces.csv": (text(" corporation , lastmonth_activity,lastyear_activity,number_of_employees,exited\nabcd, 12, 340, 56, 1\n"), [["abcd", 12, 340, 56, 1]]),
+    "spaces.csv": (
+        text(" corporation , lastmonth_activity,lastyear_activity,number_of_employees,exited\nabcd, 12, 340, 56, 1\n"),
+        [["abcd", 12, 340, 56, 1]],
+    ),
     "no_final_newline.csv": (text(HEADER + "abcd,12,340,56,1"), [["abcd", 12, 340, 56, 1]]),
     "UPPER.CSV": (text(HEADER + "abcd,12,340,56,1\n"), [["abcd", 12, 340, 56, 1]]),
 }
@@ -147,7 +187,9 @@ def test_whole_corpus_in_one_run_leaves_production_untouched_and_is_not_retried(
         assert f"rejected {name}: {reason}" in caplog.text
         assert record_of(practice, name)["reason"] == reason
     seen = {e["name"]: e for e in history.seen_files(practice.history_db)}
-    assert {name: (seen[name]["verdict"], seen[name]["reason"]) for name in REJECTED} == {n: ("rejected", r) for n, (_, r) in REJECTED.items()}
+    assert {name: (seen[name]["verdict"], seen[name]["reason"]) for name in REJECTED} == {
+        n: ("rejected", r) for n, (_, r) in REJECTED.items()
+    }
     assert tree_state(practice.prod_deployment_folder) == production_before
 
     outputs_before = tree_state(practice.output_folder, practice.prod_deployment_folder)

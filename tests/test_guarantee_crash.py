@@ -15,6 +15,7 @@ untouched; then the next ordinary run finishes the work (the changed world's mod
 diagnostics and confusion matrix written for it), a further run finds nothing to do, and no
 temporary file is left in the project or in the killed process's TMPDIR.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -58,7 +59,11 @@ def reference_run(pristine: Path, folder: Path) -> Reference:
     log = folder / "events.log"
     started = time.monotonic()
     done = subprocess.run(
-        fault_command("fullprocess.py", config), cwd="/", capture_output=True, text=True, timeout=300,
+        fault_command("fullprocess.py", config),
+        cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=300,
         env=fault_env(config.config_file.parent, log=log),
     )
     seconds = time.monotonic() - started
@@ -71,18 +76,14 @@ def kill_points(events: list[str]) -> list[int]:
     """Event numbers to kill before: the first and the last of each run of changes to one path
     (opening, writing and chmod of one temporary file leave the same state on disk)."""
     paths = [line.split("\t")[2] for line in events]
-    return [
-        n for n in range(1, len(paths) + 1)
-        if n == 1 or n == len(paths) or paths[n - 1] != paths[n - 2] or paths[n - 1] != paths[n]
-    ]
+    return [n for n in range(1, len(paths) + 1) if n == 1 or n == len(paths) or paths[n - 1] != paths[n - 2] or paths[n - 1] != paths[n]]
 
 
 def kill_run(project: Path, tmpdir: Path, event: int | None, after: float | None) -> bool:
     """Run the full process and SIGKILL it; True when it was killed (not finished first)."""
     config = load_config(project / "config.json")
     env = fault_env(project, tmpdir, **({"kill_at": event} if event else {}))
-    proc = subprocess.Popen(fault_command("fullprocess.py", config), cwd="/", env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(fault_command("fullprocess.py", config), cwd="/", env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     if after is not None:
         try:
             proc.wait(timeout=after)
@@ -115,7 +116,9 @@ def check_finished(config: Config, reference: Reference) -> None:
         assert (config.output_model_folder / name).stat().st_mtime_ns >= deployed_at, f"{name} predates {current.label}"
     same_label = current.label == ref_current.label
     if same_label:  # the picture's title names the version
-        assert (config.output_model_folder / "confusionmatrix.png").read_bytes() == (ref.output_model_folder / "confusionmatrix.png").read_bytes()
+        assert (config.output_model_folder / "confusionmatrix.png").read_bytes() == (
+            ref.output_model_folder / "confusionmatrix.png"
+        ).read_bytes()
     assert history.has_run(config.history_db, history.FINISHED_DEPLOYMENT, current.version)
     assert pipeline.run(config) == 0
     assert history.runs(config.history_db)[-1]["outcome"] == "no new data"
@@ -127,7 +130,10 @@ def test_sigkill_anywhere_leaves_one_whole_deployment_and_the_next_run_finishes(
     reference = reference_run(pristine, tmp_path / "reference")
     sources = sources_state(pristine)
     plan: list[tuple[str, int | None, float | None]] = [(f"before change {n}", n, None) for n in kill_points(reference.events)]
-    plan += [(f"at {reference.seconds * (i + 0.5) / TIMED_KILLS:.2f}s", None, reference.seconds * (i + 0.5) / TIMED_KILLS) for i in range(TIMED_KILLS)]
+    plan += [
+        (f"at {reference.seconds * (i + 0.5) / TIMED_KILLS:.2f}s", None, reference.seconds * (i + 0.5) / TIMED_KILLS)
+        for i in range(TIMED_KILLS)
+    ]
 
     survived, not_killed, failures = 0, [], []
     for i, (name, event, after) in enumerate(plan):
@@ -148,8 +154,10 @@ def test_sigkill_anywhere_leaves_one_whole_deployment_and_the_next_run_finishes(
         else:
             survived += 1 if name not in not_killed else 0
         shutil.rmtree(trial)
-    print(f"\nkill points: {len(plan)} planned, {survived} killed and survived, "
-          f"{len(not_killed)} finished before their kill time ({', '.join(not_killed) or 'none'}); "
-          f"reference run {reference.seconds:.2f}s with {len(reference.events)} changes")
+    print(
+        f"\nkill points: {len(plan)} planned, {survived} killed and survived, "
+        f"{len(not_killed)} finished before their kill time ({', '.join(not_killed) or 'none'}); "
+        f"reference run {reference.seconds:.2f}s with {len(reference.events)} changes"
+    )
     assert failures == [], "\n".join(failures)
     assert survived >= 30

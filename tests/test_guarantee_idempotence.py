@@ -1,5 +1,6 @@
 """Promise 3, idempotence: a run with no new data changes no file in the output and production
 folders (sha256 and modification time); the run history, an append-only log, gains one row."""
+
 from __future__ import annotations
 
 import os
@@ -24,7 +25,7 @@ def assert_no_new_data_changes_nothing(config: Config, runs: int = 1) -> None:
     assert outputs_state(config) == before
     rows = history.runs(config.history_db)
     assert rows[: len(rows_before)] == rows_before  # nothing rewritten
-    assert [r["outcome"] for r in rows[len(rows_before):]] == ["no new data"] * runs
+    assert [r["outcome"] for r in rows[len(rows_before) :]] == ["no new data"] * runs
 
 
 def test_after_a_redeploy_nothing_changes(deployed_practice: Config, config: Config) -> None:

@@ -6,6 +6,7 @@ and every source file keeps its content and modification time. The paths: the pr
 first deployment, drift and redeployment, diagnostics and reporting, no new data, a rejected file,
 new data without drift, a rollback, a failing run, the API calls with no API, and a killed run.
 """
+
 from __future__ import annotations
 
 import signal
@@ -69,5 +70,10 @@ def test_no_stage_changes_a_source_file_on_any_path(tmp_path: Path) -> None:
     in_data = [line for line in changes if any(f"/project/{name}/" in line for name in DATA)]
     assert in_data == []
     assert [r["outcome"] for r in history.runs(production.history_db)] == [
-        "no drift", "deployed", "no new data", "new files rejected", "rolled back", "failed",
+        "no drift",
+        "deployed",
+        "no new data",
+        "new files rejected",
+        "rolled back",
+        "failed",
     ]

@@ -1,5 +1,6 @@
 """Promise 2, no overlap: a kernel lock (fcntl.flock) lets one full process work at a time;
 the lock dies with its process, so a killed run never blocks the next one."""
+
 from __future__ import annotations
 
 import signal

@@ -1,12 +1,13 @@
 """Promise 7, tampered or missing model: the checksum recorded at deployment is checked before any
 unpickling, so a replaced pickle is never loaded (a booby-trapped one would leave a marker file);
 the API answers 503 with the reason, and the full process and the stages refuse to use it."""
+
 from __future__ import annotations
 
 import os
 import pickle
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -69,7 +70,11 @@ def test_api_answers_503_with_the_reason(damaged: tuple[Config, str, Path]) -> N
     for method, path, kwargs in (("get", "/health", {}), ("post", "/prediction", {"json": {"records": [RECORD]}}), ("get", "/scoring", {})):
         answer = getattr(client, method)(path, **kwargs)
         assert answer.status_code == 503
-        assert answer.get_json() == {"status": 503, "error": "Service Unavailable", "message": f"the deployed model cannot be used: {reason}"}
+        assert answer.get_json() == {
+            "status": 503,
+            "error": "Service Unavailable",
+            "message": f"the deployed model cannot be used: {reason}",
+        }
     assert client.get("/summarystats").status_code == 200  # what needs no model still works
     assert not marker.exists()
 
@@ -80,8 +85,10 @@ def test_full_process_refuses_with_and_without_new_data(damaged: tuple[Config, s
     for cfg in (practice, config):  # practice: no new data; production config: four new files
         done = run_script("fullprocess.py", "--config", str(cfg.config_file))
         assert done.returncode == 1
-        assert done.stderr.strip().splitlines()[-1].endswith(
-            f"ERROR fullprocess: {reason}; refusing to use it (roll back with `python deployment.py --rollback` or redeploy)"
+        assert (
+            done.stderr.strip()
+            .splitlines()[-1]
+            .endswith(f"ERROR fullprocess: {reason}; refusing to use it (roll back with `python deployment.py --rollback` or redeploy)")
         )
         assert "Traceback" not in done.stderr
         assert history.runs(cfg.history_db)[-1]["outcome"] == "failed"

@@ -7,6 +7,7 @@ tests/faultrun.py injects the faults without changing the code under test: a rea
 user the tests may run as) and a full disk (fsync of any file under the folder fails with ENOSPC,
 where a full disk reports it for buffered writes).
 """
+
 from __future__ import annotations
 
 import pytest
@@ -37,9 +38,7 @@ def message(config: Config, folder: str, fault: str) -> str:
 
 @pytest.mark.parametrize("fault", sorted(FAULTS))
 @pytest.mark.parametrize("folder", ["ingesteddata", "models", "production_deployment"])
-def test_failed_write_leaves_outputs_and_production_and_exits_1(
-    deployed_practice: Config, config: Config, folder: str, fault: str
-) -> None:
+def test_failed_write_leaves_outputs_and_production_and_exits_1(deployed_practice: Config, config: Config, folder: str, fault: str) -> None:
     project = config.config_file.parent
     fill_models = folder == "models"
     if fill_models:  # earlier outputs in the models folder, to see they survive

@@ -1,4 +1,5 @@
 """Ingestion: every CSV checked, duplicates dropped, bad files named and skipped, sources untouched."""
+
 from __future__ import annotations
 
 import json
@@ -38,8 +39,14 @@ def test_non_csv_files_are_ignored(practice_config: Config) -> None:
 
 
 BAD_FILES = {
-    "missing_column.csv": ("corporation,lastmonth_activity,lastyear_activity,exited\nabcd,1,2,0\n", "missing column(s): number_of_employees (expected corporation,lastmonth_activity,lastyear_activity,number_of_employees,exited)"),
-    "text_in_number.csv": (HEADER + "abcd,12,34,5,0\nefgh,twelve,34,5,1\n", "column 'lastmonth_activity' has missing or non-numeric value(s) in row 2 ('twelve')"),
+    "missing_column.csv": (
+        "corporation,lastmonth_activity,lastyear_activity,exited\nabcd,1,2,0\n",
+        "missing column(s): number_of_employees (expected corporation,lastmonth_activity,lastyear_activity,number_of_employees,exited)",
+    ),
+    "text_in_number.csv": (
+        HEADER + "abcd,12,34,5,0\nefgh,twelve,34,5,1\n",
+        "column 'lastmonth_activity' has missing or non-numeric value(s) in row 2 ('twelve')",
+    ),
     "exited_two.csv": (HEADER + "abcd,12,34,5,2\n", "column 'exited' must be 0 or 1 but is not in row 1 ('2')"),
     "empty.csv": ("", "file is empty"),
     "header_only.csv": (HEADER, "has a header but no data rows"),

@@ -1,4 +1,5 @@
 """openapi.yaml against the server: same endpoints, and every answer matches its documented schema."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -83,7 +84,9 @@ def _documented_statuses(spec: dict[str, Any]) -> set[tuple[str, str, str]]:
     }
 
 
-def test_every_documented_answer_happens_and_matches_its_schema(spec: dict[str, Any], config: Config, practice_config: Config, tmp_path: Path) -> None:
+def test_every_documented_answer_happens_and_matches_its_schema(
+    spec: dict[str, Any], config: Config, practice_config: Config, tmp_path: Path
+) -> None:
     seen: set[tuple[str, str, str]] = set()
     # nothing deployed or ingested yet: the 503s
     empty = create_app(config).test_client()
@@ -104,7 +107,11 @@ def test_every_documented_answer_happens_and_matches_its_schema(spec: dict[str, 
         _check(spec, "get", path, client.get(path), seen)
 
     request_schema = "/paths/~1prediction/post/requestBody/content/application~1json/schema"
-    good = [{"records": [RECORD]}, {"records": [{k: v for k, v in RECORD.items() if k != "corporation"}]}, {"filepath": "testdata/testdata.csv"}]
+    good = [
+        {"records": [RECORD]},
+        {"records": [{k: v for k, v in RECORD.items() if k != "corporation"}]},
+        {"filepath": "testdata/testdata.csv"},
+    ]
     for body in good:
         _validator(spec, request_schema).validate(body)
     bad = [

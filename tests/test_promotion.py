@@ -1,4 +1,5 @@
 """Drift tests, data drift and the promotion gate inside the full process; the history they leave; rollback."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -198,7 +199,10 @@ def test_history_survives_and_grows_across_runs(deployed_practice: Config, confi
     everything = history.runs(config.history_db)
     assert everything[: len(first)] == first
     assert [(r["kind"], r["outcome"], r["deployed_version"]) for r in everything] == [
-        ("fullprocess", "deployed", 2), ("rollback", "rolled back", 1), ("fullprocess", "no new data", 1), ("fullprocess", "deployed", 3)
+        ("fullprocess", "deployed", 2),
+        ("rollback", "rolled back", 1),
+        ("fullprocess", "no new data", 1),
+        ("fullprocess", "deployed", 3),
     ]
     assert [r["id"] for r in everything] == sorted(r["id"] for r in everything)
     assert everything[1]["details"] == {"from": 2, "to": 1, "pinned_files": SOURCED_FILES}
@@ -224,7 +228,7 @@ def test_bad_drift_setting_is_a_clear_error(project: Path) -> None:
     path = write_config(project, "bad.json", drift_test="sometimes")
     done = run_script("fullprocess.py", "--config", str(path))
     assert done.returncode == 2 and "Traceback" not in done.stderr  # a config error, found before any work
-    assert done.stderr == f'error: config file {path}: key \'drift_test\' must be one of raw, parametric, nonparametric, got "sometimes"\n'
+    assert done.stderr == f"error: config file {path}: key 'drift_test' must be one of raw, parametric, nonparametric, got \"sometimes\"\n"
 
 
 def test_gate_warns_when_the_evaluation_data_was_trained_on(

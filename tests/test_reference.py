@@ -1,4 +1,5 @@
 """The per-version summary of the training data (drs/reference.py): same numbers as the full data, used by the full process."""
+
 from __future__ import annotations
 
 import json

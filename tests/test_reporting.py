@@ -1,4 +1,5 @@
 """The ranked risk list, the PDF report, GET /risk and the run history they read."""
+
 from __future__ import annotations
 
 import re
@@ -37,6 +38,7 @@ def deployed_model(config: Config):
 
 
 # ---- the risk list ---------------------------------------------------------------------
+
 
 def test_risk_list_ranks_every_active_client_by_the_deployed_models_probability(production_run: Config) -> None:
     config = production_run
@@ -83,8 +85,7 @@ def test_most_recent_row_of_a_corporation_wins(deployed_practice: Config) -> Non
 def test_input_csv_without_exited_column(deployed_practice: Config, tmp_path: Path) -> None:
     clients = tmp_path / "current clients.csv"
     clients.write_text(
-        "corporation,lastmonth_activity,lastyear_activity,number_of_employees\n"
-        "quiet,0,10,5000\nbusy,300,4000,20\nquiet,1,20,4000\n"
+        "corporation,lastmonth_activity,lastyear_activity,number_of_employees\nquiet,0,10,5000\nbusy,300,4000,20\nquiet,1,20,4000\n"
     )
     done = run_script("reporting.py", "--config", str(deployed_practice.config_file), "--input", str(clients))
     assert done.returncode == 0, done.stderr
@@ -99,13 +100,17 @@ def test_input_csv_without_exited_column(deployed_practice: Config, tmp_path: Pa
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("corporation,lastmonth_activity,lastyear_activity,number_of_employees\nabcd,1,x,3\n",
-         "bad.csv: column 'lastyear_activity' has missing or non-numeric value(s) in row 1 ('x')"),
+        (
+            "corporation,lastmonth_activity,lastyear_activity,number_of_employees\nabcd,1,x,3\n",
+            "bad.csv: column 'lastyear_activity' has missing or non-numeric value(s) in row 1 ('x')",
+        ),
         ("corporation,lastmonth_activity\nabcd,1\n", "bad.csv: missing column(s): lastyear_activity, number_of_employees"),
         (None, "bad.csv: cannot be read: No such file or directory"),
     ],
 )
-def test_bad_input_csv_is_a_clear_error_and_changes_nothing(deployed_practice: Config, tmp_path: Path, content: str | None, message: str) -> None:
+def test_bad_input_csv_is_a_clear_error_and_changes_nothing(
+    deployed_practice: Config, tmp_path: Path, content: str | None, message: str
+) -> None:
     reporting.run(deployed_practice)
     before = tree_state(deployed_practice.output_model_folder)
     bad = tmp_path / "bad.csv"
@@ -120,10 +125,15 @@ def test_bad_input_csv_is_a_clear_error_and_changes_nothing(deployed_practice: C
 
 def test_ranking_is_pure_and_stable() -> None:
     schema = Schema()
-    frame = pd.DataFrame({
-        "corporation": ["b", "a", "c", "a"], "lastmonth_activity": [1, 2, 3, 4], "lastyear_activity": [1, 2, 3, 4],
-        "number_of_employees": [1, 2, 3, 4], "exited": [0, 0, 1, 0],
-    })
+    frame = pd.DataFrame(
+        {
+            "corporation": ["b", "a", "c", "a"],
+            "lastmonth_activity": [1, 2, 3, 4],
+            "lastyear_activity": [1, 2, 3, 4],
+            "number_of_employees": [1, 2, 3, 4],
+            "exited": [0, 0, 1, 0],
+        }
+    )
     active = risk.active_clients(frame, schema)
     assert active.corporation.tolist() == ["b", "a"] and active.lastmonth_activity.tolist() == [1, 4]
     ranked = risk.rank_clients(active, [0.7, 0.7], schema)
@@ -138,6 +148,7 @@ def test_parse_top_refuses_what_is_not_a_bounded_whole_number(raw: str) -> None:
 
 
 # ---- GET /risk ---------------------------------------------------------------------------
+
 
 def test_risk_endpoint_answers_the_risk_list(production_run: Config) -> None:
     config = production_run
@@ -170,6 +181,7 @@ def test_risk_endpoint_without_ingested_data_is_503(deployed_practice: Config) -
 
 
 # ---- the PDF report ------------------------------------------------------------------------
+
 
 def test_report_pdf_says_what_is_deployed_and_who_is_at_risk(production_run: Config) -> None:
     config = production_run
@@ -215,15 +227,28 @@ def test_report_pdf_says_what_is_deployed_and_who_is_at_risk(production_run: Con
 def test_report_lists_drift_numbers_it_does_not_know(deployed_practice: Config, tmp_path: Path) -> None:
     """Fields added to the run history later (other drift tests, data drift, a gate) still reach the reader."""
     check = {
-        "test": "parametric", "deployed_version": "v0001", "new_data_f1": 0.61, "threshold": 0.6231, "drift": True,
+        "test": "parametric",
+        "deployed_version": "v0001",
+        "new_data_f1": 0.61,
+        "threshold": 0.6231,
+        "drift": True,
         "calibration": {"brier": 0.00012, "bins": 10},  # a field this layout does not know
     }
-    data_drift = {"measured": True, "reference": "v0001/trainingdata.csv", "rule": "KS p < 0.05 and PSI > 0.2",
-                  "drifted_features": ["lastmonth_activity"],
-                  "features": [{"feature": "lastmonth_activity", "ks_statistic": 0.3, "ks_p_value": 1e-9, "ks_drift": True,
-                                "psi": 0.45, "psi_drift": True}]}
-    run = {"started_at": "2026-01-02T03:04:05+00:00", "outcome": "deployed", "message": "m",
-           "details": {"drift": check, "new_files": ["x.csv"], "data_drift": data_drift, "gate": {"reason": "gate says yes"}}}
+    data_drift = {
+        "measured": True,
+        "reference": "v0001/trainingdata.csv",
+        "rule": "KS p < 0.05 and PSI > 0.2",
+        "drifted_features": ["lastmonth_activity"],
+        "features": [
+            {"feature": "lastmonth_activity", "ks_statistic": 0.3, "ks_p_value": 1e-9, "ks_drift": True, "psi": 0.45, "psi_drift": True}
+        ],
+    }
+    run = {
+        "started_at": "2026-01-02T03:04:05+00:00",
+        "outcome": "deployed",
+        "message": "m",
+        "details": {"drift": check, "new_files": ["x.csv"], "data_drift": data_drift, "gate": {"reason": "gate says yes"}},
+    }
     long_name = "a-client-with-a-very-long-name-" * 5  # wider than the page unless it wraps
     clients = tmp_path / "clients.csv"
     clients.write_text(HEADER + f"{long_name},0,1,9000,0\nb,3,40,50,0\n")
@@ -264,6 +289,7 @@ def test_report_needs_a_deployed_model(config: Config) -> None:
 
 # ---- the run history -----------------------------------------------------------------------
 
+
 def test_history_grows_by_one_per_run_and_keeps_old_entries(production_run: Config) -> None:
     config = production_run
     before = history.runs(config.history_db)
@@ -290,8 +316,9 @@ def test_report_reads_only_what_it_shows_of_the_run_history(deployed_practice: C
     db = deployed_practice.history_db
 
     def add(at: str, outcome: Outcome, message: str, details: dict) -> None:
-        history.append_run(db, started_at=at, finished_at=at, kind="fullprocess", outcome=outcome, message=message,
-                           deployed_version=1, details=details)
+        history.append_run(
+            db, started_at=at, finished_at=at, kind="fullprocess", outcome=outcome, message=message, deployed_version=1, details=details
+        )
 
     check = {"test": "raw", "deployed_version": "v0001", "new_data_f1": 0.4, "deployed_score": 0.6, "drift": True}
     add("2026-01-01T00:00:00+00:00", Outcome.DEPLOYED, "older deployment", {"drift": check, "timings": {"training": 11.5}})

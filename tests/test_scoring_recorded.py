@@ -1,5 +1,6 @@
 """Scoring from the linear parts training records in trainedmodel.json: the pickle path's results, no
 scikit-learn or scipy imported, and never used for a pickle the record does not describe."""
+
 from __future__ import annotations
 
 import json
@@ -95,7 +96,9 @@ def test_scoring_a_recorded_model_imports_neither_scikit_learn_nor_scipy(practic
     training.train(practice_config)
     done = subprocess.run(
         [sys.executable, "-c", SCORE_ONLY.format(script=str(ROOT / "scoring.py"), config=str(practice_config.config_file))],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     assert RECORDED in done.stderr

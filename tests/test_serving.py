@@ -1,4 +1,5 @@
 """Serving: the fast scorer, path refusals, body caps, error shapes, and gunicorn under a redeploy."""
+
 from __future__ import annotations
 
 import json
@@ -185,7 +186,11 @@ def test_body_and_record_caps(deployed_practice: Config) -> None:
     client = create_app(small).test_client()
     big = client.post("/prediction", json={"records": [RECORD] * 30})
     assert big.status_code == 413
-    assert big.get_json() == {"status": 413, "error": "Request Entity Too Large", "message": "the request body is larger than the limit of 1000 bytes"}
+    assert big.get_json() == {
+        "status": 413,
+        "error": "Request Entity Too Large",
+        "message": "the request body is larger than the limit of 1000 bytes",
+    }
     many = client.post("/prediction", json={"records": [{"lastmonth_activity": 1, "lastyear_activity": 1, "number_of_employees": 1}] * 6})
     assert many.status_code == 413 and many.get_json()["message"] == "too many records: 6 (at most 5 per request)"
     from_file = client.post("/prediction", json={"filepath": "testdata/testdata.csv"})
@@ -195,7 +200,11 @@ def test_body_and_record_caps(deployed_practice: Config) -> None:
 def test_every_error_has_the_same_shape(client, monkeypatch: pytest.MonkeyPatch) -> None:
     wrong_method = client.get("/prediction")
     assert wrong_method.status_code == 405
-    assert wrong_method.get_json() == {"status": 405, "error": "Method Not Allowed", "message": "GET is not allowed on /prediction (use POST)"}
+    assert wrong_method.get_json() == {
+        "status": 405,
+        "error": "Method Not Allowed",
+        "message": "GET is not allowed on /prediction (use POST)",
+    }
     assert client.get("/nowhere").get_json()["message"] == "no endpoint /nowhere; see openapi.yaml for the endpoints"
 
     def broken(*args: Any) -> Any:
@@ -315,7 +324,9 @@ def test_redeploys_under_load_fail_no_request(deployed_practice: Config, config:
         load.wait_for(200)
         done = subprocess.run(
             [sys.executable, str(ROOT / "fullprocess.py"), "--config", str(config.config_file), "--api-url", url],
-            capture_output=True, text=True, timeout=300,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         assert done.returncode == 0, done.stderr
         redeployed = time.monotonic()

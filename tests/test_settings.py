@@ -1,4 +1,5 @@
 """The settings table: each config key declared once, and the loader, the defaults, the errors and the README all come from it."""
+
 from __future__ import annotations
 
 import json
@@ -66,7 +67,7 @@ def test_checked_values_are_converted(tmp_path: Path) -> None:
 def test_the_readme_table_is_the_declared_one() -> None:
     readme = (ROOT / "README.md").read_text()
     start, end = "<!-- settings-table:start -->\n", "\n<!-- settings-table:end -->"
-    assert readme[readme.index(start) + len(start): readme.index(end)] == settings.markdown_table()
+    assert readme[readme.index(start) + len(start) : readme.index(end)] == settings.markdown_table()
     printed = subprocess.run([sys.executable, "-m", "drs.settings", "--markdown"], capture_output=True, text=True, check=True)
     assert printed.stdout == settings.markdown_table() + "\n"
     assert printed.stdout.count("\n| `") == len(SETTINGS)

@@ -1,4 +1,5 @@
 """Training and scoring: the course's model on the three features, F1 written as a bare number."""
+
 from __future__ import annotations
 
 import json

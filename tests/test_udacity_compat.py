@@ -1,4 +1,5 @@
 """Compatibility with the course's own starter data in ../shared/udacity-starter (skipped where absent)."""
+
 from __future__ import annotations
 
 import shutil

@@ -1,4 +1,5 @@
 """The page for client managers (drs/web/page.py): the HTML through Flask's test client, and a real browser."""
+
 from __future__ import annotations
 
 import csv
@@ -21,8 +22,16 @@ from drs.web import create_app, page
 from tests.conftest import gunicorn_server, tree_state, write_config
 
 RANK_ROW = re.compile(r'<td class="num">(\d+)</td>\s*<td class="corp">([^<]*)</td>')
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars")
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--hide-scrollbars",
+)
 
 
 @pytest.fixture
@@ -49,9 +58,9 @@ def test_the_page_shows_the_top_clients_the_model_and_its_history(reported: Conf
     assert answer.status_code == 200 and answer.mimetype == "text/html"
     html = answer.get_data(as_text=True)
     rows = risk_rows(reported)
-    assert shown(html) == [(int(r["rank"]), r["corporation"]) for r in rows[:page.PAGE_SIZE]]
+    assert shown(html) == [(int(r["rank"]), r["corporation"]) for r in rows[: page.PAGE_SIZE]]
     top = rows[0]
-    assert f'{float(top["exit_probability"]) * 100:.1f}%' in html
+    assert f"{float(top['exit_probability']) * 100:.1f}%" in html
     deployed = production.current(reported.prod_deployment_folder)
     assert deployed is not None
     assert f'id="model-f1">{score(deployed.meta["score"]["f1"])}<' in html
@@ -130,8 +139,16 @@ def test_only_the_known_images_are_served(reported: Config) -> None:
 
 def test_a_failed_run_and_a_damaged_risk_list_show_on_the_page(reported: Config) -> None:
     now = datetime.now(UTC).isoformat(timespec="seconds")
-    history.append_run(reported.history_db, started_at=now, finished_at=now, kind="fullprocess", outcome=Outcome.FAILED,
-                       message="ingestion: no valid data in q9.csv", deployed_version=1, details={})
+    history.append_run(
+        reported.history_db,
+        started_at=now,
+        finished_at=now,
+        kind="fullprocess",
+        outcome=Outcome.FAILED,
+        message="ingestion: no valid data in q9.csv",
+        deployed_version=1,
+        details={},
+    )
     (reported.output_model_folder / "risklist.csv").write_text("rank,who\n1,x\n")
     html = unescape(create_app(reported).test_client().get("/").get_data(as_text=True))
     assert "The last run failed" in html and "ingestion: no valid data in q9.csv" in html
@@ -142,9 +159,12 @@ def test_a_failed_run_and_a_damaged_risk_list_show_on_the_page(reported: Config)
 def test_warnings_for_an_old_model_data_drift_and_a_refused_candidate() -> None:
     now = datetime(2026, 11, 25, tzinfo=UTC)
     meta = {"label": "v0003", "trained_at": (now - timedelta(days=40)).isoformat()}
-    drift = {"started_at": now.isoformat(), "check": {"test": "raw", "new_data_f1": 0.5, "deployed_score": 0.7, "drift": True},
-             "data_drift": {"drifted_features": ["lastmonth_activity"], "rule": "KS p < 0.05 and PSI > 0.2"},
-             "gate": {"promote": False, "reason": "improvement -0.1 < minimum 0.0 -> not promoted"}}
+    drift = {
+        "started_at": now.isoformat(),
+        "check": {"test": "raw", "new_data_f1": 0.5, "deployed_score": 0.7, "drift": True},
+        "data_drift": {"drifted_features": ["lastmonth_activity"], "rule": "KS p < 0.05 and PSI > 0.2"},
+        "gate": {"promote": False, "reason": "improvement -0.1 < minimum 0.0 -> not promoted"},
+    }
     titles = [w["title"] for w in page.warnings(meta, {"outcome": Outcome.NO_DRIFT}, drift, now, 30)]
     assert titles == ["The model is old", "Data drift found", "Drift found, retrained model not promoted"]
     assert "40 days ago" in page.warnings(meta, None, None, now, 30)[0]["text"]
@@ -170,14 +190,14 @@ def test_a_bad_page_setting_stops_the_app_from_starting(project: Path) -> None:
 def chromium() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if not found:
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium; .ci/run installs it as root): "
-                    "the browser test cannot run here")
+        pytest.skip(
+            "Debian's chromium is not installed (apt-get install chromium; .ci/run installs it as root): the browser test cannot run here"
+        )
     return found
 
 
 def run_chromium(browser: str, *args: str, profile: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run([browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args], capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.slow

@@ -33,6 +33,7 @@ Files written (seed 42 by default):
   corporations than the 10,000, sampled with equal numbers of exits and stays
   (a balanced audit set, so F1 weighs both classes alike).
 """
+
 from __future__ import annotations
 
 import argparse

@@ -1,4 +1,5 @@
 """Small helpers for the tests and the benchmark that start servers on the loopback."""
+
 from __future__ import annotations
 
 import contextlib

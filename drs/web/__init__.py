@@ -3,6 +3,7 @@
 An app factory, as in Flask's tutorial: gunicorn calls `app:create_app()` once
 per worker; tests call it with their own Config.
 """
+
 from __future__ import annotations
 
 import os

@@ -11,6 +11,7 @@ production's `current` link points (one readlink); when a new version is
 deployed or rolled back it loads that one, and answers each request wholly
 from one loaded version, which the answer names (`model_version`).
 """
+
 from __future__ import annotations
 
 import json
@@ -341,7 +342,7 @@ def _rows_from_request(svc: Service) -> Rows:
     if not content_type and not request.content_length and "filepath" in request.args:
         return _rows_from_file(request.args["filepath"], svc)  # the course's POST /prediction?filepath=...
     if content_type != "application/json":
-        raise ApiError(415, "send JSON ({\"records\": [...]} or {\"filepath\": \"...\"}) or text/csv")
+        raise ApiError(415, 'send JSON ({"records": [...]} or {"filepath": "..."}) or text/csv')
     try:
         body = json.loads(request_body(svc.config.max_request_bytes))
     except (ValueError, RecursionError):  # not UTF-8, not JSON, or nested deeper than the parser follows
@@ -446,8 +447,12 @@ def risk_endpoint() -> Response:
 
     ranked = svc.cache.get("risk", (svc.config.final_data_csv,), compute, extra=loaded.signature)
     return jsonify(
-        model_version=loaded.version, data=svc.config.final_data_csv.name, active_clients=len(ranked),
-        above_half=risk.above(ranked), top=top, clients=risk.as_records(ranked.head(top)),
+        model_version=loaded.version,
+        data=svc.config.final_data_csv.name,
+        active_clients=len(ranked),
+        above_half=risk.above(ranked),
+        top=top,
+        clients=risk.as_records(ranked.head(top)),
     )
 
 

@@ -13,6 +13,7 @@ Errors of the page's own routes are rendered as HTML, not as the API's JSON
 (the static files' are the API's, see `assets`). Its settings,
 `max_model_age_days` and `history_days`, are checked when the config loads.
 """
+
 from __future__ import annotations
 
 import csv
@@ -39,8 +40,11 @@ from drs.web.api import Service, service
 PAGE_SIZE = 25
 RUNS_READ = 2000  # newest runs read from the history (cron every 10 minutes: about two weeks)
 RUNS_SHOWN = 50
-FEATURE_LABELS = {"lastmonth_activity": "Activity last month", "lastyear_activity": "Activity last year",
-                  "number_of_employees": "Employees"}
+FEATURE_LABELS = {
+    "lastmonth_activity": "Activity last month",
+    "lastyear_activity": "Activity last year",
+    "number_of_employees": "Employees",
+}
 
 page = Blueprint("page", __name__, template_folder="templates")
 # The CSS and script, on a blueprint of their own so that the page's HTML error
@@ -49,6 +53,7 @@ assets = Blueprint("page_assets", __name__, static_folder="static", static_url_p
 
 
 # ---- reading what the pipeline wrote (pure apart from the reads) --------------------------
+
 
 def _cell_number(value: str) -> int | float | None:
     try:
@@ -70,10 +75,14 @@ def read_risk_list(path: Path, schema: Schema) -> list[dict[str, Any]]:
             probability = _cell_number(row[risk.PROBABILITY])
             if probability is None:
                 raise DataError(path.name, f"line {line}: exit_probability is not a number ({row[risk.PROBABILITY]!r})")
-            rows.append({
-                "rank": row[risk.RANK], "corporation": row[schema.id_column], "probability": float(probability),
-                "features": [_cell_number(row[f]) for f in schema.features],
-            })
+            rows.append(
+                {
+                    "rank": row[risk.RANK],
+                    "corporation": row[schema.id_column],
+                    "probability": float(probability),
+                    "features": [_cell_number(row[f]) for f in schema.features],
+                }
+            )
     return rows
 
 
@@ -107,7 +116,7 @@ def paginate(rows: Sequence[dict[str, Any]], page_number: int, size: int = PAGE_
     pages = max(1, math.ceil(len(rows) / size))
     page_number = min(max(page_number, 1), pages)
     start = (page_number - 1) * size
-    shown = list(rows[start:start + size])
+    shown = list(rows[start : start + size])
     return Paged(shown, page_number, pages, start + 1 if shown else 0, start + len(shown), len(rows))
 
 
@@ -165,35 +174,54 @@ def drift_words(check: dict[str, Any]) -> str:
 
 
 def warnings(
-    meta: dict[str, Any] | None, last_run: dict[str, Any] | None, drift: dict[str, Any] | None,
-    now: datetime, max_age_days: float,
+    meta: dict[str, Any] | None,
+    last_run: dict[str, Any] | None,
+    drift: dict[str, Any] | None,
+    now: datetime,
+    max_age_days: float,
 ) -> list[dict[str, str]]:
     """The banners: last run failed, model too old, data drift found, drift found but nothing deployed; pure."""
     found = []
     if last_run and last_run.get("outcome") == Outcome.FAILED:
-        found.append({"title": "The last run failed",
-                      "text": f"{formatting.when(last_run.get('started_at'))}: {last_run.get('message') or 'no message'}"})
+        found.append(
+            {
+                "title": "The last run failed",
+                "text": f"{formatting.when(last_run.get('started_at'))}: {last_run.get('message') or 'no message'}",
+            }
+        )
     if meta:
         trained = parse_time(meta.get("trained_at") or meta.get("deployed_at"))
         if trained is not None and now - trained > timedelta(days=max_age_days):
-            found.append({"title": "The model is old",
-                          "text": f"{meta.get('label', 'the deployed model')} was trained {ago(trained, now)} "
-                                  f"({formatting.when(meta.get('trained_at') or meta.get('deployed_at'))}), "
-                                  f"more than the {formatting.number(max_age_days)} days allowed (max_model_age_days)."})
+            found.append(
+                {
+                    "title": "The model is old",
+                    "text": f"{meta.get('label', 'the deployed model')} was trained {ago(trained, now)} "
+                    f"({formatting.when(meta.get('trained_at') or meta.get('deployed_at'))}), "
+                    f"more than the {formatting.number(max_age_days)} days allowed (max_model_age_days).",
+                }
+            )
     if drift:
         raw_data = drift.get("data_drift")
         data: dict[str, Any] = raw_data if isinstance(raw_data, dict) else {}
         drifted = data.get("drifted_features") or []
         if drifted:
-            found.append({"title": "Data drift found",
-                          "text": f"in {', '.join(map(str, drifted))} ({data.get('rule') or 'drift rule not recorded'}), "
-                                  f"run of {formatting.when(drift.get('started_at'))}."})
+            found.append(
+                {
+                    "title": "Data drift found",
+                    "text": f"in {', '.join(map(str, drifted))} ({data.get('rule') or 'drift rule not recorded'}), "
+                    f"run of {formatting.when(drift.get('started_at'))}.",
+                }
+            )
         check = drift.get("check") or {}
         raw_gate = drift.get("gate")
         gate: dict[str, Any] = raw_gate if isinstance(raw_gate, dict) else {}
         if check.get("drift") and gate and not gate.get("promote", True):
-            found.append({"title": "Drift found, retrained model not promoted",
-                          "text": f"{drift_words(check)}; {gate.get('reason') or 'the promotion gate refused it'}."})
+            found.append(
+                {
+                    "title": "Drift found, retrained model not promoted",
+                    "text": f"{drift_words(check)}; {gate.get('reason') or 'the promotion gate refused it'}.",
+                }
+            )
     return found
 
 
@@ -216,6 +244,7 @@ def outcome_counts(runs: Sequence[dict[str, Any]]) -> list[tuple[str, int]]:
 
 
 # ---- the view ---------------------------------------------------------------------------
+
 
 @dataclass
 class Section:
@@ -294,14 +323,28 @@ def index() -> str:
 
     return render_template(
         "page.html",
-        now=now, settings=config, model=model, meta=meta, runs=runs, last_run=last_run, drift=drift,
+        now=now,
+        settings=config,
+        model=model,
+        meta=meta,
+        runs=runs,
+        last_run=last_run,
+        drift=drift,
         warnings=warnings(meta, last_run, drift, now, config.max_model_age_days) if meta or last_run else [],
-        recent=recent[:RUNS_SHOWN], recent_total=len(recent), recent_counts=outcome_counts(recent),
+        recent=recent[:RUNS_SHOWN],
+        recent_total=len(recent),
+        recent_counts=outcome_counts(recent),
         deployments=list(reversed(production.deployment_rows(config.prod_deployment_folder))),
-        clients=clients, paged=paged, query=query,
+        clients=clients,
+        paged=paged,
+        query=query,
         features=[FEATURE_LABELS.get(f, f.replace("_", " ").capitalize()) for f in svc.schema.features],
-        diagnostics=_diagnostics_section(config), images={name: _image(config, name) for name in layout.IMAGES},
-        run_files=run_files, drift_words=drift_words, ago=lambda value: ago(value, now), fmt=formatting,
+        diagnostics=_diagnostics_section(config),
+        images={name: _image(config, name) for name in layout.IMAGES},
+        run_files=run_files,
+        drift_words=drift_words,
+        ago=lambda value: ago(value, now),
+        fmt=formatting,
     )
 
 
