@@ -4,12 +4,19 @@ Computes them all with the deployed model and writes `output_model_path/diagnost
 which the API serves (see drs/diagnostics.py; newest package versions: drs/packages.py).
 
     python diagnostics.py [--config FILE] [-v]
+
+The course's functions keep their names here and work with no arguments
+(reading config.json beside the scripts): model_predictions(), dataframe_summary(),
+missing_data(), execution_time(), outdated_packages_list().
 """
 
 from __future__ import annotations
 
 from drs.cli import run_stage
-from drs.diagnostics import run
+from drs.diagnostics import dataframe_summary, execution_time, missing_data, model_predictions, run
+from drs.packages import outdated_packages_list
+
+__all__ = ["dataframe_summary", "execution_time", "main", "missing_data", "model_predictions", "outdated_packages_list"]
 
 
 def main(argv: list[str] | None = None) -> int:

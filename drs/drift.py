@@ -37,6 +37,8 @@ def score_drift(
     test: str, new_f1: float, deployed_score: float, history: Sequence[float], min_history: Mapping[str, int]
 ) -> dict[str, Any]:
     """The verdict of `test` (raw, parametric or nonparametric) with the numbers behind it; a short history falls back to `raw`."""
+    if test not in (RAW, PARAMETRIC, NONPARAMETRIC):
+        raise ValueError(f"unknown drift test {test!r} (expected raw, parametric or nonparametric)")
     points = [float(x) for x in history]
     verdict: dict[str, Any] = {
         "requested_test": test,

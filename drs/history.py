@@ -119,7 +119,7 @@ ALTER TABLE runs ADD COLUMN new_data_f1 REAL;
 UPDATE runs SET
     drift_model_sha256 = json_extract(details, '$.drift.model_sha256'),
     new_data_f1 = json_extract(details, '$.drift.new_data_f1')
-    WHERE json_type(details, '$.drift') = 'object';
+    WHERE json_valid(details) AND json_type(details, '$.drift') = 'object';
 CREATE INDEX IF NOT EXISTS runs_drift ON runs(drift_model_sha256) WHERE new_data_f1 IS NOT NULL;
 CREATE INDEX IF NOT EXISTS runs_checked ON runs(id) WHERE new_data_f1 IS NOT NULL;
 CREATE INDEX IF NOT EXISTS runs_outcome ON runs(outcome, deployed_version);
@@ -127,19 +127,30 @@ CREATE INDEX IF NOT EXISTS runs_outcome ON runs(outcome, deployed_version);
 
 
 def connect(path: StrPath) -> sqlite3.Connection:
-    """A connection to the history at `path`, created or brought to SCHEMA_VERSION on first use."""
+    """A connection to the history at `path`, created or brought to SCHEMA_VERSION on first use.
+
+    A reader that may not write (the page under another user, a read-only copy) reads an older file as it is."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     conn = sqlite3.connect(path, timeout=30)
     conn.row_factory = sqlite3.Row
-    if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
-        with conn:
-            conn.execute("BEGIN IMMEDIATE")
-            if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:  # another process may have just done it
-                for statement in (SCHEMA + MIGRATION_1).split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    if not is_current(conn):
+        try:
+            with conn:
+                conn.execute("BEGIN IMMEDIATE")
+                if not is_current(conn):  # another process may have just done it
+                    for statement in (SCHEMA + MIGRATION_1).split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except sqlite3.OperationalError:
+            if not os.access(path, os.W_OK):
+                return conn
+            raise
     return conn
+
+
+def is_current(conn: sqlite3.Connection) -> bool:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0]) >= SCHEMA_VERSION
 
 
 @contextlib.contextmanager
@@ -215,7 +226,18 @@ def runs(path: StrPath, limit: int | None = None) -> list[dict[str, Any]]:
 
 def drift_checked_runs(path: StrPath, limit: int | None = None) -> list[dict[str, Any]]:
     """The runs that measured the deployed model's F1 on new data, oldest first (the newest `limit`)."""
+    if not _readable_as_current(path):
+        checked = [r for r in runs(path) if isinstance(r["details"].get("drift"), dict) and "new_data_f1" in r["details"]["drift"]]
+        return checked[-limit:] if limit else checked
     return _rows(path, "WHERE new_data_f1 IS NOT NULL", (), limit)
+
+
+def _readable_as_current(path: StrPath) -> bool:
+    """False only for an older file this process may not bring up to date (then queries filter in Python, as before)."""
+    if not os.path.exists(path):
+        return True
+    with opened(path) as conn:
+        return is_current(conn)
 
 
 def latest_run(path: StrPath, outcomes: Iterable[str] | None = None) -> dict[str, Any] | None:
@@ -230,6 +252,9 @@ def lineage_f1(path: StrPath, model_sha256: str | None) -> list[float]:
     """Every F1 on new data that full-process runs measured for the model with this checksum, oldest first."""
     if model_sha256 is None or not os.path.exists(path):
         return []
+    if not _readable_as_current(path):
+        checks = [r["details"]["drift"] for r in drift_checked_runs(path) if r["kind"] == "fullprocess"]
+        return [float(c["new_data_f1"]) for c in checks if c.get("model_sha256") == model_sha256]
     with opened(path) as conn:
         query = "SELECT new_data_f1 FROM runs WHERE drift_model_sha256 = ? AND new_data_f1 IS NOT NULL AND kind = 'fullprocess' ORDER BY id"
         return [float(r[0]) for r in conn.execute(query, (model_sha256,))]

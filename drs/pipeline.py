@@ -35,7 +35,6 @@ from drs.settings import Config
 from drs.sources import files_needing_verdict
 
 log = logging.getLogger("fullprocess")
-DEPLOYED_BY = "fullprocess"
 
 
 def prepare(config: Config) -> Deployment | None:
@@ -65,7 +64,9 @@ def new_source_files(config: Config, deployed: Deployment | None, retry_not_prom
 
 def unfinished(config: Config, deployed: Deployment) -> bool:
     """A deployment this job made whose run was killed before diagnostics, reporting and API calls were done."""
-    return deployed.meta.get("deployed_by") == DEPLOYED_BY and not history.has_run(config.history_db, FINISHED_DEPLOYMENT, deployed.version)
+    return deployed.meta.get("deployed_by") == production.DEPLOYED_BY_PIPELINE and not history.has_run(
+        config.history_db, FINISHED_DEPLOYMENT, deployed.version
+    )
 
 
 def process(config: Config, report: RunReport, force_deploy: bool = False) -> None:
@@ -79,12 +80,14 @@ def process(config: Config, report: RunReport, force_deploy: bool = False) -> No
         log.info("%s", report.message)
         return
     # Steps 3-7 need pandas, polars and scikit-learn: imported only here, so the tick with nothing new never loads them.
-    from drs import retrain
-
     if deployed is not None and not new_files:
-        retrain.finish_deployment(config, report, deployed)
+        from drs.followup import finish_deployment
+
+        finish_deployment(config, report, deployed)
     else:
-        retrain.handle_new_files(config, report, deployed, new_files, force_deploy)
+        from drs.retrain import handle_new_files
+
+        handle_new_files(config, report, deployed, new_files, force_deploy)
 
 
 def record(config: Config, report: RunReport) -> None:

@@ -57,6 +57,8 @@ from drs.layout import (
     version_number,
 )
 
+DEPLOYED_BY_PIPELINE = "fullprocess"  # deployment.json's `deployed_by` for versions the full process deployed
+
 
 @dataclass(frozen=True)
 class Deployment:
@@ -300,14 +302,18 @@ def keep_candidate(prod: Path, files: dict[str, Path], meta: dict[str, Any]) -> 
 
 
 def prune_candidates(prod: Path, keep: int) -> list[str]:
-    """Remove all but the newest `keep` kept candidates (their names sort by time); return the names removed."""
+    """Remove all but the newest `keep` kept candidates (their names sort by time); return the names removed.
+
+    Each is first renamed to a temporary name, so that a run killed halfway leaves what `clean_stale` removes."""
     root = Path(prod) / CANDIDATES
     if not root.is_dir():
         return []
     kept = sorted(e.name for e in root.iterdir() if e.is_dir() and not e.name.startswith(TMP_PREFIX))
     removed = kept[: max(len(kept) - keep, 0)]
     for name in removed:
-        shutil.rmtree(root / name, ignore_errors=True)
+        doomed = root / f"{TMP_PREFIX}{name}.removed"
+        os.rename(root / name, doomed)
+        shutil.rmtree(doomed, ignore_errors=True)
     return removed
 
 

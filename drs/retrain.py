@@ -1,4 +1,4 @@
-"""Steps 3-7 of the full process (drs/pipeline.py): ingest, judge, retrain, gate, deploy and report."""
+"""Steps 3-6 of the full process (drs/pipeline.py): ingest, judge, retrain, gate and deploy; step 7 is drs/followup.py."""
 
 from __future__ import annotations
 
@@ -6,9 +6,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from drs import apicalls, diagnostics, history, production, reporting
+from drs import history, production
 from drs.deploy import check_set, deploy, model_set
-from drs.errors import StageError
 from drs.gate import gate
 from drs.history import Outcome, RunReport, Verdict
 from drs.ingest import FileRecord, Status, ingest
@@ -20,7 +19,6 @@ from drs.settings import Config
 from drs.training import train
 
 log = logging.getLogger("fullprocess")
-DEPLOYED_BY = "fullprocess"
 
 
 def remember(config: Config, records: list[FileRecord], verdict: Verdict, judged_against: int | None) -> None:
@@ -69,7 +67,7 @@ def retrain(config: Config, report: RunReport) -> float:
 
 
 def deploy_candidate(config: Config, report: RunReport, reason: str) -> Deployment:
-    return report.timed("deployment", lambda: deploy(config, {"reason": reason, "deployed_by": DEPLOYED_BY}))
+    return report.timed("deployment", lambda: deploy(config, {"reason": reason, "deployed_by": production.DEPLOYED_BY_PIPELINE}))
 
 
 def keep_candidate(config: Config, decision: dict[str, Any]) -> Path:
@@ -80,28 +78,6 @@ def keep_candidate(config: Config, decision: dict[str, Any]) -> Path:
     if pruned:
         log.info("removed %d older kept candidate(s) (keep_candidates is %d)", len(pruned), config.keep_candidates)
     return kept
-
-
-def after_deploy(config: Config, report: RunReport) -> None:
-    """Step 7: diagnostics, reporting and API calls; an API that is down is a warning, not a failed deployment."""
-    report.timed("diagnostics", lambda: diagnostics.run(config))
-    report.timed("reporting", lambda: reporting.run(config, current_run=report.as_run()))
-    try:
-        report.timed("apicalls", lambda: apicalls.run(config))
-        report.details["apicalls"] = "done"
-    except StageError as exc:
-        log.warning("API calls skipped: %s", exc)
-        report.details["apicalls"] = f"skipped: {exc}"
-
-
-def finish_deployment(config: Config, report: RunReport, deployed: Deployment) -> None:
-    """Step 7 for a deployment whose run was killed before it."""
-    log.warning("%s was deployed by a run that did not finish; doing its remaining steps", deployed.label)
-    after_deploy(config, report)
-    report.finish(
-        Outcome.COMPLETED_DEPLOYMENT, f"finished the deployment of {deployed.label} (diagnostics, reporting, API calls)", deployed.version
-    )
-    log.info("%s", report.message)
 
 
 def stop(report: RunReport, outcome: Outcome, message: str, version: int, warn: bool = False) -> None:
@@ -158,4 +134,7 @@ def handle_new_files(config: Config, report: RunReport, deployed: Deployment | N
     remember(config, accepted_new, Verdict.DEPLOYED, new.version)
     forced = " past the gate (--force-deploy)" if report.details["gate"].get("forced") else ""
     stop(report, Outcome.DEPLOYED, f"deployed {new.label}{forced} (F1 {new.score():.4f} on the test data)", new.version)
+    # The reports' libraries (matplotlib, reportlab, requests) load only now: runs that deploy nothing never pay for them.
+    from drs.followup import after_deploy
+
     after_deploy(config, report)

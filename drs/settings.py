@@ -129,7 +129,7 @@ def _http_url(value: Any) -> str | None:
 def _url(value: Any, base: Path) -> str:
     url = _http_url(value)
     if url is None:
-        raise ValueError(f"must be an http(s) URL such as {PYPI_SIMPLE}")
+        raise ValueError("must be an http(s) URL such as http://127.0.0.1:8000")
     return url
 
 

@@ -180,6 +180,19 @@ def test_the_empty_check_imports_nothing_heavy(deployed_practice: Config, config
     assert history.runs(config.history_db)[-1]["outcome"] == "no new data"
 
 
+def test_a_run_that_deploys_nothing_loads_no_report_libraries(deployed_practice: Config, config: Config) -> None:
+    """A rejected file (like a no-drift run) ends before step 7: matplotlib, seaborn, reportlab and requests stay unloaded."""
+    assert pipeline.run(config) == 0
+    (config.input_folder / "clients_q5.csv").write_text(HEADER + "abcd,1,x,3,0\n")
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", str(ROOT / "fullprocess.py"), "--config", str(config.config_file)],
+        cwd="/", capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0 and "new file(s) rejected: clients_q5.csv; v0002 stays deployed" in done.stderr
+    imported = {line.split("|")[-1].strip().split(".")[0] for line in done.stderr.splitlines() if line.startswith("import time:")}
+    assert "polars" in imported and sorted({"matplotlib", "seaborn", "reportlab", "requests"} & imported) == []
+
+
 def test_metrics_from_one_count_equal_scikit_learns() -> None:
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_score, recall_score

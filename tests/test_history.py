@@ -6,6 +6,8 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from drs import history, production
 from drs.history import Outcome
 
@@ -95,3 +97,30 @@ def test_kept_candidates_are_pruned_to_the_newest(tmp_path: Path) -> None:
     (root / ".tmp-half").mkdir()
     assert production.prune_candidates(tmp_path / "production", 2) == names[:3]
     assert sorted(p.name for p in root.iterdir()) == [".tmp-half", *names[3:]]
+
+
+def test_a_reader_that_may_not_write_reads_an_old_history_as_it_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The page under another user, or a read-only copy: SQLite opened read-only (file modes do not stop root)."""
+    db = tmp_path / "runhistory.sqlite"
+    old_history(db)
+    connect = sqlite3.connect
+    monkeypatch.setattr(history.sqlite3, "connect", lambda path, **kw: connect(f"file:{path}?mode=ro", uri=True, **kw))
+    monkeypatch.setattr(history.os, "access", lambda path, mode: False)
+    assert [r["outcome"] for r in history.runs(db)] == ["no new data", "no drift", "no drift"]
+    assert history.lineage_f1(db, "def") == [0.65]
+    assert [r["details"]["drift"]["model_sha256"] for r in history.drift_checked_runs(db, limit=1)] == ["def"]
+    monkeypatch.undo()
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 0
+
+
+def test_a_row_with_unreadable_details_does_not_block_the_upgrade(tmp_path: Path) -> None:
+    db = tmp_path / "runhistory.sqlite"
+    old_history(db)
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "INSERT INTO runs (started_at, finished_at, kind, outcome, message, deployed_version, details) VALUES ('s', 'f', 'fullprocess', 'no drift', 'm', 1, ?)",
+            (json.dumps({"drift": {"model_sha256": "abc", "new_data_f1": 0.5}, "data_drift": {"psi": float("nan")}}),),
+        )
+    assert history.lineage_f1(db, "abc") == [0.71]  # the NaN row's details are not JSON SQLite reads; it is left out, not fatal
+    assert len(history.runs(db)) == 4
