@@ -186,7 +186,10 @@ def test_a_run_that_deploys_nothing_loads_no_report_libraries(deployed_practice:
     (config.input_folder / "clients_q5.csv").write_text(HEADER + "abcd,1,x,3,0\n")
     done = subprocess.run(
         [sys.executable, "-X", "importtime", str(ROOT / "fullprocess.py"), "--config", str(config.config_file)],
-        cwd="/", capture_output=True, text=True, timeout=120,
+        cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0 and "new file(s) rejected: clients_q5.csv; v0002 stays deployed" in done.stderr
     imported = {line.split("|")[-1].strip().split(".")[0] for line in done.stderr.splitlines() if line.startswith("import time:")}
