@@ -88,7 +88,7 @@ def stop(report: RunReport, outcome: Outcome, message: str, version: int, warn: 
 def handle_new_files(config: Config, report: RunReport, deployed: Deployment | None, new_files: list[Path], force_deploy: bool) -> None:
     """Steps 3-7 for new files (or for a first deployment)."""
     log.info("new data: %s", ", ".join(p.name for p in new_files) or "(none; nothing deployed yet)")
-    accepted_new = ingest_new(config, report, new_files)
+    accepted_new = ingest_new(config, report, new_files)  # step 3
     if deployed is None:
         log.info("nothing deployed yet: training and deploying a first model")
         report.details["trigger"] = "first deployment"
@@ -106,7 +106,7 @@ def handle_new_files(config: Config, report: RunReport, deployed: Deployment | N
         )
         return
     else:
-        trigger = judge(config, report, deployed, accepted_new)
+        trigger = judge(config, report, deployed, accepted_new)  # step 4
         report.details["trigger"] = trigger
         if trigger is None:
             remember(config, accepted_new, Verdict.NO_DRIFT, deployed.version)
@@ -115,8 +115,8 @@ def handle_new_files(config: Config, report: RunReport, deployed: Deployment | N
             stop(report, Outcome.NO_DRIFT, f"no drift: {deployed.label} stays deployed{numbers}", deployed.version)
             return
         log.info("retraining: %s", trigger)
-        candidate_f1 = retrain(config, report)
-        decision = report.timed("gate", lambda: gate(config, deployed, candidate_f1, force_deploy))
+        candidate_f1 = retrain(config, report)  # step 5
+        decision = report.timed("gate", lambda: gate(config, deployed, candidate_f1, force_deploy))  # step 6
         report.details["gate"] = decision
         log.log(logging.WARNING if decision["forced"] else logging.INFO, "promotion gate: %s", decision["reason"])
         if not decision["promote"]:
@@ -134,7 +134,7 @@ def handle_new_files(config: Config, report: RunReport, deployed: Deployment | N
     remember(config, accepted_new, Verdict.DEPLOYED, new.version)
     forced = " past the gate (--force-deploy)" if report.details["gate"].get("forced") else ""
     stop(report, Outcome.DEPLOYED, f"deployed {new.label}{forced} (F1 {new.score():.4f} on the test data)", new.version)
-    # The reports' libraries (matplotlib, reportlab, requests) load only now: runs that deploy nothing never pay for them.
+    # Step 7. The reports' libraries (matplotlib, reportlab, requests) load only now: runs that deploy nothing never pay for them.
     from drs.followup import after_deploy
 
     after_deploy(config, report)
