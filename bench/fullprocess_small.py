@@ -19,7 +19,7 @@ from pathlib import Path
 from common import PY, ROOT, load, median, report, run_measured, shipped_project
 
 from drs import history
-from tests.conftest import gunicorn_server  # the tests' real gunicorn on a free loopback port
+from tools.procs import gunicorn_server  # the tests' real gunicorn on a free loopback port
 
 OUTPUTS = ("ingesteddata", "practicemodels", "models", "production_deployment")
 STAGES = ("check", "ingestion", "drift", "training", "scoring", "deployment", "diagnostics", "reporting", "apicalls")

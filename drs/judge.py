@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import polars as pl
 
 from drs import drift, history, layout, production
 from drs.errors import StageError
@@ -17,14 +16,14 @@ from drs.production import Deployment
 from drs.reference import Reference
 from drs.reference import read as read_reference
 from drs.rowstore import rows_in
-from drs.schema import Schema, read_polars_checked
+from drs.schema import Schema, Table, read_polars_checked
 from drs.settings import Config
 
 log = logging.getLogger("fullprocess")
-TrainingData = Reference | pl.DataFrame
+TrainingData = Reference | Table
 
 
-def training_data(config: Config, deployed: Deployment) -> pl.DataFrame | None:
+def training_data(config: Config, deployed: Deployment) -> Table | None:
     """The copy of the data the deployed model was trained on (checksum verified), or None for a version deployed without one."""
     if deployed.training_data_path is None:
         return None

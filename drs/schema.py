@@ -38,6 +38,9 @@ EDGE_SPACE = r"^[\p{Z}\p{Cc}]|[\p{Z}\p{Cc}]$"
 EXACT_LIMIT = MAX_COUNT
 
 
+Table = pl.DataFrame  # checked rows as the data layer (this module, drs/ingest.py, drs/rowstore.py) hands them on
+
+
 @dataclass(frozen=True)
 class Schema:
     id_column: str = "corporation"

@@ -14,20 +14,18 @@ import pickle
 import time
 from typing import Any
 
-import polars as pl
-
 from drs import rowstore
 from drs.errors import StageError
 from drs.fileio import atomic_write_bytes, atomic_write_json, sha256_bytes, sha256_file
 from drs.layout import utc_now
 from drs.model import fit, linear_model_of
-from drs.schema import Schema, read_polars_checked
+from drs.schema import Schema, Table, read_polars_checked
 from drs.settings import Config
 
 log = logging.getLogger("training")
 
 
-def training_frame(config: Config, schema: Schema) -> pl.DataFrame:
+def training_frame(config: Config, schema: Schema) -> Table:
     """finaldata.csv's rows: from the row store when it matches the file (Parquet, no parsing), else the CSV."""
     if not config.final_data_csv.exists():
         raise StageError(f"{config.final_data_csv} does not exist; run ingestion.py first")

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,7 +17,6 @@ from drs.ingest import ingest
 from drs.scoring import score
 from drs.settings import Config, load_config
 from drs.training import train
-from tools.procs import free_port, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -105,34 +100,3 @@ def run_script(
     script: str, *args: str, cwd: Path | str = "/", env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, str(ROOT / script), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
-
-
-@contextlib.contextmanager
-def gunicorn_server(config_path: Path, workers: int = 2) -> Iterator[str]:
-    """A real gunicorn serving create_app() for `config_path` on a free loopback port."""
-    gunicorn = Path(sys.executable).parent / "gunicorn"
-    if not gunicorn.exists():
-        pytest.skip(f"gunicorn is not installed beside {sys.executable}")
-    port = free_port()
-    env = {**os.environ, "DRS_CONFIG": str(config_path), "PORT": str(port), "WORKERS": str(workers)}
-    log = config_path.parent / f"gunicorn-{port}.log"
-    with open(log, "w") as handle:
-        proc = subprocess.Popen(
-            [str(gunicorn), "--config", str(ROOT / "gunicorn.conf.py"), "--chdir", str(ROOT), "app:create_app()"],
-            cwd=ROOT,
-            env=env,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"gunicorn did not start:\n{log.read_text()}")
-            time.sleep(0.05)
-        yield url
-    finally:
-        stop(proc)

@@ -13,7 +13,8 @@ import requests
 from drs import apicalls, diagnostics
 from drs.settings import Config
 from drs.web import create_app
-from tests.conftest import gunicorn_server, run_script, stage_pass
+from tests.conftest import run_script, stage_pass
+from tools.procs import gunicorn_server
 
 RECORD = {"corporation": "abcd", "lastmonth_activity": 3, "lastyear_activity": 400, "number_of_employees": 900}
 

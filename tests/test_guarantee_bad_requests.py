@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from drs.settings import Config
-from tests.conftest import gunicorn_server
 from tests.faults import RECORD
+from tools.procs import gunicorn_server
 
 pytestmark = pytest.mark.slow
 

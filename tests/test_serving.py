@@ -22,7 +22,8 @@ from drs.model import feature_matrix, fit, scorer_for
 from drs.schema import Schema
 from drs.settings import Config
 from drs.web import api, create_app
-from tests.conftest import ROOT, gunicorn_server, write_config
+from tests.conftest import ROOT, write_config
+from tools.procs import gunicorn_server
 
 RECORD = {"corporation": "abcd", "lastmonth_activity": 3, "lastyear_activity": 400, "number_of_employees": 900}
 

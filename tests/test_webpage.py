@@ -19,7 +19,8 @@ from drs.formatting import score
 from drs.history import Outcome
 from drs.settings import Config
 from drs.web import create_app, page
-from tests.conftest import gunicorn_server, tree_state, write_config
+from tests.conftest import tree_state, write_config
+from tools.procs import gunicorn_server
 
 RANK_ROW = re.compile(r'<td class="num">(\d+)</td>\s*<td class="corp">([^<]*)</td>')
 CHROMIUM_FLAGS = (
