@@ -27,14 +27,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import pandas as pd
 import polars as pl
 
 from drs import rowstore
 from drs.errors import DataError, StageError
 from drs.fileio import atomic_output, atomic_write_json, atomic_write_text, sha256_bytes, sha256_file
 from drs.layout import utc_now
-from drs.schema import Schema, checked_frame, to_pandas
+from drs.schema import Schema, checked_frame
 from drs.settings import Config
 from drs.sources import list_source_files, refusal
 
@@ -115,12 +114,6 @@ def deduplicate(frames: list[pl.DataFrame]) -> tuple[pl.DataFrame, pl.Series]:
     hashes = rowstore.row_hashes(combined)
     keep = pl.Series(rowstore.keep_first(combined, hashes))
     return combined.filter(keep), hashes.filter(keep)
-
-
-def combine(frames: list[pl.DataFrame]) -> tuple[pd.DataFrame, int]:
-    """`deduplicate` as a pandas frame and the number of rows dropped (for callers that work in pandas)."""
-    rows, _ = deduplicate(frames)
-    return to_pandas(rows), sum(f.height for f in frames) - rows.height
 
 
 def write_csv(frame: pl.DataFrame, handle: Path | BinaryIO, header: bool = True) -> None:

@@ -10,13 +10,13 @@ import pandas as pd
 
 from drs import drift, history, layout, production
 from drs.errors import StageError
-from drs.ingest import FileRecord, combine, read_source_file
+from drs.ingest import FileRecord, deduplicate, read_source_file
 from drs.metrics import metrics
 from drs.production import Deployment
 from drs.reference import Reference
 from drs.reference import read as read_reference
 from drs.rowstore import rows_in
-from drs.schema import Schema, Table, read_polars_checked
+from drs.schema import Schema, Table, read_polars_checked, to_pandas
 from drs.settings import Config
 
 log = logging.getLogger("fullprocess")
@@ -61,7 +61,7 @@ def new_rows(config: Config, accepted_new: list[FileRecord], reference: Training
         if frame is None or again.sha256 != record.sha256:
             raise StageError(f"{record.name} changed during this run; it will be judged on the next run")
         frames.append(frame)
-    rows, _ = combine(frames)
+    rows = to_pandas(deduplicate(frames)[0])
     info: dict[str, Any] = {"files": [r.name for r in accepted_new], "rows": len(rows), "rows_already_trained_on": None}
     if reference is not None:
         known = trained_on(reference, rows, list(schema.columns))

@@ -9,6 +9,10 @@ import time
 
 TMP_PREFIX = ".tmp-"  # a temporary file or folder of a run in progress (or of a killed one)
 
+# the project folder
+CONFIG_FILE = "config.json"
+REQUIREMENTS = "requirements.txt"
+
 # output_folder_path
 FINAL_DATA = "finaldata.csv"
 INGESTED_FILES = "ingestedfiles.txt"
@@ -16,6 +20,7 @@ INGESTION_RECORD = "ingestionrecord.json"
 HISTORY_DB = "runhistory.sqlite"
 LOCK_FILE = ".fullprocess.lock"
 ROWSTORE_DIR = "finaldata.store"
+ROWSTORE_MANIFEST = "manifest.json"
 
 # output_model_path
 MODEL_FILE = "trainedmodel.pkl"

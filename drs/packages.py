@@ -216,7 +216,7 @@ def outdated_packages_list(config: Config | None = None) -> list[dict[str, Any]]
     reached leaves `newest` as None (unknown) instead of failing.
     """
     config = config if config is not None else load_config()
-    requirements = read_requirements(config.project_root / "requirements.txt")
+    requirements = read_requirements(config.project_root / layout.REQUIREMENTS)
     if config.package_index_url is None and config.packages_timeout_seconds > 0:
         log.warning("PIP_INDEX_URL is not an http(s) URL: newest versions not asked (set package_index_url in the config)")
     newest = newest_versions(

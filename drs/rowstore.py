@@ -27,10 +27,9 @@ import numpy as np
 import polars as pl
 
 from drs.fileio import atomic_output, atomic_write_json
-from drs.layout import ROWSTORE_DIR
+from drs.layout import ROWSTORE_DIR, ROWSTORE_MANIFEST
 from drs.schema import to_polars
 
-MANIFEST = "manifest.json"
 HASH_COLUMN = "__row_hash"
 HASH_SEED = 20261125
 FORMAT = 1
@@ -114,7 +113,7 @@ def identity(input_folder: Path, columns: Sequence[str]) -> dict[str, Any]:
 
 def load(output_folder: Path, final_csv: Path, input_folder: Path, columns: Sequence[str]) -> dict[str, Any] | None:
     """The manifest, if the store still describes `final_csv` exactly; otherwise None (rebuild)."""
-    path = folder(output_folder) / MANIFEST
+    path = folder(output_folder) / ROWSTORE_MANIFEST
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -154,8 +153,8 @@ def write_part(output_folder: Path, generation: str, index: int, frame: pl.DataF
 def commit(output_folder: Path, manifest: dict[str, Any]) -> None:
     """Write the manifest (the commit point), then remove parts and caches it no longer names."""
     store = folder(output_folder)
-    atomic_write_json(store / MANIFEST, manifest)
-    named = {p["file"] for p in manifest["parts"]} | {MANIFEST}
+    atomic_write_json(store / ROWSTORE_MANIFEST, manifest)
+    named = {p["file"] for p in manifest["parts"]} | {ROWSTORE_MANIFEST}
     for entry in store.iterdir():
         if entry.name not in named:
             with contextlib.suppress(OSError):
@@ -165,4 +164,4 @@ def commit(output_folder: Path, manifest: dict[str, Any]) -> None:
 def forget(output_folder: Path) -> None:
     """Invalidate the store (an ingestion that did not go through it rewrote finaldata.csv)."""
     with contextlib.suppress(OSError):
-        (folder(output_folder) / MANIFEST).unlink()
+        (folder(output_folder) / ROWSTORE_MANIFEST).unlink()

@@ -25,7 +25,7 @@ from drs import layout
 from drs.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CONFIG = PROJECT_ROOT / "config.json"
+DEFAULT_CONFIG = PROJECT_ROOT / layout.CONFIG_FILE
 PYPI_SIMPLE = "https://pypi.org/simple"
 DRIFT_TESTS = ("raw", "parametric", "nonparametric")
 MODEL_DEFAULTS: dict[str, Any] = {"C": 1.0, "solver": "liblinear", "random_state": 0, "scale": False, "max_iter": 1000, "dtype": "float64"}

@@ -91,12 +91,13 @@ def test_a_summary_for_other_columns_or_polars_is_not_used(config: Config, tmp_p
 
 def full_data_table(config: Config) -> list[dict[str, object]]:
     """The data-drift table the full process gave before summaries: v0001's trainingdata.csv against the new files' rows."""
-    from drs.ingest import combine, read_source_file
+    from drs.ingest import deduplicate, read_source_file
+    from drs.schema import to_pandas
 
     schema = Schema.from_config(config)
     training = read_polars_checked(config.prod_deployment_folder / "versions" / "v0001" / layout.TRAINING_DATA_FILE, schema)
     frames = [read_source_file(p, config.input_folder, schema)[0] for p in sorted(config.input_folder.glob("*.csv"))]
-    new, _ = combine(frames)
+    new = to_pandas(deduplicate(frames)[0])
     assert len(new) == 10000
     return drift.feature_drift(training, new, config.features)
 
