@@ -90,13 +90,18 @@ def scratch_project(root: Path, input_folder: Path | None = None, **settings: ob
     return root / "config.json"
 
 
+def cron_env() -> dict[str, str]:
+    """This environment with bytecode caching on, as under cron (PYTHONDONTWRITEBYTECODE dropped)."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def run_measured(cmd: Sequence[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> tuple[float, float, str]:
     """(wall seconds, peak RSS in MB of the process, stderr) of one run; raises if it fails.
 
     Bytecode caching is on, as under cron (this environment's PYTHONDONTWRITEBYTECODE is dropped), so no
     measured run pays for compiling the project's modules: the first run of a command writes the cache."""
     if env is None:
-        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env = cron_env()
     started = time.perf_counter()
     proc = subprocess.Popen(list(cmd), cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     _, status, usage = os.wait4(proc.pid, 0)

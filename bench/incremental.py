@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import PY, ROOT, data_parser, history_data, load, median, report, run_measured, scratch_project
+from common import PY, ROOT, cron_env, data_parser, history_data, load, median, report, run_measured, scratch_project
 
 from tools.generate_data import large_set, write_csv
 
@@ -26,7 +26,11 @@ def until_decision(config: Path) -> tuple[float, float, str]:
     """Wall seconds to the drift decision, peak RSS MB, the decision line."""
     started = time.perf_counter()
     proc = subprocess.Popen(
-        [PY, str(ROOT / "fullprocess.py"), "--config", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        [PY, str(ROOT / "fullprocess.py"), "--config", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cron_env(),  # bytecode caching on, as run_measured and cron
     )
     line = ""
     for line in proc.stderr:

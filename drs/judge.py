@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from drs import drift, history, layout, production
 from drs.errors import StageError
@@ -18,6 +17,9 @@ from drs.reference import read as read_reference
 from drs.rowstore import rows_in
 from drs.schema import Schema, Table, read_polars_checked, to_pandas
 from drs.settings import Config
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger("fullprocess")
 TrainingData = Reference | Table
