@@ -8,7 +8,7 @@ PY=${1:-.venv/bin/python}
 DATA=${DATA:-/tmp/drs-bench-data}
 echo "# $(date -u +%FT%TZ) on $(hostname); uptime: $(uptime)"
 for step in "empty_check.py" "ingest_scale.py --keep $DATA" "incremental.py --keep $DATA" \
-            "incremental.py --keep $DATA --files 1 --rows 1000000" "train_score.py --keep $DATA" "fullprocess_small.py"; do
+            "incremental.py --keep $DATA --files 1 --rows 1000000" "train_score.py --keep $DATA" "fullprocess_small.py" "history_age.py"; do
     echo; echo "## bench/$step"
     $PY bench/$step
 done
