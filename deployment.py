@@ -1,7 +1,9 @@
 """Deployment: put model, score and ingestion record into production as one set.
 
-    python deployment.py             deploy what is in the models folder
+    python deployment.py             deploy what is in the models folder (refused if it scores below the deployed model)
+    python deployment.py --force     deploy it even so
     python deployment.py --list      list versions and kept (not promoted) candidates
+    python deployment.py --current   print the deployed version (nothing when none is)
     python deployment.py --rollback [VERSION]   make an earlier version current
 
 Each deployment is a new immutable version folder under `prod_deployment_path`;
@@ -13,23 +15,32 @@ from __future__ import annotations
 import argparse
 
 from drs.cli import run_main
-from drs.deploy import deploy_or_roll_back, format_versions
+from drs.deploy import current_label, deploy_or_roll_back, format_versions
+from drs.errors import StageError
 from drs.settings import Config
 
 
 def arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--list", action="store_true", help="list deployed versions (* marks the current one)")
+    group.add_argument("--current", action="store_true", help="print the deployed version (nothing when none is deployed)")
     group.add_argument(
         "--rollback", nargs="?", const="previous", metavar="VERSION", help="make VERSION (default: the previous one) current"
     )
+    parser.add_argument("--force", action="store_true", help="deploy even if the new set scores below the deployed model")
 
 
 def body(config: Config, args: argparse.Namespace) -> int:
+    if args.force and (args.list or args.current or args.rollback):
+        raise StageError("--force applies to deploying only")
     if args.list:
         print(format_versions(config))
+    elif args.current:
+        label = current_label(config)
+        if label:
+            print(label)
     else:
-        deploy_or_roll_back(config, args.rollback)
+        deploy_or_roll_back(config, args.rollback, args.force)
     return 0
 
 

@@ -7,6 +7,10 @@ drs/reference.py) into a new numbered version folder under `prod_deployment_path
 then switches `current` to it in one rename (drs/production.py). Before deploying
 it checks that the three belong together: the score is the score of this model,
 and the model was trained on the data this ingestion record describes.
+
+Deployed by hand (`deployment.py`, `deploy_by_hand`), a set replaces the deployed
+model only if it scores at least as well on the test data, unless forced; the full
+process deploys through `deploy` and has its own gate (drs/gate.py).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from drs.errors import DeploymentError, StageError
 from drs.fileio import LockBusy, run_lock, sha256_file
 from drs.history import Outcome, Verdict
 from drs.layout import utc_now
+from drs.metrics import metrics
 from drs.production import Deployment
 from drs.schema import Schema, read_polars_checked
 from drs.settings import Config
@@ -89,11 +94,76 @@ def training_reference(config: Config) -> Path:
 
 def deploy(config: Config, extra_meta: dict[str, Any] | None = None) -> Deployment:
     """Deploy the models folder's set with the training data's summary; the caller holds the run lock."""
-    meta = {**check_set(config), **(extra_meta or {})}
-    files = {**model_set(config), layout.REFERENCE_FILE: training_reference(config)}
-    deployment = production.publish(config.prod_deployment_folder, files, meta)
+    deployment = _publish(config, {**check_set(config), **(extra_meta or {})})
     log.info("deployed %s (F1 %.4f) to %s", deployment.label, deployment.score(), config.prod_deployment_folder)
     return deployment
+
+
+def _publish(config: Config, meta: dict[str, Any]) -> Deployment:
+    """Publish the checked set (`meta` from check_set) as a new version and make it current."""
+    files = {**model_set(config), layout.REFERENCE_FILE: training_reference(config)}
+    return production.publish(config.prod_deployment_folder, files, meta)
+
+
+def current_label(config: Config) -> str | None:
+    """The deployed version's label, None when nothing is deployed (only then does `make run`'s practice pass run)."""
+    now = production.current(config.prod_deployment_folder)
+    return now.label if now else None
+
+
+def compare_with_deployed(config: Config, score: dict[str, Any], deployed: Deployment) -> tuple[float, float]:
+    """(deployed F1, candidate F1) on config.test_data_csv: the candidate's from its latestscore.json (`score`,
+    which scoring.py computed on that file), the deployed model scored now on the same file."""
+    test_csv = config.test_data_csv
+    if score.get("test_data") != str(test_csv) or not isinstance(score.get("f1"), int | float):
+        raise StageError(f"{config.latest_score_json} does not score the model on {test_csv}; run scoring.py again")
+    schema = Schema.from_config(config)
+    test = read_polars_checked(test_csv, schema, source=str(test_csv))  # the reader scoring.py used for the candidate
+    return metrics(loaded_model(deployed), test, schema)["f1"], float(score["f1"])
+
+
+def deploy_by_hand(config: Config, force: bool = False) -> Deployment:
+    """deployment.py: deploy the models folder's set, saying which version it replaces and the F1 change;
+    refuse (unless `force`) a set that scores below the deployed model on the test data. The caller holds the run lock.
+
+    Equal scores deploy (not worse is enough, as at the full process's gate by default). A deployed model that cannot
+    be loaded cannot be compared: refused too, unless forced."""
+    meta = check_set(config)
+    prod = config.prod_deployment_folder
+    try:
+        deployed = production.current(prod)
+        scores = None if deployed is None else compare_with_deployed(config, meta["score"], deployed)
+    except DeploymentError as exc:
+        if not force:
+            raise StageError(f"{exc}; cannot compare the new set with it; nothing deployed (use --force to deploy it anyway)") from None
+        log.warning("%s; deploying without comparing (--force)", exc)
+        new = _publish(config, meta)
+        log.info("deployed %s (F1 %.4f, forced by --force) to %s", new.label, new.score(), prod)
+        return new
+    if deployed is None or scores is None:
+        new = _publish(config, meta)
+        log.info("deployed %s (F1 %.4f), the first version, to %s", new.label, new.score(), prod)
+        return new
+    deployed_f1, candidate_f1 = scores
+    change, worse, test_name = candidate_f1 - deployed_f1, candidate_f1 < deployed_f1, config.test_data_csv.name
+    if worse and not force:
+        raise StageError(
+            f"the new set scores F1 {candidate_f1:.4f} on {test_name}, below {deployed.label}'s {deployed_f1:.4f} ({change:+.4f});"
+            " nothing deployed (use --force to deploy it anyway)"
+        )
+    new = _publish(config, meta)
+    forced = " (forced by --force)" if worse else ""
+    log.info(
+        "deployed %s%s, replacing %s: F1 %.4f -> %.4f (%+.4f) on %s",
+        new.label,
+        forced,
+        deployed.label,
+        deployed_f1,
+        candidate_f1,
+        change,
+        test_name,
+    )
+    return new
 
 
 def rollback(config: Config, version: int | None = None) -> Deployment:
@@ -154,8 +224,13 @@ def pin_input_files(config: Config, target: Deployment) -> list[str]:
 
 
 def check_loads(deployment: Deployment) -> None:
+    loaded_model(deployment)
+
+
+def loaded_model(deployment: Deployment) -> Any:
+    """The deployment's model; DeploymentError if it does not load."""
     try:
-        production.load_model(deployment)
+        return production.load_model(deployment)
     except DeploymentError:
         raise
     except Exception as exc:  # an unpicklable file is a broken deployment, whatever the exception
@@ -193,12 +268,13 @@ def parse_version(text: str) -> int:
         raise StageError(f"not a version: {text!r} (expected a number such as 3 or v0003)") from None
 
 
-def deploy_or_roll_back(config: Config, rollback_to: str | None) -> Deployment:
-    """Deploy the models folder's set, or roll back (`rollback_to` "previous" or a version), under the run lock."""
+def deploy_or_roll_back(config: Config, rollback_to: str | None, force: bool = False) -> Deployment:
+    """Deploy the models folder's set by hand (`force`: even if it scores below the deployed model), or roll back
+    (`rollback_to` "previous" or a version), under the run lock."""
     try:
         with run_lock(config.lock_file, wait=False):
             if rollback_to is None:
-                return deploy(config)
+                return deploy_by_hand(config, force)
             return rollback(config, None if rollback_to == "previous" else parse_version(rollback_to))
     except LockBusy:
         raise StageError("a full-process run is in progress; try again when it has finished") from None

@@ -47,7 +47,9 @@ def prepare(config: Config) -> Deployment | None:
         try:
             production.verify(deployed, skip=LARGE_FILES)
         except DeploymentError as exc:
-            raise DeploymentError(f"{exc}; refusing to use it (roll back with `python deployment.py --rollback` or redeploy)") from None
+            raise DeploymentError(
+                f"{exc}; refusing to use it (roll back with `python deployment.py --rollback` or redeploy with `python deployment.py --force`)"
+            ) from None
     return deployed
 
 

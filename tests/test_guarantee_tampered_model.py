@@ -88,7 +88,9 @@ def test_full_process_refuses_with_and_without_new_data(damaged: tuple[Config, s
         assert (
             done.stderr.strip()
             .splitlines()[-1]
-            .endswith(f"ERROR fullprocess: {reason}; refusing to use it (roll back with `python deployment.py --rollback` or redeploy)")
+            .endswith(
+                f"ERROR fullprocess: {reason}; refusing to use it (roll back with `python deployment.py --rollback` or redeploy with `python deployment.py --force`)"
+            )
         )
         assert "Traceback" not in done.stderr
         assert history.runs(cfg.history_db)[-1]["outcome"] == "failed"

@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
-# The main job behind `make run`: the practice pass, then the production full
-# process with the API served by gunicorn in the background for apicalls.
+# The main job behind `make run`: the practice pass (only while nothing is deployed),
+# then the production full process with the API served by gunicorn in the background for apicalls.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 PORT=${PORT:-8000}
 mkdir -p logs
 
-echo "== practice pass (practiceconfig.json): ingest, train, score, deploy"
-for stage in ingestion training scoring deployment; do
-  "$PY" "$stage.py" --config practiceconfig.json
-done
+# The practice pass only bootstraps an empty system: run again on a checkout with a deployment,
+# it would put the practice model (and the practice data) in front of the API until the full process finished.
+deployed=$("$PY" deployment.py --config config.json --current)
+if [ -n "$deployed" ]; then
+  echo "== production already has $deployed deployed: skipping the practice pass (it only bootstraps an empty system)"
+else
+  echo "== practice pass (practiceconfig.json): ingest, train, score, deploy"
+  for stage in ingestion training scoring deployment; do
+    "$PY" "$stage.py" --config practiceconfig.json
+  done
+fi
 
 echo "== starting the API on 127.0.0.1:$PORT (gunicorn, log in logs/api.log)"
 PORT=$PORT .venv/bin/gunicorn --config gunicorn.conf.py --pid logs/api.pid 'app:create_app()' >logs/api.log 2>&1 &
