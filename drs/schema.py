@@ -63,11 +63,17 @@ def _examples(rows: list[int], values: list[object]) -> str:
 
 
 def decode_csv_bytes(data: bytes, source: str) -> str:
-    """UTF-8 (with or without BOM); anything else is refused with the byte offset."""
+    """UTF-8 (with or without BOM); anything else is refused with the cause and the fix."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or (len(data) >= 8 and (not any(data[0:8:2]) or not any(data[1:8:2]))):
+        raise DataError(source, "is UTF-16 text: save it as UTF-8 (in Excel: CSV UTF-8)")
+    if data.startswith(b"PK\x03\x04"):
+        raise DataError(source, "is a spreadsheet workbook or other zip file, not CSV text: save it as CSV UTF-8")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise DataError(source, f"is not UTF-8 text (invalid byte 0x{data[exc.start]:02x} at offset {exc.start})") from None
+        raise DataError(
+            source, f"is not UTF-8 text (invalid byte 0x{data[exc.start]:02x} at offset {exc.start}): save it as UTF-8"
+        ) from None
 
 
 def read_csv_as_written(path: Path, schema: Schema) -> pd.DataFrame:
@@ -80,8 +86,26 @@ def read_csv_as_written(path: Path, schema: Schema) -> pd.DataFrame:
     return pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={schema.id_column: str})
 
 
+def header_mistake(names: list[str], schema: Schema) -> str | None:
+    """The usual export mistake behind a header that does not match, with its fix; None when it is none of them."""
+    expected = list(schema.columns)
+    for separator, word in ((";", "';'"), ("\t", "tabs")):
+        if len(names) == 1 and separator in names[0]:
+            return f"fields are separated by {word}, not commas: export it comma-separated (expected {','.join(expected)})"
+    if names and names[0] == "" and set(names[1:]) >= set(expected) - {schema.target}:
+        return "the first column has no name: a saved DataFrame index? save with index=False"
+    by_case = {n.casefold(): n for n in names}
+    differ = [f"{by_case[c.casefold()]} (expected {c})" for c in expected if c not in names and c.casefold() in by_case]
+    if differ:
+        return f"headers differ only in case: {', '.join(differ)}"
+    return None
+
+
 def check_header(header: list[str], schema: Schema, source: str, require_target: bool) -> None:
     names = [h.strip() for h in header]
+    mistake = header_mistake(names, schema)
+    if mistake:
+        raise DataError(source, mistake)
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise DataError(source, f"duplicated column(s): {', '.join(duplicated)}")

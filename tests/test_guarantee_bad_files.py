@@ -65,7 +65,7 @@ REJECTED: dict[str, tuple[Callable[[Path], None], str]] = {
     "duplicated_column.csv": (text(HEADER.rstrip() + ",exited\n" + ROW.rstrip() + ",1\n"), "duplicated column(s): exited"),
     "semicolons.csv": (
         text(HEADER.replace(",", ";") + ROW.replace(",", ";")),
-        f"missing column(s): corporation, lastmonth_activity, lastyear_activity, number_of_employees, exited {EXPECTED}",
+        f"fields are separated by ';', not commas: export it comma-separated {EXPECTED}",
     ),
     "text_in_number.csv": (
         text(HEADER + rows(3) + "efgh,twelve,34,5,1\n"),
@@ -92,12 +92,22 @@ REJECTED: dict[str, tuple[Callable[[Path], None], str]] = {
     "no_corporation.csv": (text(HEADER + ",12,340,56,1\n"), "column 'corporation' is empty in row 1 ('')"),
     "latin1.csv": (
         raw((HEADER + "caf\xe9,12,340,56,1\n").encode("latin-1")),
-        f"is not UTF-8 text (invalid byte 0xe9 at offset {len(HEADER) + 3})",
+        f"is not UTF-8 text (invalid byte 0xe9 at offset {len(HEADER) + 3}): save it as UTF-8",
     ),
-    "utf16.csv": (raw((HEADER + ROW).encode("utf-16")), "is not UTF-8 text (invalid byte 0xff at offset 0)"),
+    "utf16.csv": (raw((HEADER + ROW).encode("utf-16")), "is UTF-16 text: save it as UTF-8 (in Excel: CSV UTF-8)"),
+    "utf16be.csv": (raw((HEADER + ROW).encode("utf-16-be")), "is UTF-16 text: save it as UTF-8 (in Excel: CSV UTF-8)"),
+    "pandas_index.csv": (text("," + HEADER + "0," + ROW), "the first column has no name: a saved DataFrame index? save with index=False"),
+    "capitals.csv": (
+        text(HEADER.replace("corporation", "Corporation").replace("exited", "EXITED") + ROW),
+        "headers differ only in case: Corporation (expected corporation), EXITED (expected exited)",
+    ),
+    "tabs.csv": (
+        text(HEADER.replace(",", "\t") + ROW.replace(",", "\t")),
+        f"fields are separated by tabs, not commas: export it comma-separated {EXPECTED}",
+    ),
     "spreadsheet.csv": (
         raw(b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00\xb5U0#\xf4"),
-        "is not UTF-8 text (invalid byte 0xb5 at offset 14)",
+        "is a spreadsheet workbook or other zip file, not CSV text: save it as CSV UTF-8",
     ),
     "truncated_last_line.csv": (text(HEADER + rows(4) + "abcd,12,3"), "row 5 has 3 field(s) where the header has 5 (a truncated line?)"),
     "too_many_fields.csv": (

@@ -248,7 +248,7 @@ def requests_to_try(outside: Path) -> list[tuple[str, str, str, object, dict[str
             (CSV_HEADER + "caf\xe9,1,2,3\n").encode("latin-1"),
             CSV,
             400,
-            "request body: is not UTF-8 text (invalid byte 0xe9 at offset 72)",
+            "request body: is not UTF-8 text (invalid byte 0xe9 at offset 72): save it as UTF-8",
         ),
         (
             "CSV body missing column",
