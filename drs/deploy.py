@@ -119,7 +119,7 @@ def compare_with_deployed(config: Config, score: dict[str, Any], deployed: Deplo
         raise StageError(f"{config.latest_score_json} does not score the model on {test_csv}; run scoring.py again")
     schema = Schema.from_config(config)
     test = read_polars_checked(test_csv, schema, source=str(test_csv))  # the reader scoring.py used for the candidate
-    return metrics(loaded_model(deployed), test, schema)["f1"], float(score["f1"])
+    return metrics(production.load_model(deployed), test, schema)["f1"], float(score["f1"])
 
 
 def deploy_by_hand(config: Config, force: bool = False) -> Deployment:
@@ -175,7 +175,7 @@ def rollback(config: Config, version: int | None = None) -> Deployment:
         if not earlier:
             raise StageError("there is no earlier deployment to roll back to")
         version = max(earlier)
-    check_loads(production.get(prod, version))
+    production.load_model(production.get(prod, version))  # refuse a version whose model does not load
     target = production.activate(prod, version)
     log.info("rolled back from %s to %s", now.label if now else "nothing", target.label)
     pinned = pin_input_files(config, target)
@@ -221,20 +221,6 @@ def pin_input_files(config: Config, target: Deployment) -> list[str]:
         )
     history.record_seen(config.history_db, entries)
     return [e["name"] for e in entries]
-
-
-def check_loads(deployment: Deployment) -> None:
-    loaded_model(deployment)
-
-
-def loaded_model(deployment: Deployment) -> Any:
-    """The deployment's model; DeploymentError if it does not load."""
-    try:
-        return production.load_model(deployment)
-    except DeploymentError:
-        raise
-    except Exception as exc:  # an unpicklable file is a broken deployment, whatever the exception
-        raise DeploymentError(f"deployment {deployment.label}: the model does not load ({type(exc).__name__}: {exc})") from None
 
 
 def format_versions(config: Config) -> str:

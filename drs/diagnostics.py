@@ -99,11 +99,12 @@ def execution_time(config: Config | None = None) -> list[float]:
 def run(config: Config) -> dict[str, Any]:
     """All diagnostics, written to diagnostics.json for the API and the reports."""
     ingestion_s, training_s, scoring_s = execution_time(config)
+    schema, frame = Schema.from_config(config), final_data(config)  # read once for both
     result: dict[str, Any] = {
         "computed_at": layout.utc_now(),
         "predictions_on_test_data": model_predictions(None, config),
-        "summary_statistics": dataframe_summary(config),
-        "missing_data_percent": missing_data(config),
+        "summary_statistics": summarize(frame, [*schema.features, schema.target]),
+        "missing_data_percent": missing_percent(frame),
         "execution_time_seconds": {"ingestion": ingestion_s, "training": training_s, "scoring": scoring_s},
         "dependencies": outdated_packages_list(config),
     }

@@ -207,13 +207,24 @@ def record_run(path: StrPath, report: RunReport, kind: str = "fullprocess") -> i
     )
 
 
+def _drift_columns(conn: sqlite3.Connection) -> tuple[str, str]:
+    """(model checksum, F1) of a run's drift check: the indexed columns, or the JSON itself in an older
+    file this process may not bring up to date."""
+    if is_current(conn):
+        return "drift_model_sha256", "new_data_f1"
+    from_json = "CASE WHEN json_valid(details) THEN json_extract(details, '$.drift.{}') END"
+    return from_json.format("model_sha256"), from_json.format("new_data_f1")
+
+
 def _rows(path: StrPath, where: str, params: tuple[Any, ...], limit: int | None) -> list[dict[str, Any]]:
-    """Matching runs, oldest first (the newest `limit`), details parsed."""
+    """Matching runs, oldest first (the newest `limit`), details parsed; `where` may name {sha} and {f1} (_drift_columns)."""
     if not os.path.exists(path):
         return []
-    query = f"SELECT id, started_at, finished_at, kind, outcome, message, deployed_version, details FROM runs {where} ORDER BY id DESC"
     with opened(path) as conn:
-        rows = [dict(r) for r in conn.execute(query + (" LIMIT ?" if limit else ""), (*params, limit) if limit else params)]
+        sha, f1 = _drift_columns(conn)
+        query = "SELECT id, started_at, finished_at, kind, outcome, message, deployed_version, details FROM runs"
+        query += f" {where.format(sha=sha, f1=f1)} ORDER BY id DESC" + (" LIMIT ?" if limit else "")
+        rows = [dict(r) for r in conn.execute(query, (*params, limit) if limit else params)]
     for row in rows:
         row["details"] = json.loads(row["details"])
     return rows[::-1]
@@ -226,18 +237,7 @@ def runs(path: StrPath, limit: int | None = None) -> list[dict[str, Any]]:
 
 def drift_checked_runs(path: StrPath, limit: int | None = None) -> list[dict[str, Any]]:
     """The runs that measured the deployed model's F1 on new data, oldest first (the newest `limit`)."""
-    if not _readable_as_current(path):
-        checked = [r for r in runs(path) if isinstance(r["details"].get("drift"), dict) and "new_data_f1" in r["details"]["drift"]]
-        return checked[-limit:] if limit else checked
-    return _rows(path, "WHERE new_data_f1 IS NOT NULL", (), limit)
-
-
-def _readable_as_current(path: StrPath) -> bool:
-    """False only for an older file this process may not bring up to date (then queries filter in Python, as before)."""
-    if not os.path.exists(path):
-        return True
-    with opened(path) as conn:
-        return is_current(conn)
+    return _rows(path, "WHERE {f1} IS NOT NULL", (), limit)
 
 
 def latest_run(path: StrPath, outcomes: Iterable[str] | None = None) -> dict[str, Any] | None:
@@ -252,11 +252,9 @@ def lineage_f1(path: StrPath, model_sha256: str | None) -> list[float]:
     """Every F1 on new data that full-process runs measured for the model with this checksum, oldest first."""
     if model_sha256 is None or not os.path.exists(path):
         return []
-    if not _readable_as_current(path):
-        checks = [r["details"]["drift"] for r in drift_checked_runs(path) if r["kind"] == "fullprocess"]
-        return [float(c["new_data_f1"]) for c in checks if c.get("model_sha256") == model_sha256]
     with opened(path) as conn:
-        query = "SELECT new_data_f1 FROM runs WHERE drift_model_sha256 = ? AND new_data_f1 IS NOT NULL AND kind = 'fullprocess' ORDER BY id"
+        sha, f1 = _drift_columns(conn)
+        query = f"SELECT {f1} FROM runs WHERE {sha} = ? AND {f1} IS NOT NULL AND kind = 'fullprocess' ORDER BY id"
         return [float(r[0]) for r in conn.execute(query, (model_sha256,))]
 
 

@@ -184,10 +184,13 @@ def verify(deployment: Deployment, skip: Collection[str] = ()) -> None:
 
 
 def load_model(deployment: Deployment) -> Any:
-    """Unpickle the model only after its checksum is confirmed."""
+    """Unpickle the model only after its checksum is confirmed; DeploymentError if it does not load."""
     verify(deployment, skip=LARGE_FILES)
-    with open(deployment.model_path, "rb") as handle:
-        return pickle.load(handle)
+    try:
+        with open(deployment.model_path, "rb") as handle:
+            return pickle.load(handle)
+    except Exception as exc:  # an unpicklable file is a broken deployment, whatever the exception
+        raise DeploymentError(f"deployment {deployment.label}: the model does not load ({type(exc).__name__}: {exc})") from None
 
 
 def _swap_symlink(link: Path, target: str) -> None:

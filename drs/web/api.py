@@ -106,8 +106,6 @@ class ModelCache:
             model = production.load_model(deployment)
         except DeploymentError as exc:
             raise ApiError(503, f"the deployed model cannot be used: {exc}") from None
-        except Exception as exc:  # a damaged pickle can raise almost anything
-            raise ApiError(503, f"the deployed model does not load: {type(exc).__name__}") from None
         return LoadedModel(signature, deployment, model, scorer_for(model))
 
 
