@@ -62,6 +62,16 @@ def history_data(keep: Path | None, tmp: Path, files: int, rows: int) -> Path:
     return data
 
 
+OUTPUTS = ("ingesteddata", "practicemodels", "models", "production_deployment")
+
+
+def copy_outputs(source: Path, target: Path) -> None:
+    """Replace the project outputs (OUTPUTS) under `target` with those under `source`: a snapshot taken or restored."""
+    for name in OUTPUTS:
+        shutil.rmtree(target / name, ignore_errors=True)
+        shutil.copytree(source / name, target / name, symlinks=True)
+
+
 def shipped_project(root: Path) -> Path:
     """A copy of the shipped data and configs after the course's practice pass (v0001 deployed)."""
     for name in ("practicedata", "sourceddata", "testdata", "config.json", "practiceconfig.json"):

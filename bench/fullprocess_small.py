@@ -16,12 +16,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from common import PY, ROOT, load, median, report, run_measured, shipped_project
+from common import OUTPUTS, PY, ROOT, copy_outputs, load, median, report, run_measured, shipped_project
 
 from drs import history
 from tools.procs import gunicorn_server  # the tests' real gunicorn on a free loopback port
 
-OUTPUTS = ("ingesteddata", "practicemodels", "models", "production_deployment")
 STAGES = ("check", "ingestion", "drift", "training", "scoring", "deployment", "diagnostics", "reporting", "apicalls")
 
 
@@ -37,7 +36,7 @@ def main() -> None:
         shipped = json.loads((ROOT / "config.json").read_text())
         for name in OUTPUTS:
             (root / name).mkdir(exist_ok=True)
-            shutil.copytree(root / name, tmp / "snapshot" / name, symlinks=True)
+        copy_outputs(root, tmp / "snapshot")
         variants = {
             "index asked (shipped, 20 s limit), nothing cached": 20,
             "index answers cached (the rest of the day)": 20,
@@ -51,9 +50,7 @@ def main() -> None:
             for _ in range(args.runs):
                 for label, timeout in variants.items():
                     config.write_text(json.dumps({**shipped, "api_url": url, "packages_timeout_seconds": timeout}))
-                    for name in OUTPUTS:
-                        shutil.rmtree(root / name, ignore_errors=True)
-                        shutil.copytree(tmp / "snapshot" / name, root / name, symlinks=True)
+                    copy_outputs(tmp / "snapshot", root)
                     if label.startswith("index answers cached") and cached.exists():
                         shutil.copy(cached, root / "models" / cached.name)
                     wall, _, err = run_measured([PY, str(ROOT / "fullprocess.py"), "--config", str(config)])

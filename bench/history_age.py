@@ -19,12 +19,11 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from common import PY, ROOT, load, median, report, run_measured, shipped_project
+from common import PY, ROOT, copy_outputs, load, median, report, run_measured, shipped_project
 
 from drs import history
 from tools.generate_data import CHANGED_WORLD, clients, unique_ids
 
-OUTPUTS = ("ingesteddata", "practicemodels", "models", "production_deployment")
 TICKS = 2 * 52_560  # two years of a run every 10 minutes
 
 
@@ -82,16 +81,13 @@ def main() -> None:
         clients(rng, unique_ids(rng, 2000), CHANGED_WORLD).to_csv(new_file, index=False)
         snapshots = {"fresh history": tmp / "fresh", "two years of history": tmp / "aged"}
         for snapshot in snapshots.values():
-            for name in OUTPUTS:
-                shutil.copytree(root / name, snapshot / name, symlinks=True)
+            copy_outputs(root, snapshot)
         rows_in_history = age(snapshots["two years of history"] / "ingesteddata" / "runhistory.sqlite")
         size_mb = (snapshots["two years of history"] / "ingesteddata" / "runhistory.sqlite").stat().st_size / 1e6
         measured: dict[str, dict[str, list[float]]] = {label: {"run": [], "rss": [], "reporting": []} for label in snapshots}
         for _ in range(args.runs):
             for label, snapshot in snapshots.items():
-                for name in OUTPUTS:
-                    shutil.rmtree(root / name, ignore_errors=True)
-                    shutil.copytree(snapshot / name, root / name, symlinks=True)
+                copy_outputs(snapshot, root)
                 (root / "sourceddata" / new_file.name).unlink(missing_ok=True)
                 shutil.copy(new_file, root / "sourceddata" / new_file.name)
                 wall, rss, err = run_measured([PY, str(ROOT / "fullprocess.py"), "--config", str(config)])
