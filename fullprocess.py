@@ -3,7 +3,7 @@
 Notices new data, checks drift, retrains, gates, redeploys and reports; the
 steps are drs/pipeline.py's. A tick with nothing new ends in milliseconds.
 
-    python fullprocess.py [--config FILE] [--force-deploy] [--api-url URL] [-v]
+    python fullprocess.py [--config FILE] [--force-deploy] [--api-url URL] [--settle-seconds S] [-v]
 """
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from drs.cli import run_main
+from drs.cli import add_settle_argument, run_main, with_settle
 from drs.pipeline import run
 from drs.settings import Config
 
 
 def arguments(parser: argparse.ArgumentParser) -> None:
+    add_settle_argument(parser)
     parser.add_argument("--api-url", help="base URL of the API for the API calls (default: api_url in the config)")
     parser.add_argument(
         "--force-deploy",
@@ -28,7 +29,7 @@ def arguments(parser: argparse.ArgumentParser) -> None:
 def body(config: Config, args: argparse.Namespace) -> int:
     if args.api_url:
         config = dataclasses.replace(config, api_url=args.api_url.rstrip("/"))
-    return run(config, args.force_deploy)
+    return run(with_settle(config, args), args.force_deploy)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,6 +8,7 @@ keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -50,6 +51,27 @@ def run_main(
         log.error("%s", exc)
         return EXIT_FAILURE
     return int(code or 0)
+
+
+def add_settle_argument(parser: argparse.ArgumentParser) -> None:
+    """`--settle-seconds`, for the commands that read the input folder (`make run` passes 0: the shipped files are seconds old)."""
+    parser.add_argument(
+        "--settle-seconds", type=seconds, metavar="S", help="read files modified less than S seconds ago too (default: settle_seconds)"
+    )
+
+
+def seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, got {text!r}")
+    return value
+
+
+def with_settle(config: Config, args: argparse.Namespace) -> Config:
+    return config if args.settle_seconds is None else dataclasses.replace(config, settle_seconds=args.settle_seconds)
 
 
 def run_stage(doc: str, work: Callable[[Config], object], argv: Sequence[str] | None = None) -> int:

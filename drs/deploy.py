@@ -24,6 +24,7 @@ from drs import history, layout, production, reference
 from drs.errors import DeploymentError, StageError
 from drs.fileio import LockBusy, run_lock, sha256_file
 from drs.history import Outcome, Verdict
+from drs.ingest import Status, recorded_files
 from drs.layout import utc_now
 from drs.metrics import metrics
 from drs.production import Deployment
@@ -41,6 +42,15 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
         raise StageError(f"{path} does not exist; run {what} first") from None
     except ValueError as exc:
         raise StageError(f"{path} is not valid JSON: {exc}") from None
+
+
+def ingested_stamps(config: Config) -> dict[str, dict[str, Any]]:
+    """Each accepted file's sha256, size and mtime_ns from the ingestion record, so that a later change is noticed."""
+    return {
+        f["name"]: {k: f.get(k) for k in ("sha256", "size", "mtime_ns")}
+        for f in recorded_files(config)
+        if f.get("status") == Status.ACCEPTED and f.get("sha256")
+    }
 
 
 def check_set(config: Config) -> dict[str, Any]:
@@ -64,6 +74,7 @@ def check_set(config: Config) -> dict[str, Any]:
     if not config.final_data_csv.exists() or trained.get("finaldata_sha256") != sha256_file(config.final_data_csv):
         raise StageError(f"{config.final_data_csv} is not the data {config.model_pkl} was trained on; run training.py and scoring.py again")
     return {
+        "ingested": ingested_stamps(config),
         "trained_at": trained.get("trained_at"),
         "training_rows": trained.get("training_rows"),
         "training_files": trained.get("training_files"),

@@ -61,6 +61,7 @@ class RunReport:
     """What one full-process run did; becomes one row of `runs`."""
 
     started_at: str = field(default_factory=utc_now)
+    clock: float = field(default_factory=time.time)  # the run's `now` for every age it measures (settling files)
     outcome: Outcome = Outcome.FAILED
     message: str = ""
     deployed_version: int | None = None

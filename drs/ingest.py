@@ -9,6 +9,15 @@ Writes to `output_folder_path`:
                        next ingestion reads only new files when they sort after the ingested
                        ones and the ingested ones are unchanged (the result is the same as a
                        full ingestion: `finaldata.csv` grows by the new rows not seen before)
+  sourcecopies/<input folder name>/
+                       a copy of each accepted file as it was ingested: the rows of a file
+                       removed from the input folder, or being written again, come from here
+
+`finaldata.csv` is what ingesting every file's current content afresh gives: a file
+changed after it was ingested has its old rows replaced by its new ones (the result
+names it with both checksums); a removed file keeps its rows. A file modified less
+than `settle_seconds` ago may still be arriving and is left for a later run; names
+copy tools write under (`.part`, `~`, a leading dot, ...) are never read.
 
 A file that fails its checks is named in the log with the reason, skipped and
 recorded; the other files still go in. Source files are only ever read. If no
@@ -18,7 +27,9 @@ valid data remains, the earlier outputs are left exactly as they were.
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import logging
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -31,11 +42,11 @@ import polars as pl
 
 from drs import rowstore
 from drs.errors import DataError, StageError
-from drs.fileio import atomic_output, atomic_write_json, atomic_write_text, sha256_bytes, sha256_file
+from drs.fileio import atomic_output, atomic_write_bytes, atomic_write_json, atomic_write_text, sha256_bytes, sha256_file
 from drs.layout import utc_now
 from drs.schema import Schema, checked_frame
 from drs.settings import Config
-from drs.sources import list_source_files, refusal
+from drs.sources import ARRIVING, GONE, list_ready_files, list_source_files, refusal
 
 log = logging.getLogger("ingestion")
 
@@ -57,6 +68,7 @@ class FileRecord:
     rows_read: int = 0
     rows_rejected: int = 0
     reason: str | None = None
+    kept: str | None = None  # why the rows come from the copy kept at ingestion (the file is gone, or still arriving)
 
 
 @dataclass
@@ -67,6 +79,9 @@ class IngestionResult:
     rows_written: int = 0
     seconds: float = 0.0
     ingested_at: str = field(default_factory=utc_now)
+    changed: list[dict[str, Any]] = field(default_factory=list)  # files whose content changed since the last ingestion
+    removed: list[str] = field(default_factory=list)  # files that left the input folder since the last ingestion (rows kept)
+    waiting: list[str] = field(default_factory=list)  # new files left to settle
 
     @property
     def accepted(self) -> list[FileRecord]:
@@ -79,7 +94,14 @@ class IngestionResult:
 
 def read_source_file(path: Path, folder: Path, schema: Schema) -> tuple[pl.DataFrame | None, FileRecord]:
     """Read one source file once (bytes hashed and parsed together) and check it."""
+    frame, record, _ = read_checked(path, folder, schema)
+    return frame, record
+
+
+def read_checked(path: Path, folder: Path, schema: Schema) -> tuple[pl.DataFrame | None, FileRecord, bytes]:
+    """`read_source_file`, also returning the bytes read (empty when rejected)."""
     record = FileRecord(name=path.name, status=Status.REJECTED)
+    data = b""
     try:
         refused = refusal(path, folder)
         if refused:
@@ -97,13 +119,13 @@ def read_source_file(path: Path, folder: Path, schema: Schema) -> tuple[pl.DataF
     except DataError as exc:
         record.reason = exc.problem
         record.rows_rejected = exc.bad_rows or record.rows_read
-        return None, record
+        return None, record, b""
     except OSError as exc:
         record.reason = f"cannot be read: {exc.strerror}"
-        return None, record
+        return None, record, b""
     record.status = Status.ACCEPTED
     record.rows_read = frame.height
-    return frame, record
+    return frame, record, data
 
 
 def deduplicate(frames: list[pl.DataFrame]) -> tuple[pl.DataFrame, pl.Series]:
@@ -130,50 +152,142 @@ def write_outputs(config: Config, result: IngestionResult, write_final: Callable
     atomic_write_json(config.ingestion_record, {**asdict(result), "input_folder": str(config.input_folder)})
 
 
-def read_files(paths: list[Path], config: Config, schema: Schema) -> tuple[list[pl.DataFrame], list[FileRecord]]:
+@dataclass(frozen=True)
+class Source:
+    """One file to ingest: from the input folder, or (`kept` says why) the copy kept when it was last accepted."""
+
+    path: Path
+    kept: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def kept_copy(config: Config, data: bytes, record: FileRecord) -> None:
+    """Keep what was accepted from the input folder, so its rows outlive the file; rewritten only when it changed."""
+    copy = config.kept_sources_folder / record.name
+    try:
+        if not (copy.is_file() and copy.stat().st_size == len(data) and sha256_file(copy) == record.sha256):
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(copy, data)
+        if record.mtime_ns is not None:  # the file's own time stamp, so a record made from the copy equals one made from the file
+            os.utime(copy, ns=(record.mtime_ns, record.mtime_ns))
+    except OSError as exc:  # the ingestion itself is sound; only a later removal of the file would lose its rows
+        log.warning("could not keep a copy of %s in %s: %s", record.name, copy.parent, exc.strerror)
+
+
+def read_files(sources: list[Source], config: Config, schema: Schema) -> tuple[list[pl.DataFrame], list[FileRecord]]:
     frames, records = [], []
-    for path in paths:
-        frame, record = read_source_file(path, config.input_folder, schema)
+    for source in sources:
+        folder = config.input_folder if source.kept is None else config.kept_sources_folder
+        frame, record, data = read_checked(source.path, folder, schema)
+        record.kept = source.kept
         records.append(record)
         if frame is None:
             log.error("rejected %s: %s", record.name, record.reason)
-        else:
+            continue
+        frames.append(frame)
+        if source.kept is None:
             log.info("accepted %s: %d rows (sha256 %s)", record.name, record.rows_read, (record.sha256 or "")[:12])
-            frames.append(frame)
+            kept_copy(config, data, record)
+        else:
+            log.info("%s is %s (%d rows)", record.name, source.kept, record.rows_read)
     return frames, records
 
 
-def still_there(record: dict[str, Any], path: Path | None) -> FileRecord | None:
+def still_there(record: dict[str, Any], source: Source | None) -> FileRecord | None:
     """The record again if its file still has the same content (stat first, sha256 if touched), else None."""
-    if path is None or not path.is_file():
+    if source is None or not source.path.is_file():
         return None
-    st = path.stat()
+    st = source.path.stat()
     same = (st.st_size, st.st_mtime_ns) == (record["size"], record["mtime_ns"]) or (
-        st.st_size == record["size"] and sha256_file(path) == record["sha256"]
+        st.st_size == record["size"] and sha256_file(source.path) == record["sha256"]
     )
-    return FileRecord(**{**record, "mtime_ns": st.st_mtime_ns}) if same else None
+    if not same:
+        return None
+    if source.kept is not None:  # a copy: the record keeps the stamp of the file it was read from
+        return FileRecord(**{**record, "kept": source.kept})
+    return FileRecord(**{**record, "mtime_ns": st.st_mtime_ns, "kept": None})
 
 
-def plan_increment(manifest: dict[str, Any], files: list[Path]) -> tuple[list[FileRecord], list[Path]] | None:
+def plan_increment(manifest: dict[str, Any], sources: list[Source]) -> tuple[list[FileRecord], list[Source]] | None:
     """(records carried over, files to read), or None when only a full ingestion gives the right result."""
-    present = {p.name: p for p in files}
+    present = {s.name: s for s in sources}
     carried = []
     for record in manifest["files"]:
         same = still_there(record, present.get(record["name"]))
         if record["status"] == Status.ACCEPTED and same is None:
-            return None  # an ingested file changed or went away: its rows must leave finaldata.csv
+            return None  # an ingested file changed: its old rows must leave finaldata.csv
         if same is not None:
             carried.append(same)
     names = {r.name for r in carried}
-    return carried, [p for p in files if p.name not in names]
+    return carried, [s for s in sources if s.name not in names]
 
 
-def result_of(records: list[FileRecord], rows_written: int, started: float) -> IngestionResult:
-    result = IngestionResult(files=sorted(records, key=lambda r: r.name))
+def sources_to_ingest(config: Config, now: float | None = None) -> tuple[list[Source], list[str]]:
+    """The input folder's settled files, then the kept copies of accepted files that are gone or still arriving
+    (name order); and the new files left to settle."""
+    listing = list_ready_files(config.input_folder, config.settle_seconds, now)
+    sources = [Source(p) for p in listing.ready]
+    ready, waiting = {s.name for s in sources}, set(listing.waiting)
+    copies = list_source_files(config.kept_sources_folder) if config.kept_sources_folder.is_dir() else []
+    for copy in copies:
+        if copy.name not in ready:
+            sources.append(Source(copy, ARRIVING if copy.name in waiting else GONE))
+    kept = {s.name for s in sources if s.kept}
+    return sorted(sources, key=lambda s: s.name), sorted(waiting - kept)
+
+
+def changes(previous: list[dict[str, Any]], result: IngestionResult) -> list[dict[str, Any]]:
+    """Accepted files whose content differs from the last ingestion's: both checksums and row counts."""
+    before = {f["name"]: f for f in previous if f.get("status") == Status.ACCEPTED}
+    found = []
+    for record in result.files:
+        old = before.get(record.name)
+        if old is not None and record.sha256 != old.get("sha256"):
+            found.append(
+                {
+                    "name": record.name,
+                    "old_sha256": old.get("sha256"),
+                    "new_sha256": record.sha256,
+                    "old_rows": old.get("rows_read"),
+                    "new_rows": record.rows_read if record.status == Status.ACCEPTED else 0,
+                    "status": str(record.status),
+                }
+            )
+    return found
+
+
+def recorded_files(config: Config) -> list[dict[str, Any]]:
+    """The file records of the last ingestion of this input folder (none when there was none or its record is unreadable)."""
+    try:
+        record = json.loads(config.ingestion_record.read_text(encoding="utf-8"))
+        files = record.get("files") if record.get("input_folder") == str(config.input_folder) else []
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [f for f in files if isinstance(f, dict)] if isinstance(files, list) else []
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What one ingestion starts from: the files to read, the new files left to settle, the last ingestion's records."""
+
+    sources: list[Source]
+    waiting: list[str]
+    previous: list[dict[str, Any]]
+    started: float
+
+
+def result_of(records: list[FileRecord], rows_written: int, inputs: Inputs) -> IngestionResult:
+    result = IngestionResult(files=sorted(records, key=lambda r: r.name), waiting=inputs.waiting)
     result.rows_before_dedup = sum(f.rows_read for f in result.accepted)
     result.rows_written = rows_written
     result.duplicates_dropped = result.rows_before_dedup - rows_written
-    result.seconds = round(time.perf_counter() - started, 4)
+    result.changed = changes(inputs.previous, result)
+    announced = {f.get("name") for f in inputs.previous if f.get("status") == Status.ACCEPTED and not f.get("kept")}
+    result.removed = [r.name for r in result.files if r.kept == GONE and r.name in announced]
+    result.seconds = round(time.perf_counter() - inputs.started, 4)
     return result
 
 
@@ -181,9 +295,9 @@ def no_valid_data(config: Config, count: int) -> StageError:
     return StageError(f"no valid data in {config.input_folder} ({count} file(s) rejected); earlier outputs left as they were")
 
 
-def ingest_increment(config: Config, schema: Schema, manifest: dict[str, Any], files: list[Path], started: float) -> IngestionResult | None:
+def ingest_increment(config: Config, schema: Schema, manifest: dict[str, Any], inputs: Inputs) -> IngestionResult | None:
     """Add only the new files' unseen rows; None when a full ingestion is needed (a new file sorts first)."""
-    plan = plan_increment(manifest, files)
+    plan = plan_increment(manifest, inputs.sources)
     if plan is None:
         return None
     carried, new_paths = plan
@@ -204,7 +318,7 @@ def ingest_increment(config: Config, schema: Schema, manifest: dict[str, Any], f
         if rows.height:
             part = rowstore.write_part(out, manifest["generation"], len(manifest["parts"]) + 1, rows, hashes)
     written = manifest["rows"] + (part["rows"] if part else 0)
-    result = result_of(carried + records, written, started)
+    result = result_of(carried + records, written, inputs)
 
     def append(tmp: Path) -> None:
         shutil.copyfile(config.final_data_csv, tmp)
@@ -217,16 +331,12 @@ def ingest_increment(config: Config, schema: Schema, manifest: dict[str, Any], f
     return result
 
 
-def ingest_all(config: Config, schema: Schema, files: list[Path], started: float, use_store: bool) -> IngestionResult:
-    frames, records = read_files(files, config, schema)
+def ingest_all(config: Config, schema: Schema, inputs: Inputs) -> IngestionResult:
+    frames, records = read_files(inputs.sources, config, schema)
     if not frames:
         raise no_valid_data(config, len(records))
     rows, hashes = deduplicate(frames)
-    result = result_of(records, rows.height, started)
-    if not use_store:
-        rowstore.forget(config.output_folder)
-        write_outputs(config, result, lambda tmp: write_csv(rows, tmp))
-        return result
+    result = result_of(records, rows.height, inputs)
     generation = rowstore.new_generation()
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:  # Parquet and CSV written side by side
         part = pool.submit(rowstore.write_part, config.output_folder, generation, 1, rows, hashes)
@@ -247,18 +357,31 @@ def commit_store(config: Config, generation: str, parts: list[dict[str, Any]], r
     rowstore.commit(config.output_folder, manifest)
 
 
-def ingest(config: Config, only: set[str] | None = None) -> IngestionResult:
-    """Ingest the input folder (optionally only the named files); raise StageError when nothing valid remains."""
+def ingest(config: Config, now: float | None = None) -> IngestionResult:
+    """Ingest the input folder as it is at `now` (default: now); raise StageError when nothing valid remains."""
     started = time.perf_counter()
     schema = Schema.from_config(config)
-    files = [p for p in list_source_files(config.input_folder) if only is None or p.name in only]
+    files, waiting = sources_to_ingest(config, now)
+    for name in waiting:
+        log.info("waiting for %s to settle (modified less than %gs ago); it is left for a later run", name, config.settle_seconds)
     if not files:
-        raise StageError(f"no CSV files in {config.input_folder}; earlier outputs left as they were")
-    manifest = None
-    if only is None:
-        manifest = rowstore.load(config.output_folder, config.final_data_csv, config.input_folder, schema.columns)
-    incremental = ingest_increment(config, schema, manifest, files, started) if manifest else None
-    result = incremental or ingest_all(config, schema, files, started, use_store=only is None)
+        settling = f" ({len(waiting)} still settling)" if waiting else ""
+        raise StageError(f"no CSV files to ingest in {config.input_folder}{settling}; earlier outputs left as they were")
+    inputs = Inputs(files, waiting, recorded_files(config), started)
+    manifest = rowstore.load(config.output_folder, config.final_data_csv, config.input_folder, schema.columns)
+    incremental = ingest_increment(config, schema, manifest, inputs) if manifest else None
+    result = incremental or ingest_all(config, schema, inputs)
+    for name in result.removed:
+        log.warning("%s was removed from %s; the rows ingested from it are kept", name, config.input_folder)
+    for change in result.changed:
+        log.warning(
+            "%s changed after it was ingested (sha256 %s -> %s): its %s old row(s) replaced by %d",
+            change["name"],
+            (change["old_sha256"] or "?")[:12],
+            (change["new_sha256"] or "?")[:12],
+            change["old_rows"],
+            change["new_rows"],
+        )
     log.info(
         "wrote %s: %d rows from %d file(s), %d duplicate row(s) dropped, %d file(s) rejected%s",
         config.final_data_csv,

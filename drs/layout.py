@@ -21,6 +21,7 @@ HISTORY_DB = "runhistory.sqlite"
 LOCK_FILE = ".fullprocess.lock"
 ROWSTORE_DIR = "finaldata.store"
 ROWSTORE_MANIFEST = "manifest.json"
+KEPT_SOURCES_DIR = "sourcecopies"  # <input folder name>/<file>: each accepted file as last ingested
 
 # output_model_path
 MODEL_FILE = "trainedmodel.pkl"

@@ -2,8 +2,9 @@
 
 1. Prepare: remove what a killed run left behind; check the current deployment
    against the checksums recorded when it was deployed.
-2. New data? Source files the deployed version was not trained on and that were
-   not already judged against it (or rejected with the same content). None:
+2. New data? Source files whose current content the deployed version was not
+   trained on and that were not already judged against it (or rejected with the
+   same content); a file modified less than `settle_seconds` ago waits. None:
    finish a deployment whose run was killed before its reports, or record
    "no new data" and stop. Up to here nothing imports pandas, numpy, scipy,
    scikit-learn, polars or matplotlib: most ticks end here, in milliseconds.
@@ -32,7 +33,7 @@ from drs.history import FINISHED_DEPLOYMENT, Outcome, RunReport
 from drs.layout import LARGE_FILES, ROWSTORE_DIR
 from drs.production import Deployment
 from drs.settings import Config
-from drs.sources import files_needing_verdict
+from drs.sources import GONE, files_needing_verdict, list_ready_files, mark_removed
 
 log = logging.getLogger("fullprocess")
 
@@ -53,12 +54,23 @@ def prepare(config: Config) -> Deployment | None:
     return deployed
 
 
-def new_source_files(config: Config, deployed: Deployment | None, retry_not_promoted: bool) -> list[Path]:
-    """Step 2: source files that still need a verdict (`retry_not_promoted`, --force-deploy: the gate's refusals too)."""
+def new_source_files(config: Config, report: RunReport, deployed: Deployment | None, retry_not_promoted: bool) -> list[Path]:
+    """Step 2: settled source files that still need a verdict (`retry_not_promoted`, --force-deploy: the gate's refusals too)."""
+    listing = list_ready_files(config.input_folder, config.settle_seconds, report.clock)
+    for name in listing.waiting:
+        log.info("waiting for %s to settle (modified less than %gs ago); it is left for a later run", name, config.settle_seconds)
+    if listing.waiting:
+        report.details["waiting"] = listing.waiting
+    removed = mark_removed(config.ingestion_record, config.input_folder, {p.name for p in listing.ready} | set(listing.waiting), GONE)
+    for entry in removed:
+        log.warning("%s was removed from %s; its %s ingested row(s) are kept", entry["name"], config.input_folder, entry.get("rows_read"))
+    if removed:
+        report.details["gone_files"] = [entry["name"] for entry in removed]
     return files_needing_verdict(
+        listing.ready,
         config.input_folder,
         config.history_db,
-        deployed.ingested_files() if deployed else [],
+        deployed.trained_on() if deployed else {},
         deployed.version if deployed else None,
         retry_not_promoted,
     )
@@ -75,10 +87,19 @@ def process(config: Config, report: RunReport, force_deploy: bool = False) -> No
     """One run under the lock: the steps of this module's docstring."""
     report.details["force_deploy"] = force_deploy
     deployed = prepare(config)
-    new_files = report.timed("check", lambda: new_source_files(config, deployed, force_deploy))
+    new_files = report.timed("check", lambda: new_source_files(config, report, deployed, force_deploy))
     report.details["new_files"] = [p.name for p in new_files]
     if deployed is not None and not new_files and not unfinished(config, deployed):
-        report.finish(Outcome.NO_NEW_DATA, f"no new data in {config.input_folder.name}; {deployed.label} stays deployed", deployed.version)
+        notes = [f"waiting for {name} to settle" for name in report.details.get("waiting", [])]
+        notes += [f"{name} removed (its rows are kept)" for name in report.details.get("gone_files", [])]
+        also = "".join(f"; {note}" for note in notes)
+        report.finish(
+            Outcome.NO_NEW_DATA, f"no new data in {config.input_folder.name}{also}; {deployed.label} stays deployed", deployed.version
+        )
+        log.info("%s", report.message)
+        return
+    if deployed is None and not new_files and report.details.get("waiting"):
+        report.finish(Outcome.NO_NEW_DATA, f"nothing deployed yet; waiting for {', '.join(report.details['waiting'])} to settle", None)
         log.info("%s", report.message)
         return
     # Steps 3-7 need pandas, polars and scikit-learn: imported only here, so the tick with nothing new never loads them.

@@ -95,6 +95,15 @@ class Deployment:
         text = (self.folder / INGESTED_FILES).read_text(encoding="utf-8")
         return [line for line in text.splitlines() if line.strip()]
 
+    def trained_on(self) -> dict[str, dict[str, Any] | None]:
+        """Each file this version was trained on, with its sha256, size and mtime_ns as ingested;
+        None for every file of a version deployed before those were recorded (known by name only)."""
+        stamps = self.meta.get("ingested")
+        names = self.ingested_files()
+        if not isinstance(stamps, dict):
+            return dict.fromkeys(names)
+        return {name: stamps.get(name) for name in names}
+
 
 def _load(folder: Path) -> Deployment:
     version = version_number(folder.name)

@@ -44,7 +44,7 @@ def remember(config: Config, records: list[FileRecord], verdict: Verdict, judged
 
 def ingest_new(config: Config, report: RunReport, new_files: list[Path]) -> list[FileRecord]:
     """Step 3: ingest the input folder; remember the new files it rejected; return the new files it accepted."""
-    result = report.timed("ingestion", lambda: ingest(config))
+    result = report.timed("ingestion", lambda: ingest(config, report.clock))
     new_names = {p.name for p in new_files}
     new_records = [r for r in result.files if r.name in new_names]
     report.details["ingestion"] = {
@@ -52,10 +52,12 @@ def ingest_new(config: Config, report: RunReport, new_files: list[Path]) -> list
         "rows_written": result.rows_written,
         "duplicates_dropped": result.duplicates_dropped,
     }
+    if result.changed:
+        report.details["changed_files"] = result.changed
     rejected = [r for r in new_records if r.status == Status.REJECTED]
     remember(config, rejected, Verdict.REJECTED, None)
     report.details["rejected"] = [r.name for r in rejected]
-    return [r for r in new_records if r.status == Status.ACCEPTED]
+    return [r for r in new_records if r.status == Status.ACCEPTED and r.kept is None]
 
 
 def retrain(config: Config, report: RunReport) -> float:

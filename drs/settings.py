@@ -207,6 +207,9 @@ class Config:
     test_data_folder: Path = setting("test_data_path", REQUIRED, PATH, "folder of the labelled test data")
     output_model_folder: Path = setting("output_model_path", REQUIRED, PATH, "trained model, score, diagnostics and reports")
     prod_deployment_folder: Path = setting("prod_deployment_path", REQUIRED, PATH, "deployed versions and the `current` link")
+    settle_seconds: float = setting(
+        "settle_seconds", 60, SECONDS_OR_OFF, "a source file modified less than this ago may still be arriving: left for a later run"
+    )
     test_data_file: str = setting("test_data_file", "testdata.csv", NAME, "name of the test file in test_data_path")
     features: tuple[str, ...] = setting(
         "features", ["lastmonth_activity", "lastyear_activity", "number_of_employees"], NAMES, "the model's input columns, in order"
@@ -257,6 +260,11 @@ class Config:
     @property
     def ingestion_record(self) -> Path:
         return self.output_folder / layout.INGESTION_RECORD
+
+    @property
+    def kept_sources_folder(self) -> Path:
+        """The copies of the accepted source files, per input folder (drs/ingest.py)."""
+        return self.output_folder / layout.KEPT_SOURCES_DIR / self.input_folder.name
 
     @property
     def history_db(self) -> Path:

@@ -5,17 +5,35 @@ Light on purpose (no pandas or polars): the cron tick that finds nothing new run
 
 from __future__ import annotations
 
+import json
 import os
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from drs import history
 from drs.errors import StageError
-from drs.fileio import sha256_file
+from drs.fileio import atomic_write_json, sha256_file
+
+GONE = "removed from the input folder; the rows ingested from it are kept"
+ARRIVING = "being written again (modified less than settle_seconds ago); the rows ingested from it are kept until it settles"
+
+# Suffixes copy tools give a file while they write it (browsers, rsync --partial, scp clients, editors).
+IN_FLIGHT_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".download", ".filepart")
+
+
+def is_in_flight_name(name: str) -> bool:
+    """A name a copy tool uses while writing: hidden (rsync's `.name.XXXXXX`), `~` at either end (editors,
+    Office's `~$name`), or a temporary suffix anywhere among its suffixes (`q5.csv.part`, `q5.part.csv`)."""
+    lowered = name.lower()
+    return lowered.startswith((".", "~")) or lowered.endswith("~") or any(s in IN_FLIGHT_SUFFIXES for s in Path(lowered).suffixes)
 
 
 def is_candidate(name: str) -> bool:
-    """A name ending in .csv (any case) and not hidden; everything else, such as a stray `Icon\\r`, is ignored."""
-    return name.lower().endswith(".csv") and not name.startswith(".")
+    """A name ending in .csv (any case) that no copy tool is still writing; everything else, such as a stray `Icon\\r`, is ignored."""
+    return name.lower().endswith(".csv") and not is_in_flight_name(name)
 
 
 def list_source_files(folder: Path) -> list[Path]:
@@ -23,6 +41,36 @@ def list_source_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
         raise StageError(f"input folder {folder} does not exist")
     return sorted((entry for entry in folder.iterdir() if is_candidate(entry.name)), key=lambda p: p.name)
+
+
+def settling(paths: Iterable[Path], settle_seconds: float, now: float | None = None) -> set[str]:
+    """Names of the files modified less than `settle_seconds` ago: perhaps still being copied, left for a later run."""
+    if settle_seconds <= 0:
+        return set()
+    now = time.time() if now is None else now
+    young = set()
+    for path in paths:
+        try:
+            if now - path.stat().st_mtime < settle_seconds:
+                young.add(path.name)
+        except OSError:
+            continue  # gone meanwhile: whoever opens it says so
+    return young
+
+
+@dataclass(frozen=True)
+class SourceListing:
+    """The input folder as a run sees it: files to read now, and files left to settle."""
+
+    ready: list[Path]
+    waiting: list[str]
+
+
+def list_ready_files(folder: Path, settle_seconds: float, now: float | None = None) -> SourceListing:
+    """The candidate files, less those still settling (named once in the log by the caller)."""
+    files = list_source_files(folder)
+    young = settling(files, settle_seconds, now)
+    return SourceListing([p for p in files if p.name not in young], sorted(young))
 
 
 def refusal(path: Path, folder: Path) -> str | None:
@@ -39,6 +87,22 @@ def refusal(path: Path, folder: Path) -> str | None:
     if not path.is_file():  # a pipe, socket or device: opening it could block the run, lock held
         return "is not a regular file (a pipe, socket or device)"
     return None
+
+
+def mark_removed(ingestion_record: Path, folder: Path, present: set[str], note: str) -> list[dict[str, Any]]:
+    """The accepted files of the last ingestion of `folder` that left it since, marked `kept` with `note` in its
+    record (rewritten only when one is new), so that a removal is logged and recorded once, by the first run that sees it."""
+    try:
+        record = json.loads(ingestion_record.read_text(encoding="utf-8"))
+        files = record["files"] if record["input_folder"] == str(folder) else []
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    removed = [f for f in files if f.get("status") == "accepted" and not f.get("kept") and f.get("name") not in present]
+    if removed:
+        for f in removed:
+            f["kept"] = note
+        atomic_write_json(ingestion_record, record)
+    return removed
 
 
 def needs_verdict(path: Path, folder: Path, keys: set[tuple[str, int, int]], hashes: set[tuple[str, str]]) -> bool:
@@ -58,10 +122,22 @@ def needs_verdict(path: Path, folder: Path, keys: set[tuple[str, int, int]], has
 
 
 def files_needing_verdict(
-    folder: Path, history_db: Path, deployed_files: list[str], deployed_version: int | None, retry_not_promoted: bool = False
+    files: list[Path],
+    folder: Path,
+    history_db: Path,
+    deployed_files: Mapping[str, dict[str, Any] | None],
+    deployed_version: int | None,
+    retry_not_promoted: bool = False,
 ) -> list[Path]:
-    """Source files that the deployed version was not trained on and that were not judged against it:
-    a listing, one history query, and hashes only for touched files."""
+    """Of `files`, those whose current content the deployed version was neither trained on nor judged against:
+    one history query, and hashes only for touched files.
+
+    `deployed_files` maps each file the deployed version was trained on to its record (sha256, size, mtime_ns);
+    a version deployed before records were kept maps names to None and is trusted by name."""
     keys, hashes = history.judged_files(history.seen_files(history_db), deployed_version, retry_not_promoted)
-    known = set(deployed_files)
-    return [p for p in list_source_files(folder) if p.name not in known and needs_verdict(p, folder, keys, hashes)]
+    for name, stamp in deployed_files.items():
+        if stamp is not None:
+            keys.add((name, stamp["size"], stamp["mtime_ns"]))
+            hashes.add((name, stamp["sha256"]))
+    by_name_only = {name for name, stamp in deployed_files.items() if stamp is None}
+    return [p for p in files if p.name not in by_name_only and needs_verdict(p, folder, keys, hashes)]

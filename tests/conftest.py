@@ -35,6 +35,7 @@ def write_config(folder: Path, name: str = "config.json", **overrides: object) -
         "output_model_path": "models",
         "prod_deployment_path": "production_deployment",
         "packages_timeout_seconds": 0,
+        "settle_seconds": 0,  # the copied data is seconds old; tests of settling set their own
         "api_url": "http://127.0.0.1:9",
     }
     settings.update(overrides)

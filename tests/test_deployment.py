@@ -12,7 +12,7 @@ from drs import deploy, ingest, production, scoring, training
 from drs.errors import DeploymentError, StageError
 from drs.fileio import sha256_file
 from drs.settings import Config
-from tests.conftest import run_script, stage_pass
+from tests.conftest import HEADER, run_script, stage_pass
 
 
 def test_deploy_puts_the_course_files_in_production(deployed_practice: Config) -> None:
@@ -37,7 +37,7 @@ def test_score_of_another_model_is_refused(deployed_practice: Config) -> None:
 
 
 def test_ingestion_after_training_is_refused(deployed_practice: Config) -> None:
-    (deployed_practice.input_folder / "dataset1.csv").unlink()
+    (deployed_practice.input_folder / "dataset3.csv").write_text(HEADER + "newco,1,2,3,0\n")
     ingest.ingest(deployed_practice)
     with pytest.raises(StageError, match="ingestedfiles.txt changed after the model was trained"):
         deploy.deploy(deployed_practice)

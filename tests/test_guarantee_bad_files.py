@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -220,9 +221,10 @@ def test_whole_corpus_in_one_run_leaves_production_untouched_and_is_not_retried(
 
 def test_nothing_valid_at_all_fails_and_leaves_every_output_as_it_was(deployed_practice: Config) -> None:
     practice = deployed_practice
-    before = tree_state(practice.output_folder, practice.output_model_folder, practice.prod_deployment_folder)
     for path in practice.input_folder.iterdir():
         path.unlink()
+    shutil.rmtree(practice.kept_sources_folder)  # removed files keep their rows unless their copies go too
+    before = tree_state(practice.output_folder, practice.output_model_folder, practice.prod_deployment_folder)
     for name, (write, _) in REJECTED.items():
         write(practice.input_folder / name)
     done = run_script("ingestion.py", "--config", str(practice.config_file))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pandas as pd
 import pytest
@@ -80,9 +81,10 @@ def test_sources_are_never_changed(practice_config: Config) -> None:
 
 def test_no_valid_data_leaves_earlier_outputs_and_fails(practice_config: Config) -> None:
     ingest.ingest(practice_config)
-    before = tree_state(practice_config.output_folder)
     for path in practice_config.input_folder.glob("*.csv"):
         path.unlink()
+    shutil.rmtree(practice_config.kept_sources_folder)  # removed files keep their rows unless their copies go too
+    before = tree_state(practice_config.output_folder)
     (practice_config.input_folder / "bad.csv").write_text(HEADER + "x,1,2,3,7\n")
     with pytest.raises(StageError, match="no valid data .* earlier outputs left as they were"):
         ingest.ingest(practice_config)

@@ -14,7 +14,9 @@ if [ -n "$deployed" ]; then
   echo "== production already has $deployed deployed: skipping the practice pass (it only bootstraps an empty system)"
 else
   echo "== practice pass (practiceconfig.json): ingest, train, score, deploy"
-  for stage in ingestion training scoring deployment; do
+  # the shipped files are seconds old in a fresh clone: read them at once (cron waits settle_seconds)
+  "$PY" ingestion.py --config practiceconfig.json --settle-seconds 0
+  for stage in training scoring deployment; do
     "$PY" "$stage.py" --config practiceconfig.json
   done
 fi
@@ -30,7 +32,7 @@ for _ in $(seq 1 100); do
 done
 
 echo "== production full process (config.json)"
-"$PY" fullprocess.py --config config.json --api-url "http://127.0.0.1:$PORT"
+"$PY" fullprocess.py --config config.json --api-url "http://127.0.0.1:$PORT" --settle-seconds 0
 
 echo
 echo "== done. Outputs:"
