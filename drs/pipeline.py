@@ -41,7 +41,7 @@ log = logging.getLogger("fullprocess")
 def prepare(config: Config) -> Deployment | None:
     """Step 1: clean a killed run's leftovers (the lock is held), and return the current deployment if its files are whole."""
     production.clean_stale(config.prod_deployment_folder)
-    for folder in (config.output_folder, config.output_folder / ROWSTORE_DIR, config.output_model_folder):
+    for folder in (config.output_folder, config.output_folder / ROWSTORE_DIR, config.kept_sources_folder, config.output_model_folder):
         remove_stale_temporaries(folder)
     deployed = production.current(config.prod_deployment_folder)
     if deployed is not None:
