@@ -93,7 +93,7 @@ class _NotFromDelivery(logging.Filter):
     """Drops the records the HTTP libraries log from a delivery thread: at debug level they spell the URL."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not record.threadName.startswith(THREAD_PREFIX)
+        return not (record.threadName or "").startswith(THREAD_PREFIX)
 
 
 _QUIET = _NotFromDelivery()
