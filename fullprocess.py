@@ -2,8 +2,10 @@
 
 Notices new data, checks drift, retrains, gates, redeploys and reports; the
 steps are drs/pipeline.py's. A tick with nothing new ends in milliseconds.
+Alerts go to the config's `notify` targets (docs/alerts.md).
 
     python fullprocess.py [--config FILE] [--force-deploy] [--api-url URL] [--settle-seconds S] [-v]
+    python fullprocess.py --notify-test     send a test alert to every target; say which failed
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import argparse
 import dataclasses
 
 from drs.cli import add_settle_argument, run_main, with_settle
+from drs.notify import send_test
 from drs.pipeline import run
 from drs.settings import Config
 
@@ -24,9 +27,12 @@ def arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="deploy a retrained candidate even if the promotion gate refuses it (files whose candidate was refused are judged again)",
     )
+    parser.add_argument("--notify-test", action="store_true", help="send a test alert to every target, say which failed, run nothing")
 
 
 def body(config: Config, args: argparse.Namespace) -> int:
+    if args.notify_test:
+        return send_test(config)
     if args.api_url:
         config = dataclasses.replace(config, api_url=args.api_url.rstrip("/"))
     return run(with_settle(config, args), args.force_deploy)

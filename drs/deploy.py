@@ -20,7 +20,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from drs import history, layout, production, reference
+from drs import history, layout, notify, production, reference
 from drs.errors import DeploymentError, StageError
 from drs.fileio import LockBusy, run_lock, sha256_file
 from drs.history import Outcome, Verdict
@@ -80,7 +80,9 @@ def check_set(config: Config) -> dict[str, Any]:
         "training_files": trained.get("training_files"),
         "settings": trained.get("settings"),
         "features": trained.get("features"),
-        "score": {k: scored.get(k) for k in ("f1", "precision", "recall", "accuracy", "rows", "test_data", "scored_at")},
+        "score": {
+            k: scored.get(k) for k in ("f1", "precision", "recall", "accuracy", "rows", "confusion_matrix", "test_data", "scored_at")
+        },
     }
 
 
@@ -192,6 +194,10 @@ def rollback(config: Config, version: int | None = None) -> Deployment:
     pinned = pin_input_files(config, target)
     if pinned:
         log.info("the full process will not retrain on %s until new data arrives", ", ".join(pinned))
+    details: dict[str, Any] = {"from": now.version if now else None, "to": target.version, "pinned_files": pinned}
+    sent = notify.alert_rollback(config, now.label if now else None, target.label, pinned)
+    if sent is not None:
+        details["notifications"] = sent
     history.append_run(
         config.history_db,
         started_at=utc_now(),
@@ -200,7 +206,7 @@ def rollback(config: Config, version: int | None = None) -> Deployment:
         outcome=Outcome.ROLLED_BACK,
         message=f"rolled back from {now.label if now else 'nothing'} to {target.label}",
         deployed_version=target.version,
-        details={"from": now.version if now else None, "to": target.version, "pinned_files": pinned},
+        details=details,
     )
     return target
 

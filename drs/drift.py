@@ -71,6 +71,76 @@ def score_drift(
     return verdict
 
 
+NOISE_LEVEL = 0.95
+NOISE_RESAMPLES = 2000
+NOISE_SEED = 0
+
+
+def _f1_of_draws(draws: Any) -> Any:
+    """F1 of each row of [tn, fp, fn, tp] counts (0 where undefined, as metrics.f1_from_counts)."""
+    tp, denominator = draws[:, 3], 2 * draws[:, 3] + draws[:, 1] + draws[:, 2]
+    return np.divide(2 * tp, denominator, out=np.zeros(len(draws)), where=denominator > 0)
+
+
+def _resampled_f1(counts: Sequence[int], size: int, rng: Any) -> Any:
+    """F1 over `size` rows drawn with replacement from rows with these [tn, fp, fn, tp] counts, once per resample.
+
+    Drawing rows with replacement is drawing the four counts from a multinomial: the same bootstrap as resampling
+    the rows themselves, in O(resamples) whatever the number of rows."""
+    total = int(np.sum(counts))
+    return _f1_of_draws(rng.multinomial(size, np.asarray(counts, dtype="float64") / total, size=NOISE_RESAMPLES))
+
+
+def sampling_noise(new_counts: Sequence[int], threshold: float, threshold_counts: Sequence[int] | None = None) -> dict[str, Any]:
+    """How far sampling alone moves the drift decision: a seeded percentile bootstrap (NOISE_RESAMPLES draws).
+
+    `low`-`high`: the NOISE_LEVEL interval of the deployed model's F1 over that many new rows (its confusion
+    counts `new_counts`, [tn, fp, fn, tp]). When the threshold was itself measured on a sample (raw: F1 on the
+    test data, `threshold_counts`), that sample is resampled too, each draw centred on the recorded threshold.
+    `drop_low`-`drop_high`: the interval of new F1 - threshold; `beyond_noise` when even its top is below 0.
+    `share_at_or_above`: the share of draws in which sampling alone leaves no drop at all."""
+    rows = int(np.sum(new_counts))
+    if rows == 0:
+        raise ValueError("the sampling noise of F1 needs at least one row")
+    rng = np.random.default_rng(NOISE_SEED)
+    new = _resampled_f1(new_counts, rows, rng)
+    varies = threshold_counts is not None and int(np.sum(threshold_counts)) > 0
+    if varies and threshold_counts is not None:
+        measured = _f1_of_draws(np.asarray([threshold_counts]))[0]
+        limit = threshold + _resampled_f1(threshold_counts, int(np.sum(threshold_counts)), rng) - measured
+    else:
+        limit = np.full(NOISE_RESAMPLES, threshold)
+    tail = (1 - NOISE_LEVEL) / 2
+    low, high = np.quantile(new, [tail, 1 - tail])
+    drop_low, drop_high = np.quantile(new - limit, [tail, 1 - tail])
+    new_f1 = float(_f1_of_draws(np.asarray([new_counts]))[0])
+    return {
+        "level": NOISE_LEVEL,
+        "resamples": NOISE_RESAMPLES,
+        "seed": NOISE_SEED,
+        "rows": rows,
+        "low": round(float(low), 6),
+        "high": round(float(high), 6),
+        "threshold_rows": int(np.sum(threshold_counts)) if varies and threshold_counts is not None else None,
+        "drop": round(new_f1 - threshold, 6),
+        "drop_low": round(float(drop_low), 6),
+        "drop_high": round(float(drop_high), 6),
+        "share_at_or_above": round(float(np.mean(new >= limit)), 4),
+        "beyond_noise": bool(drop_high < 0),
+    }
+
+
+def describe_noise(noise: Mapping[str, Any]) -> str:
+    """One line: the interval, and whether the drop is beyond what sampling alone gives."""
+    both = f" and {noise['threshold_rows']:,} test rows" if noise.get("threshold_rows") else ""
+    verdict = "beyond sampling noise" if noise["beyond_noise"] else "within sampling noise"
+    return (
+        f"{noise['level']:.0%} bootstrap interval of F1 over {noise['rows']:,} rows {noise['low']:.4f}-{noise['high']:.4f};"
+        f" F1 minus threshold {noise['drop']:+.4f} ({noise['drop_low']:+.4f} to {noise['drop_high']:+.4f} resampling the new rows{both}):"
+        f" {verdict} (no drop in {noise['share_at_or_above']:.0%} of {noise['resamples']} resamples)"
+    )
+
+
 def describe_score_drift(v: Mapping[str, Any]) -> str:
     """One log line: which test, its numbers, its verdict."""
     if v["test"] == PARAMETRIC:

@@ -88,7 +88,7 @@ class RunReport:
         }
 
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -125,6 +125,25 @@ CREATE INDEX IF NOT EXISTS runs_drift ON runs(drift_model_sha256) WHERE new_data
 CREATE INDEX IF NOT EXISTS runs_checked ON runs(id) WHERE new_data_f1 IS NOT NULL;
 CREATE INDEX IF NOT EXISTS runs_outcome ON runs(outcome, deployed_version);
 """
+# Version 2: the alerts sent (drs/notify.py), one row per message; what the next run needs to avoid a storm:
+# the newest run when it was sent (`after_run`), whether it told of a failure, and which quiet spell a stale alert was about.
+MIGRATION_2 = """
+CREATE TABLE IF NOT EXISTS alerts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    after_run INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    events TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    title TEXT NOT NULL,
+    failure INTEGER NOT NULL,
+    stale_since TEXT,
+    sent INTEGER NOT NULL,
+    failed INTEGER NOT NULL
+);
+"""
+# MIGRATIONS[v] brings a file of user_version v to v + 1; a new file runs SCHEMA, then all of them.
+MIGRATIONS = (MIGRATION_1, MIGRATION_2)
 
 
 def connect(path: StrPath) -> sqlite3.Connection:
@@ -139,7 +158,8 @@ def connect(path: StrPath) -> sqlite3.Connection:
             with conn:
                 conn.execute("BEGIN IMMEDIATE")
                 if not is_current(conn):  # another process may have just done it
-                    for statement in (SCHEMA + MIGRATION_1).split(";"):
+                    steps = [SCHEMA] if schema_version(conn) == 0 else []
+                    for statement in ";".join(steps + list(MIGRATIONS[schema_version(conn) :])).split(";"):
                         if statement.strip():
                             conn.execute(statement)
                     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -150,8 +170,12 @@ def connect(path: StrPath) -> sqlite3.Connection:
     return conn
 
 
+def schema_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
 def is_current(conn: sqlite3.Connection) -> bool:
-    return int(conn.execute("PRAGMA user_version").fetchone()[0]) >= SCHEMA_VERSION
+    return schema_version(conn) >= SCHEMA_VERSION
 
 
 @contextlib.contextmanager
@@ -211,7 +235,7 @@ def record_run(path: StrPath, report: RunReport, kind: str = "fullprocess") -> i
 def _drift_columns(conn: sqlite3.Connection) -> tuple[str, str]:
     """(model checksum, F1) of a run's drift check: the indexed columns, or the JSON itself in an older
     file this process may not bring up to date."""
-    if is_current(conn):
+    if schema_version(conn) >= 1:
         return "drift_model_sha256", "new_data_f1"
     from_json = "CASE WHEN json_valid(details) THEN json_extract(details, '$.drift.{}') END"
     return from_json.format("model_sha256"), from_json.format("new_data_f1")
@@ -323,3 +347,93 @@ def drift_decisions(runs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
                 }
             )
     return found
+
+
+# ---- what the alerts need (drs/notify.py): a few indexed or newest-first queries --------------
+
+FINISHED_RUN = "kind = 'fullprocess' AND outcome != 'skipped: locked'"
+
+
+def last_finished_run(path: StrPath) -> dict[str, Any] | None:
+    """The newest full-process run that got the lock (failed ones included), without its details; None before any."""
+    if not os.path.exists(path):
+        return None
+    with opened(path) as conn:
+        row = conn.execute(
+            f"SELECT id, started_at, finished_at, outcome, message, deployed_version FROM runs WHERE {FINISHED_RUN} ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+    return dict(row) if row else None
+
+
+def alert_memory(path: StrPath) -> dict[str, Any]:
+    """What the last runs and alerts were, for the next alert decision (drs/alerts.AlertState takes these keys).
+
+    The failure streak is read newest first up to the last run that did not fail: a short scan even after days of failures."""
+    memory: dict[str, Any] = {
+        "newest_run": 0,
+        "last_finished": None,
+        "failures_in_a_row": 0,
+        "failing_since": None,
+        "last_success_run": 0,
+        "failure_alert_at": None,
+        "stale_alert_since": None,
+    }
+    if not os.path.exists(path):
+        return memory
+    with opened(path) as conn:
+        memory["newest_run"] = int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM runs").fetchone()[0])
+        last = conn.execute(
+            f"SELECT id, started_at, finished_at, outcome, message FROM runs WHERE {FINISHED_RUN} ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        memory["last_finished"] = dict(last) if last else None
+        found = conn.execute(f"SELECT id FROM runs WHERE {FINISHED_RUN} AND outcome != 'failed' ORDER BY id DESC LIMIT 1").fetchone()
+        good = memory["last_success_run"] = int(found[0]) if found else 0
+        streak = conn.execute(
+            f"SELECT COUNT(*), MIN(started_at) FROM runs WHERE {FINISHED_RUN} AND outcome = 'failed' AND id > ?", (good,)
+        ).fetchone()
+        memory["failures_in_a_row"], memory["failing_since"] = int(streak[0]), streak[1]
+        if schema_version(conn) >= 2:
+            alert = conn.execute(
+                "SELECT at FROM alerts WHERE failure = 1 AND sent > 0 AND after_run >= ? ORDER BY id DESC LIMIT 1", (good,)
+            ).fetchone()
+            memory["failure_alert_at"] = alert[0] if alert else None
+            stale = conn.execute(
+                "SELECT stale_since FROM alerts WHERE stale_since IS NOT NULL AND sent > 0 ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+            memory["stale_alert_since"] = stale[0] if stale else None
+    return memory
+
+
+def record_alert(
+    path: StrPath,
+    *,
+    at: str,
+    after_run: int,
+    kind: str,
+    events: list[str],
+    severity: str,
+    title: str,
+    failure: bool,
+    stale_since: str | None,
+    sent: int,
+    failed: int,
+) -> None:
+    with opened(path) as conn, conn:
+        conn.execute(
+            "INSERT INTO alerts (at, after_run, kind, events, severity, title, failure, stale_since, sent, failed)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (at, after_run, kind, json.dumps(events), severity, title, int(failure), stale_since, sent, failed),
+        )
+
+
+def alerts(path: StrPath) -> list[dict[str, Any]]:
+    """Every alert sent, oldest first (for tests and inspection; the table holds one row per message)."""
+    if not os.path.exists(path):
+        return []
+    with opened(path) as conn:
+        if schema_version(conn) < 2:
+            return []
+        rows = [dict(r) for r in conn.execute("SELECT * FROM alerts ORDER BY id")]
+    for row in rows:
+        row["events"] = json.loads(row["events"])
+    return rows

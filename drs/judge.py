@@ -84,9 +84,28 @@ def lineage_history(config: Config, deployed: Deployment) -> list[float]:
 
 def score_drift_check(config: Config, deployed: Deployment, frame: pd.DataFrame) -> dict[str, Any]:
     """The configured score test on the deployed model's F1 on the new rows."""
-    new_f1 = metrics(production.load_model(deployed), frame, Schema.from_config(config))["f1"]
-    verdict = drift.score_drift(config.drift_test, new_f1, deployed.score(), lineage_history(config, deployed), config.drift_min_history)
+    measured = metrics(production.load_model(deployed), frame, Schema.from_config(config))
+    verdict = drift.score_drift(
+        config.drift_test, measured["f1"], deployed.score(), lineage_history(config, deployed), config.drift_min_history
+    )
+    verdict["noise"] = drift.sampling_noise(
+        flat_counts(measured["confusion_matrix"]), verdict["threshold"], threshold_counts(deployed, verdict)
+    )
     return {**verdict, "deployed_version": deployed.label, "model_sha256": deployed.model_sha256, "new_rows": len(frame)}
+
+
+def flat_counts(matrix: Any) -> list[int]:
+    """[tn, fp, fn, tp] of a [[tn, fp], [fn, tp]] confusion matrix."""
+    return [int(c) for row in matrix for c in row]
+
+
+def threshold_counts(deployed: Deployment, verdict: dict[str, Any]) -> list[int] | None:
+    """The test data's confusion counts behind the raw threshold (the deployed F1), when the deployment recorded them;
+    None for the other tests, whose threshold comes from a history of F1 values, not from one sample."""
+    matrix = (deployed.meta.get("score") or {}).get("confusion_matrix")
+    if verdict["test"] != drift.RAW or not isinstance(matrix, list):
+        return None
+    return flat_counts(matrix)
 
 
 def data_drift_check(config: Config, deployed: Deployment, reference: TrainingData | None, frame: pd.DataFrame) -> dict[str, Any]:
@@ -139,6 +158,7 @@ def judge(config: Config, report: history.RunReport, deployed: Deployment, accep
     if score["fallback"]:
         log.warning("drift test %s falls back to raw: %s", score["requested_test"], score["fallback"])
     log.info("drift check (%s): %s %s", score["test"], deployed.label, drift.describe_score_drift(score))
+    log.info("sampling noise: %s", drift.describe_noise(score["noise"]))
     if score["drift"]:
         return f"drift ({score['test']}): F1 {score['new_data_f1']:.4f} < {score['threshold']:.4f}"
     if data.get("drift"):

@@ -12,6 +12,7 @@ TMP_PREFIX = ".tmp-"  # a temporary file or folder of a run in progress (or of a
 # the project folder
 CONFIG_FILE = "config.json"
 REQUIREMENTS = "requirements.txt"
+CRON_LOG = "logs/fullprocess.log"  # where cronjob.txt's line appends the full process's output
 
 # output_folder_path
 FINAL_DATA = "finaldata.csv"

@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from drs import history, production
+from drs import history, notify, production
 from drs.errors import DeploymentError
 from drs.fileio import LockBusy, remove_stale_temporaries, run_lock
 from drs.history import FINISHED_DEPLOYMENT, Outcome, RunReport
@@ -121,7 +121,11 @@ def record(config: Config, report: RunReport) -> None:
 
 
 def run(config: Config, force_deploy: bool = False) -> int:
-    """Take the lock and process; a run already in progress is logged, recorded and left alone. Returns the exit code."""
+    """Take the lock and process; a run already in progress is logged, recorded and left alone. Returns the exit code.
+
+    Before its row is recorded, a run tells what it has to tell (drs/notify.py, drs/alerts.py): at most one
+    message, within notify_timeout_seconds, never changing the outcome."""
+    started = notify.clock()
     report = RunReport()
     try:
         with run_lock(config.lock_file):
@@ -131,10 +135,12 @@ def run(config: Config, force_deploy: bool = False) -> int:
                 report.finish(Outcome.FAILED, str(exc), report.deployed_version)
                 raise
             finally:
+                notify.alert_run(config, report, started)
                 record(config, report)
     except LockBusy:
         message = f"another full-process run is in progress (lock {config.lock_file} is held); not starting"
         report.finish(Outcome.SKIPPED_LOCKED, message, None)
         log.info("%s", report.message)
+        notify.alert_run(config, report, started)
         record(config, report)
     return 0

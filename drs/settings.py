@@ -47,6 +47,7 @@ class Check:
 
     kind: str
     convert: Callable[[Any, Path], Any]
+    secret: bool = False  # the value may hold passwords or tokens: an error never shows it
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,18 @@ def _url(value: Any, base: Path) -> str:
     return url
 
 
+def _optional_url(value: Any, base: Path) -> str | None:
+    if value is None or value == "":
+        return None
+    return _url(value, base)
+
+
+def _notify_urls(value: Any, base: Path) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and "://" in v.strip() for v in value):
+        raise ValueError("must be a list of Apprise URLs such as json://host/path or mailto://user:password@host")
+    return tuple(v.strip() for v in value)
+
+
 def _one_of(choices: tuple[str, ...]) -> Callable[[Any, Path], str]:
     def convert(value: Any, base: Path) -> str:
         if value not in choices:
@@ -175,6 +188,10 @@ SECONDS_OR_OFF = Check("number >= 0", _number(0, strict=False))
 DAYS = Check("number > 0", _number(0, strict=True))
 COUNT = Check("whole number >= 1", _whole(1))
 URL = Check("http(s) URL", _url)
+OPTIONAL_URL = Check("http(s) URL or null", _optional_url)
+NOTIFY_URLS = Check("list of Apprise URLs", _notify_urls, secret=True)
+MINUTES = Check("number > 0", _number(0, strict=True))
+HOURS = Check("number > 0", _number(0, strict=True))
 BOOLEAN = Check("true/false", _boolean)
 NUMBER = Check("number", _any_number)
 DRIFT_TEST = Check(" / ".join(DRIFT_TESTS), _one_of(DRIFT_TESTS))
@@ -243,6 +260,13 @@ class Config:
     package_index_url: str | None = setting(
         "package_index_url", Derived(f"PIP_INDEX_URL, else {PYPI_SIMPLE}", _index_from_pip), URL, "package index diagnostics ask"
     )
+    notify: tuple[str, ...] = setting(
+        "notify", [], NOTIFY_URLS, "Apprise URLs alerts go to, plus those in DRS_NOTIFY_URLS (docs/alerts.md); never logged"
+    )
+    notify_repeat_hours: float = setting("notify_repeat_hours", 24, HOURS, "while runs keep failing, a reminder at most this often")
+    notify_timeout_seconds: float = setting("notify_timeout_seconds", 10, SECONDS, "limit on delivering one run's alert, all targets")
+    stale_after_minutes: float = setting("stale_after_minutes", 30, MINUTES, "no finished run for this long: the pipeline is stale")
+    public_url: str | None = setting("public_url", None, OPTIONAL_URL, "the page's address, linked from every alert")
 
     # ---- the course's files, by their declared names (drs.layout) ----
     @property
@@ -351,7 +375,8 @@ def checked(raw: dict[str, Any], config_file: Path) -> Config:
         try:
             values[f.name] = check.convert(value, base)
         except ValueError as exc:
-            raise ConfigError(f"config file {config_file}: key '{key}' {exc}, got {json.dumps(value)[:60]}") from None
+            got = "(not shown: it may hold secrets)" if check.secret else json.dumps(value)[:60]
+            raise ConfigError(f"config file {config_file}: key '{key}' {exc}, got {got}") from None
         if values[f.name] is None and isinstance(default, Derived):
             values[f.name] = default.compute(values)
     return Config(config_file=config_file.resolve(), **values)

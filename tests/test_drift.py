@@ -108,3 +108,33 @@ def test_promotion_decision() -> None:
     forced = promotion_decision(0.333333, 0.571429, forced=True)
     assert forced["promote"] is True and forced["forced"] is True and forced["passes"] is False
     assert promotion_decision(0.9, 0.6, forced=True)["forced"] is False  # nothing to force
+
+
+def test_sampling_noise_is_the_bootstrap_of_the_rows_and_is_seeded() -> None:
+    counts = [900, 250, 300, 550]  # tn, fp, fn, tp over 2,000 rows: F1 0.6667
+    noise = drift.sampling_noise(counts, 0.70)
+    assert noise == drift.sampling_noise(counts, 0.70)  # seeded: the same numbers every run
+    # the multinomial shortcut gives the interval of resampling the rows themselves (scipy's percentile bootstrap)
+    from scipy.stats import bootstrap
+
+    truth = np.repeat([0, 0, 1, 1], counts)
+    predicted = np.repeat([0, 1, 0, 1], counts)
+
+    def f1(t: np.ndarray, p: np.ndarray) -> float:
+        tp, fp, fn = np.sum(t & p), np.sum(~t & p), np.sum(t & ~p)
+        return 2 * tp / (2 * tp + fp + fn)
+
+    rows = bootstrap(
+        (truth.astype(bool), predicted.astype(bool)), f1, paired=True, vectorized=False, n_resamples=2000, method="percentile", rng=1
+    )
+    assert noise["low"] == pytest.approx(rows.confidence_interval.low, abs=0.004)
+    assert noise["high"] == pytest.approx(rows.confidence_interval.high, abs=0.004)
+    assert noise["low"] < 2 * 550 / (2 * 550 + 250 + 300) < noise["high"]
+    # 0.6667 against 0.70: a drop of 0.033 over 2,000 rows is beyond noise when the threshold is exact ...
+    assert noise["beyond_noise"] is True and noise["drop"] == pytest.approx(-0.033333, abs=1e-6)
+    # ... but not when the threshold is itself an F1 on 300 test rows, resampled too
+    both = drift.sampling_noise(counts, 0.70, [100, 40, 35, 125])
+    assert both["threshold_rows"] == 300 and both["beyond_noise"] is False and both["drop_high"] > 0
+    assert both["low"] == noise["low"] and both["drop_low"] < noise["drop_low"]
+    assert drift.sampling_noise(counts, 0.60)["share_at_or_above"] == 1.0
+    assert "within sampling noise" in drift.describe_noise(both) and "and 300 test rows" in drift.describe_noise(both)

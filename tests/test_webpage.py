@@ -221,3 +221,20 @@ def test_a_real_browser_shows_the_top_client_the_f1_and_the_images(reported: Con
             result = run_chromium(browser, f"--window-size={width},{height}", f"--screenshot={shot}", f"{url}/", profile=Path(profile))
             assert result.returncode == 0 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", result.stderr[-2000:]
             assert page.png_size(shot) == (width, height)
+
+
+def test_a_drift_within_sampling_noise_is_an_information_banner_and_a_stale_pipeline_a_warning() -> None:
+    now = datetime(2026, 11, 25, tzinfo=UTC)
+    noise = {"level": 0.95, "resamples": 2000, "rows": 2000, "low": 0.736, "high": 0.778, "threshold_rows": 1200}
+    noise |= {"drop": -0.0338, "drop_low": -0.071, "drop_high": 0.004, "share_at_or_above": 0.04, "beyond_noise": False}
+    check = {"test": "raw", "new_data_f1": 0.7571, "deployed_score": 0.7909, "threshold": 0.7909, "drift": True, "noise": noise}
+    drift = {"started_at": now.isoformat(), "check": check, "gate": {"promote": False, "reason": "improvement -0.0004 < 0 -> not promoted"}}
+    (banner,) = page.warnings(None, {"outcome": Outcome.NOT_PROMOTED}, drift, now, 30)
+    assert banner["level"] == "info" and banner["title"] == "Drift within sampling noise, retrained model not promoted"
+    assert "within sampling noise (no drop in 4% of 2000 resamples)" in banner["text"]
+    beyond = {**drift, "check": {**check, "noise": {**noise, "beyond_noise": True}}}
+    assert page.warnings(None, None, beyond, now, 30)[0]["level"] == "warning"
+    finished = {"kind": "fullprocess", "outcome": "no new data", "finished_at": (now - timedelta(minutes=31)).isoformat()}
+    stale = page.stale_banner(page.last_finished([finished, {"kind": "rollback", "finished_at": now.isoformat()}]), now, 30)
+    assert stale is not None and stale["level"] == "warning" and "31 minutes ago" in stale["text"]
+    assert page.stale_banner(finished, now, 45) is None and page.stale_banner(None, now, 30) is None

@@ -21,6 +21,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,7 +30,7 @@ import numpy as np
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from drs import diagnostics, layout, production, risk
+from drs import alerts, diagnostics, history, layout, production, risk
 from drs.errors import DataError, DeploymentError
 from drs.metrics import metrics
 from drs.model import Scorer, feature_matrix, scorer_for
@@ -454,15 +455,28 @@ def risk_endpoint() -> Response:
     )
 
 
+def pipeline_health(config: Config) -> dict[str, Any]:
+    """The newest finished full-process run and whether the pipeline is stale (none for stale_after_minutes); one short query."""
+    try:
+        finished = history.last_finished_run(config.history_db)
+    except Exception:  # a damaged history is the page's to report; /health answers for the model
+        finished = None
+    last = {"finished_at": finished["finished_at"], "outcome": finished["outcome"]} if finished else None
+    stale = alerts.is_stale(last["finished_at"] if last else None, datetime.now(UTC), config.stale_after_minutes)
+    return {"stale": stale, "last_finished_run": last}
+
+
 @api.get("/health")
 def health() -> Response:
-    loaded = service().models.get()
+    svc = service()
+    loaded = svc.models.get()
     meta = loaded.deployment.meta
     return jsonify(
         status="ok",
         model_version=loaded.version,
         deployed_at=meta.get("deployed_at"),
         f1=meta.get("score", {}).get("f1"),
+        **pipeline_health(svc.config),
     )
 
 

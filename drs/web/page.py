@@ -29,8 +29,8 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, render_template, request, send_file
 from werkzeug.exceptions import HTTPException
 
-from drs import formatting, history, layout, production, risk
-from drs.drift import describe_score_drift
+from drs import alerts, formatting, history, layout, production, risk
+from drs.drift import describe_noise, describe_score_drift
 from drs.errors import DataError, DeploymentError
 from drs.history import Outcome
 from drs.schema import Schema
@@ -173,6 +173,40 @@ def drift_words(check: dict[str, Any]) -> str:
         return f"F1 on the new data {formatting.score(check.get('new_data_f1'))} vs threshold {formatting.score(threshold)}"
 
 
+def last_finished(runs: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """The newest full-process run that got the lock (what staleness is measured from), or None."""
+    for run in reversed(runs):
+        if run.get("kind", "fullprocess") == "fullprocess" and run.get("outcome") != Outcome.SKIPPED_LOCKED:
+            return run
+    return None
+
+
+def stale_banner(finished: dict[str, Any] | None, now: datetime, stale_after_minutes: float) -> dict[str, str] | None:
+    """The banner of a pipeline with no finished run for longer than stale_after_minutes; pure."""
+    if finished is None or not alerts.is_stale(finished.get("finished_at"), now, stale_after_minutes):
+        return None
+    return {
+        "title": "The pipeline is stale",
+        "level": "warning",
+        "text": f"no full-process run has finished since {formatting.when(finished.get('finished_at'))} "
+        f"({ago(finished.get('finished_at'), now)}; stale_after_minutes is {formatting.number(stale_after_minutes)}): "
+        "check that cron runs fullprocess.py and that no run hangs.",
+    }
+
+
+def drift_banner(check: dict[str, Any], gate: dict[str, Any]) -> dict[str, str]:
+    """A refused candidate after score drift: a warning when the drop is beyond sampling noise (or was not measured), else information."""
+    noise = check.get("noise") if isinstance(check.get("noise"), dict) else None
+    reason = f"{drift_words(check)}; {gate.get('reason') or 'the promotion gate refused it'}."
+    if noise is None or noise.get("beyond_noise"):
+        return {"title": "Drift found, retrained model not promoted", "level": "warning", "text": reason}
+    try:
+        words = describe_noise(noise)
+    except (KeyError, TypeError, ValueError):
+        words = "the drop is within sampling noise"
+    return {"title": "Drift within sampling noise, retrained model not promoted", "level": "info", "text": f"{reason} {words}."}
+
+
 def warnings(
     meta: dict[str, Any] | None,
     last_run: dict[str, Any] | None,
@@ -180,12 +214,15 @@ def warnings(
     now: datetime,
     max_age_days: float,
 ) -> list[dict[str, str]]:
-    """The banners: last run failed, model too old, data drift found, drift found but nothing deployed; pure."""
+    """The banners: last run failed, model too old, data drift found, drift found but nothing deployed; pure.
+
+    Each has a `level`: "warning" (red), or "info" (a drift decision within sampling noise that changed nothing)."""
     found = []
     if last_run and last_run.get("outcome") == Outcome.FAILED:
         found.append(
             {
                 "title": "The last run failed",
+                "level": "warning",
                 "text": f"{formatting.when(last_run.get('started_at'))}: {last_run.get('message') or 'no message'}",
             }
         )
@@ -195,6 +232,7 @@ def warnings(
             found.append(
                 {
                     "title": "The model is old",
+                    "level": "warning",
                     "text": f"{meta.get('label', 'the deployed model')} was trained {ago(trained, now)} "
                     f"({formatting.when(meta.get('trained_at') or meta.get('deployed_at'))}), "
                     f"more than the {formatting.number(max_age_days)} days allowed (max_model_age_days).",
@@ -208,6 +246,7 @@ def warnings(
             found.append(
                 {
                     "title": "Data drift found",
+                    "level": "warning",
                     "text": f"in {', '.join(map(str, drifted))} ({data.get('rule') or 'drift rule not recorded'}), "
                     f"run of {formatting.when(drift.get('started_at'))}.",
                 }
@@ -216,12 +255,7 @@ def warnings(
         raw_gate = drift.get("gate")
         gate: dict[str, Any] = raw_gate if isinstance(raw_gate, dict) else {}
         if check.get("drift") and gate and not gate.get("promote", True):
-            found.append(
-                {
-                    "title": "Drift found, retrained model not promoted",
-                    "text": f"{drift_words(check)}; {gate.get('reason') or 'the promotion gate refused it'}.",
-                }
-            )
+            found.append(drift_banner(check, gate))
     return found
 
 
@@ -330,7 +364,8 @@ def index() -> str:
         runs=runs,
         last_run=last_run,
         drift=drift,
-        warnings=warnings(meta, last_run, drift, now, config.max_model_age_days) if meta or last_run else [],
+        warnings=[b for b in [stale_banner(last_finished(runs.data), now, config.stale_after_minutes)] if b]
+        + (warnings(meta, last_run, drift, now, config.max_model_age_days) if meta or last_run else []),
         recent=recent[:RUNS_SHOWN],
         recent_total=len(recent),
         recent_counts=outcome_counts(recent),
@@ -343,6 +378,7 @@ def index() -> str:
         images={name: _image(config, name) for name in layout.IMAGES},
         run_files=run_files,
         drift_words=drift_words,
+        describe_noise=describe_noise,
         ago=lambda value: ago(value, now),
         fmt=formatting,
     )
