@@ -322,3 +322,17 @@ def drift_decisions(runs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
                 }
             )
     return found
+
+
+def latest_finished_run(path: StrPath, kind: str = "fullprocess") -> dict[str, Any] | None:
+    """The newest run of `kind` that did its work: a run skipped because another held the lock is not one."""
+    found = _rows(path, "WHERE kind = ? AND outcome != ?", (kind, str(Outcome.SKIPPED_LOCKED)), 1)
+    return found[0] if found else None
+
+
+def outcome_counts(path: StrPath) -> dict[str, int]:
+    """How many runs ended with each outcome (every kind; read from the outcome index alone)."""
+    if not os.path.exists(path):
+        return {}
+    with opened(path) as conn:
+        return {str(r[0]): int(r[1]) for r in conn.execute("SELECT outcome, COUNT(*) FROM runs GROUP BY outcome")}

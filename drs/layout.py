@@ -21,6 +21,7 @@ HISTORY_DB = "runhistory.sqlite"
 LOCK_FILE = ".fullprocess.lock"
 ROWSTORE_DIR = "finaldata.store"
 ROWSTORE_MANIFEST = "manifest.json"
+PROMETHEUS_DIR = "prometheus"  # the web workers' shared metric files (gunicorn.conf.py empties it when the server starts)
 
 # output_model_path
 MODEL_FILE = "trainedmodel.pkl"
