@@ -437,3 +437,11 @@ def alerts(path: StrPath) -> list[dict[str, Any]]:
     for row in rows:
         row["events"] = json.loads(row["events"])
     return rows
+
+
+def outcome_counts(path: StrPath) -> dict[str, int]:
+    """How many runs ended with each outcome (every kind; read from the outcome index alone)."""
+    if not os.path.exists(path):
+        return {}
+    with opened(path) as conn:
+        return {str(r[0]): int(r[1]) for r in conn.execute("SELECT outcome, COUNT(*) FROM runs GROUP BY outcome")}

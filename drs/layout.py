@@ -23,6 +23,7 @@ LOCK_FILE = ".fullprocess.lock"
 ROWSTORE_DIR = "finaldata.store"
 ROWSTORE_MANIFEST = "manifest.json"
 KEPT_SOURCES_DIR = "sourcecopies"  # <input folder name>/<file>: each accepted file as last ingested
+PROMETHEUS_DIR = "prometheus"  # the web workers' shared metric files (gunicorn.conf.py empties it when the server starts)
 
 # output_model_path
 MODEL_FILE = "trainedmodel.pkl"

@@ -299,6 +299,10 @@ class Config:
         return self.output_folder / layout.LOCK_FILE
 
     @property
+    def prometheus_folder(self) -> Path:
+        return self.output_folder / layout.PROMETHEUS_DIR
+
+    @property
     def model_pkl(self) -> Path:
         return self.output_model_folder / layout.MODEL_FILE
 

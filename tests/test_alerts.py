@@ -6,6 +6,7 @@ replacing drs.notify.clock, never by sleeping."""
 from __future__ import annotations
 
 import email
+import hashlib
 import email.policy
 import http.server
 import json
@@ -231,6 +232,33 @@ def test_a_refused_candidate_and_a_rejected_file(deployed_practice: Config, conf
     assert receiver.posts[1]["message"].startswith("Source file rejected.\n  clients_q5.csv: ")
     assert pipeline.run(config) == 0  # the same file again: no new data, nothing sent
     assert len(receiver.posts) == 2
+
+
+def test_a_file_changed_after_ingestion_and_a_removed_file_reach_the_receiver(
+    deployed_practice: Config, receiver: JsonReceiver, mailbox: tuple[Mailbox, str]
+) -> None:
+    """The events part 1 records (changed_files, gone_files) in real runs, as the receivers get them."""
+    box, mail_url = mailbox
+    config = with_targets(deployed_practice, receiver.url(), mail_url)
+    dataset2 = config.input_folder / "dataset2.csv"
+    old = dataset2.read_bytes()
+    lines = old.decode().splitlines()
+    dataset2.write_text("\n".join(lines[:101]) + "\n")  # a truncated re-export: 100 of its 280 rows
+    assert pipeline.run(config) == 0
+    new = dataset2.read_bytes()
+    posts = [p for p in receiver.posts if "Source file changed" in p["title"]]
+    assert len(posts) == 1
+    old_sha, new_sha = hashlib.sha256(old).hexdigest(), hashlib.sha256(new).hexdigest()
+    assert f"  dataset2.csv: sha256 {old_sha[:12]}... -> {new_sha[:12]}..., rows 280 -> 100\n" in posts[0]["message"]
+    assert any("Source file changed" in str(m["Subject"]) for m in box.messages)
+
+    count = len(receiver.posts)
+    dataset2.unlink()
+    assert pipeline.run(config) == 0
+    assert [p["title"] for p in receiver.posts[count:]] == ["DRS info: Source file removed"]
+    assert "  dataset2.csv: its rows stay in the ingested data\n" in receiver.posts[-1]["message"]
+    assert pipeline.run(config) == 0  # noticed once
+    assert len(receiver.posts) == count + 1
 
 
 @pytest.mark.parametrize("path", ["hang", "fail", "refused"])

@@ -131,7 +131,12 @@ def test_every_documented_answer_happens_and_matches_its_schema(
     _check(spec, "post", "/prediction", client.post("/prediction", data=csv, content_type="text/csv"), seen)
     _check(spec, "post", "/prediction", client.post("/prediction?filepath=testdata/testdata.csv"), seen)
     _check(spec, "post", "/prediction", client.post("/prediction", data="x" * 3000, content_type="text/csv"), seen)
-    for wrong in (client.get("/prediction"), client.post("/health"), client.get("/nowhere")):
+    metrics = client.get("/metrics")  # the one answer that is not JSON: Prometheus text, as documented
+    assert metrics.status_code == 200 and metrics.mimetype == "text/plain"
+    assert "text/plain" in spec["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+    assert "drs_model_info{" in metrics.get_data(as_text=True)
+    seen.add(("/metrics", "get", "200"))
+    for wrong in (client.get("/prediction"), client.post("/health"), client.get("/nowhere"), client.post("/metrics")):
         assert wrong.status_code in (404, 405)
         _validator(spec, "/components/schemas/Error").validate(wrong.get_json())
 

@@ -1,4 +1,4 @@
-"""The web app: the JSON API (api.py) and the page for client managers (page.py), built by `create_app`.
+"""The web app: the JSON API (api.py), the page for client managers (page.py) and GET /metrics (telemetry.py), built by `create_app`.
 
 An app factory, as in Flask's tutorial: gunicorn calls `app:create_app()` once
 per worker; tests call it with their own Config.
@@ -13,7 +13,7 @@ from flask.json.provider import DefaultJSONProvider
 
 from drs.schema import Schema
 from drs.settings import Config, load_config
-from drs.web import api, page
+from drs.web import api, page, telemetry
 
 
 def create_app(config: Config | str | os.PathLike[str] | None = None) -> Flask:
@@ -29,6 +29,7 @@ def create_app(config: Config | str | os.PathLike[str] | None = None) -> Flask:
     app.register_blueprint(api.api)  # the JSON endpoints
     app.register_blueprint(page.page)  # the HTML page for client managers (GET /)
     app.register_blueprint(page.assets)  # its CSS and script
+    telemetry.install(app, svc)  # counts every request; GET /metrics for Prometheus
     api.register_errors(app, config.max_request_bytes)
     try:  # load the model now, so a worker's first request is as fast as the rest
         svc.models.get()

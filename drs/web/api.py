@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from drs import alerts, diagnostics, history, layout, production, risk
@@ -370,7 +370,9 @@ api = Blueprint("api", __name__)
 def prediction() -> Response:
     svc = service()
     rows, ids = _rows_from_request(svc)
-    return jsonify(prediction_answer(svc.models.get(), rows, ids))
+    answer = prediction_answer(svc.models.get(), rows, ids)
+    g.rows_scored = answer["count"]  # counted by drs/web/telemetry.py
+    return jsonify(answer)
 
 
 @api.get("/scoring")
@@ -427,6 +429,20 @@ def diagnostics_endpoint() -> Response:
     return jsonify(model_version=version, **result)
 
 
+def ranked_clients(svc: Service, loaded: LoadedModel) -> Any:
+    """The active clients of finaldata.csv ranked by `loaded` (drs.risk), computed once per data file and model
+    (shared by /risk and /metrics); ApiError 503 when there is no usable ingested data."""
+
+    def compute() -> Any:
+        try:
+            _, clients = risk.read_ingested(svc.config.final_data_csv, svc.schema)
+        except DataError as exc:
+            raise ApiError(503, f"the ingested data cannot be used: {exc}") from None
+        return risk.risk_list(loaded.model, clients, svc.schema)
+
+    return svc.cache.get("risk", (svc.config.final_data_csv,), compute, extra=loaded.signature)
+
+
 @api.get("/risk")
 def risk_endpoint() -> Response:
     """The active clients most likely to leave, as in risklist.csv (drs.risk ranks both)."""
@@ -436,15 +452,7 @@ def risk_endpoint() -> Response:
     except ValueError as exc:
         raise ApiError(400, str(exc)) from None
     loaded = svc.models.get()
-
-    def compute() -> Any:
-        try:
-            _, clients = risk.read_ingested(svc.config.final_data_csv, svc.schema)
-        except DataError as exc:
-            raise ApiError(503, f"the ingested data cannot be used: {exc}") from None
-        return risk.risk_list(loaded.model, clients, svc.schema)
-
-    ranked = svc.cache.get("risk", (svc.config.final_data_csv,), compute, extra=loaded.signature)
+    ranked = ranked_clients(svc, loaded)
     return jsonify(
         model_version=loaded.version,
         data=svc.config.final_data_csv.name,
