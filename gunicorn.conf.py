@@ -3,7 +3,7 @@
 Loopback only unless BIND is set; no control socket (gunicorn 27 would create
 one under ~/.gunicorn), so serving writes nothing outside the project. The
 workers share their metrics (GET /metrics) through files in the project's
-`output_folder_path/prometheus`, emptied when the server starts (drs/multiproc.py).
+`output_folder_path/prometheus/server-<master pid>`, one per server (drs/multiproc.py).
 """
 
 import os

@@ -23,7 +23,7 @@ LOCK_FILE = ".fullprocess.lock"
 ROWSTORE_DIR = "finaldata.store"
 ROWSTORE_MANIFEST = "manifest.json"
 KEPT_SOURCES_DIR = "sourcecopies"  # <input folder name>/<file>: each accepted file as last ingested
-PROMETHEUS_DIR = "prometheus"  # the web workers' shared metric files (gunicorn.conf.py empties it when the server starts)
+PROMETHEUS_DIR = "prometheus"  # server-<master pid>/: each server's workers share their metric files there (drs/multiproc.py)
 
 # output_model_path
 MODEL_FILE = "trainedmodel.pkl"

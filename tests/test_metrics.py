@@ -8,6 +8,7 @@ import shutil
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -181,17 +182,22 @@ def test_pipeline_figures_equal_the_history_and_production(deployed_practice: Co
 # ---- the multiprocess folder ---------------------------------------------------------------------
 
 
-def test_prepare_empties_the_projects_folder_and_sets_the_variable(config: Config, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_prepare_gives_each_server_its_own_folder_and_removes_stopped_ones(config: Config, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(multiproc.ENV, raising=False)
-    folder = config.output_folder / layout.PROMETHEUS_DIR
-    folder.mkdir()
-    (folder / "counter_123.db").write_bytes(b"old")
-    (folder / "histogram_123.db").write_bytes(b"old")
-    (folder / "notes.txt").write_text("not ours to remove")
-    message = multiproc.prepare(str(config.config_file))
+    base = config.output_folder / layout.PROMETHEUS_DIR
+    stopped = subprocess.Popen(["true"])
+    stopped.wait()  # a pid that is surely gone
+    for pid in (stopped.pid, 1):  # pid 1 is alive: another server's folder, left alone
+        (base / f"server-{pid}").mkdir(parents=True)
+        (base / f"server-{pid}" / f"counter_{pid}.db").write_bytes(b"old")
+    (base / "counter_123.db").write_bytes(b"older layout")
+    (base / "notes.txt").write_text("not ours to remove")
+    message = multiproc.prepare(str(config.config_file), master_pid=4242)
+    folder = base / "server-4242"
     assert os.environ[multiproc.ENV] == str(folder)
-    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
-    assert message == f"metrics shared between workers in {folder} (2 file(s) of an earlier server removed)"
+    assert sorted(p.name for p in base.iterdir()) == ["notes.txt", "server-1", "server-4242"]
+    assert list(folder.iterdir()) == [] and (base / "server-1" / "counter_1.db").read_bytes() == b"old"
+    assert message == f"metrics shared between workers in {folder} (2 folder(s) of stopped servers removed)"
     bad = write_config(config.config_file.parent, "bad.json", drift_test="sometimes")
     assert multiproc.prepare(str(bad)).startswith("metrics not shared between workers: config file")
     assert multiproc.ENV not in os.environ
@@ -224,7 +230,7 @@ def served(deployed_practice: Config) -> Iterator[tuple[str, Config]]:
 @pytest.mark.slow
 def test_gunicorn_workers_count_together(served: tuple[str, Config]) -> None:
     url, config = served
-    folder = config.output_folder / layout.PROMETHEUS_DIR
+    [folder] = (config.output_folder / layout.PROMETHEUS_DIR).glob("server-*")
     before = get_metrics(url)
     n = 200
     with ThreadPoolExecutor(max_workers=8) as pool:  # concurrent, so both sync workers answer some
@@ -258,6 +264,27 @@ def test_a_new_server_starts_from_zero(deployed_practice: Config) -> None:
         assert requests_of(get_metrics(url), "/health", "200") == 0
         requests.get(url + "/health", timeout=10)
         assert requests_of(get_metrics(url), "/health", "200") == 1
+
+
+@pytest.mark.slow
+def test_a_second_server_on_the_same_project_leaves_the_first_ones_counts(deployed_practice: Config) -> None:
+    """Seen by hand: a second `make serve` that failed to bind the port in use emptied the live server's folder."""
+    with gunicorn_server(deployed_practice.config_file, workers=2) as url:
+        for _ in range(5):
+            requests.get(url + "/health", timeout=10)
+        port = url.rsplit(":", 1)[1]
+        env = {**os.environ, "DRS_CONFIG": str(deployed_practice.config_file), "PORT": port, "WORKERS": "1"}
+        gunicorn = Path(sys.executable).parent / "gunicorn"
+        second = subprocess.run(
+            [str(gunicorn), "--config", "gunicorn.conf.py", "app:create_app()"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode != 0 and "Connection in use" in second.stderr
+        assert requests_of(get_metrics(url), "/health", "200") == 5
 
 
 # ---- docs/metrics.md: the scrape configuration and the alerting rules ----------------------------
