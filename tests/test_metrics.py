@@ -7,6 +7,7 @@ import re
 import shutil
 import signal
 import sqlite3
+import struct
 import subprocess
 import sys
 import time
@@ -24,7 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from drs import history, layout, multiproc, pipeline, production, risk
 from drs.schema import Schema
 from drs.settings import Config
-from drs.web import create_app
+from drs.web import create_app, telemetry
 from tests.conftest import ROOT, write_config
 from tools.procs import gunicorn_server
 
@@ -203,6 +204,14 @@ def test_prepare_gives_each_server_its_own_folder_and_removes_stopped_ones(confi
     assert multiproc.ENV not in os.environ
 
 
+def test_a_file_being_created_by_a_worker_does_not_fail_the_scrape(tmp_path: Path) -> None:
+    """Seen under load: a scrape reading a new worker's still-empty file answered 500 (struct.error)."""
+    (tmp_path / "counter_1.db").touch()
+    with pytest.raises(struct.error):
+        MultiProcessCollector(None, path=str(tmp_path)).collect()
+    assert list(telemetry.SharedFiles(None, path=str(tmp_path)).collect()) == []
+
+
 def per_worker(folder: Path, endpoint: str) -> dict[int, float]:
     """Requests to `endpoint` counted in each worker's own file."""
     counts = {}
@@ -221,6 +230,9 @@ def get_metrics(url: str) -> Samples:
     return parse(answer.text)
 
 
+PROBE = 1  # tools.procs.gunicorn_server's readiness check: one GET /health before the test's first request
+
+
 @pytest.fixture
 def served(deployed_practice: Config) -> Iterator[tuple[str, Config]]:
     with gunicorn_server(deployed_practice.config_file, workers=2) as url:
@@ -232,16 +244,22 @@ def test_gunicorn_workers_count_together(served: tuple[str, Config]) -> None:
     url, config = served
     [folder] = (config.output_folder / layout.PROMETHEUS_DIR).glob("server-*")
     before = get_metrics(url)
-    n = 200
-    with ThreadPoolExecutor(max_workers=8) as pool:  # concurrent, so both sync workers answer some
-        statuses = list(pool.map(lambda _: requests.get(url + "/health", timeout=30).status_code, range(n)))
-    assert statuses == [200] * n
+    n = 0
+    with ThreadPoolExecutor(max_workers=8) as pool:  # concurrent batches until both sync workers have answered some
+        while n < 2000 and len(per_worker(folder, "/health")) < 2:
+            statuses = list(pool.map(lambda _: requests.get(url + "/health", timeout=30).status_code, range(100)))
+            assert statuses == [200] * 100
+            n += 100
     for _ in range(4):  # every scrape, whichever worker answers it, counts every worker's requests
         assert requests_of(get_metrics(url), "/health", "200") - requests_of(before, "/health", "200") == n
 
+    (folder / "counter_999999.db").touch()  # a worker's file at the instant it is created: empty
+    assert requests_of(get_metrics(url), "/health", "200") - requests_of(before, "/health", "200") == n
+    (folder / "counter_999999.db").unlink()
+
     spread = per_worker(folder, "/health")
     assert len(spread) == 2 and all(count > 0 for count in spread.values()), spread
-    assert sum(spread.values()) == n
+    assert sum(spread.values()) == requests_of(get_metrics(url), "/health", "200")  # the files are the whole count
 
     # a worker that dies (gunicorn starts another) keeps its counts in the total
     os.kill(next(iter(spread)), signal.SIGTERM)
@@ -254,16 +272,16 @@ def test_gunicorn_workers_count_together(served: tuple[str, Config]) -> None:
 
 @pytest.mark.slow
 def test_a_new_server_starts_from_zero(deployed_practice: Config) -> None:
-    with gunicorn_server(deployed_practice.config_file, workers=2) as url:
+    with gunicorn_server(deployed_practice.config_file, workers=2) as url:  # its readiness check is one GET /health
         for _ in range(5):
             requests.get(url + "/health", timeout=10)
-        assert requests_of(get_metrics(url), "/health", "200") == 5
+        assert requests_of(get_metrics(url), "/health", "200") == PROBE + 5
     log = next(deployed_practice.config_file.parent.glob("gunicorn-*.log")).read_text()
     assert "metrics shared between workers in" in log
     with gunicorn_server(deployed_practice.config_file, workers=2) as url:
-        assert requests_of(get_metrics(url), "/health", "200") == 0
+        assert requests_of(get_metrics(url), "/health", "200") == PROBE
         requests.get(url + "/health", timeout=10)
-        assert requests_of(get_metrics(url), "/health", "200") == 1
+        assert requests_of(get_metrics(url), "/health", "200") == PROBE + 1
 
 
 @pytest.mark.slow
@@ -284,7 +302,7 @@ def test_a_second_server_on_the_same_project_leaves_the_first_ones_counts(deploy
             timeout=60,
         )
         assert second.returncode != 0 and "Connection in use" in second.stderr
-        assert requests_of(get_metrics(url), "/health", "200") == 5
+        assert requests_of(get_metrics(url), "/health", "200") == PROBE + 5
 
 
 # ---- docs/metrics.md: the scrape configuration and the alerting rules ----------------------------

@@ -8,6 +8,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,6 +33,22 @@ def stop(proc: subprocess.Popen, timeout: float = 15) -> None:
         proc.wait()
 
 
+def wait_until_answering(proc: subprocess.Popen, url: str, log: Path, limit: float = 90) -> None:
+    """Until GET /health answers: the master listens at once, but a worker may take seconds to boot on a loaded machine."""
+    deadline = time.monotonic() + limit
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=5):
+                return
+        except urllib.error.HTTPError:  # an answer all the same (503 before a first deployment)
+            return
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"gunicorn did not answer within {limit:g}s:\n{log.read_text()}")
+        time.sleep(0.1)
+
+
 @contextlib.contextmanager
 def gunicorn_server(config_path: Path, workers: int = 2) -> Iterator[str]:
     """A real gunicorn serving create_app() for `config_path` on a free loopback port."""
@@ -48,13 +66,7 @@ def gunicorn_server(config_path: Path, workers: int = 2) -> Iterator[str]:
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"gunicorn did not start:\n{log.read_text()}")
-            time.sleep(0.05)
+        wait_until_answering(proc, url, log)
         yield url
     finally:
         stop(proc)

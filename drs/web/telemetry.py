@@ -17,10 +17,12 @@ workers. Each read is kept until its source changes: the history's file, the
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +66,21 @@ def shared_folder(log: logging.Logger) -> str | None:
     return folder
 
 
+class SharedFiles(MultiProcessCollector):
+    """prometheus-client's collector, less the files a worker is creating at this instant.
+
+    A worker's first count creates its file empty and then sizes it; a scrape in between failed with
+    `struct.error` (a 500, seen under load when gunicorn replaced a worker). An empty file holds no values."""
+
+    def collect(self) -> Iterable[Metric]:
+        files = []
+        for path in glob.glob(os.path.join(self._path, "*.db")):
+            with contextlib.suppress(OSError):  # a dead worker's gauge file may be removed meanwhile
+                if os.path.getsize(path) > 0:
+                    files.append(path)
+        return self.merge(files, accumulate=True)
+
+
 def build(shared: bool) -> Telemetry:
     """The instruments; shared ones write to the multiprocess files, the others to the app's registry.
 
@@ -79,7 +96,7 @@ def build(shared: bool) -> Telemetry:
         shared=shared,
     )
     if shared:
-        MultiProcessCollector(registry)
+        SharedFiles(registry)
     return telemetry_
 
 
