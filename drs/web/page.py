@@ -5,7 +5,7 @@ from templates/ with plain CSS from static/ (both beside this file); no outside
 resource, so it works on machines without internet. It only reads what the
 pipeline wrote: production (drs.production), the run history (drs.history), and
 in output_model_path the risk list, diagnostics and plots (drs.layout names).
-It never writes and never loads the model.
+It never writes; only a client's own view (drs/web/clients.py) loads models, to score that client with each version.
 
 With nothing deployed it shows a "no model deployed" state, not an error; a
 file that cannot be read is named in its section while the rest still shows.
