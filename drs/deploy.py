@@ -80,6 +80,7 @@ def check_set(config: Config) -> dict[str, Any]:
         "training_files": trained.get("training_files"),
         "settings": trained.get("settings"),
         "features": trained.get("features"),
+        "reference": trained.get("reference"),  # the training data's mean of each feature (drs/explain.py)
         "score": {
             k: scored.get(k) for k in ("f1", "precision", "recall", "accuracy", "rows", "confusion_matrix", "test_data", "scored_at")
         },

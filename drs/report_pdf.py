@@ -340,24 +340,33 @@ def risk_section(report: Report) -> list[Flowable]:
         f"{r.get('threshold', 0.5):g} (model {text(report.model.get('label'))}, scored on {text(r.get('source'))}, "
         f"{number(r.get('rows'))} rows). The full ranked list is risklist.csv; the API answers it at GET /risk?top=N."
     )
-    header = ["rank", "corporation", "exit probability", *[c.replace("_", " ") for c in r.get("features", [])]]
+    features = r.get("features", [])
+    header = ["rank", "corporation", "exit probability", *[c.replace("_", " ") for c in features], "top reason"]
     rows = [header] + [
-        [str(row["rank"]), row["corporation"], f"{row['exit_probability']:.3f}", *[number(row[c]) for c in r.get("features", [])]]
+        [
+            str(row["rank"]),
+            row["corporation"],
+            f"{row['exit_probability']:.3f}",
+            *[number(row[c]) for c in features],
+            row.get("top_reason") or "-",
+        ]
         for row in top
     ]
-    widths = [0.08, 0.22, 0.16] + [0.54 / max(len(r.get("features", [])), 1)] * len(r.get("features", []))
+    widths = [0.06, 0.12, 0.115] + [0.345 / max(len(features), 1)] * len(features) + [0.36]
     flow: list[Flowable] = [
         Paragraph("Clients at risk", H1),
         Paragraph(intro, BODY),
         Spacer(1, 6),
         Paragraph(f"The {len(top)} clients most likely to leave", H2),
     ]
-    flow.append(table(rows, widths, align_right=tuple(range(2, len(header)))) if top else Paragraph("No active clients.", BODY))
+    flow.append(table(rows, widths, align_right=tuple(range(2, len(header) - 1))) if top else Paragraph("No active clients.", BODY))
     flow += [Spacer(1, 8), image(report.distribution_png, TEXT_WIDTH * 0.92), Spacer(1, 4)]
     flow.append(
         Paragraph(
             "Active: the most recent row of each corporation (later file in ingestion order, later row within a file) "
-            "says it has not exited. Exit probability: the deployed model's predicted probability that the client leaves.",
+            "says it has not exited. Exit probability: the deployed model's predicted probability that the client leaves. "
+            "Top reason: the feature that raises the risk most against a typical client (the training data's mean of each "
+            "feature), in log-odds of exit; risklist.csv has each feature's contribution.",
             SMALL,
         )
     )

@@ -31,7 +31,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, MaxNLocator
 
-from drs import history, layout, production, risk
+from drs import explain, history, layout, production, risk
 from drs.diagnostics import deployed_model, missing_percent, summarize
 from drs.fileio import atomic_output
 from drs.formatting import threshold_of, when
@@ -111,7 +111,7 @@ def read_clients(path: Path, schema: Schema) -> pd.DataFrame:
 
 
 def write_risk_list(ranked: pd.DataFrame, path: Path) -> None:
-    out = ranked.assign(**{risk.PROBABILITY: ranked[risk.PROBABILITY].round(risk.PROBABILITY_DECIMALS)})
+    out = risk.rounded(ranked)
     with atomic_output(path) as tmp:
         out.to_csv(tmp, index=False, lineterminator="\n")
 
@@ -323,7 +323,14 @@ def run(config: Config, input_csv: Path | None = None, current_run: dict[str, An
         clients = read_clients(input_csv, schema)
     evaluation = confusion_matrix_report(config, (model, deployment))
 
-    ranked = risk.risk_list(model, clients, schema)
+    reference = explain.deployed_reference(deployment, schema.features)
+    if reference is None:
+        log.warning(
+            "%s records no reference for the reasons and has no training data to compute one: top_reason left empty", deployment.label
+        )
+    elif reference.source != explain.RECORDED:
+        log.info("reasons measured against %s", reference.source)
+    ranked = risk.risk_list(model, clients, schema, reference)
     risk_csv = config.model_output(layout.RISK_LIST)
     write_risk_list(ranked, risk_csv)
     source = Path(input_csv).name if input_csv is not None else config.final_data_csv.name

@@ -3,8 +3,9 @@
 Reads `output_folder_path/finaldata.csv` (from the row store when it matches the
 file); writes `output_model_path/trainedmodel.pkl` and `trainedmodel.json` (when,
 on which files and rows, with which settings; for a binary logistic regression
-also its weights, `linear`, so scoring need not unpickle). `corporation` is an id,
-never a feature.
+also its weights, `linear`, so scoring need not unpickle; and `reference`, the training
+data's mean of each feature, against which drs/explain.py measures each client's reasons).
+`corporation` is an id, never a feature.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from drs import rowstore
 from drs.errors import StageError
+from drs.explain import reference_record
 from drs.fileio import atomic_write_bytes, atomic_write_json, sha256_bytes, sha256_file
 from drs.layout import utc_now
 from drs.model import fit, linear_model_of
@@ -56,6 +58,7 @@ def train(config: Config) -> dict[str, Any]:
         "settings": config.model,
         "model_sha256": sha256_bytes(blob),
         "linear": linear.to_record() if linear is not None else None,
+        "reference": reference_record({f: frame[f].to_numpy() for f in schema.features}, schema.features),
         "seconds": round(time.perf_counter() - started, 4),
     }
     atomic_write_bytes(config.model_pkl, blob)

@@ -31,7 +31,13 @@ def test_the_description_is_valid_openapi(spec: dict[str, Any]) -> None:
 
 
 # The HTML page for people (drs/web/page.py, described in the README), not part of the JSON API.
-PAGE_ROUTES = {("/", "get"), ("/risklist.csv", "get"), ("/images/<name>", "get"), ("/static/<path:filename>", "get")}
+PAGE_ROUTES = {
+    ("/", "get"),
+    ("/risklist.csv", "get"),
+    ("/images/<name>", "get"),
+    ("/static/<path:filename>", "get"),
+    ("/clients/<path:corporation>", "get"),
+}
 
 
 def test_the_server_has_exactly_the_documented_endpoints(spec: dict[str, Any], deployed_practice: Config) -> None:
@@ -124,11 +130,15 @@ def test_every_documented_answer_happens_and_matches_its_schema(
     for body in bad[:2]:  # the others are well-formed but name a file that is refused or missing, or are too many
         with pytest.raises(jsonschema.ValidationError):
             _validator(spec, request_schema).validate(body)
-    for body in good[:2] + bad:
+    explained = {"records": [RECORD], "explain": True}
+    _validator(spec, request_schema).validate(explained)
+    for body in good[:2] + bad + [explained]:
         _check(spec, "post", "/prediction", client.post("/prediction", json=body), seen)
+    assert "top_reason" in client.post("/prediction", json=explained).get_json()["predictions"][0]
     _check(spec, "post", "/prediction", client.post("/prediction", data="x", content_type="text/plain"), seen)
     csv = "corporation,lastmonth_activity,lastyear_activity,number_of_employees\nabcd,3,400,900\n"
     _check(spec, "post", "/prediction", client.post("/prediction", data=csv, content_type="text/csv"), seen)
+    _check(spec, "post", "/prediction?explain=1", client.post("/prediction?explain=1", data=csv, content_type="text/csv"), seen)
     _check(spec, "post", "/prediction", client.post("/prediction?filepath=testdata/testdata.csv"), seen)
     _check(spec, "post", "/prediction", client.post("/prediction", data="x" * 3000, content_type="text/csv"), seen)
     metrics = client.get("/metrics")  # the one answer that is not JSON: Prometheus text, as documented

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import re
 import shutil
 import subprocess
@@ -12,6 +13,7 @@ from html import unescape
 from pathlib import Path
 
 import pytest
+from pypdf import PdfReader
 
 from drs import diagnostics, history, production, reporting
 from drs.errors import ConfigError
@@ -22,7 +24,7 @@ from drs.web import create_app, page
 from tests.conftest import tree_state, write_config
 from tools.procs import gunicorn_server
 
-RANK_ROW = re.compile(r'<td class="num">(\d+)</td>\s*<td class="corp">([^<]*)</td>')
+RANK_ROW = re.compile(r'<td class="num">(\d+)</td>\s*<td class="corp"><a href="[^"]*">([^<]*)</a>')
 CHROMIUM_FLAGS = (
     "--headless",
     "--no-sandbox",
@@ -202,7 +204,7 @@ def run_chromium(browser: str, *args: str, profile: Path) -> subprocess.Complete
 
 
 @pytest.mark.slow
-def test_a_real_browser_shows_the_top_client_the_f1_and_the_images(reported: Config, tmp_path: Path) -> None:
+def test_a_real_browser_shows_the_top_client_its_reason_and_view_the_f1_and_the_images(reported: Config, tmp_path: Path) -> None:
     browser = chromium()
     top = risk_rows(reported)[0]["corporation"]
     deployed = production.current(reported.prod_deployment_folder)
@@ -216,11 +218,24 @@ def test_a_real_browser_shows_the_top_client_the_f1_and_the_images(reported: Con
         assert body is not None and 'data-images="3/3"' in body.group(0), body  # page.js: every <img> has naturalWidth > 0
         assert shown(html)[0] == (1, top)
         assert f'id="model-f1">{f1}<' in html
-        for width, height in ((1280, 800), (390, 844)):
-            shot = tmp_path / f"page-{width}.png"
-            result = run_chromium(browser, f"--window-size={width},{height}", f"--screenshot={shot}", f"{url}/", profile=Path(profile))
-            assert result.returncode == 0 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", result.stderr[-2000:]
-            assert page.png_size(shot) == (width, height)
+        # the top client's reason is rendered (printed text holds only what is displayed), and its own view opens
+        reason = risk_rows(reported)[0]["top_reason"]
+        printed = tmp_path / "page.pdf"
+        result = run_chromium(browser, "--no-pdf-header-footer", f"--print-to-pdf={printed}", f"{url}/", profile=Path(profile))
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert reason in re.sub(r"\s+", " ", " ".join(p.extract_text() for p in PdfReader(printed).pages))
+        view = run_chromium(browser, "--dump-dom", f"{url}/clients/{top}", profile=Path(profile)).stdout
+        assert f"<strong>Top reason:</strong> {reason}" in view and '<svg class="contrib-chart"' in view
+        shots = Path(os.environ.get("DRS_SHOTS_DIR") or tmp_path)  # DRS_SHOTS_DIR keeps them to look at
+        shots.mkdir(parents=True, exist_ok=True)
+        for name, path in (("page", "/"), ("client", f"/clients/{top}")):
+            for width, height in ((1280, 800), (390, 844)):
+                shot = shots / f"{name}-{width}.png"
+                result = run_chromium(
+                    browser, f"--window-size={width},{height}", f"--screenshot={shot}", f"{url}{path}", profile=Path(profile)
+                )
+                assert result.returncode == 0 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", result.stderr[-2000:]
+                assert page.png_size(shot) == (width, height)
 
 
 def test_a_drift_within_sampling_noise_is_an_information_banner_and_a_stale_pipeline_a_warning() -> None:

@@ -30,10 +30,10 @@ import numpy as np
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from drs import alerts, diagnostics, history, layout, production, risk
+from drs import alerts, diagnostics, explain, history, layout, production, risk
 from drs.errors import DataError, DeploymentError
 from drs.metrics import metrics
-from drs.model import Scorer, feature_matrix, scorer_for
+from drs.model import LinearModel, Scorer, feature_matrix, linear_model_of, scorer_for
 from drs.production import Deployment
 from drs.schema import Schema, decode_csv_bytes, frame_from_text, read_csv_checked
 from drs.settings import Config
@@ -269,10 +269,12 @@ def resolve_data_path(raw: Any, config: Config) -> Path:
 # ---- reading requests ---------------------------------------------------------------------
 
 
-def prediction_answer(loaded: LoadedModel, x: np.ndarray, ids: list[str | None]) -> dict[str, Any]:
-    """Classes and exit probabilities in input order, computed by one model version."""
+def prediction_answer(
+    loaded: LoadedModel, x: np.ndarray, ids: list[str | None], reasons: tuple[LinearModel, explain.Reference] | None = None
+) -> dict[str, Any]:
+    """Classes and exit probabilities in input order, computed by one model version; with `reasons`, each row's too."""
     classes, probabilities = loaded.scorer.score(x)
-    return {
+    answer: dict[str, Any] = {
         "model_version": loaded.version,
         "count": len(ids),
         "predictions": [
@@ -280,6 +282,34 @@ def prediction_answer(loaded: LoadedModel, x: np.ndarray, ids: list[str | None])
             for i, (cid, c, p) in enumerate(zip(ids, classes.tolist(), probabilities.tolist(), strict=True), start=1)
         ],
     }
+    if reasons is not None:
+        model, reference = reasons
+        features = reference.features
+        explained = explain.explain(model, x, reference, features)
+        for i, row in enumerate(answer["predictions"]):
+            row.update(explain.as_fields(explained, i, features, risk.PROBABILITY_DECIMALS))
+        answer["reference"] = reference.describe(model, features)
+    return answer
+
+
+def reasons_of(svc: Service, loaded: LoadedModel) -> tuple[LinearModel, explain.Reference] | None:
+    """The deployed model's linear parts and reference (drs/explain.py), found once per version; None when it has none."""
+
+    def compute() -> tuple[LinearModel, explain.Reference] | None:
+        model = linear_model_of(loaded.model)
+        reference = explain.deployed_reference(loaded.deployment, svc.schema.features)
+        return (model, reference) if model is not None and reference is not None else None
+
+    return svc.cache.get("reasons", (), compute, extra=loaded.signature)
+
+
+def explain_flag(raw: Any, where: str) -> bool:
+    """`explain` of a request: true/false in JSON, 1/0 (or true/false) in the query string; ApiError 400 otherwise."""
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.strip().lower() in ("1", "true", "0", "false"):
+        return raw.strip().lower() in ("1", "true")
+    raise ApiError(400, f"'explain' {where} must be {'true or false' if where == 'in the body' else '1 or 0'}, got {json_repr(raw)}")
 
 
 def _frame_rows(frame: Any, svc: Service) -> Rows:
@@ -334,12 +364,14 @@ def _rows_from_csv_body(svc: Service) -> Rows:
     return _frame_rows(frame, svc)
 
 
-def _rows_from_request(svc: Service) -> Rows:
+def _rows_from_request(svc: Service) -> tuple[Rows, bool]:
+    """The rows to score, and whether the request asks for their reasons (`"explain": true`, or `?explain=1`)."""
+    asked = explain_flag(request.args["explain"], "in the query") if "explain" in request.args else False
     content_type = (request.mimetype or "").lower()
     if content_type == "text/csv":
-        return _rows_from_csv_body(svc)
+        return _rows_from_csv_body(svc), asked
     if not content_type and not request.content_length and "filepath" in request.args:
-        return _rows_from_file(request.args["filepath"], svc)  # the course's POST /prediction?filepath=...
+        return _rows_from_file(request.args["filepath"], svc), asked  # the course's POST /prediction?filepath=...
     if content_type != "application/json":
         raise ApiError(415, 'send JSON ({"records": [...]} or {"filepath": "..."}) or text/csv')
     try:
@@ -348,12 +380,14 @@ def _rows_from_request(svc: Service) -> Rows:
         body = None
     if not isinstance(body, dict):
         raise ApiError(400, "the body is not a JSON object")
+    if "explain" in body:
+        asked = explain_flag(body.pop("explain"), "in the body") or asked
     keys = set(body)
     if keys == {"records"}:
-        return records_to_matrix(body["records"], svc.schema, svc.config.max_records)
+        return records_to_matrix(body["records"], svc.schema, svc.config.max_records), asked
     if keys == {"filepath"}:
-        return _rows_from_file(body["filepath"], svc)
-    raise ApiError(400, "the body must have exactly one of the fields 'records' or 'filepath'")
+        return _rows_from_file(body["filepath"], svc), asked
+    raise ApiError(400, "the body must have exactly one of the fields 'records' or 'filepath' (and optionally 'explain')")
 
 
 def _require_final_data(svc: Service) -> None:
@@ -369,8 +403,12 @@ api = Blueprint("api", __name__)
 @api.post("/prediction")
 def prediction() -> Response:
     svc = service()
-    rows, ids = _rows_from_request(svc)
-    answer = prediction_answer(svc.models.get(), rows, ids)
+    (rows, ids), asked = _rows_from_request(svc)
+    loaded = svc.models.get()
+    reasons = reasons_of(svc, loaded) if asked else None
+    if asked and reasons is None:
+        raise ApiError(503, f"the deployed model {loaded.version} cannot explain its predictions: no reference for the reasons")
+    answer = prediction_answer(loaded, rows, ids, reasons)
     g.rows_scored = answer["count"]  # counted by drs/web/telemetry.py
     return jsonify(answer)
 
@@ -438,7 +476,8 @@ def ranked_clients(svc: Service, loaded: LoadedModel) -> Any:
             _, clients = risk.read_ingested(svc.config.final_data_csv, svc.schema)
         except DataError as exc:
             raise ApiError(503, f"the ingested data cannot be used: {exc}") from None
-        return risk.risk_list(loaded.model, clients, svc.schema)
+        reasons = reasons_of(svc, loaded)
+        return risk.risk_list(loaded.model, clients, svc.schema, reasons[1] if reasons else None)
 
     return svc.cache.get("risk", (svc.config.final_data_csv,), compute, extra=loaded.signature)
 
@@ -460,6 +499,7 @@ def risk_endpoint() -> Response:
         above_half=risk.above(ranked),
         top=top,
         clients=risk.as_records(ranked.head(top)),
+        reference=reasons[1].describe(reasons[0], svc.schema.features) if (reasons := reasons_of(svc, loaded)) else None,
     )
 
 

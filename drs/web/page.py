@@ -5,7 +5,7 @@ from templates/ with plain CSS from static/ (both beside this file); no outside
 resource, so it works on machines without internet. It only reads what the
 pipeline wrote: production (drs.production), the run history (drs.history), and
 in output_model_path the risk list, diagnostics and plots (drs.layout names).
-It never writes and never loads the model.
+It never writes; only a client's own view (drs/web/clients.py) loads models, to score that client with each version.
 
 With nothing deployed it shows a "no model deployed" state, not an error; a
 file that cannot be read is named in its section while the rest still shows.
@@ -29,22 +29,18 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, render_template, request, send_file
 from werkzeug.exceptions import HTTPException
 
-from drs import alerts, formatting, history, layout, production, risk
+from drs import alerts, explain, formatting, history, layout, production, risk
 from drs.drift import describe_noise, describe_score_drift
 from drs.errors import DataError, DeploymentError
 from drs.history import Outcome
 from drs.schema import Schema
 from drs.settings import Config
-from drs.web.api import Service, service
+from drs.web import clients as client_page
+from drs.web.api import FileCache, Service, service
 
 PAGE_SIZE = 25
 RUNS_READ = 2000  # newest runs read from the history (cron every 10 minutes: about two weeks)
 RUNS_SHOWN = 50
-FEATURE_LABELS = {
-    "lastmonth_activity": "Activity last month",
-    "lastyear_activity": "Activity last year",
-    "number_of_employees": "Employees",
-}
 
 page = Blueprint("page", __name__, template_folder="templates")
 # The CSS and script, on a blueprint of their own so that the page's HTML error
@@ -81,6 +77,8 @@ def read_risk_list(path: Path, schema: Schema) -> list[dict[str, Any]]:
                     "corporation": row[schema.id_column],
                     "probability": float(probability),
                     "features": [_cell_number(row[f]) for f in schema.features],
+                    "reason": row[explain.TOP_REASON],
+                    "contributions": [_cell_number(row[explain.contribution_column(f)]) for f in schema.features],
                 }
             )
     return rows
@@ -373,7 +371,7 @@ def index() -> str:
         clients=clients,
         paged=paged,
         query=query,
-        features=[FEATURE_LABELS.get(f, f.replace("_", " ").capitalize()) for f in svc.schema.features],
+        features=[explain.feature_label(f) for f in svc.schema.features],
         diagnostics=_diagnostics_section(config),
         images={name: _image(config, name) for name in layout.IMAGES},
         run_files=run_files,
@@ -382,6 +380,26 @@ def index() -> str:
         ago=lambda value: ago(value, now),
         fmt=formatting,
     )
+
+
+@page.get("/clients/<path:corporation>")
+def client(corporation: str) -> str:
+    """One client's own view (drs/web/clients.py): why it is at risk, its rows over time, each version's probability."""
+    svc = service()
+    section = _risk_section(svc, {})
+    listed = section.data["rows"] if section.data else []
+    extensions = current_app.extensions
+    models = extensions.setdefault("drs.version_models", client_page.VersionModels())
+    cache = extensions.setdefault("drs.client_rows", FileCache(64))  # apart from the service's: many clients must not evict the rest
+    config = svc.config
+    view = cache.get(
+        corporation,
+        (config.ingestion_record, config.model_output(layout.RISK_LIST), config.prod_deployment_folder / layout.CURRENT),
+        lambda: client_page.client_view(config, svc.schema, corporation, listed, models),
+    )
+    if view is None:
+        abort(404, f"no client {corporation!r} in the risk list or the ingested files")
+    return render_template("client.html", **view, problem=section.problem, ago=lambda value: ago(value, datetime.now(UTC)))
 
 
 @page.get("/risklist.csv")

@@ -1,0 +1,229 @@
+"""A client's own view (GET /clients/<corporation>, routed by drs/web/page.py): why it is at risk, its rows
+across the ingested files, and its exit probability under each deployed version.
+
+- Why: its reasons as risklist.csv has them (drs/explain.py), drawn as a bar chart in inline SVG (no script):
+  one bar per feature from a zero line, to the right when the feature raises the risk, to the left when it lowers it.
+- Its rows over time: the accepted files of the ingestion record, in ingestion (name) order, each read from the
+  copy kept at ingestion (sourcecopies/<input folder>/) or else from the input folder; the rows are looked up per
+  client and kept until the ingestion record changes.
+- Each deployed version's probability for the client's latest row: every version's model is loaded once per worker
+  (its checksum confirmed, drs/production.py) and kept while its model file's checksum stays the same.
+
+A corporation in neither the risk list nor the ingested files is unknown: the caller answers 404.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from drs import explain, production
+from drs.errors import DeploymentError
+from drs.ingest import Status
+from drs.model import Scorer, scorer_for
+from drs.production import Deployment
+from drs.schema import Schema
+from drs.settings import Config
+
+CHART_WIDTH = 360
+CHART_HALF = 120  # the longest bar, either side of the zero line (the rest is room for the value)
+ROW_HEIGHT = 50
+CHART_TOP = 20
+
+
+# ---- the chart (pure) ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Bar:
+    label: str
+    value: str
+    kind: str  # "raises", "lowers" or "zero"
+    x: float
+    width: float
+    y: float
+    text_x: float
+    anchor: str
+
+
+def contribution_chart(
+    contributions: Sequence[float | None], features: Sequence[str], values: Sequence[Any], reference: dict[str, float] | None
+) -> dict[str, Any] | None:
+    """The bars of the contribution chart, in SVG user units (viewBox 0 0 CHART_WIDTH height); None without contributions."""
+    if not contributions or any(c is None for c in contributions):
+        return None
+    numbers = [float(c) for c in contributions if c is not None]
+    longest = max((abs(c) for c in numbers), default=0.0) or 1.0
+    middle = CHART_WIDTH / 2
+    bars = []
+    for i, (feature, c) in enumerate(zip(features, numbers, strict=True)):
+        typical = f" (typical {explain.plain(reference[feature])})" if reference and feature in reference else ""
+        shown = "-" if values[i] is None else explain.plain(float(values[i]))
+        width = abs(c) / longest * CHART_HALF
+        kind = "raises" if c > 0 else "lowers" if c < 0 else "zero"
+        y = CHART_TOP + i * ROW_HEIGHT
+        right = c >= 0
+        bars.append(
+            Bar(
+                label=f"{explain.feature_label(feature)}: {shown}{typical}",
+                value=f"{c:+.2f}",
+                kind=kind,
+                x=middle if right else middle - width,
+                width=max(width, 0.5),
+                y=y + 20,
+                text_x=middle + width + 4 if right else middle - width - 4,
+                anchor="start" if right else "end",
+            )
+        )
+    return {"bars": bars, "width": CHART_WIDTH, "height": CHART_TOP + len(bars) * ROW_HEIGHT, "middle": middle}
+
+
+# ---- the client's rows across the ingested files (reads files) -----------------------------
+
+
+def _number(value: str | None) -> int | float | None:
+    try:
+        number = float(value) if value is not None else None
+    except ValueError:
+        return None
+    if number is None:
+        return None
+    return int(number) if number.is_integer() else number
+
+
+def accepted_files(config: Config) -> list[tuple[str, Path | None]]:
+    """The ingestion record's accepted files in order, each with where to read it (its kept copy, else the input folder)."""
+    try:
+        record = json.loads(config.ingestion_record.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    found: list[tuple[str, Path | None]] = []
+    for entry in record.get("files") or []:
+        if not isinstance(entry, dict) or entry.get("status") != Status.ACCEPTED:
+            continue
+        name = str(entry.get("name"))
+        candidates = (config.kept_sources_folder / name, config.input_folder / name)
+        found.append((name, next((p for p in candidates if p.is_file()), None)))
+    return found
+
+
+def client_rows(config: Config, schema: Schema, corporation: str) -> list[dict[str, Any]]:
+    """Every row of `corporation` in the accepted files, in ingestion order (a file no longer readable is named, without rows)."""
+    rows: list[dict[str, Any]] = []
+    for name, path in accepted_files(config):
+        if path is None:
+            rows.append({"file": name, "missing": True})
+            continue
+        frame = pl.read_csv(path, infer_schema=False)
+        if schema.id_column not in frame.columns:
+            continue
+        found = frame.with_row_index("line", offset=2).filter(pl.col(schema.id_column) == corporation)
+        for row in found.iter_rows(named=True):
+            rows.append(
+                {
+                    "file": name,
+                    "line": row["line"],
+                    "features": [_number(row.get(f)) for f in schema.features],
+                    "exited": _number(row.get(schema.target)),
+                }
+            )
+    return rows
+
+
+# ---- each deployed version's probability -----------------------------------------------------
+
+
+class VersionModels:
+    """Every deployed version's model, loaded once per worker and kept while its recorded checksum is the same."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loaded: dict[str, tuple[str | None, Scorer | str]] = {}
+        self._references: dict[tuple[str, str | None, tuple[str, ...]], explain.Reference | None] = {}
+
+    def scorer(self, deployment: Deployment) -> Scorer | str:
+        """The version's scorer, or why it cannot be loaded."""
+        with self._lock:
+            hit = self._loaded.get(deployment.label)
+        if hit is not None and hit[0] == deployment.model_sha256:
+            return hit[1]
+        try:
+            loaded: Scorer | str = scorer_for(production.load_model(deployment))
+        except DeploymentError as exc:
+            loaded = str(exc)
+        with self._lock:
+            self._loaded[deployment.label] = (deployment.model_sha256, loaded)
+        return loaded
+
+    def reference(self, deployment: Deployment, features: Sequence[str]) -> explain.Reference | None:
+        """The version's reference for the reasons (drs/explain.py), found once (an old version's may read its training data)."""
+        key = (deployment.label, deployment.model_sha256, tuple(features))
+        with self._lock:
+            if key in self._references:
+                return self._references[key]
+        found = explain.deployed_reference(deployment, features)
+        with self._lock:
+            self._references[key] = found
+        return found
+
+
+def version_probabilities(versions: Sequence[Deployment], models: VersionModels, x: np.ndarray) -> list[dict[str, Any]]:
+    """Each version's exit probability for the one row `x`, newest version first."""
+    found = []
+    for deployment in reversed(versions):
+        scorer = models.scorer(deployment)
+        row: dict[str, Any] = {"label": deployment.label, "deployed_at": deployment.meta.get("deployed_at")}
+        if isinstance(scorer, str):
+            row["problem"] = scorer
+        else:
+            row["probability"] = float(scorer.score(x[None, :])[1][0])
+        found.append(row)
+    return found
+
+
+def typical_probability(deployment: Deployment | None, models: VersionModels, features: Sequence[str]) -> float | None:
+    """The exit probability of the reference client (every feature at the training mean) under `deployment`."""
+    reference = models.reference(deployment, features) if deployment is not None else None
+    scorer = models.scorer(deployment) if deployment is not None else None
+    if reference is None or scorer is None or isinstance(scorer, str):
+        return None
+    return float(scorer.score(reference.vector(features)[None, :])[1][0])
+
+
+# ---- the view ---------------------------------------------------------------------------------
+
+
+def client_view(
+    config: Config, schema: Schema, corporation: str, listed: Sequence[dict[str, Any]], models: VersionModels
+) -> dict[str, Any] | None:
+    """What the client's page shows; None for a corporation in neither the risk list nor the ingested files."""
+    row = next((r for r in listed if r["corporation"] == corporation), None)
+    rows = client_rows(config, schema, corporation)
+    if row is None and not any("features" in r for r in rows):
+        return None
+    current = production.current(config.prod_deployment_folder)
+    reference = models.reference(current, schema.features) if current is not None else None
+    latest = row["features"] if row is not None else next(r["features"] for r in reversed(rows) if "features" in r)
+    x = np.array([np.nan if v is None else float(v) for v in latest], dtype="float64")
+    versions = production.list_versions(config.prod_deployment_folder) if not np.isnan(x).any() else []
+    contributions = row.get("contributions") if row is not None else None
+    return {
+        "corporation": corporation,
+        "row": row,
+        "latest": latest,
+        "rows": rows,
+        "chart": contribution_chart(contributions or [], schema.features, latest, reference.means if reference else None),
+        "total": sum(contributions) if contributions and None not in contributions else None,
+        "typical": typical_probability(current, models, schema.features),
+        "reference": reference,
+        "versions": version_probabilities(versions, models, x),
+        "current": current.label if current else None,
+        "features": [explain.feature_label(f) for f in schema.features],
+    }
