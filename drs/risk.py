@@ -91,8 +91,9 @@ def parse_top(raw: str | None, default: int = DEFAULT_TOP, maximum: int = MAX_TO
 
 
 def as_records(ranked: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as JSON-ready dicts, probabilities rounded as in risklist.csv."""
+    """Rows as JSON-ready dicts, probabilities rounded as in risklist.csv, empty cells null."""
     rows = ranked.to_dict(orient="records")
     for row in rows:
         row[PROBABILITY] = round(float(row[PROBABILITY]), PROBABILITY_DECIMALS)
+        row.update({k: None for k, v in row.items() if v is pd.NA or v is None or (isinstance(v, float) and v != v)})
     return rows
