@@ -141,7 +141,7 @@ def test_what_changed_lists_new_above_risers_and_who_left_with_why(two_lists: tu
     assert "Above 50% before, not now: 35 exited, 96 fell below." in section
     top_left = changes["left"][0]  # lvjb, the practice list's first: exited since
     assert top_left["corporation"] == "lvjb" and top_left["why"] == "exited"
-    assert "lvjb 76.4% exited: its latest row says exited 1" in section
+    assert "lvjb 76.4% exited (latest row: exited 1)" in section
     kgzn = next(r for r in changes["left"] if r["corporation"] == "kgzn")
     assert f"kgzn 76.0% fell to 18.0% ( {kgzn['probability_change'] * 100:+.1f} pt )" in section
     assert "vkfx 25 ▲111 92.4% +42.4 pt" in section
