@@ -75,7 +75,7 @@ def movement(corporation: str, rank: int, probability: float, previous: Mapping[
     before = previous.get(corporation)
     if before is None:
         return None, None, None
-    return before[0], before[0] - rank, round(round(probability, DECIMALS) - before[1], DECIMALS)
+    return before[0], before[0] - rank, round(round(probability, DECIMALS) - before[1], DECIMALS) + 0.0  # + 0.0: never -0.0
 
 
 def with_movement(ranked: pd.DataFrame, id_column: str, probability: str, previous: Positions | None) -> pd.DataFrame:

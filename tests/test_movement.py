@@ -347,6 +347,7 @@ def test_what_changed_by_hand() -> None:
     assert movement.reason_words(changes["left"][0]) == "fell to 0.5 or below: 0.800 -> 0.200 (-0.600)"
     assert movement.movement("a", 2, 0.85, previous) == (1, -1, -0.05)
     assert movement.movement("f", 3, 0.6, previous) == (None, None, None)
+    assert str(movement.movement("a", 1, 0.9 - 1e-9, previous)[2]) == "0.0"  # not -0.0
 
 
 def test_with_movement_appends_three_columns_with_empty_cells() -> None:
