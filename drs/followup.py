@@ -16,7 +16,8 @@ log = logging.getLogger("fullprocess")
 def after_deploy(config: Config, report: RunReport) -> None:
     """Step 7: diagnostics, reporting and API calls; an API that is down is a warning, not a failed deployment."""
     report.timed("diagnostics", lambda: diagnostics.run(config))
-    report.timed("reporting", lambda: reporting.run(config, current_run=report.as_run()))
+    reported = report.timed("reporting", lambda: reporting.run(config, current_run=report.as_run()))
+    report.details["ranking"] = reported.get("ranking")
     try:
         report.timed("apicalls", lambda: apicalls.run(config))
         report.details["apicalls"] = "done"

@@ -1,4 +1,4 @@
-"""The run history: one SQLite file, appended to, never rewritten.
+"""The run history: one SQLite file, appended to, never rewritten (but for the rankings, pruned to the newest `keep_rankings`).
 
 Every full-process run (including the ones that find nothing new or find
 another run holding the lock) appends one row to `runs`. Cron adds about
@@ -88,7 +88,7 @@ class RunReport:
         }
 
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -142,8 +142,24 @@ CREATE TABLE IF NOT EXISTS alerts (
     failed INTEGER NOT NULL
 );
 """
+# Version 3: the rankings (drs/rankings.py), one row per ranked list: who ranked it, with which model, of which data;
+# `rows` is its clients in rank order, compressed (drs/movement.pack: about 100 kB for 10,000 clients); `digest` tells equal lists apart.
+MIGRATION_3 = """
+CREATE TABLE IF NOT EXISTS rankings (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    run_started_at TEXT,
+    model_version TEXT NOT NULL,
+    source TEXT NOT NULL,
+    clients INTEGER NOT NULL,
+    digest TEXT NOT NULL,
+    rows BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rankings_source ON rankings(source, id);
+"""
 # MIGRATIONS[v] brings a file of user_version v to v + 1; a new file runs SCHEMA, then all of them.
-MIGRATIONS = (MIGRATION_1, MIGRATION_2)
+MIGRATIONS = (MIGRATION_1, MIGRATION_2, MIGRATION_3)
 
 
 def connect(path: StrPath) -> sqlite3.Connection:
@@ -445,3 +461,67 @@ def outcome_counts(path: StrPath) -> dict[str, int]:
         return {}
     with opened(path) as conn:
         return {str(r[0]): int(r[1]) for r in conn.execute("SELECT outcome, COUNT(*) FROM runs GROUP BY outcome")}
+
+
+# ---- the rankings (drs/rankings.py): the newest `keep` ranked lists, each one row -----------------
+
+RANKING_FIELDS = "id, at, kind, run_started_at, model_version, source, clients, digest"
+
+
+def record_ranking(
+    path: StrPath,
+    *,
+    at: str,
+    kind: str,
+    run_started_at: str | None,
+    model_version: str,
+    source: str,
+    clients: int,
+    digest: str,
+    rows: bytes,
+    keep: int,
+) -> int:
+    """Append one ranking and delete all but the newest `keep` (of every source), in one transaction; its id."""
+    with opened(path) as conn, conn:
+        cursor = conn.execute(
+            "INSERT INTO rankings (at, kind, run_started_at, model_version, source, clients, digest, rows) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (at, kind, run_started_at, model_version, source, clients, digest, rows),
+        )
+        conn.execute("DELETE FROM rankings WHERE id NOT IN (SELECT id FROM rankings ORDER BY id DESC LIMIT ?)", (keep,))
+        return int(cursor.lastrowid or 0)
+
+
+def rankings(path: StrPath) -> list[dict[str, Any]]:
+    """Every kept ranking without its rows, oldest first (none in a file older than version 3)."""
+    if not os.path.exists(path):
+        return []
+    with opened(path) as conn:
+        if schema_version(conn) < 3:
+            return []
+        return [dict(r) for r in conn.execute(f"SELECT {RANKING_FIELDS} FROM rankings ORDER BY id")]
+
+
+def previous_ranking(path: StrPath, source: str, digest: str, before: int | None = None) -> dict[str, Any] | None:
+    """The newest kept ranking of `source` (older than id `before`, when given) whose list differs from the one with
+    `digest`, rows included; None when there is none. One indexed query, one row read."""
+    if not os.path.exists(path):
+        return None
+    with opened(path) as conn:
+        if schema_version(conn) < 3:
+            return None
+        row = conn.execute(
+            f"SELECT {RANKING_FIELDS}, rows FROM rankings WHERE source = ? AND digest != ? AND id < ? ORDER BY id DESC LIMIT 1",
+            (source, digest, before if before is not None else 2**62),
+        ).fetchone()
+    return dict(row) if row else None
+
+
+def newest_ranking(path: StrPath, source: str) -> dict[str, Any] | None:
+    """The newest kept ranking of `source`, without its rows; None when there is none."""
+    if not os.path.exists(path):
+        return None
+    with opened(path) as conn:
+        if schema_version(conn) < 3:
+            return None
+        row = conn.execute(f"SELECT {RANKING_FIELDS} FROM rankings WHERE source = ? ORDER BY id DESC LIMIT 1", (source,)).fetchone()
+    return dict(row) if row else None

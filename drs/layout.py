@@ -34,6 +34,7 @@ DIAGNOSTICS = "diagnostics.json"
 PACKAGE_INDEX_CACHE = "packageindex.json"
 CONFUSION_MATRIX = "confusionmatrix.png"
 RISK_LIST = "risklist.csv"
+CHANGES = "changes.json"  # what changed since the previous ranking (drs/movement.py), written with risklist.csv
 RISK_DISTRIBUTION = "riskdistribution.png"
 TRENDS = "trends.png"
 REPORT_PDF = "report.pdf"

@@ -40,8 +40,9 @@ from drs.drift import describe_score_drift
 from drs.fileio import atomic_output
 from drs.formatting import dependency_status, file_span, flag, number, score, seconds, threshold_of, when
 from drs.ingest import Status
+from drs.movement import reason_words, since_words
 
-SECTIONS = ("Model", "Clients at risk", "Data", "Operations", "Trends")
+SECTIONS = ("Model", "Clients at risk", "What changed", "Data", "Operations", "Trends")
 PAGE_WIDTH, PAGE_HEIGHT = A4
 MARGIN = 16 * mm
 FOOTER = 4 * mm
@@ -82,6 +83,7 @@ class Report:
     last_run: dict[str, Any] | None = None
     drift: dict[str, Any] | None = None
     deployments: list[dict[str, Any]] = field(default_factory=list)
+    changes: dict[str, Any] | None = None  # since the previous ranking (drs/movement.what_changed, with its header)
 
 
 # ---- formatting: pure helpers -------------------------------------------------
@@ -373,6 +375,85 @@ def risk_section(report: Report) -> list[Flowable]:
     return flow
 
 
+CHANGES_SHOWN = 8
+
+
+def _changed(title: str, header: list[str], rows: list[list[Any]], total: int, widths: Sequence[float]) -> list[Flowable]:
+    flow: list[Flowable] = [Paragraph(f"{title} ({number(total)})", H2)]
+    if not rows:
+        return [*flow, Paragraph("None.", BODY)]
+    flow.append(
+        table(
+            [header, *rows[:CHANGES_SHOWN]], widths, align_right=tuple(i for i, h in enumerate(header) if h != "corporation" and h != "why")
+        )
+    )
+    more = total - min(len(rows), CHANGES_SHOWN)
+    return flow + ([Paragraph(f"({number(more)} more not shown; the page lists up to 50)", SMALL)] if more > 0 else [])
+
+
+def _prob(value: Any) -> str:
+    return "-" if value is None else f"{float(value):.3f}"
+
+
+def changes_section(report: Report) -> list[Flowable]:
+    """What changed since the previous ranking: new above 0.5, the biggest risers, who left the list and why."""
+    c = report.changes or {}
+    flow: list[Flowable] = [Paragraph("What changed since the last list", H1), Paragraph(text(since_words(c)), BODY)]
+    if not c.get("previous"):
+        return flow
+    threshold = c.get("threshold", 0.5)
+    new = [
+        [
+            str(r["rank"]),
+            r["corporation"],
+            _prob(r["probability"]),
+            _prob(r["previous_probability"]) if r["previous_rank"] else "not ranked",
+        ]
+        for r in c.get("new_above", [])
+    ]
+    flow += _changed(
+        f"New above {threshold:g}",
+        ["rank", "corporation", "exit probability", "before"],
+        new,
+        c.get("new_above_total", 0),
+        [0.1, 0.4, 0.25, 0.25],
+    )
+    if c.get("new_above_unranked"):
+        flow.append(
+            Paragraph(f"{number(c['new_above_unranked'])} of them were not ranked before (new in the data, or active again).", SMALL)
+        )
+    risers = [
+        [str(r["rank"]), r["corporation"], _prob(r["probability"]), f"{r['probability_change']:+.3f}", f"{r['previous_rank']:,}"]
+        for r in c.get("risers", [])
+    ]
+    flow += _changed(
+        "Biggest risers",
+        ["rank", "corporation", "exit probability", "change", "rank before"],
+        risers,
+        c.get("risers_total", 0),
+        [0.1, 0.3, 0.2, 0.2, 0.2],
+    )
+    left = [
+        [str(r["previous_rank"]), r["corporation"], _prob(r["previous_probability"]), reason_words(r, threshold)] for r in c.get("left", [])
+    ]
+    flow += _changed(
+        f"Left the list (were above {threshold:g})",
+        ["rank before", "corporation", "probability before", "why"],
+        left,
+        c.get("left_total", 0),
+        [0.12, 0.25, 0.18, 0.45],
+    )
+    flow.append(
+        Paragraph(
+            "Compared with the newest earlier ranking whose list differs (a ranking repeated without change does not count). "
+            "In risklist.csv: previous_rank; rank_change = previous_rank - rank, positive when a client moved up toward rank 1; "
+            "probability_change = now - then. Empty cells: the client was not ranked then. Risers: the largest rises in exit probability.",
+            SMALL,
+        )
+    )
+    return flow
+
+
 def data_section(report: Report) -> list[Flowable]:
     d = report.data
     summary = d.get("summary") or {}
@@ -499,7 +580,7 @@ def trends_section(report: Report) -> list[Flowable]:
     return flow
 
 
-BUILDERS = (model_section, risk_section, data_section, operations_section, trends_section)
+BUILDERS = (model_section, risk_section, changes_section, data_section, operations_section, trends_section)
 
 
 def write_pdf(report: Report, path: Path) -> int:

@@ -4,7 +4,9 @@ Writes to `output_model_path`, all with the deployed model:
   confusionmatrix.png  its confusion matrix on the test data (title: version and F1)
   risklist.csv         every active client of the latest ingested data (or of
                        `--input CSV`), ranked by exit probability, highest first
-                       (see drs/risk.py for "active" and "most recent row")
+                       (see drs/risk.py for "active" and "most recent row"), with its
+                       movement since the previous ranking (drs/rankings.py keeps each)
+  changes.json         what changed since the previous ranking (drs/movement.py)
   riskdistribution.png histogram of the active clients' exit probabilities
   trends.png           F1 of every deployment, and the drift decisions over time
   report.pdf           one page each: model, clients at risk, data, operations, trends
@@ -31,9 +33,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, MaxNLocator
 
-from drs import explain, history, layout, production, risk
+from drs import explain, history, layout, production, rankings, risk
 from drs.diagnostics import deployed_model, missing_percent, summarize
-from drs.fileio import atomic_output
+from drs.fileio import atomic_output, atomic_write_json
 from drs.formatting import threshold_of, when
 from drs.history import Outcome
 from drs.metrics import metrics
@@ -330,14 +332,27 @@ def run(config: Config, input_csv: Path | None = None, current_run: dict[str, An
         )
     elif reference.source != explain.RECORDED:
         log.info("reasons measured against %s", reference.source)
-    ranked = risk.risk_list(model, clients, schema, reference)
+    source = Path(input_csv).name if input_csv is not None else config.final_data_csv.name
+    kind = rankings.DEPLOYMENT if current_run else rankings.REPORTING
+    started = (current_run or {}).get("started_at")
+    compared = rankings.record(
+        config,
+        risk.risk_list(model, clients, schema, reference),
+        clients,
+        kind=kind,
+        source=source,
+        model_version=deployment.label,
+        run_started_at=started,
+    )
+    ranked = compared.ranked  # the risk list's columns, then previous_rank, rank_change, probability_change (drs/movement.py)
+    atomic_write_json(config.model_output(layout.CHANGES), compared.changes)
     risk_csv = config.model_output(layout.RISK_LIST)
     write_risk_list(ranked, risk_csv)
-    source = Path(input_csv).name if input_csv is not None else config.final_data_csv.name
     log.info("wrote %s: %d active clients of %s ranked, %d above %.1f", risk_csv, len(ranked), source, risk.above(ranked), risk.THRESHOLD)
 
     runs = recent_runs(config.history_db, current_run)
     report = gather(config, deployment, evaluation, ranked, {"source": source, "rows": len(clients)}, raw, runs)
+    report.changes = compared.changes
     pdf = config.model_output(layout.REPORT_PDF)
     pages = write_pdf(report, pdf)
     log.info("wrote %s (%d pages, model %s)", pdf, pages, deployment.label)
@@ -348,4 +363,5 @@ def run(config: Config, input_csv: Path | None = None, current_run: dict[str, An
         "report": str(pdf),
         "pages": pages,
         "trends": str(report.trends_png),
+        "ranking": {"id": compared.ranking_id, "kind": kind, "previous": (compared.previous or {}).get("id")},
     }

@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from drs import history, production
+from drs import history, production, rankings
 from drs.deploy import check_set, deploy, model_set
 from drs.gate import gate
 from drs.history import Outcome, RunReport, Verdict
@@ -106,6 +106,7 @@ def handle_new_files(config: Config, report: RunReport, deployed: Deployment | N
             deployed.version,
             warn=True,
         )
+        rankings.after_ingestion(config, report, deployed)  # a changed file may have changed the list
         return
     else:
         trigger = judge(config, report, deployed, accepted_new)  # step 4
@@ -115,6 +116,7 @@ def handle_new_files(config: Config, report: RunReport, deployed: Deployment | N
             measured = report.details.get("drift")
             numbers = f" (F1 {measured['new_data_f1']:.4f} >= {measured['threshold']:.4f}, {measured['test']})" if measured else ""
             stop(report, Outcome.NO_DRIFT, f"no drift: {deployed.label} stays deployed{numbers}", deployed.version)
+            rankings.after_ingestion(config, report, deployed)
             return
         log.info("retraining: %s", trigger)
         candidate_f1 = retrain(config, report)  # step 5
@@ -131,6 +133,7 @@ def handle_new_files(config: Config, report: RunReport, deployed: Deployment | N
                 f"candidate not promoted, {deployed.label} stays deployed; candidate kept in {kept}",
                 deployed.version,
             )
+            rankings.after_ingestion(config, report, deployed)
             return
         new = deploy_candidate(config, report, f"{trigger}; {decision['reason']}")
     remember(config, accepted_new, Verdict.DEPLOYED, new.version)

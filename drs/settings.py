@@ -245,6 +245,7 @@ class Config:
         "promotion_min_improvement", 0.0, NUMBER, "F1 a candidate must gain over the deployed model to be deployed"
     )
     keep_candidates: int = setting("keep_candidates", 20, COUNT, "refused candidates kept under candidates/ (oldest pruned)")
+    keep_rankings: int = setting("keep_rankings", 60, COUNT, "rankings kept in the run history for what changed (oldest pruned)")
     api_url: str = setting("api_url", "http://127.0.0.1:8000", URL, "where apicalls.py finds the API")
     api_timeout_seconds: float = setting("api_timeout_seconds", 30, SECONDS, "apicalls.py's limit per call")
     max_request_bytes: int = setting("max_request_bytes", 10 * 1024 * 1024, COUNT, "largest request body or data file the API reads")

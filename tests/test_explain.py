@@ -174,7 +174,10 @@ def test_a_record_that_is_not_a_reference_is_refused() -> None:
 def test_the_risk_list_keeps_its_columns_first_and_gains_the_reasons(reported: Config) -> None:
     model, _, reference = deployed(reported)
     ranked = pd.read_csv(reported.output_model_folder / "risklist.csv", keep_default_na=False)
-    assert list(ranked.columns) == ["rank", "corporation", "exit_probability", *FEATURES, "top_reason", *CONTRIBUTIONS]
+    assert list(ranked.columns) == [
+        *["rank", "corporation", "exit_probability", *FEATURES, "top_reason", *CONTRIBUTIONS],
+        *["previous_rank", "rank_change", "probability_change"],  # the movement, last (tests/test_movement.py)
+    ]
     linear = linear_model_of(model)
     assert linear is not None
     ref = reference.vector(FEATURES)

@@ -44,6 +44,7 @@ def test_risk_list_ranks_every_active_client_by_the_deployed_models_probability(
     config = production_run
     ranked = pd.read_csv(config.output_model_folder / "risklist.csv", keep_default_na=False)
     assert list(ranked.columns)[:6] == ["rank", "corporation", "exit_probability", *FEATURES]  # then the reasons (tests/test_explain.py)
+    assert list(ranked.columns)[-3:] == ["previous_rank", "rank_change", "probability_change"]  # drs/movement.py, last
     final = pd.read_csv(config.final_data_csv, keep_default_na=False)
     assert len(ranked) == int((final.exited == 0).sum()) == 6555  # 10,000 distinct corporations, 34% exited
     assert ranked.corporation.is_unique
@@ -187,9 +188,9 @@ def test_report_pdf_says_what_is_deployed_and_who_is_at_risk(production_run: Con
     config = production_run
     models = config.output_model_folder
     pages = pdf_pages(models / "report.pdf")
-    assert len(pages) == len(report_pdf.SECTIONS) == 5
+    assert len(pages) == len(report_pdf.SECTIONS) == 6
     for number, (page, title) in enumerate(zip(pages, report_pdf.SECTIONS, strict=True), start=1):
-        assert title in page and f"page {number} of 5" in page
+        assert title in page and f"page {number} of 6" in page
 
     deployed = production.current(config.prod_deployment_folder)
     model_page = pages[0]
@@ -209,12 +210,12 @@ def test_report_pdf_says_what_is_deployed_and_who_is_at_risk(production_run: Con
     assert f"1\n{ranked.corporation[0]}\n {ranked.exit_probability[0]:.3f}" in risk_page
     assert ranked.corporation[19] in risk_page and ranked.corporation[20] not in risk_page.split()
 
-    data_page = re.sub(r"\s+", " ", pages[2])
+    data_page = re.sub(r"\s+", " ", pages[report_pdf.SECTIONS.index("Data")])
     assert "10,120 read from 4 accepted file(s); 120 exact duplicates dropped; 10,000 written" in data_page
     assert "lastmonth_activity 48.68 27.00 73.93 0.00 %" in data_page
-    operations = pages[3]
+    operations = pages[report_pdf.SECTIONS.index("Operations")]
     assert "reportlab" in operations and "5.1.0" in operations and "training" in operations
-    trends = re.sub(r"\s+", " ", pages[4])
+    trends = re.sub(r"\s+", " ", pages[report_pdf.SECTIONS.index("Trends")])
     assert "v0001" in trends and "v0002" in trends and "drift (raw): F1 0.4844 < 0.6305" in trends
 
     for page in PdfReader(models / "report.pdf").pages:
@@ -253,9 +254,9 @@ def test_report_lists_drift_numbers_it_does_not_know(deployed_practice: Config, 
     clients = tmp_path / "clients.csv"
     clients.write_text(HEADER + f"{long_name},0,1,9000,0\nb,3,40,50,0\n")
     result = reporting.run(deployed_practice, input_csv=clients, current_run=run)
-    assert result["pages"] == 5
+    assert result["pages"] == len(report_pdf.SECTIONS)
     reader = PdfReader(deployed_practice.output_model_folder / "report.pdf")
-    assert len(reader.pages) == 5
+    assert len(reader.pages) == len(report_pdf.SECTIONS)
     text = re.sub(r"\s+", " ", reader.pages[0].extract_text())
     assert "test 'parametric'" in text
     assert "drift: v0001: F1 on the new data 0.6100 vs threshold 0.6231" in text
@@ -302,8 +303,8 @@ def test_history_grows_by_one_per_run_and_keeps_old_entries(production_run: Conf
         assert now[: len(earlier)] == earlier
         assert now[-1]["outcome"] == "no new data"
     reporting.run(config)
-    assert len(history.runs(config.history_db)) == 3  # reporting only reads the history
-    trends_page = re.sub(r"\s+", " ", pdf_pages(config.output_model_folder / "report.pdf")[4])
+    assert len(history.runs(config.history_db)) == 3  # reporting only reads the runs (it adds a ranking, drs/rankings.py)
+    trends_page = re.sub(r"\s+", " ", pdf_pages(config.output_model_folder / "report.pdf")[report_pdf.SECTIONS.index("Trends")])
     assert "v0001" in trends_page and "v0002" in trends_page
     first_page = re.sub(r"\s+", " ", pdf_pages(config.output_model_folder / "report.pdf")[0])
     assert "no new data" in first_page  # the last run
@@ -334,5 +335,6 @@ def test_report_reads_only_what_it_shows_of_the_run_history(deployed_practice: C
     pages = [re.sub(r"\s+", " ", page) for page in pdf_pages(deployed_practice.output_model_folder / "report.pdf")]
     assert "2026-01-03 00:29:00 UTC: no new data" in pages[0] and "nothing new" in pages[0]
     assert "drift: v0001: F1 on the new data 0.4000 vs its latestscore 0.6000" in pages[0]
-    assert "the full-process run of 2026-01-02 00:00:00 UTC (newer deployment)" in pages[3]
-    assert "training 22.5 s" in pages[3] and "11.5 s" not in pages[3]
+    operations = pages[report_pdf.SECTIONS.index("Operations")]
+    assert "the full-process run of 2026-01-02 00:00:00 UTC (newer deployment)" in operations
+    assert "training 22.5 s" in operations and "11.5 s" not in operations

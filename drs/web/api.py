@@ -30,7 +30,7 @@ import numpy as np
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from drs import alerts, diagnostics, explain, history, layout, production, risk
+from drs import alerts, diagnostics, explain, history, layout, production, rankings, risk
 from drs.errors import DataError, DeploymentError
 from drs.metrics import metrics
 from drs.model import LinearModel, Scorer, feature_matrix, linear_model_of, scorer_for
@@ -482,6 +482,18 @@ def ranked_clients(svc: Service, loaded: LoadedModel) -> Any:
     return svc.cache.get("risk", (svc.config.final_data_csv,), compute, extra=loaded.signature)
 
 
+def ranked_with_movement(svc: Service, loaded: LoadedModel) -> rankings.Compared:
+    """ranked_clients with previous_rank, rank_change and probability_change against the newest kept ranking of
+    finaldata.csv that differs from it (drs/rankings.py); recomputed when the data, the model or the history changes."""
+    ranked = ranked_clients(svc, loaded)
+    db, data = svc.config.history_db, svc.config.final_data_csv
+
+    def compute() -> rankings.Compared:
+        return rankings.compare_live(db, ranked, svc.schema, data.name)
+
+    return svc.cache.get("risk:movement", (data, db), compute, extra=loaded.signature)
+
+
 @api.get("/risk")
 def risk_endpoint() -> Response:
     """The active clients most likely to leave, as in risklist.csv (drs.risk ranks both)."""
@@ -491,7 +503,8 @@ def risk_endpoint() -> Response:
     except ValueError as exc:
         raise ApiError(400, str(exc)) from None
     loaded = svc.models.get()
-    ranked = ranked_clients(svc, loaded)
+    compared = ranked_with_movement(svc, loaded)
+    ranked = compared.ranked
     return jsonify(
         model_version=loaded.version,
         data=svc.config.final_data_csv.name,
@@ -500,6 +513,7 @@ def risk_endpoint() -> Response:
         top=top,
         clients=risk.as_records(ranked.head(top)),
         reference=reasons[1].describe(reasons[0], svc.schema.features) if (reasons := reasons_of(svc, loaded)) else None,
+        compared_with=compared.previous,
     )
 
 

@@ -29,7 +29,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, render_template, request, send_file
 from werkzeug.exceptions import HTTPException
 
-from drs import alerts, explain, formatting, history, layout, production, risk
+from drs import alerts, explain, formatting, history, layout, movement, production, risk
 from drs.drift import describe_noise, describe_score_drift
 from drs.errors import DataError, DeploymentError
 from drs.history import Outcome
@@ -64,8 +64,8 @@ def read_risk_list(path: Path, schema: Schema) -> list[dict[str, Any]]:
     expected = risk.risk_columns(schema)
     with open(path, newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
-        if reader.fieldnames != expected:
-            raise DataError(path.name, f"has columns {reader.fieldnames}, expected {expected}")
+        if (reader.fieldnames or [])[: len(expected)] != expected:
+            raise DataError(path.name, f"has columns {reader.fieldnames}, expected {expected} first")
         rows = []
         for line, row in enumerate(reader, start=2):
             probability = _cell_number(row[risk.PROBABILITY])
@@ -79,6 +79,7 @@ def read_risk_list(path: Path, schema: Schema) -> list[dict[str, Any]]:
                     "features": [_cell_number(row[f]) for f in schema.features],
                     "reason": row[explain.TOP_REASON],
                     "contributions": [_cell_number(row[explain.contribution_column(f)]) for f in schema.features],
+                    **{name: _cell_number(row.get(name) or "") for name in movement.COLUMNS},  # None: not ranked before
                 }
             )
     return rows
@@ -304,6 +305,17 @@ def _risk_section(svc: Service, meta: dict[str, Any]) -> Section:
     return section
 
 
+def _changes_section(svc: Service) -> Section:
+    """What changed since the previous ranking, as reporting wrote it beside the risk list (drs/movement.py)."""
+    path = svc.config.model_output(layout.CHANGES)
+    if not path.exists():
+        return Section(problem=f"Nothing to compare yet: reporting.py writes {layout.CHANGES} with the risk list.")
+    try:
+        return Section(data=svc.cache.get("page:changes", (path,), lambda: json.loads(path.read_text(encoding="utf-8"))))
+    except (OSError, ValueError) as exc:
+        return Section(problem=f"{layout.CHANGES} cannot be read: {exc}")
+
+
 def _diagnostics_section(config: Config) -> Section:
     path = config.model_output(layout.DIAGNOSTICS)
     if not path.exists():
@@ -373,6 +385,8 @@ def index() -> str:
         query=query,
         features=[explain.feature_label(f) for f in svc.schema.features],
         diagnostics=_diagnostics_section(config),
+        changes=_changes_section(svc) if meta else Section(),
+        since_words=movement.since_words,
         images={name: _image(config, name) for name in layout.IMAGES},
         run_files=run_files,
         drift_words=drift_words,
