@@ -6,8 +6,8 @@ replacing drs.notify.clock, never by sleeping."""
 from __future__ import annotations
 
 import email
-import hashlib
 import email.policy
+import hashlib
 import http.server
 import json
 import logging
