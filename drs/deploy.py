@@ -81,7 +81,8 @@ def check_set(config: Config) -> dict[str, Any]:
         "settings": trained.get("settings"),
         "features": trained.get("features"),
         "score": {
-            k: scored.get(k) for k in ("f1", "precision", "recall", "accuracy", "rows", "confusion_matrix", "test_data", "scored_at")
+            k: scored.get(k)
+            for k in ("f1", "precision", "recall", "accuracy", "rows", "confusion_matrix", "calibration", "test_data", "scored_at")
         },
     }
 

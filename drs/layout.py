@@ -36,6 +36,7 @@ CONFUSION_MATRIX = "confusionmatrix.png"
 RISK_LIST = "risklist.csv"
 RISK_DISTRIBUTION = "riskdistribution.png"
 TRENDS = "trends.png"
+RELIABILITY = "reliability.png"  # the PDF's reliability curve (the page draws its own as SVG)
 REPORT_PDF = "report.pdf"
 API_RETURNS = "apireturns.txt"
 API_RETURNS_JSON = "apireturns.json"
