@@ -49,7 +49,7 @@ OUTCOME_WORDS: dict[str, Words] = {
     BEYOND_NOISE: Words(
         "Model kept",
         "New client data arrived {day}; the model did clearly worse on it and a model retrained on it was no better, "
-        "so the model was kept: the list below still uses {label}; treat close calls near 50% with care until its owners have looked.",
+        "so the model was kept and the list below still uses {label}: treat close calls near 50% with care until its owners have looked into it.",
         WARNING,
     ),
     Outcome.NEW_FILES_REJECTED: Words(
