@@ -197,9 +197,11 @@ def test_banners_for_an_old_model_data_drift_and_a_refused_candidate() -> None:
     assert page.banners(meta, [], now, 30, 45) == []
     fresh = {"label": "v0004", "trained_at": now.isoformat()}
     deployed = drift_run(Outcome.DEPLOYED, {**check}, now, gate={"promote": True, "reason": "improvement +0.1 -> promoted"})
-    (banner,) = page.banners(fresh, [refused, deployed], now, 60, 30)
+    (banner,) = page.banners(fresh, [refused, {**deployed, "deployed_version": 4}], now, 60, 30)
     assert (banner["title"], banner["level"]) == ("New model", "info")
     assert banner["text"] == "A new model (v0004) was deployed today: the list below uses it."
+    by_hand = {"label": "v0005", "trained_at": now.isoformat()}  # deployment.py records no run: the run still names its own
+    assert page.banners(by_hand, [{**deployed, "deployed_version": 4}], now, 60, 30)[0]["text"].startswith("A new model (v0004)")
 
 
 def test_paging_and_search_are_pure() -> None:

@@ -20,6 +20,7 @@ from typing import Any
 
 from drs import alerts, formatting
 from drs.history import FINISHED_DEPLOYMENT, Outcome
+from drs.layout import version_label
 
 INFO, NOTICE, WARNING = "info", "notice", "warning"  # blue, amber, red; only "warning" is role="alert"
 BEYOND_NOISE = "not promoted: drop beyond sampling noise"  # the second reading of Outcome.NOT_PROMOTED
@@ -142,7 +143,9 @@ def run_banner(
 ) -> dict[str, str]:
     """What the telling run did, in words; `last_check` is the newest run if it was a quiet one after it."""
     words = words_for(run)
-    sentence = words.sentence.format(label=label or "the deployed model", day=day_words(run.get("started_at"), now))
+    version = run.get("deployed_version")  # the run's own: a version deployed by hand since records no run
+    named = version_label(version) if isinstance(version, int) else label or "the deployed model"
+    sentence = words.sentence.format(label=named, day=day_words(run.get("started_at"), now))
     if last_check is not None and last_check is not run:
         checked = parse_time(last_check.get("started_at"))
         since = f"{duration_words(now - checked)} ago" if checked and now - checked >= timedelta(minutes=1) else "just now"
