@@ -82,7 +82,8 @@ def check_set(config: Config) -> dict[str, Any]:
         "features": trained.get("features"),
         "reference": trained.get("reference"),  # the training data's mean of each feature (drs/explain.py)
         "score": {
-            k: scored.get(k) for k in ("f1", "precision", "recall", "accuracy", "rows", "confusion_matrix", "test_data", "scored_at")
+            k: scored.get(k)
+            for k in ("f1", "precision", "recall", "accuracy", "rows", "confusion_matrix", "calibration", "test_data", "scored_at")
         },
     }
 

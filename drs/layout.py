@@ -37,6 +37,7 @@ RISK_LIST = "risklist.csv"
 CHANGES = "changes.json"  # what changed since the previous ranking (drs/movement.py), written with risklist.csv
 RISK_DISTRIBUTION = "riskdistribution.png"
 TRENDS = "trends.png"
+RELIABILITY = "reliability.png"  # the PDF's reliability curve (the page draws its own as SVG)
 REPORT_PDF = "report.pdf"
 API_RETURNS = "apireturns.txt"
 API_RETURNS_JSON = "apireturns.json"

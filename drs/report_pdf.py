@@ -36,6 +36,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from drs.calibration import brier_words, plain_reading
 from drs.drift import describe_score_drift
 from drs.fileio import atomic_output
 from drs.formatting import dependency_status, file_span, flag, number, score, seconds, threshold_of, when
@@ -84,6 +85,8 @@ class Report:
     drift: dict[str, Any] | None = None
     deployments: list[dict[str, Any]] = field(default_factory=list)
     changes: dict[str, Any] | None = None  # since the previous ranking (drs/movement.what_changed, with its header)
+    reliability: dict[str, Any] | None = None  # drs.calibration's record, measured now on the test data
+    reliability_png: Path | None = None
 
 
 # ---- formatting: pure helpers -------------------------------------------------
@@ -165,6 +168,7 @@ def model_section(report: Report) -> list[Flowable]:
             ),
         ]
     )
+    cal = report.reliability
     metrics = table(
         [
             ["metric", "value"],
@@ -172,6 +176,7 @@ def model_section(report: Report) -> list[Flowable]:
             ["precision", score(e.get("precision"))],
             ["recall", score(e.get("recall"))],
             ["accuracy", score(e.get("accuracy"))],
+            *([["Brier score", f"{cal['brier']:.3f}"]] if cal else []),
         ],
         [0.2, 0.14],
         align_right=(1,),
@@ -179,11 +184,15 @@ def model_section(report: Report) -> list[Flowable]:
     recorded = m.get("score") or {}
     note = Paragraph(
         f"Measured now on the test data. Recorded at deployment: F1 {score(recorded.get('f1'))}."
-        " F1 weighs missed leavers (recall) and false alarms (precision) alike.",
+        " F1 weighs missed leavers (recall) and false alarms (precision) alike."
+        + (" Brier: the mean squared gap between probability and outcome." if cal else ""),
         SMALL,
     )
+    left: list[Flowable] = [metrics, Spacer(1, 4), note]
+    if cal and report.reliability_png is not None:
+        left += [Spacer(1, 4), image(report.reliability_png, 0.35 * TEXT_WIDTH)]
     side = Table(
-        [[[metrics, Spacer(1, 4), note], image(report.confusion_png, 0.6 * TEXT_WIDTH)]],
+        [[left, image(report.confusion_png, 0.6 * TEXT_WIDTH)]],
         colWidths=[0.37 * TEXT_WIDTH, 0.63 * TEXT_WIDTH],
         hAlign="LEFT",
     )
@@ -195,6 +204,10 @@ def model_section(report: Report) -> list[Flowable]:
         header,
         Paragraph(f"Model quality on {text(e.get('test_data'))}", H2),
         side,
+    ]
+    if cal:
+        flow.append(Paragraph(f"<b>{text(brier_words(cal))}.</b> {text(plain_reading(cal), 600)}", SMALL))
+    flow += [
         Paragraph("Drift decision of the last run", H2),
     ]
     flow += drift_block(report.last_run, report.drift)

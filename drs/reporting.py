@@ -2,6 +2,7 @@
 
 Writes to `output_model_path`, all with the deployed model:
   confusionmatrix.png  its confusion matrix on the test data (title: version and F1)
+  reliability.png      its reliability curve on the test data (drs/calibration.py), with the Brier score
   risklist.csv         every active client of the latest ingested data (or of
                        `--input CSV`), ranked by exit probability, highest first
                        (see drs/risk.py for "active" and "most recent row"), with its
@@ -33,7 +34,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, MaxNLocator
 
-from drs import explain, history, layout, production, rankings, risk
+from drs import calibration, explain, history, layout, production, rankings, risk
 from drs.diagnostics import deployed_model, missing_percent, summarize
 from drs.fileio import atomic_output, atomic_write_json
 from drs.formatting import threshold_of, when
@@ -97,6 +98,49 @@ def confusion_matrix_report(config: Config, loaded: tuple[Any, Deployment] | Non
     plot_confusion_matrix(result["confusion_matrix"], title, path)
     log.info("wrote %s (model %s, F1 %.4f)", path, deployment.label, result["f1"])
     return {**result, "version": deployment.label, "path": str(path)}
+
+
+def plot_reliability(record: dict[str, Any], title: str, path: Path) -> None:
+    """The reliability curve: each decile's mean predicted probability against the share that left, and the diagonal."""
+    fig = Figure(figsize=(3.4, 3.7), dpi=150)
+    ax = fig.subplots()
+    ax.plot([0, 1], [0, 1], linestyle="--", color="#8a96a5", linewidth=1, label="80% means 8 in 10")
+    deciles = record["deciles"]
+    ax.plot(
+        [d["mean_predicted"] for d in deciles],
+        [d["observed_rate"] for d in deciles],
+        marker="o",
+        markersize=4,
+        color="#1f3b5c",
+        linewidth=1.4,
+        label="the model, each tenth of the test clients",
+    )
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ticks = [0, 0.25, 0.5, 0.75, 1]
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.yaxis.set_major_locator(FixedLocator(ticks))
+    ax.set_xticklabels([f"{t:.0%}" for t in ticks], fontsize=7)
+    ax.set_yticklabels([f"{t:.0%}" for t in ticks], fontsize=7)
+    ax.set_xlabel("predicted exit probability", fontsize=8)
+    ax.set_ylabel("share that left", fontsize=8)
+    ax.set_title(title, fontsize=8)
+    ax.set_aspect("equal")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=6.5, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1, frameon=False)  # below: no point hides it
+    _save(fig, path)
+
+
+def reliability_report(config: Config, loaded: tuple[Any, Deployment]) -> dict[str, Any]:
+    """The deployed model's reliability on the test data, measured now (as the confusion matrix is), and its plot."""
+    schema = Schema.from_config(config)
+    model, deployment = loaded
+    test = read_csv_checked(config.test_data_csv, schema, source=str(config.test_data_csv))
+    record = calibration.of_model(model, test, schema)
+    path = config.model_output(layout.RELIABILITY)
+    plot_reliability(record, f"Model {deployment.label} on {config.test_data_csv.name}: Brier {record['brier']:.3f}", path)
+    log.info("wrote %s (model %s, Brier %.4f)", path, deployment.label, record["brier"])
+    return {**record, "path": str(path), "test_data": config.test_data_csv.name}
 
 
 # ---- the risk list ------------------------------------------------------------------
@@ -324,6 +368,7 @@ def run(config: Config, input_csv: Path | None = None, current_run: dict[str, An
             raw, _ = risk.read_ingested(config.final_data_csv, schema)  # for the report's data page
         clients = read_clients(input_csv, schema)
     evaluation = confusion_matrix_report(config, (model, deployment))
+    reliability = reliability_report(config, (model, deployment))
 
     reference = explain.deployed_reference(deployment, schema.features)
     if reference is None:
@@ -353,6 +398,7 @@ def run(config: Config, input_csv: Path | None = None, current_run: dict[str, An
     runs = recent_runs(config.history_db, current_run)
     report = gather(config, deployment, evaluation, ranked, {"source": source, "rows": len(clients)}, raw, runs)
     report.changes = compared.changes
+    report.reliability, report.reliability_png = reliability, Path(reliability["path"])
     pdf = config.model_output(layout.REPORT_PDF)
     pages = write_pdf(report, pdf)
     log.info("wrote %s (%d pages, model %s)", pdf, pages, deployment.label)
@@ -364,4 +410,5 @@ def run(config: Config, input_csv: Path | None = None, current_run: dict[str, An
         "pages": pages,
         "trends": str(report.trends_png),
         "ranking": {"id": compared.ranking_id, "kind": kind, "previous": (compared.previous or {}).get("id")},
+        "brier": reliability["brier"],
     }

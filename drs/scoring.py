@@ -3,7 +3,9 @@
 Writes `output_model_path/latestscore.txt` (the bare F1, as the course has it)
 and `latestscore.json` (F1, precision, recall, accuracy, the test file and the
 checksum of the model that was scored, so deployment can check that score and
-model belong together).
+model belong together; and `calibration`, the reliability table of the exit
+probability per decile with the Brier score, drs/calibration.py, which deploys
+with the rest of the score).
 
 When trainedmodel.json records the model's linear parts (drs.model.LinearModel)
 and its `model_sha256` is that of the pickle on disk, the model is scored from
@@ -19,6 +21,7 @@ import pickle
 from pathlib import Path
 from typing import Any
 
+from drs import calibration
 from drs.errors import StageError
 from drs.fileio import atomic_write_json, atomic_write_text, sha256_bytes
 from drs.layout import utc_now
@@ -73,15 +76,18 @@ def score(config: Config) -> dict[str, Any]:
     """Score output_model_path/trainedmodel.pkl on the test data and record it."""
     schema = Schema.from_config(config)
     model, digest = model_to_score(config)
-    result = metrics(model, read_polars_checked(config.test_data_csv, schema, source=str(config.test_data_csv)), schema)
+    test = read_polars_checked(config.test_data_csv, schema, source=str(config.test_data_csv))
+    result = metrics(model, test, schema)
+    result.update(calibration=calibration.of_model(model, test, schema))
     result.update(scored_at=utc_now(), test_data=str(config.test_data_csv), model_sha256=digest)
     atomic_write_text(config.latest_score_txt, format_score(result["f1"]))
     atomic_write_json(config.latest_score_json, result)
     log.info(
-        "F1 %.4f (precision %.4f, recall %.4f) on %d rows of %s; wrote %s",
+        "F1 %.4f (precision %.4f, recall %.4f, Brier %.4f) on %d rows of %s; wrote %s",
         result["f1"],
         result["precision"],
         result["recall"],
+        result["calibration"]["brier"],
         result["rows"],
         config.test_data_csv.name,
         config.latest_score_txt,

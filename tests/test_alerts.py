@@ -310,7 +310,7 @@ def test_stale_is_noticed_once_by_the_next_run_and_shown_by_the_page_and_health(
     client = create_app(config).test_client()
     health = client.get("/health").get_json()
     assert health["stale"] is True and health["last_finished_run"] == {"finished_at": long_ago, "outcome": "no new data"}
-    assert "The pipeline is stale." in client.get("/").get_data(as_text=True)
+    assert "<strong>Updates have stopped.</strong> The pipeline has not run for 45 minutes" in client.get("/").get_data(as_text=True)
 
     with run_lock(config.lock_file):  # a run that finds the lock held sees it too
         assert pipeline.run(config) == 0
@@ -321,7 +321,7 @@ def test_stale_is_noticed_once_by_the_next_run_and_shown_by_the_page_and_health(
     assert pipeline.run(config) == 0  # the same quiet spell: not told again; this run ends it
     assert len(receiver.posts) == 1
     assert client.get("/health").get_json()["stale"] is False
-    assert "The pipeline is stale." not in client.get("/").get_data(as_text=True)
+    assert "Updates have stopped." not in client.get("/").get_data(as_text=True)
 
     clock.advance(minutes=31)  # the next run comes 31 minutes after that one finished
     assert pipeline.run(config) == 0

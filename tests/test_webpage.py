@@ -11,6 +11,7 @@ import tempfile
 from datetime import UTC, datetime, timedelta
 from html import unescape
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pypdf import PdfReader
@@ -20,7 +21,7 @@ from drs.errors import ConfigError
 from drs.formatting import score
 from drs.history import Outcome
 from drs.settings import Config
-from drs.web import create_app, page
+from drs.web import create_app, page, plainwords
 from tests.conftest import tree_state, write_config
 from tools.procs import gunicorn_server
 
@@ -154,25 +155,55 @@ def test_a_failed_run_and_a_damaged_risk_list_show_on_the_page(reported: Config)
     )
     (reported.output_model_folder / "risklist.csv").write_text("rank,who\n1,x\n")
     html = unescape(create_app(reported).test_client().get("/").get_data(as_text=True))
-    assert "The last run failed" in html and "ingestion: no valid data in q9.csv" in html
+    assert "<strong>Update failed.</strong> The last update (today) failed: the list below is from before it" in html
+    assert "ingestion: no valid data in q9.csv" in html  # in the technical line, under <details>
     assert "risklist.csv cannot be read" in html and "has columns ['rank', 'who']" in html
     assert 'id="model-f1"' in html  # the rest of the page still shows
 
 
-def test_warnings_for_an_old_model_data_drift_and_a_refused_candidate() -> None:
-    now = datetime(2026, 11, 25, tzinfo=UTC)
-    meta = {"label": "v0003", "trained_at": (now - timedelta(days=40)).isoformat()}
-    drift = {
-        "started_at": now.isoformat(),
-        "check": {"test": "raw", "new_data_f1": 0.5, "deployed_score": 0.7, "drift": True},
-        "data_drift": {"drifted_features": ["lastmonth_activity"], "rule": "KS p < 0.05 and PSI > 0.2"},
-        "gate": {"promote": False, "reason": "improvement -0.1 < minimum 0.0 -> not promoted"},
+def drift_run(outcome: str, check: dict[str, Any], at: datetime, **details: Any) -> dict[str, Any]:
+    """A history row as history.runs returns it, for the pure banner functions."""
+    return {
+        "kind": "fullprocess",
+        "started_at": at.isoformat(),
+        "finished_at": at.isoformat(),
+        "outcome": outcome,
+        "message": outcome,
+        "details": {"drift": check, **details},
     }
-    titles = [w["title"] for w in page.warnings(meta, {"outcome": Outcome.NO_DRIFT}, drift, now, 30)]
-    assert titles == ["The model is old", "Data drift found", "Drift found, retrained model not promoted"]
-    assert "40 days ago" in page.warnings(meta, None, None, now, 30)[0]["text"]
-    assert page.warnings(meta, None, None, now, 45) == []
-    assert page.warnings({"trained_at": now.isoformat()}, {"outcome": Outcome.DEPLOYED}, {"check": {"drift": False}}, now, 30) == []
+
+
+def test_banners_for_an_old_model_data_drift_and_a_refused_candidate() -> None:
+    now = datetime(2026, 11, 25, 12, tzinfo=UTC)
+    meta = {"label": "v0003", "trained_at": (now - timedelta(days=40)).isoformat()}
+    check = {"test": "raw", "new_data_f1": 0.5, "deployed_score": 0.7, "threshold": 0.7, "drift": True}
+    refused = drift_run(
+        Outcome.NOT_PROMOTED,
+        check,
+        now - timedelta(days=1),
+        data_drift={"drifted_features": ["lastmonth_activity"], "rule": "KS p < 0.05 and PSI > 0.2"},
+        gate={"promote": False, "reason": "improvement -0.1 < minimum 0.0 -> not promoted"},
+    )
+    found = page.banners(meta, [refused], now, 60 * 24 * 7, 30)
+    assert [(b["title"], b["level"]) for b in found] == [
+        ("Model kept", "warning"),  # no sampling noise measured: read as beyond it, as the alerts do
+        ("Model getting old", "notice"),
+        ("Client data has changed", "notice"),
+    ]
+    assert found[0]["text"] == plainwords.OUTCOME_WORDS[plainwords.BEYOND_NOISE].sentence.format(label="v0003", day="yesterday")
+    assert "improvement -0.1 < minimum 0.0 -> not promoted" in found[0]["technical"]
+    assert "F1 on the new data 0.5000 vs its latestscore 0.7000 -> drift" in found[0]["technical"]
+    assert found[1]["text"].startswith("The model was trained 40 days ago, longer than the 30 days its owners allow")
+    assert found[2]["text"].startswith("The newest client data looks different from the data the model learned from (activity last month)")
+    assert "KS p < 0.05 and PSI > 0.2" in found[2]["technical"]
+    assert page.banners(meta, [], now, 30, 45) == []
+    fresh = {"label": "v0004", "trained_at": now.isoformat()}
+    deployed = drift_run(Outcome.DEPLOYED, {**check}, now, gate={"promote": True, "reason": "improvement +0.1 -> promoted"})
+    (banner,) = page.banners(fresh, [refused, {**deployed, "deployed_version": 4}], now, 60, 30)
+    assert (banner["title"], banner["level"]) == ("New model", "info")
+    assert banner["text"] == "A new model (v0004) was deployed today: the list below uses it."
+    by_hand = {"label": "v0005", "trained_at": now.isoformat()}  # deployment.py records no run: the run still names its own
+    assert page.banners(by_hand, [{**deployed, "deployed_version": 4}], now, 60, 30)[0]["text"].startswith("A new model (v0004)")
 
 
 def test_paging_and_search_are_pure() -> None:
@@ -243,13 +274,20 @@ def test_a_drift_within_sampling_noise_is_an_information_banner_and_a_stale_pipe
     noise = {"level": 0.95, "resamples": 2000, "rows": 2000, "low": 0.736, "high": 0.778, "threshold_rows": 1200}
     noise |= {"drop": -0.0338, "drop_low": -0.071, "drop_high": 0.004, "share_at_or_above": 0.04, "beyond_noise": False}
     check = {"test": "raw", "new_data_f1": 0.7571, "deployed_score": 0.7909, "threshold": 0.7909, "drift": True, "noise": noise}
-    drift = {"started_at": now.isoformat(), "check": check, "gate": {"promote": False, "reason": "improvement -0.0004 < 0 -> not promoted"}}
-    (banner,) = page.warnings(None, {"outcome": Outcome.NOT_PROMOTED}, drift, now, 30)
-    assert banner["level"] == "info" and banner["title"] == "Drift within sampling noise, retrained model not promoted"
-    assert "within sampling noise (no drop in 4% of 2000 resamples)" in banner["text"]
-    beyond = {**drift, "check": {**check, "noise": {**noise, "beyond_noise": True}}}
-    assert page.warnings(None, None, beyond, now, 30)[0]["level"] == "warning"
+    run = drift_run(Outcome.NOT_PROMOTED, check, now, gate={"promote": False, "reason": "improvement -0.0004 < 0 -> not promoted"})
+    (banner,) = page.banners(None, [run], now, 30, 30)
+    assert banner["level"] == "info" and banner["title"] == "Model kept"
+    assert banner["text"] == plainwords.OUTCOME_WORDS[Outcome.NOT_PROMOTED].sentence.format(label="the deployed model", day="today")
+    assert "within sampling noise (no drop in 4% of 2,000 resamples)" in banner["technical"]  # the alerts' own line
+    assert page.status_cards([run], now)["new_data_check"]["word"] == "Small dip"
+    beyond = drift_run(Outcome.NOT_PROMOTED, {**check, "noise": {**noise, "beyond_noise": True}}, now)
+    assert page.banners(None, [beyond], now, 30, 30)[0]["level"] == "warning"
+    assert page.status_cards([beyond], now)["new_data_check"]["word"] == "Did worse"
     finished = {"kind": "fullprocess", "outcome": "no new data", "finished_at": (now - timedelta(minutes=31)).isoformat()}
     stale = page.stale_banner(page.last_finished([finished, {"kind": "rollback", "finished_at": now.isoformat()}]), now, 30)
-    assert stale is not None and stale["level"] == "warning" and "31 minutes ago" in stale["text"]
+    assert stale is not None and stale["level"] == "warning" and stale["title"] == "Updates have stopped"
+    assert stale["text"] == "The pipeline has not run for 31 minutes: the list may be out of date."
+    assert "stale_after_minutes is 30" in stale["technical"]
     assert page.stale_banner(finished, now, 45) is None and page.stale_banner(None, now, 30) is None
+    hours = {**finished, "finished_at": (now - timedelta(hours=3, minutes=5)).isoformat()}
+    assert page.stale_banner(hours, now, 30)["text"].startswith("The pipeline has not run for 3 hours:")  # type: ignore[index]

@@ -5,7 +5,10 @@ from templates/ with plain CSS from static/ (both beside this file); no outside
 resource, so it works on machines without internet. It only reads what the
 pipeline wrote: production (drs.production), the run history (drs.history), and
 in output_model_path the risk list, diagnostics and plots (drs.layout names).
-It never writes; only a client's own view (drs/web/clients.py) loads models, to score that client with each version.
+It never writes. It loads models only for a client's own view (drs/web/clients.py, to score that client
+with each version) and for a version deployed before scoring recorded its reliability curve (once,
+to compute it; drs.calibration). Banners and status cards speak to a client manager
+(drs/web/plainwords.py), the technical line one click away in a <details> element.
 
 With nothing deployed it shows a "no model deployed" state, not an error; a
 file that cannot be read is named in its section while the rest still shows.
@@ -29,13 +32,16 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, render_template, request, send_file
 from werkzeug.exceptions import HTTPException
 
-from drs import alerts, explain, formatting, history, layout, movement, production, risk
+from drs import alerts, calibration, explain, formatting, history, layout, movement, production, risk
 from drs.drift import describe_noise, describe_score_drift
 from drs.errors import DataError, DeploymentError
 from drs.history import Outcome
-from drs.schema import Schema
+from drs.production import Deployment
+from drs.schema import Schema, read_polars_checked
 from drs.settings import Config
 from drs.web import clients as client_page
+from drs.web import plainwords
+from drs.web import reliability as reliability_chart
 from drs.web.api import FileCache, Service, service
 
 PAGE_SIZE = 25
@@ -180,82 +186,73 @@ def last_finished(runs: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
     return None
 
 
+def last_drift_run(runs: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """The newest run that made a score-drift decision (its outcome says what followed), or None."""
+    for run in reversed(runs):
+        if isinstance((run.get("details") or {}).get("drift"), dict):
+            return run
+    return None
+
+
 def stale_banner(finished: dict[str, Any] | None, now: datetime, stale_after_minutes: float) -> dict[str, str] | None:
     """The banner of a pipeline with no finished run for longer than stale_after_minutes; pure."""
     if finished is None or not alerts.is_stale(finished.get("finished_at"), now, stale_after_minutes):
         return None
-    return {
-        "title": "The pipeline is stale",
-        "level": "warning",
-        "text": f"no full-process run has finished since {formatting.when(finished.get('finished_at'))} "
-        f"({ago(finished.get('finished_at'), now)}; stale_after_minutes is {formatting.number(stale_after_minutes)}): "
-        "check that cron runs fullprocess.py and that no run hangs.",
-    }
+    return plainwords.stale_words(finished, now, stale_after_minutes)
 
 
-def drift_banner(check: dict[str, Any], gate: dict[str, Any]) -> dict[str, str]:
-    """A refused candidate after score drift: a warning when the drop is beyond sampling noise (or was not measured), else information."""
-    noise = check.get("noise") if isinstance(check.get("noise"), dict) else None
-    reason = f"{drift_words(check)}; {gate.get('reason') or 'the promotion gate refused it'}."
-    if noise is None or noise.get("beyond_noise"):
-        return {"title": "Drift found, retrained model not promoted", "level": "warning", "text": reason}
-    try:
-        words = describe_noise(noise)
-    except (KeyError, TypeError, ValueError):
-        words = "the drop is within sampling noise"
-    return {"title": "Drift within sampling noise, retrained model not promoted", "level": "info", "text": f"{reason} {words}."}
-
-
-def warnings(
+def banners(
     meta: dict[str, Any] | None,
-    last_run: dict[str, Any] | None,
-    drift: dict[str, Any] | None,
+    runs: Sequence[dict[str, Any]],
     now: datetime,
+    stale_after_minutes: float,
     max_age_days: float,
 ) -> list[dict[str, str]]:
-    """The banners: last run failed, model too old, data drift found, drift found but nothing deployed; pure.
+    """The banners, in a client manager's words with the technical line for the model's owners; pure.
 
-    Each has a `level`: "warning" (red), or "info" (a drift decision within sampling noise that changed nothing)."""
-    found = []
-    if last_run and last_run.get("outcome") == Outcome.FAILED:
-        found.append(
-            {
-                "title": "The last run failed",
-                "level": "warning",
-                "text": f"{formatting.when(last_run.get('started_at'))}: {last_run.get('message') or 'no message'}",
-            }
-        )
+    Updates stopped (stale); what the newest run that did something did (drs/web/plainwords.py's words per
+    outcome); the model too old; the newest client data unlike the training data. Each has a `level`:
+    "warning" (red, role="alert"), "notice" (amber) or "info" (blue)."""
+    found = [b for b in [stale_banner(last_finished(runs), now, stale_after_minutes)] if b]
+    told = plainwords.telling_run(runs)
+    if told is not None:
+        newest = last_real_run(runs)
+        quiet_after = newest if newest is not None and newest is not told and newest.get("outcome") == Outcome.NO_NEW_DATA else None
+        found.append(plainwords.run_banner(told, (meta or {}).get("label"), now, quiet_after, drift_words))
+    drift_run = last_drift_run(runs)
+    if drift_run is not None and drift_run is not told and drift_run.get("outcome") == Outcome.NOT_PROMOTED:
+        found.append(plainwords.run_banner(drift_run, (meta or {}).get("label"), now, None, drift_words))  # still what holds
     if meta:
         trained = parse_time(meta.get("trained_at") or meta.get("deployed_at"))
         if trained is not None and now - trained > timedelta(days=max_age_days):
             found.append(
-                {
-                    "title": "The model is old",
-                    "level": "warning",
-                    "text": f"{meta.get('label', 'the deployed model')} was trained {ago(trained, now)} "
-                    f"({formatting.when(meta.get('trained_at') or meta.get('deployed_at'))}), "
-                    f"more than the {formatting.number(max_age_days)} days allowed (max_model_age_days).",
-                }
+                plainwords.old_model_words(
+                    str(meta.get("label", "the deployed model")),
+                    trained,
+                    meta.get("trained_at") or meta.get("deployed_at"),
+                    now,
+                    max_age_days,
+                )
             )
-    if drift:
-        raw_data = drift.get("data_drift")
-        data: dict[str, Any] = raw_data if isinstance(raw_data, dict) else {}
-        drifted = data.get("drifted_features") or []
-        if drifted:
-            found.append(
-                {
-                    "title": "Data drift found",
-                    "level": "warning",
-                    "text": f"in {', '.join(map(str, drifted))} ({data.get('rule') or 'drift rule not recorded'}), "
-                    f"run of {formatting.when(drift.get('started_at'))}.",
-                }
-            )
-        check = drift.get("check") or {}
-        raw_gate = drift.get("gate")
-        gate: dict[str, Any] = raw_gate if isinstance(raw_gate, dict) else {}
-        if check.get("drift") and gate and not gate.get("promote", True):
-            found.append(drift_banner(check, gate))
+    data = ((drift_run or {}).get("details") or {}).get("data_drift")
+    drifted = (data.get("drifted_features") or []) if isinstance(data, dict) else []
+    if drift_run is not None and drifted:
+        found.append(plainwords.data_drift_words(drifted, drift_run))
     return found
+
+
+def status_cards(runs: Sequence[dict[str, Any]], now: datetime) -> dict[str, Any]:
+    """The "last update" and "model on new data" cards: a word or two each, when, and a class for its colour."""
+    told = plainwords.telling_run(runs)
+    drift_run = last_drift_run(runs)
+    cards: dict[str, Any] = {"last_update": None, "new_data_check": None}  # not "update": Jinja would find dict.update
+    if told is not None:
+        words = plainwords.words_for(told)
+        cards["last_update"] = {"word": words.short, "level": words.level, "when": ago(told.get("started_at"), now)}
+    if drift_run is not None:
+        word, level = plainwords.check_card(drift_run)
+        cards["new_data_check"] = {"word": word, "level": level, "when": ago(drift_run.get("started_at"), now)}
+    return cards
 
 
 def recent_runs(runs: Sequence[dict[str, Any]], now: datetime, days: float) -> list[dict[str, Any]]:
@@ -326,6 +323,31 @@ def _diagnostics_section(config: Config) -> Section:
         return Section(problem=f"{layout.DIAGNOSTICS} cannot be read: {exc}")
 
 
+def recorded_calibration(meta: dict[str, Any]) -> dict[str, Any] | None:
+    """The reliability table scoring recorded in latestscore.json and deployment copied, if it did."""
+    found = (meta.get("score") or {}).get("calibration")
+    return found if isinstance(found, dict) and found.get("deciles") else None
+
+
+def _calibration_section(svc: Service, deployment: Deployment) -> Section:
+    """The deployed model's reliability on the test data: as recorded at deployment, or, for a version deployed
+    before scoring recorded it, computed once from the deployed model (kept until the model or test file changes)."""
+    recorded = recorded_calibration(deployment.meta)
+    if recorded is not None:
+        return Section(data={**recorded, "test_data": Path(str(deployment.meta["score"].get("test_data") or "")).name or "the test data"})
+    test = svc.config.test_data_csv
+
+    def compute() -> dict[str, Any]:
+        return calibration.of_model(production.load_model(deployment), read_polars_checked(test, svc.schema, source=test.name), svc.schema)
+
+    try:
+        data = svc.cache.get("page:calibration", (deployment.model_path, test), compute, extra=deployment.version)
+    except (OSError, DataError, DeploymentError, ValueError) as exc:
+        return Section(problem=f"The reliability curve cannot be computed: {exc}")
+    note = f"{deployment.label} was deployed before scoring recorded this curve: computed now from its model on {test.name}."
+    return Section(data={**data, "test_data": test.name}, notes=[note])
+
+
 def _image(config: Config, name: str) -> dict[str, Any] | None:
     path = config.model_output(name)
     size = png_size(path)
@@ -346,6 +368,7 @@ def index() -> str:
         deployment, model.problem = None, f"the deployed version cannot be read: {exc}"
     meta = {**deployment.meta, "label": deployment.label} if deployment else None
     model.data = meta
+    reliability = _calibration_section(svc, deployment) if deployment else Section()
 
     runs = Section(data=[])
     try:
@@ -374,8 +397,8 @@ def index() -> str:
         runs=runs,
         last_run=last_run,
         drift=drift,
-        warnings=[b for b in [stale_banner(last_finished(runs.data), now, config.stale_after_minutes)] if b]
-        + (warnings(meta, last_run, drift, now, config.max_model_age_days) if meta or last_run else []),
+        banners=banners(meta, runs.data, now, config.stale_after_minutes, config.max_model_age_days),
+        cards=status_cards(runs.data, now),
         recent=recent[:RUNS_SHOWN],
         recent_total=len(recent),
         recent_counts=outcome_counts(recent),
@@ -387,6 +410,9 @@ def index() -> str:
         diagnostics=_diagnostics_section(config),
         changes=_changes_section(svc) if meta else Section(),
         since_words=movement.since_words,
+        reliability=reliability,
+        reliability_svg=reliability_chart.svg,
+        calibration=calibration,
         images={name: _image(config, name) for name in layout.IMAGES},
         run_files=run_files,
         drift_words=drift_words,
