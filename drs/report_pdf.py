@@ -37,7 +37,7 @@ from reportlab.platypus import (
 )
 
 from drs.calibration import brier_words, plain_reading
-from drs.drift import describe_score_drift
+from drs.drift import describe_noise, describe_score_drift
 from drs.fileio import atomic_output
 from drs.formatting import dependency_status, file_span, flag, number, score, seconds, threshold_of, when
 from drs.ingest import Status
@@ -249,6 +249,8 @@ def drift_block(last_run: dict[str, Any] | None, drift: dict[str, Any] | None) -
     ]
     if check.get("fallback"):
         rows.append(("Fallback", text(check["fallback"])))
+    if isinstance(check.get("noise"), dict):
+        rows.append(("Sampling noise", text(describe_noise(check["noise"]), 400)))
     rows.append(("New files", text(", ".join(drift.get("new_files") or []) or "-", 400)))
     gate = drift.get("gate")
     if isinstance(gate, dict) and gate.get("reason"):
@@ -310,6 +312,7 @@ def data_drift_table(data: Any) -> list[Flowable]:
 
 
 KNOWN_DRIFT_KEYS = {
+    "noise",
     "test",
     "requested_test",
     "fallback",
