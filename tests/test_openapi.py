@@ -30,8 +30,12 @@ def test_the_description_is_valid_openapi(spec: dict[str, Any]) -> None:
     validate(spec)
 
 
-# The HTML page for people (drs/web/page.py, described in the README), not part of the JSON API.
+# The HTML page for people (drs/web/page.py, described in the README) and its sign-in form (drs/web/signin.py),
+# not part of the JSON API.
 PAGE_ROUTES = {
+    ("/signin", "get"),
+    ("/signin", "post"),
+    ("/signout", "post"),
     ("/", "get"),
     ("/risklist.csv", "get"),
     ("/images/<name>", "get"),
@@ -49,7 +53,7 @@ def test_the_server_has_exactly_the_documented_endpoints(spec: dict[str, Any], d
         if method.lower() in HTTP_METHODS
     }
     documented = {(path, method) for path, item in spec["paths"].items() for method in item if method in HTTP_METHODS}
-    page = ("page", "page_assets")
+    page = ("page", "page_assets", "signin")
     assert {(rule, method) for blueprint, rule, method in served if blueprint not in page} == documented
     assert {(rule, method) for blueprint, rule, method in served if blueprint in page} == PAGE_ROUTES
 
