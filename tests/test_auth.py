@@ -7,6 +7,7 @@ app answers; a test checks that its keys are exactly the app's routes, so no end
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import os
 import re
@@ -356,3 +357,21 @@ def test_an_app_for_a_bad_auth_setting_does_not_start(project: Path) -> None:
     path = write_config(project, "bad.json", auth="maybe")
     with pytest.raises(ConfigError, match="key 'auth' must be one of on, off"):
         create_app(path)
+
+
+@pytest.mark.slow
+def test_apicalls_takes_its_token_from_drs_token_against_a_real_server(served: Served) -> None:
+    from tests.conftest import run_script
+    from tools.procs import gunicorn_server
+
+    config = served.config
+    with gunicorn_server(config.config_file) as url:
+        without = run_script("apicalls.py", "--config", str(config.config_file), "--url", url, env={**os.environ, "DRS_TOKEN": ""})
+        assert "the API wants a credential: set DRS_TOKEN" in without.stderr
+        assert [a["status"] for a in json.loads(config.model_output("apireturns.json").read_text())["answers"]] == [401] * 4 + [200]
+        token = served.tokens["operator"]
+        done = run_script("apicalls.py", "--config", str(config.config_file), "--url", url, env={**os.environ, "DRS_TOKEN": token})
+        assert done.returncode == 0, done.stderr
+    record = config.model_output("apireturns.json").read_text()
+    assert [a["status"] for a in json.loads(record)["answers"]] == [200] * 5
+    assert token not in record and token not in config.model_output("apireturns.txt").read_text()
