@@ -7,8 +7,11 @@ workers share their metrics (GET /metrics) through files in the project's
 """
 
 import os
+import sys
 
-from drs import multiproc
+from drs import multiproc, serving
+from drs.errors import ConfigError
+from drs.settings import load_config
 
 bind = os.environ.get("BIND", f"127.0.0.1:{os.environ.get('PORT', '8000')}")
 workers = int(os.environ.get("WORKERS", "2"))
@@ -25,7 +28,19 @@ loglevel = os.environ.get("LOG_LEVEL", "info")
 
 
 def on_starting(server):
-    """In the master, before any worker: prometheus-client reads PROMETHEUS_MULTIPROC_DIR when a worker first imports it."""
+    """In the master, before any worker: never open on the network by mistake (drs/serving.py; the workers check
+    again through DRS_BIND); prometheus-client reads PROMETHEUS_MULTIPROC_DIR when a worker first imports it."""
+    binds = list(server.cfg.bind)
+    os.environ[serving.BIND_ENV] = ",".join(binds)
+    try:
+        config = load_config(os.environ.get("DRS_CONFIG") or None)
+        refused = serving.refusal(config, binds)
+    except ConfigError as exc:
+        refused = f"error: {exc}"
+    if refused:
+        sys.exit(refused)  # the one line on stderr, exit status 1, before anything listens
+    if (warning := serving.warning(config)) is not None:
+        server.log.warning("%s", warning)
     server.log.info("%s", multiproc.prepare(os.environ.get("DRS_CONFIG")))
 
 

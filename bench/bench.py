@@ -46,6 +46,18 @@ from typing import Any
 
 from tools.procs import free_port, stop
 
+
+def auth_headers() -> dict[str, str]:
+    """`Authorization: Bearer $DRS_TOKEN` when DRS_TOKEN is set (a server with users configured; docs/security.md)."""
+    token = os.environ.get("DRS_TOKEN")
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def header_flags() -> list[str]:
+    """The same header as hey's and wrk's -H flags."""
+    return [flag for name, value in auth_headers().items() for flag in ("-H", f"{name}: {value}")]
+
+
 ROOT = Path(__file__).resolve().parent.parent
 
 BENCH = ROOT / "bench"
@@ -115,7 +127,7 @@ def build_project(folder: Path) -> dict[str, bytes]:
 def get_json(port: int, path: str, timeout: float = 5) -> tuple[int, Any]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        conn.request("GET", path)
+        conn.request("GET", path, headers=auth_headers())
         response = conn.getresponse()
         return response.status, json.loads(response.read())
     finally:
@@ -159,7 +171,7 @@ def server(name: str, command: list[str], port: int, env: dict[str, str], log: P
 
 def hey_load(port: int, path: str, body: bytes, requests: int, concurrency: int, work: Path) -> tuple[int, float, float, float, int]:
     """(answers, seconds, p50 ms, p99 ms, errors) from hey, which sends exactly `requests` requests."""
-    command = ["hey", "-n", str(requests), "-c", str(concurrency), "-t", "10"]
+    command = ["hey", "-n", str(requests), "-c", str(concurrency), "-t", "10", *header_flags()]
     if body:
         body_file = work / "body.json"
         body_file.write_bytes(body)
@@ -187,6 +199,7 @@ def wrk_load(port: int, path: str, body: bytes, requests: int, concurrency: int,
     done = subprocess.run(
         [
             "wrk",
+            *header_flags(),
             "-t",
             str(threads),
             "-c",
@@ -215,7 +228,7 @@ def wrk_load(port: int, path: str, body: bytes, requests: int, concurrency: int,
 def python_load(port: int, path: str, body: bytes, requests: int, concurrency: int, work: Path) -> tuple[int, float, float, float, int]:
     """The same from threads of http.client (one connection per request, as gunicorn's sync workers close them)."""
     method = "POST" if body else "GET"
-    headers = {"Content-Type": "application/json"} if body else {}
+    headers = {**({"Content-Type": "application/json"} if body else {}), **auth_headers()}
 
     def one(_: int) -> tuple[float, bool]:
         started = time.perf_counter()

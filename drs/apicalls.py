@@ -2,12 +2,15 @@
 
 Writes to output_model_path: `layout.API_RETURNS` (one labelled section per
 endpoint) and `layout.API_RETURNS_JSON` (URL, status code and JSON answer of each).
+The API token comes from the environment (`DRS_TOKEN`; an operator's, see docs/security.md)
+and is sent as `Authorization: Bearer`; it is never written to either record.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from typing import Any
 
@@ -19,6 +22,7 @@ from drs.fileio import atomic_write_json, atomic_write_text
 from drs.settings import Config
 
 log = logging.getLogger("apicalls")
+TOKEN_ENV = "DRS_TOKEN"
 READABLE_ROWS = 10
 Call = tuple[str, str, str, dict[str, Any] | None]
 
@@ -36,13 +40,19 @@ def endpoint_calls(config: Config) -> list[Call]:
     ]
 
 
-def call_one(base_url: str, label: str, method: str, path: str, body: dict[str, Any] | None, timeout: float) -> dict[str, Any]:
+def auth_headers(token: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def call_one(
+    base_url: str, label: str, method: str, path: str, body: dict[str, Any] | None, timeout: float, token: str | None = None
+) -> dict[str, Any]:
     """One call and what it answered; a refused connection raises StageError (the API is not up)."""
     url = base_url + path
     answer: dict[str, Any] = {"endpoint": label, "method": method, "url": url, "request": body}
     started = time.perf_counter()
     try:
-        response = requests.request(method, url, json=body, timeout=timeout)
+        response = requests.request(method, url, json=body, timeout=timeout, headers=auth_headers(token))
     except requests.ConnectionError:  # refused, or no connection within the timeout
         raise StageError(f"the API is not reachable at {base_url} (is it running? try `make serve`)") from None
     except requests.Timeout:
@@ -59,6 +69,13 @@ def call_one(base_url: str, label: str, method: str, path: str, body: dict[str, 
     except ValueError:
         payload = {"non_json_body": response.text[:2000]}
     log.info("%s %s -> %d", method, path, response.status_code)
+    if response.status_code == 401:
+        log.error(
+            "%s %s: the API wants a credential: set %s to an operator's token (python -m drs.users token NAME --role operator)",
+            method,
+            path,
+            TOKEN_ENV,
+        )
     return {
         **answer,
         "status": response.status_code,
@@ -68,9 +85,9 @@ def call_one(base_url: str, label: str, method: str, path: str, body: dict[str, 
     }
 
 
-def call_all(base_url: str, calls: list[Call], timeout: float) -> list[dict[str, Any]]:
+def call_all(base_url: str, calls: list[Call], timeout: float, token: str | None = None) -> list[dict[str, Any]]:
     """Call each endpoint in turn; raise StageError if the API cannot be reached at all."""
-    return [call_one(base_url, label, method, path, body, timeout) for label, method, path, body in calls]
+    return [call_one(base_url, label, method, path, body, timeout, token) for label, method, path, body in calls]
 
 
 def failed_calls(answers: list[dict[str, Any]]) -> list[str]:
@@ -112,7 +129,7 @@ def run(config: Config, base_url: str | None = None) -> list[dict[str, Any]]:
     """Call every endpoint at `base_url` (default: api_url) and write both records; StageError if the API is down."""
     base_url = (base_url or config.api_url).rstrip("/")
     called_at = layout.utc_now()
-    answers = call_all(base_url, endpoint_calls(config), config.api_timeout_seconds)
+    answers = call_all(base_url, endpoint_calls(config), config.api_timeout_seconds, os.environ.get(TOKEN_ENV) or None)
     readable = config.model_output(layout.API_RETURNS)
     atomic_write_text(readable, format_readable(base_url, answers, called_at))
     failed = failed_calls(answers)

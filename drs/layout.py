@@ -13,6 +13,8 @@ TMP_PREFIX = ".tmp-"  # a temporary file or folder of a run in progress (or of a
 CONFIG_FILE = "config.json"
 REQUIREMENTS = "requirements.txt"
 CRON_LOG = "logs/fullprocess.log"  # where cronjob.txt's line appends the full process's output
+USERS_FILE = "instance/users.json"  # the default users_file: git-ignored, mode 0600 (drs/users.py)
+SECRET_KEY_FILE = "secret_key"  # beside the users file: signs the page's session cookies (drs/web/signin.py)
 
 # output_folder_path
 FINAL_DATA = "finaldata.csv"

@@ -195,6 +195,9 @@ HOURS = Check("number > 0", _number(0, strict=True))
 BOOLEAN = Check("true/false", _boolean)
 NUMBER = Check("number", _any_number)
 DRIFT_TEST = Check(" / ".join(DRIFT_TESTS), _one_of(DRIFT_TESTS))
+AUTH_MODES = ("on", "off")
+AUTH = Check(" / ".join(AUTH_MODES), _one_of(AUTH_MODES))
+HOPS = Check("whole number >= 0", _whole(0))
 MIN_HISTORY = Check("object", _min_history)
 MODEL = Check("object", _model)
 
@@ -252,6 +255,14 @@ class Config:
     max_records: int = setting("max_records", 10_000, COUNT, "most records one /prediction request may score")
     data_folders: tuple[Path, ...] = setting(
         "data_folders", Derived("the input, output and test folders", _data_folders), PATHS, "folders /prediction may read files from"
+    )
+    users_file: Path = setting(
+        "users_file", layout.USERS_FILE, PATH, "users and API tokens (hashes only, mode 0600; `python -m drs.users`, docs/security.md)"
+    )
+    auth: str = setting("auth", "on", AUTH, 'sign-in and tokens required; "off" serves open on purpose (a warning at every start)')
+    session_hours: float = setting("session_hours", 12, HOURS, "a page sign-in lasts this long")
+    proxy_hops: int = setting(
+        "proxy_hops", 0, HOPS, "reverse proxies in front whose X-Forwarded-For/-Proto are trusted (0: none; docs/security.md)"
     )
     max_model_age_days: float = setting("max_model_age_days", 30, DAYS, "the page warns when the model is older")
     history_days: float = setting("history_days", 7, DAYS, "runs the page lists under History")

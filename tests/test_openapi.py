@@ -30,8 +30,12 @@ def test_the_description_is_valid_openapi(spec: dict[str, Any]) -> None:
     validate(spec)
 
 
-# The HTML page for people (drs/web/page.py, described in the README), not part of the JSON API.
+# The HTML page for people (drs/web/page.py, described in the README) and its sign-in form (drs/web/signin.py),
+# not part of the JSON API.
 PAGE_ROUTES = {
+    ("/signin", "get"),
+    ("/signin", "post"),
+    ("/signout", "post"),
     ("/", "get"),
     ("/risklist.csv", "get"),
     ("/images/<name>", "get"),
@@ -49,7 +53,7 @@ def test_the_server_has_exactly_the_documented_endpoints(spec: dict[str, Any], d
         if method.lower() in HTTP_METHODS
     }
     documented = {(path, method) for path, item in spec["paths"].items() for method in item if method in HTTP_METHODS}
-    page = ("page", "page_assets")
+    page = ("page", "page_assets", "signin")
     assert {(rule, method) for blueprint, rule, method in served if blueprint not in page} == documented
     assert {(rule, method) for blueprint, rule, method in served if blueprint in page} == PAGE_ROUTES
 
@@ -148,6 +152,22 @@ def test_every_documented_answer_happens_and_matches_its_schema(
     seen.add(("/metrics", "get", "200"))
     for wrong in (client.get("/prediction"), client.post("/health"), client.get("/nowhere"), client.post("/metrics")):
         assert wrong.status_code in (404, 405)
+        assert wrong.status_code == 404 or wrong.headers["Allow"]  # RFC 9110
         _validator(spec, "/components/schemas/Error").validate(wrong.get_json())
+
+    # with a user configured: no credential is a 401 (WWW-Authenticate, as documented), a viewer's token on an operator's endpoint a 403
+    from drs import users
+
+    viewer = {"Authorization": "Bearer " + users.new_token(config.users_file, "viewer", "viewer")}
+    for path in ("/scoring", "/summarystats", "/diagnostics", "/risk", "/metrics", "/prediction"):
+        method = "post" if path == "/prediction" else "get"
+        refused = client.open(path, method=method.upper(), json={"records": [RECORD]} if method == "post" else None)
+        assert "WWW-Authenticate" in spec["components"]["responses"]["Unauthorized"]["headers"] and refused.headers["WWW-Authenticate"]
+        _check(spec, method, path, refused, seen)
+        if path != "/risk":
+            answer = client.open(path, method=method.upper(), headers=viewer, json={"records": [RECORD]} if method == "post" else None)
+            _check(spec, method, path, answer, seen)
+    assert client.get("/health").status_code == 200 and spec["paths"]["/health"]["get"]["security"] == []
+    assert set(spec["components"]["securitySchemes"]) == {"bearerAuth", "basicAuth"}
 
     assert _documented_statuses(spec) <= seen, f"documented but never provoked: {sorted(_documented_statuses(spec) - seen)}"

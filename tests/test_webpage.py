@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import re
@@ -291,3 +292,106 @@ def test_a_drift_within_sampling_noise_is_an_information_banner_and_a_stale_pipe
     assert page.stale_banner(finished, now, 45) is None and page.stale_banner(None, now, 30) is None
     hours = {**finished, "finished_at": (now - timedelta(hours=3, minutes=5)).isoformat()}
     assert page.stale_banner(hours, now, 30)["text"].startswith("The pipeline has not run for 3 hours:")  # type: ignore[index]
+
+
+class DevTools:
+    """Chromium driven over --remote-debugging-pipe (fd 3 in, fd 4 out, NUL-separated JSON): standard library only."""
+
+    def __init__(self, browser: str, profile: Path):
+        import json as _json
+
+        self.json = _json
+        to_browser_r, self.to_browser = os.pipe()
+        self.from_browser, from_browser_w = os.pipe()
+
+        def fds() -> None:  # in the child: its fd 3 reads our commands, its fd 4 writes the answers
+            os.dup2(to_browser_r, 100)
+            os.dup2(from_browser_w, 101)
+            os.dup2(100, 3, inheritable=True)
+            os.dup2(101, 4, inheritable=True)
+
+        self.proc = subprocess.Popen(
+            [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--remote-debugging-pipe", "about:blank"],
+            preexec_fn=fds,
+            pass_fds=(3, 4),  # kept open when the other descriptors are closed, after fds() ran
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        os.close(to_browser_r)
+        os.close(from_browser_w)
+        self.buffer = b""
+        self.next_id = 0
+        target = self.send("Target.createTarget", url="about:blank")["targetId"]
+        self.session = self.send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+
+    def send(self, method: str, session: str | None = None, **params: Any) -> dict[str, Any]:
+        self.next_id += 1
+        message: dict[str, Any] = {"id": self.next_id, "method": method, "params": params}
+        if session:
+            message["sessionId"] = session
+        os.write(self.to_browser, self.json.dumps(message).encode() + b"\0")
+        while True:
+            while b"\0" not in self.buffer:
+                chunk = os.read(self.from_browser, 1 << 16)
+                assert chunk, "chromium closed its debugging pipe"
+                self.buffer += chunk
+            raw, self.buffer = self.buffer.split(b"\0", 1)
+            answer = self.json.loads(raw)
+            if answer.get("id") == self.next_id:
+                assert "error" not in answer, answer
+                return answer.get("result", {})
+
+    def evaluate(self, expression: str) -> Any:
+        result = self.send("Runtime.evaluate", self.session, expression=expression, awaitPromise=True, returnByValue=True)
+        return result.get("result", {}).get("value")
+
+    def wait_for(self, expression: str, limit: float = 30) -> Any:
+        import time
+
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            value = self.evaluate(expression)
+            if value:
+                return value
+            time.sleep(0.1)
+        raise AssertionError(f"never true in the browser: {expression}")
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.send("Browser.close")
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=20)
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self.to_browser)
+        os.close(self.from_browser)
+
+
+@pytest.mark.slow
+def test_a_real_browser_signs_in_through_the_form_and_sees_the_top_client(reported: Config, tmp_path: Path) -> None:
+    """With a user configured the page asks for a sign-in; the browser fills the form (CSRF token and all) and lands on the list."""
+    from drs import users
+
+    browser = chromium()
+    password = "a long enough password"
+    users.add_user(reported.users_file, "vera", "viewer", password)
+    top = risk_rows(reported)[0]["corporation"]
+    with gunicorn_server(reported.config_file) as url:
+        tools = DevTools(browser, tmp_path / "profile")
+        try:
+            tools.send("Page.enable", tools.session)
+            tools.send("Page.navigate", tools.session, url=f"{url}/")
+            tools.wait_for("location.pathname === '/signin' && document.readyState === 'complete' && !!document.forms[0]")
+            assert tools.evaluate("document.forms[0].csrf_token.value.length") >= 32
+            tools.evaluate(
+                f"document.getElementById('name').value = 'vera'; document.getElementById('password').value = {password!r};"
+                " document.forms[0].requestSubmit(); true"
+            )
+            tools.wait_for("location.pathname === '/' && document.readyState === 'complete' && !!document.querySelector('td.corp a')")
+            html = tools.evaluate("document.documentElement.outerHTML")
+            assert shown(html)[0] == (1, top)
+            assert "Sign out" in html and ">vera<" in html
+            assert tools.evaluate("document.cookie") == ""  # HttpOnly: the session is out of the script's reach
+        finally:
+            tools.close()

@@ -570,8 +570,11 @@ def register_errors(app: Flask, max_request_bytes: int) -> None:
         if status == 413:
             return error_response(413, f"the request body is larger than the limit of {max_request_bytes} bytes")
         if status == 405:
-            allowed = ", ".join(sorted(m for m in (getattr(exc, "valid_methods", None) or []) if m not in ("HEAD", "OPTIONS")))
-            return error_response(405, f"{request.method} is not allowed on {request.path} (use {allowed})")
+            valid = sorted(getattr(exc, "valid_methods", None) or [])
+            allowed = ", ".join(m for m in valid if m not in ("HEAD", "OPTIONS"))
+            response, _ = error_response(405, f"{request.method} is not allowed on {request.path} (use {allowed})")
+            response.headers["Allow"] = ", ".join(valid)  # RFC 9110: a 405 says what is allowed
+            return response, 405
         if status == 404:
             return error_response(404, f"no endpoint {request.path}; see openapi.yaml for the endpoints")
         return error_response(status, exc.description or _reason(status))

@@ -1,0 +1,68 @@
+"""Whether the app may start where it is asked to serve: never open on the network by mistake.
+
+gunicorn.conf.py asks `refusal` before any worker starts (and passes the bind on to the workers as DRS_BIND,
+so create_app asks again). Serving on an address other than the loopback with authentication on and no
+user or token configured is refused with one line saying how to add a user, or how to switch
+authentication off on purpose; `auth: "off"` is allowed and warned about at every start.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Iterable
+
+from drs import users
+from drs.settings import Config
+
+BIND_ENV = "DRS_BIND"  # the addresses gunicorn serves on, comma-separated (set by gunicorn.conf.py)
+
+
+def bind_host(bind: str) -> str:
+    """The host of a gunicorn bind: '0.0.0.0' of '0.0.0.0:8000', '::1' of '[::1]:8000'; 'unix:...' stays as it is."""
+    if bind.startswith("unix:") or bind.startswith("fd://"):
+        return bind
+    if bind.startswith("["):
+        return bind[1:].split("]", 1)[0]
+    return bind.rsplit(":", 1)[0] if bind.count(":") == 1 else bind
+
+
+def is_loopback_bind(bind: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and localhost, and for a unix socket (only local processes reach it)."""
+    host = bind_host(bind.strip())
+    if host.startswith("unix:"):
+        return True
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name, 0.0.0.0, fd://: possibly the network
+
+
+def binds_from_env() -> list[str] | None:
+    value = os.environ.get(BIND_ENV)
+    return [b for b in value.split(",") if b.strip()] if value else None
+
+
+def refusal(config: Config, binds: Iterable[str]) -> str | None:
+    """The one line that refuses to start open on the network, or None when starting is fine.
+
+    UsersError (a ConfigError) when the users file cannot be used at all."""
+    outside = [b for b in binds if not is_loopback_bind(b)]
+    if config.auth == "off" or not outside:
+        return None
+    if not users.read_users(config.users_file).empty:
+        return None
+    return (
+        f"refusing to serve on {', '.join(outside)} with no user configured: add one with "
+        f"`python -m drs.users add NAME --role operator` (users file {config.users_file}), "
+        f'or set "auth": "off" in {config.config_file.name} to serve open on purpose'
+    )
+
+
+def warning(config: Config) -> str | None:
+    """The warning of every start with authentication off."""
+    if config.auth != "off":
+        return None
+    return f'authentication is off ("auth": "off" in {config.config_file.name}): anyone who reaches this server reads every client'

@@ -1,0 +1,216 @@
+"""Who may use the page and the API: users (a password, for the page and HTTP Basic) and API tokens, each with a role.
+
+`python -m drs.users add NAME --role viewer|operator` (asks for the password; reads one line of standard
+input when that is not a terminal), `token NAME --role ROLE` (prints a new token once), `list`, `remove NAME`.
+
+Only hashes are stored: passwords with Werkzeug's scrypt (salted, memory-hard), tokens with SHA-256 (a token
+is 256 random bits, so a fast hash is enough and the API can check one on every request). The file is
+`users_file` in config (default instance/users.json, git-ignored), written atomically with mode 0600; a file
+the group or others may read is refused with a message saying how to fix it. Checks compare in constant time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import getpass
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import stat
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from drs import layout
+from drs.errors import ConfigError
+from drs.fileio import fsync_dir
+from drs.settings import DEFAULT_CONFIG, load_config
+
+ROLES = ("viewer", "operator")  # each role may do what the roles before it may
+TOKEN_PREFIX = "drs_"
+MIN_PASSWORD = 8
+# a hash to check a password against when the user does not exist, so that a wrong name takes as long as a wrong password
+_DUMMY_HASH = "scrypt:32768:8:1$dummysaltdummysa$" + "0" * 128
+
+
+class UsersError(ConfigError):
+    """A users file that cannot be used (group/other-readable, not JSON, unwritable); the message says what to do."""
+
+
+def role_allows(role: str, needed: str) -> bool:
+    """Whether `role` may do what `needed` may (operator may do everything a viewer may)."""
+    return role in ROLES and needed in ROLES and ROLES.index(role) >= ROLES.index(needed)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class Users:
+    """The users file's content: name -> {role, password hash}, token name -> {role, SHA-256}."""
+
+    users: dict[str, dict[str, str]] = field(default_factory=dict)
+    tokens: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        return not self.users and not self.tokens
+
+    def check_password(self, name: str, password: str) -> str | None:
+        """The user's role when `password` is theirs, else None; as slow for an unknown name as for a known one."""
+        user = self.users.get(name)
+        ok = check_password_hash(user["password"] if user else _DUMMY_HASH, password)
+        return user["role"] if user and ok else None
+
+    def check_token(self, token: str) -> tuple[str, str] | None:
+        """(token name, role) of a valid token, else None; every stored hash is compared, in constant time each."""
+        digest = token_hash(token)
+        found = None
+        for name, entry in self.tokens.items():
+            if hmac.compare_digest(digest, entry["sha256"]):
+                found = (name, entry["role"])
+        return found
+
+    def as_json(self) -> dict[str, Any]:
+        return {"users": self.users, "tokens": self.tokens}
+
+
+def _refuse_open_mode(path: Path, mode: int) -> None:
+    if mode & 0o077:
+        raise UsersError(f"users file {path} may be read by others (mode {stat.S_IMODE(mode):04o}): run `chmod 600 {path}` and start again")
+
+
+def read_users(path: Path) -> Users:
+    """The users of `path` (none when it does not exist); UsersError when others may read it or it is not a users file."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            _refuse_open_mode(path, os.fstat(handle.fileno()).st_mode)
+            raw = json.load(handle)
+    except FileNotFoundError:
+        return Users()
+    except (OSError, ValueError) as exc:
+        raise UsersError(f"users file {path} cannot be read: {exc}") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("users", {}), dict) or not isinstance(raw.get("tokens", {}), dict):
+        raise UsersError(f"users file {path} is not a users file (expected an object with 'users' and 'tokens')")
+    return Users(users=dict(raw.get("users", {})), tokens=dict(raw.get("tokens", {})))
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write `data` to `path` atomically, readable by its owner only (0600) from the first byte."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, tmp = tempfile.mkstemp(prefix=layout.TMP_PREFIX + path.name + ".", dir=path.parent)  # mkstemp creates 0600
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(path.parent)
+
+
+def write_users(path: Path, users: Users) -> None:
+    write_private(path, (json.dumps(users.as_json(), indent=2, sort_keys=True) + "\n").encode("utf-8"))
+
+
+def add_user(path: Path, name: str, role: str, password: str) -> None:
+    """Add or replace user `name`; ValueError for a bad role or a short password."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    if len(password) < MIN_PASSWORD:
+        raise ValueError(f"the password must have at least {MIN_PASSWORD} characters")
+    users = read_users(path)
+    users.users[name] = {"role": role, "password": generate_password_hash(password), "created_at": layout.utc_now()}
+    write_users(path, users)
+
+
+def new_token(path: Path, name: str, role: str) -> str:
+    """Create (or replace) the token `name` and return it; only its hash is kept."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    users = read_users(path)
+    users.tokens[name] = {"role": role, "sha256": token_hash(token), "created_at": layout.utc_now()}
+    write_users(path, users)
+    return token
+
+
+def remove(path: Path, name: str) -> list[str]:
+    """Remove the user and the token called `name`; what was removed ("user", "token")."""
+    users = read_users(path)
+    removed = [kind for kind, table in (("user", users.users), ("token", users.tokens)) if table.pop(name, None) is not None]
+    if removed:
+        write_users(path, users)
+    return removed
+
+
+def listing(users: Users) -> list[str]:
+    return [
+        f"{kind:5}  {name:20} {entry['role']:8} created {entry.get('created_at', '?')}"
+        for kind, table in (
+            ("user", users.users),
+            ("token", users.tokens),
+        )
+        for name, entry in sorted(table.items())
+    ]
+
+
+def read_password(prompt_twice: bool = True) -> str:
+    """The password: asked twice on a terminal, else one line of standard input."""
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("password: ")
+    if prompt_twice and getpass.getpass("again: ") != first:
+        raise ValueError("the two passwords differ")
+    return first
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m drs.users", description="Users and API tokens of the page and the API")
+    parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="config file (default: config.json beside the scripts)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    add = commands.add_parser("add", help="add a user (or set a user's password and role)")
+    add.add_argument("name")
+    add.add_argument("--role", choices=ROLES, required=True)
+    token = commands.add_parser("token", help="create an API token and print it once")
+    token.add_argument("name")
+    token.add_argument("--role", choices=ROLES, required=True)
+    commands.add_parser("list", help="list users and tokens (never their secrets)")
+    rm = commands.add_parser("remove", help="remove a user or token")
+    rm.add_argument("name")
+    args = parser.parse_args(argv)
+    try:
+        path = load_config(args.config).users_file
+        if args.command == "add":
+            add_user(path, args.name, args.role, read_password())
+            print(f"user {args.name} ({args.role}) saved in {path}")
+        elif args.command == "token":
+            print(new_token(path, args.name, args.role))
+            print(f"token {args.name} ({args.role}) saved in {path}; it is shown only now", file=sys.stderr)
+        elif args.command == "list":
+            print("\n".join(listing(read_users(path))) or f"no users or tokens in {path}")
+        elif not remove(path, args.name):
+            print(f"error: no user or token {args.name} in {path}", file=sys.stderr)
+            return 1
+        else:
+            print(f"removed {args.name} from {path}")
+    except (ConfigError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, ConfigError) else 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

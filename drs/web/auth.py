@@ -1,0 +1,262 @@
+"""Who may call what: one table (endpoint -> role), enforced by one before_request hook.
+
+A request proves who it is by `Authorization: Bearer <token>`, by HTTP Basic with a user's password (for curl),
+or by the page's signed session cookie (drs/web/signin.py; for reading only: GET and HEAD). Secrets are compared
+in constant time (drs/users.py). A missing or wrong credential is a 401 with `WWW-Authenticate`, the wrong role a
+403, both in the API's JSON error shape; the page sends a person without a credential to the sign-in form
+instead. A token in the query string is refused (URLs end up in logs and browser histories).
+
+With no user and no token configured, the app is open as before, but only while it serves on the loopback
+and the request comes from it (drs/serving.py refuses to start open on any other address). `auth: "off"`
+in config turns every check off, on purpose.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import ipaddress
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import Flask, Response, current_app, g, redirect, request, session, url_for
+from werkzeug.wrappers import Response as BaseResponse
+
+from drs import users as user_store
+from drs.settings import Config
+from drs.users import Users, UsersError
+from drs.web.api import error_response
+
+EXTENSION = "drs.auth"
+VIEWER, OPERATOR = user_store.ROLES
+OPEN = None
+# Every endpoint of the app and the role it needs (None: open to all). tests/test_auth.py checks that this is every route.
+ACCESS: dict[str, str | None] = {
+    "api.health": OPEN,  # for probes; says nothing about clients
+    "api.risk_endpoint": VIEWER,
+    "api.prediction": OPERATOR,
+    "api.scoring_endpoint": OPERATOR,
+    "api.summarystats": OPERATOR,
+    "api.diagnostics_endpoint": OPERATOR,
+    "telemetry.metrics_endpoint": OPERATOR,
+    "page.index": VIEWER,
+    "page.client": VIEWER,
+    "page.risk_list_csv": VIEWER,
+    "page.image": VIEWER,
+    "page_assets.static": OPEN,  # the CSS and script, needed by the sign-in form
+    "signin.form": OPEN,
+    "signin.sign_in": OPEN,
+    "signin.sign_out": OPEN,  # checks its CSRF token itself
+}
+PAGE_BLUEPRINTS = ("page",)  # a person without a credential is sent to the sign-in form
+CHALLENGE = 'Bearer realm="drs", Basic realm="drs", charset="UTF-8"'
+QUERY_TOKENS = ("access_token", "token", "api_key")
+READ_METHODS = ("GET", "HEAD")
+FAILURES_PER_MINUTE = 5
+
+
+@dataclass(frozen=True)
+class Identity:
+    name: str
+    role: str
+    how: str  # "token", "password", "session", "open" or "off"
+
+
+class UsersCache:
+    """The users file, re-read when it changes (so `python -m drs.users` takes effect without a restart)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._lock = threading.Lock()
+        self._key: tuple[int, int, int, int] | None = None
+        self._users = Users()
+
+    def get(self) -> Users:
+        try:
+            st = self.path.stat()
+            key = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_mode)
+        except FileNotFoundError:
+            key = None
+        with self._lock:
+            if key is None or key != self._key:
+                self._users = user_store.read_users(self.path)  # UsersError for a file others may read
+                self._key = key
+            return self._users
+
+
+class FailureLimiter:
+    """Failed password checks per address: at most `limit` in `window` seconds, in this worker process."""
+
+    def __init__(self, limit: int = FAILURES_PER_MINUTE, window: float = 60.0, clock: Callable[[], float] = time.monotonic):
+        self.limit, self.window, self.clock = limit, window, clock
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, address: str) -> deque[float]:
+        now = self.clock()
+        found = self._failures.setdefault(address, deque())
+        while found and now - found[0] >= self.window:
+            found.popleft()
+        return found
+
+    def blocked(self, address: str) -> float:
+        """Seconds until `address` may try again (0: it may now)."""
+        with self._lock:
+            found = self._recent(address)
+            return self.window - (self.clock() - found[0]) if len(found) >= self.limit else 0.0
+
+    def failed(self, address: str) -> None:
+        with self._lock:
+            self._recent(address).append(self.clock())
+            if len(self._failures) > 10_000:  # many addresses: forget those with no recent failure
+                for key in [k for k, v in self._failures.items() if not v]:
+                    del self._failures[key]
+
+
+@dataclass
+class Auth:
+    config: Config
+    users: UsersCache
+    limiter: FailureLimiter
+    loopback_bind: bool  # serving on the loopback only (gunicorn.conf.py says, through DRS_BIND)
+
+
+def auth_state() -> Auth:
+    state: Auth = current_app.extensions[EXTENSION]
+    return state
+
+
+def is_loopback(address: str | None) -> bool:
+    try:
+        return address is not None and ipaddress.ip_address(address.split("%")[0]).is_loopback
+    except ValueError:
+        return address == "localhost"
+
+
+def client_address() -> str:
+    return request.remote_addr or "unknown"
+
+
+def unauthorized(message: str) -> Response:
+    response, status = error_response(401, message)
+    response.status_code = status
+    response.headers["WWW-Authenticate"] = CHALLENGE
+    return response
+
+
+def forbidden(identity: Identity, needed: str) -> Response:
+    response, status = error_response(403, f"{identity.name} has the role {identity.role}; this needs {needed}")
+    response.status_code = status
+    return response
+
+
+def too_many(seconds: float) -> Response:
+    response, status = error_response(429, "too many failed sign-ins from this address; try again in a minute")
+    response.status_code = status
+    response.headers["Retry-After"] = str(max(1, round(seconds)))
+    return response
+
+
+def check_password(state: Auth, users: Users, name: str, password: str) -> tuple[str | None, Response | None]:
+    """The role for a user's password, or why not: (None, 429) while the address is limited, (None, None) when wrong."""
+    address = client_address()
+    wait = state.limiter.blocked(address)
+    if wait:
+        current_app.logger.warning("sign-in refused for %r from %s: too many failures", name, address)
+        return None, too_many(wait)
+    role = users.check_password(name, password)
+    if role is None:
+        state.limiter.failed(address)
+        current_app.logger.warning("failed sign-in for %r from %s", name, address)  # never the password
+    return role, None
+
+
+def _from_header(state: Auth, users: Users, header: str) -> Identity | Response:
+    scheme, _, value = header.partition(" ")
+    value = value.strip()
+    if scheme.lower() == "bearer" and value:
+        found = users.check_token(value)
+        return Identity(found[0], found[1], "token") if found else unauthorized("the token is not valid")
+    if scheme.lower() == "basic" and value:
+        try:
+            name, sep, password = base64.b64decode(value, validate=True).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            sep = ""
+        if not sep:
+            return unauthorized("the Basic credential is not base64 of name:password")
+        role, refused = check_password(state, users, name, password)
+        if refused is not None:
+            return refused
+        return Identity(name, role, "password") if role else unauthorized("wrong name or password")
+    return unauthorized("send Authorization: Bearer <token> or Basic credentials")
+
+
+def _from_session(state: Auth, users: Users) -> Identity | None:
+    """The signed-in user of the session cookie, while the sign-in is young enough and the user still has that role."""
+    name, since = session.get("user"), session.get("since")
+    if not isinstance(name, str) or not isinstance(since, (int, float)):
+        return None
+    if time.time() - since > state.config.session_hours * 3600:
+        session.pop("user", None)
+        return None
+    user = users.users.get(name)
+    if user is None or not hmac.compare_digest(user["role"], str(session.get("role", ""))):
+        return None
+    return Identity(name, user["role"], "session")
+
+
+def identify(state: Auth, users: Users) -> Identity | Response | None:
+    header = request.headers.get("Authorization")
+    if header is not None:
+        return _from_header(state, users, header)
+    return _from_session(state, users) if request.method in READ_METHODS else None
+
+
+def check_access() -> BaseResponse | None:
+    """The before_request hook: None lets the request through; otherwise the answer (401, 403, 400, 429, 503)."""
+    if any(name in request.args for name in QUERY_TOKENS):
+        response, status = error_response(400, "a credential in the URL is refused: send it in the Authorization header")
+        response.status_code = status
+        return response
+    state = auth_state()
+    if state.config.auth == "off":
+        g.identity = Identity("anyone", OPERATOR, "off")
+        return None
+    needed = ACCESS.get(request.endpoint or "", VIEWER) if request.url_rule is not None else VIEWER  # unknown: fail closed
+    if needed is OPEN:
+        return None
+    try:
+        users = state.users.get()
+    except UsersError as exc:
+        current_app.logger.error("%s", exc)
+        response, status = error_response(503, "the users file cannot be used; see the server log")
+        response.status_code = status
+        return response
+    if users.empty and state.loopback_bind and is_loopback(request.remote_addr):
+        g.identity = Identity("anyone", OPERATOR, "open")  # no user yet, loopback only: as before authentication existed
+        return None
+    found = identify(state, users)
+    if isinstance(found, Response):
+        return found
+    if found is None:
+        if request.blueprint in PAGE_BLUEPRINTS and request.method in READ_METHODS:
+            return redirect(url_for("signin.form", next=request.full_path.rstrip("?")))
+        return unauthorized("sign in, or send Authorization: Bearer <token> (python -m drs.users token NAME --role ROLE)")
+    if not user_store.role_allows(found.role, needed):
+        return forbidden(found, needed)
+    g.identity = found
+    return None
+
+
+def install(app: Flask, config: Config, loopback_bind: bool) -> Auth:
+    """Check every request of `app` against ACCESS (registered before the other hooks, so it runs first)."""
+    state = Auth(config, UsersCache(config.users_file), FailureLimiter(), loopback_bind)
+    state.users.get()  # a users file others may read stops the app here (UsersError)
+    app.extensions[EXTENSION] = state
+    app.before_request(check_access)
+    return state
