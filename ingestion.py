@@ -4,7 +4,10 @@ Writes finaldata.csv, ingestedfiles.txt and ingestionrecord.json to `output_fold
 (see drs/ingest.py). A file that fails its checks is named in the log and skipped; a file
 modified less than settle_seconds ago is left for a later run; source files are only ever read.
 
-    python ingestion.py [--config FILE] [--settle-seconds S] [-v]
+With --from-database: only fetch the source database's new rows into the input folder as one
+CSV (drs/dbsource.py), as each cron tick does first; --dry-run says how many rows would land.
+
+    python ingestion.py [--config FILE] [--settle-seconds S] [--from-database [--dry-run]] [-v]
 """
 
 from __future__ import annotations
@@ -12,17 +15,27 @@ from __future__ import annotations
 import argparse
 
 from drs.cli import add_settle_argument, run_main, with_settle
+from drs.dbsource import fetch_by_hand
 from drs.ingest import ingest
 from drs.settings import Config
 
 
+def arguments(parser: argparse.ArgumentParser) -> None:
+    add_settle_argument(parser)
+    parser.add_argument("--from-database", action="store_true", help="fetch the source database's new rows into the input folder")
+    parser.add_argument("--dry-run", action="store_true", help="with --from-database: say how many rows would land, write nothing")
+
+
 def body(config: Config, args: argparse.Namespace) -> int:
+    if args.from_database:
+        print(fetch_by_hand(config, args.dry_run))
+        return 0
     ingest(with_settle(config, args))
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_main(__doc__, body, argv, add_settle_argument)
+    return run_main(__doc__, body, argv, arguments)
 
 
 if __name__ == "__main__":

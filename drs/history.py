@@ -88,7 +88,7 @@ class RunReport:
         }
 
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -158,8 +158,25 @@ CREATE TABLE IF NOT EXISTS rankings (
 );
 CREATE INDEX IF NOT EXISTS rankings_source ON rankings(source, id);
 """
+# Version 4: the batches read from the source database (drs/dbsource.py), one row per batch: `pending` before its file
+# is renamed into the input folder, `landed` after; `high` (JSON) of the newest landed batch is the watermark.
+# `source` tells databases apart by a digest of their redacted URL and watermark column (no password is ever stored).
+MIGRATION_4 = """
+CREATE TABLE IF NOT EXISTS source_batches (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    source TEXT NOT NULL,
+    name TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    rows INTEGER NOT NULL,
+    low TEXT NOT NULL,
+    high TEXT NOT NULL,
+    state TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS source_batches_source ON source_batches(source, state, id);
+"""
 # MIGRATIONS[v] brings a file of user_version v to v + 1; a new file runs SCHEMA, then all of them.
-MIGRATIONS = (MIGRATION_1, MIGRATION_2, MIGRATION_3)
+MIGRATIONS = (MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4)
 
 
 def connect(path: StrPath) -> sqlite3.Connection:
@@ -525,3 +542,43 @@ def newest_ranking(path: StrPath, source: str) -> dict[str, Any] | None:
             return None
         row = conn.execute(f"SELECT {RANKING_FIELDS} FROM rankings WHERE source = ? ORDER BY id DESC LIMIT 1", (source,)).fetchone()
     return dict(row) if row else None
+
+
+BATCH_PENDING = "pending"
+BATCH_LANDED = "landed"
+
+
+def add_batch(path: StrPath, *, source: str, name: str, sha256: str, rows: int, low: str, high: str) -> int:
+    """Record a database batch about to be renamed into the input folder (state pending); returns its id."""
+    with opened(path) as conn, conn:
+        cursor = conn.execute(
+            "INSERT INTO source_batches (at, source, name, sha256, rows, low, high, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (utc_now(), source, name, sha256, rows, low, high, BATCH_PENDING),
+        )
+        return int(cursor.lastrowid or 0)
+
+
+def settle_batch(path: StrPath, batch_id: int, landed: bool) -> None:
+    """A pending batch landed (its file is in the input folder: the watermark moves) or never did (forgotten: fetched again)."""
+    with opened(path) as conn, conn:
+        if landed:
+            conn.execute("UPDATE source_batches SET state = ? WHERE id = ?", (BATCH_LANDED, batch_id))
+        else:
+            conn.execute("DELETE FROM source_batches WHERE id = ? AND state = ?", (batch_id, BATCH_PENDING))
+
+
+def source_batches(path: StrPath, source: str, state: str, limit: int | None = None) -> list[dict[str, Any]]:
+    """The batches of `source` in `state`, newest first."""
+    if not os.path.exists(path):
+        return []
+    with opened(path) as conn:
+        query = "SELECT * FROM source_batches WHERE source = ? AND state = ? ORDER BY id DESC" + (f" LIMIT {int(limit)}" if limit else "")
+        return [dict(r) for r in conn.execute(query, (source, state))]
+
+
+def self_written(path: StrPath) -> dict[str, str]:
+    """Name -> sha256 of every batch file the system wrote itself (complete when renamed: no settling needed)."""
+    if not os.path.exists(path):
+        return {}
+    with opened(path) as conn:
+        return {r["name"]: r["sha256"] for r in conn.execute("SELECT name, sha256 FROM source_batches ORDER BY id")}

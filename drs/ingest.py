@@ -228,7 +228,7 @@ def plan_increment(manifest: dict[str, Any], sources: list[Source]) -> tuple[lis
 def sources_to_ingest(config: Config, now: float | None = None) -> tuple[list[Source], list[str]]:
     """The input folder's settled files, then the kept copies of accepted files that are gone or still arriving
     (name order); and the new files left to settle."""
-    listing = list_ready_files(config.input_folder, config.settle_seconds, now)
+    listing = list_ready_files(config.input_folder, config.settle_seconds, now, config.self_written_record)
     sources = [Source(p) for p in listing.ready]
     ready, waiting = {s.name for s in sources}, set(listing.waiting)
     copies = list_source_files(config.kept_sources_folder) if config.kept_sources_folder.is_dir() else []

@@ -2,7 +2,8 @@
 
 1. Prepare: remove what a killed run left behind; check the current deployment
    against the checksums recorded when it was deployed.
-2. New data? Source files whose current content the deployed version was not
+2. New data? With a source database configured, first its new rows land as one
+   CSV file in the source folder (drs/dbsource.py). Then: source files whose current content the deployed version was not
    trained on and that were not already judged against it (or rejected with the
    same content); a file modified less than `settle_seconds` ago waits. None:
    finish a deployment whose run was killed before its reports, or record
@@ -56,7 +57,7 @@ def prepare(config: Config) -> Deployment | None:
 
 def new_source_files(config: Config, report: RunReport, deployed: Deployment | None, retry_not_promoted: bool) -> list[Path]:
     """Step 2: settled source files that still need a verdict (`retry_not_promoted`, --force-deploy: the gate's refusals too)."""
-    listing = list_ready_files(config.input_folder, config.settle_seconds, report.clock)
+    listing = list_ready_files(config.input_folder, config.settle_seconds, report.clock, config.self_written_record)
     for name in listing.waiting:
         log.info("waiting for %s to settle (modified less than %gs ago); it is left for a later run", name, config.settle_seconds)
     if listing.waiting:
@@ -87,6 +88,10 @@ def process(config: Config, report: RunReport, force_deploy: bool = False) -> No
     """One run under the lock: the steps of this module's docstring."""
     report.details["force_deploy"] = force_deploy
     deployed = prepare(config)
+    if config.source_database_url:  # SQLAlchemy and the driver only when a database is configured
+        from drs.dbsource import fetch
+
+        report.details["database"] = report.timed("database", lambda: fetch(config).summary())
     new_files = report.timed("check", lambda: new_source_files(config, report, deployed, force_deploy))
     report.details["new_files"] = [p.name for p in new_files]
     if deployed is not None and not new_files and not unfinished(config, deployed):

@@ -27,6 +27,8 @@ from drs.errors import ConfigError
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / layout.CONFIG_FILE
 PYPI_SIMPLE = "https://pypi.org/simple"
+DATABASE_URL_ENV = "DRS_SOURCE_DATABASE_URL"
+DEFAULT_SOURCE_QUERY = "SELECT * FROM clients WHERE :watermark IS NULL OR updated_at > :watermark ORDER BY updated_at"
 DRIFT_TESTS = ("raw", "parametric", "nonparametric")
 MODEL_DEFAULTS: dict[str, Any] = {"C": 1.0, "solver": "liblinear", "random_state": 0, "scale": False, "max_iter": 1000, "dtype": "float64"}
 
@@ -56,6 +58,7 @@ class Derived:
 
     describe: str
     compute: Callable[[dict[str, Any]], Any]
+    overrides: bool = False  # a value it computes (not None) wins over the file's (an environment variable that overrides)
 
 
 def _path(value: Any, base: Path) -> Path:
@@ -146,6 +149,24 @@ def _notify_urls(value: Any, base: Path) -> tuple[str, ...]:
     return tuple(v.strip() for v in value)
 
 
+def _database_url(value: Any, base: Path) -> str | None:
+    """A SQLAlchemy URL (`dialect[+driver]://...`), or None for no database; `sqlite:///relative` resolves against the config's folder."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or "://" not in value:
+        raise ValueError("must be a SQLAlchemy URL such as sqlite:///clients.db or postgresql+psycopg://user@host/db, or null")
+    url = value.strip()
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix:
+        url = prefix + str(base / url[len(prefix) :])
+    return url
+
+
+def _source_database_url(values: dict[str, Any]) -> str | None:
+    """DRS_SOURCE_DATABASE_URL when set (so a password can stay out of config.json), else none."""
+    return _database_url(os.environ.get(DATABASE_URL_ENV), Path.cwd())
+
+
 def _one_of(choices: tuple[str, ...]) -> Callable[[Any, Path], str]:
     def convert(value: Any, base: Path) -> str:
         if value not in choices:
@@ -190,6 +211,7 @@ COUNT = Check("whole number >= 1", _whole(1))
 URL = Check("http(s) URL", _url)
 OPTIONAL_URL = Check("http(s) URL or null", _optional_url)
 NOTIFY_URLS = Check("list of Apprise URLs", _notify_urls, secret=True)
+DATABASE_URL = Check("SQLAlchemy URL or null", _database_url, secret=True)
 MINUTES = Check("number > 0", _number(0, strict=True))
 HOURS = Check("number > 0", _number(0, strict=True))
 BOOLEAN = Check("true/false", _boolean)
@@ -279,6 +301,25 @@ class Config:
     notify_timeout_seconds: float = setting("notify_timeout_seconds", 10, SECONDS, "limit on delivering one run's alert, all targets")
     stale_after_minutes: float = setting("stale_after_minutes", 30, MINUTES, "no finished run for this long: the pipeline is stale")
     public_url: str | None = setting("public_url", None, OPTIONAL_URL, "the page's address, linked from every alert")
+    source_database_url: str | None = setting(
+        "source_database_url",
+        Derived(f"{DATABASE_URL_ENV}, else none", _source_database_url, overrides=True),
+        DATABASE_URL,
+        f"database new rows are read from each tick (docs/database.md); {DATABASE_URL_ENV} overrides it; never logged",
+    )
+    source_query: str = setting(
+        "source_query",
+        DEFAULT_SOURCE_QUERY,
+        NAME,
+        "SQL returning the five columns and the watermark column past `:watermark` (NULL at first)",
+    )
+    source_watermark_column: str = setting(
+        "source_watermark_column", "updated_at", NAME, "the query's column that only grows (a time stamp or an increasing id)"
+    )
+    source_timeout_seconds: float = setting("source_timeout_seconds", 30, SECONDS, "limit on connecting to and querying the database")
+
+    # not a key: the run history that records the batches drs/dbsource.py wrote (a dry-run copy keeps the original's)
+    batches_history: Path | None = None
 
     # ---- the course's files, by their declared names (drs.layout) ----
     @property
@@ -305,6 +346,11 @@ class Config:
     @property
     def history_db(self) -> Path:
         return self.output_folder / layout.HISTORY_DB
+
+    @property
+    def self_written_record(self) -> Path:
+        """Where the batches the system wrote into the input folder are recorded (they need no settling)."""
+        return self.batches_history or self.history_db
 
     @property
     def lock_file(self) -> Path:
@@ -341,7 +387,11 @@ class Config:
     def with_outputs(self, folder: Path) -> Config:
         """A copy whose outputs go under `folder`, for dry runs such as timings."""
         return dataclasses.replace(
-            self, output_folder=folder / "ingested", output_model_folder=folder / "models", prod_deployment_folder=folder / "production"
+            self,
+            batches_history=self.self_written_record,
+            output_folder=folder / "ingested",
+            output_model_folder=folder / "models",
+            prod_deployment_folder=folder / "production",
         )
 
 
@@ -384,9 +434,13 @@ def checked(raw: dict[str, Any], config_file: Path) -> Config:
     values: dict[str, Any] = {}
     for f in SETTINGS:
         key, default, check = f.metadata["key"], f.metadata["default"], f.metadata["check"]
-        if key not in raw and isinstance(default, Derived):
-            values[f.name] = default.compute(values)
-            continue
+        if isinstance(default, Derived) and (key not in raw or default.overrides):
+            try:
+                values[f.name] = default.compute(values)
+            except ValueError as exc:
+                raise ConfigError(f"key '{key}' as given by {default.describe.split(',')[0]} {exc}") from None
+            if key not in raw or values[f.name] is not None:
+                continue
         value = raw.get(key, default)
         try:
             values[f.name] = check.convert(value, base)

@@ -43,15 +43,19 @@ def list_source_files(folder: Path) -> list[Path]:
     return sorted((entry for entry in folder.iterdir() if is_candidate(entry.name)), key=lambda p: p.name)
 
 
-def settling(paths: Iterable[Path], settle_seconds: float, now: float | None = None) -> set[str]:
-    """Names of the files modified less than `settle_seconds` ago: perhaps still being copied, left for a later run."""
+def settling(paths: Iterable[Path], settle_seconds: float, now: float | None = None, complete: Mapping[str, str] | None = None) -> set[str]:
+    """Names of the files modified less than `settle_seconds` ago: perhaps still being copied, left for a later run.
+
+    `complete` maps names to the sha256 of files known whole (the batches drs/dbsource.py renamed into place): such a file
+    with that content needs no settling."""
     if settle_seconds <= 0:
         return set()
     now = time.time() if now is None else now
+    complete = complete or {}
     young = set()
     for path in paths:
         try:
-            if now - path.stat().st_mtime < settle_seconds:
+            if now - path.stat().st_mtime < settle_seconds and not (path.name in complete and sha256_file(path) == complete[path.name]):
                 young.add(path.name)
         except OSError:
             continue  # gone meanwhile: whoever opens it says so
@@ -66,10 +70,13 @@ class SourceListing:
     waiting: list[str]
 
 
-def list_ready_files(folder: Path, settle_seconds: float, now: float | None = None) -> SourceListing:
-    """The candidate files, less those still settling (named once in the log by the caller)."""
+def list_ready_files(folder: Path, settle_seconds: float, now: float | None = None, history_db: Path | None = None) -> SourceListing:
+    """The candidate files, less those still settling (named once in the log by the caller); with `history_db`, the
+    batches the system wrote itself (recorded there) need no settling."""
     files = list_source_files(folder)
     young = settling(files, settle_seconds, now)
+    if young and history_db is not None:
+        young = settling([p for p in files if p.name in young], settle_seconds, now, history.self_written(history_db))
     return SourceListing([p for p in files if p.name not in young], sorted(young))
 
 

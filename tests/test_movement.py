@@ -295,7 +295,7 @@ def test_a_version_2_history_gains_the_rankings_table(tmp_path: Path) -> None:
     version_2_history(db)
     assert history.rankings(db) == []  # the first connection upgrades it
     with sqlite3.connect(db) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == history.SCHEMA_VERSION
         assert [row[1] for row in conn.execute("PRAGMA table_info(rankings)")] == [
             "id", "at", "kind", "run_started_at", "model_version", "source", "clients", "digest", "rows",
         ]  # fmt: skip
