@@ -49,9 +49,9 @@ def _clear_write_errors(path: Path) -> Iterator[None]:
         raise WriteError(path, exc) from exc
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that readers never see a partial file."""
-    with atomic_output(path) as tmp, open(tmp, "wb") as handle:
+def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write `data` to `path` so that readers never see a partial file (0600 for a secret)."""
+    with atomic_output(path, mode) as tmp, open(tmp, "wb") as handle:
         handle.write(data)
 
 
@@ -64,9 +64,10 @@ def atomic_write_json(path: Path, obj: Any) -> None:
 
 
 @contextlib.contextmanager
-def atomic_output(path: Path) -> Iterator[Path]:
+def atomic_output(path: Path, mode: int = 0o644) -> Iterator[Path]:
     """Yield a temporary path to write to (for libraries that want a filename);
-    it replaces `path` only if the block finishes without error."""
+    it replaces `path` only if the block finishes without error. The temporary is created 0600
+    (mkstemp) and given `mode` just before the rename, so a private file is never readable by others."""
     path = Path(path)
     with _clear_write_errors(path):
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -77,7 +78,7 @@ def atomic_output(path: Path) -> Iterator[Path]:
             yield Path(tmp_name)
             with open(tmp_name, "rb+") as handle:
                 os.fsync(handle.fileno())
-            os.chmod(tmp_name, 0o644)
+            os.chmod(tmp_name, mode)
             os.replace(tmp_name, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -12,7 +12,6 @@ the group or others may read is refused with a message saying how to fix it. Che
 from __future__ import annotations
 
 import argparse
-import contextlib
 import getpass
 import hashlib
 import hmac
@@ -21,7 +20,6 @@ import os
 import secrets
 import stat
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +29,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from drs import layout
 from drs.errors import ConfigError
-from drs.fileio import fsync_dir
+from drs.fileio import atomic_write_bytes
 from drs.settings import DEFAULT_CONFIG, load_config
 
 ROLES = ("viewer", "operator")  # each role may do what the roles before it may
@@ -105,20 +103,9 @@ def read_users(path: Path) -> Users:
 
 
 def write_private(path: Path, data: bytes) -> None:
-    """Write `data` to `path` atomically, readable by its owner only (0600) from the first byte."""
+    """Write `data` to `path` atomically, readable by its owner only (0600) from the first byte, in a 0700 folder."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(prefix=layout.TMP_PREFIX + path.name + ".", dir=path.parent)  # mkstemp creates 0600
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    fsync_dir(path.parent)
+    atomic_write_bytes(path, data, mode=0o600)
 
 
 def write_users(path: Path, users: Users) -> None:
