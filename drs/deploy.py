@@ -24,13 +24,13 @@ from drs import history, layout, notify, production, reference
 from drs.errors import DeploymentError, StageError
 from drs.fileio import LockBusy, run_lock, sha256_file
 from drs.history import Outcome, Verdict
-from drs.ingest import Status, recorded_files
+from drs.ingest import Status
 from drs.layout import utc_now
 from drs.metrics import metrics
 from drs.production import Deployment
 from drs.schema import Schema, read_polars_checked
 from drs.settings import Config
-from drs.sources import list_source_files
+from drs.sources import list_source_files, recorded_files
 
 log = logging.getLogger("deployment")
 
@@ -48,7 +48,7 @@ def ingested_stamps(config: Config) -> dict[str, dict[str, Any]]:
     """Each accepted file's sha256, size and mtime_ns from the ingestion record, so that a later change is noticed."""
     return {
         f["name"]: {k: f.get(k) for k in ("sha256", "size", "mtime_ns")}
-        for f in recorded_files(config)
+        for f in recorded_files(config.ingestion_record, config.input_folder)
         if f.get("status") == Status.ACCEPTED and f.get("sha256")
     }
 

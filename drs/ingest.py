@@ -27,7 +27,6 @@ valid data remains, the earlier outputs are left exactly as they were.
 from __future__ import annotations
 
 import concurrent.futures
-import json
 import logging
 import os
 import shutil
@@ -46,7 +45,7 @@ from drs.fileio import atomic_output, atomic_write_bytes, atomic_write_json, ato
 from drs.layout import utc_now
 from drs.schema import Schema, checked_frame
 from drs.settings import Config
-from drs.sources import ARRIVING, GONE, list_ready_files, list_source_files, refusal
+from drs.sources import ARRIVING, GONE, list_ready_files, list_source_files, recorded_files, refusal, waiting_line
 
 log = logging.getLogger("ingestion")
 
@@ -259,16 +258,6 @@ def changes(previous: list[dict[str, Any]], result: IngestionResult) -> list[dic
     return found
 
 
-def recorded_files(config: Config) -> list[dict[str, Any]]:
-    """The file records of the last ingestion of this input folder (none when there was none or its record is unreadable)."""
-    try:
-        record = json.loads(config.ingestion_record.read_text(encoding="utf-8"))
-        files = record.get("files") if record.get("input_folder") == str(config.input_folder) else []
-    except (OSError, ValueError, AttributeError):
-        return []
-    return [f for f in files if isinstance(f, dict)] if isinstance(files, list) else []
-
-
 @dataclass(frozen=True)
 class Inputs:
     """What one ingestion starts from: the files to read, the new files left to settle, the last ingestion's records."""
@@ -363,11 +352,11 @@ def ingest(config: Config, now: float | None = None) -> IngestionResult:
     schema = Schema.from_config(config)
     files, waiting = sources_to_ingest(config, now)
     for name in waiting:
-        log.info("waiting for %s to settle (modified less than %gs ago); it is left for a later run", name, config.settle_seconds)
+        log.info("%s", waiting_line(name, config.settle_seconds))
     if not files:
         settling = f" ({len(waiting)} still settling)" if waiting else ""
         raise StageError(f"no CSV files to ingest in {config.input_folder}{settling}; earlier outputs left as they were")
-    inputs = Inputs(files, waiting, recorded_files(config), started)
+    inputs = Inputs(files, waiting, recorded_files(config.ingestion_record, config.input_folder), started)
     manifest = rowstore.load(config.output_folder, config.final_data_csv, config.input_folder, schema.columns)
     incremental = ingest_increment(config, schema, manifest, inputs) if manifest else None
     result = incremental or ingest_all(config, schema, inputs)

@@ -34,7 +34,7 @@ from drs.history import FINISHED_DEPLOYMENT, Outcome, RunReport
 from drs.layout import LARGE_FILES, ROWSTORE_DIR
 from drs.production import Deployment
 from drs.settings import Config
-from drs.sources import GONE, files_needing_verdict, list_ready_files, mark_removed
+from drs.sources import GONE, files_needing_verdict, list_ready_files, mark_removed, waiting_line
 
 log = logging.getLogger("fullprocess")
 
@@ -59,7 +59,7 @@ def new_source_files(config: Config, report: RunReport, deployed: Deployment | N
     """Step 2: settled source files that still need a verdict (`retry_not_promoted`, --force-deploy: the gate's refusals too)."""
     listing = list_ready_files(config.input_folder, config.settle_seconds, report.clock, config.self_written_record)
     for name in listing.waiting:
-        log.info("waiting for %s to settle (modified less than %gs ago); it is left for a later run", name, config.settle_seconds)
+        log.info("%s", waiting_line(name, config.settle_seconds))
     if listing.waiting:
         report.details["waiting"] = listing.waiting
     removed = mark_removed(config.ingestion_record, config.input_folder, {p.name for p in listing.ready} | set(listing.waiting), GONE)

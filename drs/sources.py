@@ -96,19 +96,41 @@ def refusal(path: Path, folder: Path) -> str | None:
     return None
 
 
-def mark_removed(ingestion_record: Path, folder: Path, present: set[str], note: str) -> list[dict[str, Any]]:
+def waiting_line(name: str, settle_seconds: float) -> str:
+    """The log line for a file left to settle (the tick's step 2 and ingestion say the same)."""
+    return f"waiting for {name} to settle (modified less than {settle_seconds:g}s ago); it is left for a later run"
+
+
+def ingestion_record(path: Path, folder: Path) -> dict[str, Any] | None:
+    """The last ingestion record (ingestionrecord.json), if it is one of `folder`'s: the practice and production
+    configs share the output folder, so a record of another input folder says nothing about this one."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("input_folder") != str(folder) or not isinstance(record.get("files"), list):
+        return None
+    record["files"] = [f for f in record["files"] if isinstance(f, dict)]
+    return record
+
+
+def recorded_files(path: Path, folder: Path) -> list[dict[str, Any]]:
+    """The file records of `folder`'s last ingestion (none when there was none or it cannot be read)."""
+    record = ingestion_record(path, folder)
+    return record["files"] if record else []
+
+
+def mark_removed(path: Path, folder: Path, present: set[str], note: str) -> list[dict[str, Any]]:
     """The accepted files of the last ingestion of `folder` that left it since, marked `kept` with `note` in its
     record (rewritten only when one is new), so that a removal is logged and recorded once, by the first run that sees it."""
-    try:
-        record = json.loads(ingestion_record.read_text(encoding="utf-8"))
-        files = record["files"] if record["input_folder"] == str(folder) else []
-    except (OSError, ValueError, KeyError, TypeError):
+    record = ingestion_record(path, folder)
+    if record is None:
         return []
-    removed = [f for f in files if f.get("status") == "accepted" and not f.get("kept") and f.get("name") not in present]
+    removed = [f for f in record["files"] if f.get("status") == "accepted" and not f.get("kept") and f.get("name") not in present]
     if removed:
         for f in removed:
             f["kept"] = note
-        atomic_write_json(ingestion_record, record)
+        atomic_write_json(path, record)
     return removed
 
 

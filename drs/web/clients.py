@@ -14,7 +14,6 @@ A corporation in neither the risk list nor the ingested files is unknown: the ca
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from drs.model import Scorer, scorer_for
 from drs.production import Deployment
 from drs.schema import Schema
 from drs.settings import Config
+from drs.sources import recorded_files
 
 CHART_WIDTH = 360
 CHART_HALF = 120  # the longest bar, either side of the zero line (the rest is room for the value)
@@ -100,13 +100,9 @@ def _number(value: str | None) -> int | float | None:
 
 def accepted_files(config: Config) -> list[tuple[str, Path | None]]:
     """The ingestion record's accepted files in order, each with where to read it (its kept copy, else the input folder)."""
-    try:
-        record = json.loads(config.ingestion_record.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return []
     found: list[tuple[str, Path | None]] = []
-    for entry in record.get("files") or []:
-        if not isinstance(entry, dict) or entry.get("status") != Status.ACCEPTED:
+    for entry in recorded_files(config.ingestion_record, config.input_folder):
+        if entry.get("status") != Status.ACCEPTED:
             continue
         name = str(entry.get("name"))
         candidates = (config.kept_sources_folder / name, config.input_folder / name)
