@@ -7,7 +7,8 @@
     python deployment.py --rollback [VERSION]   make an earlier version current
 
 Each deployment is a new immutable version folder under `prod_deployment_path`;
-`current` is switched to it in one rename (see drs/deploy.py, drs/production.py).
+`current` is switched to it in one rename (see drs/deploy.py, drs/production.py). Deploying and
+rolling back wait for a full-process run in progress (the run lock; --wait-seconds S, 0 refuses at once).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def body(config: Config, args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_main(__doc__, body, argv, arguments)
+    return run_main(__doc__, body, argv, arguments, writes=lambda args: not (args.list or args.current))
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ def body(config: Config, args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_main(__doc__, body, argv, arguments)
+    return run_main(__doc__, body, argv, arguments, writes=False)  # drs/pipeline.py takes the lock, to record `skipped: locked`
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ modified less than settle_seconds ago is left for a later run; source files are 
 With --from-database: only fetch the source database's new rows into the input folder as one
 CSV (drs/dbsource.py), as each cron tick does first; --dry-run says how many rows would land.
 
-    python ingestion.py [--config FILE] [--settle-seconds S] [--from-database [--dry-run]] [-v]
+    python ingestion.py [--config FILE] [--settle-seconds S] [--from-database [--dry-run]] [--wait-seconds S] [-v]
+
+It runs under the full process's lock (waiting for a run in progress; docs/stages.md), but for --dry-run.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import argparse
 
 from drs.cli import add_settle_argument, run_main, with_settle
 from drs.dbsource import fetch_by_hand
+from drs.errors import StageError
 from drs.ingest import ingest
 from drs.settings import Config
 
@@ -26,7 +29,13 @@ def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="with --from-database: say how many rows would land, write nothing")
 
 
+def writes(args: argparse.Namespace) -> bool:
+    return not (args.from_database and args.dry_run)
+
+
 def body(config: Config, args: argparse.Namespace) -> int:
+    if args.dry_run and not args.from_database:
+        raise StageError("--dry-run applies to --from-database only")
     if args.from_database:
         print(fetch_by_hand(config, args.dry_run))
         return 0
@@ -35,7 +44,7 @@ def body(config: Config, args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_main(__doc__, body, argv, arguments)
+    return run_main(__doc__, body, argv, arguments, writes=writes)
 
 
 if __name__ == "__main__":

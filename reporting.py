@@ -33,7 +33,7 @@ def _body(config: Config, args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_main(__doc__, _body, argv, _arguments)
+    return run_main(__doc__, _body, argv, _arguments, writes=True)
 
 
 if __name__ == "__main__":

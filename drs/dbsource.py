@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from drs import history
 from drs.errors import DataError, StageError
-from drs.fileio import LockBusy, fsync_dir, run_lock, sha256_bytes
+from drs.fileio import fsync_dir, sha256_bytes
 from drs.layout import TMP_PREFIX
 
 if TYPE_CHECKING:
@@ -349,12 +349,8 @@ def fetch(config: Config, dry_run: bool = False) -> Fetch:
 
 
 def fetch_by_hand(config: Config, dry_run: bool = False) -> str:
-    """`python ingestion.py --from-database [--dry-run]`: one fetch under the run lock (never beside a cron tick); what it did, in words."""
-    try:
-        with run_lock(config.lock_file):
-            done = fetch(config, dry_run)
-    except LockBusy:
-        raise StageError(f"a full-process run holds the lock {config.lock_file}; try again when it is done") from None
+    """`python ingestion.py --from-database [--dry-run]`: one fetch (the caller holds the run lock unless `dry_run`); what it did, in words."""
+    done = fetch(config, dry_run)
     if done.batch is None:
         return f"no new rows past watermark {done.watermark_before}"
     if dry_run:

@@ -22,7 +22,7 @@ from typing import Any
 
 from drs import history, layout, notify, production, reference
 from drs.errors import DeploymentError, StageError
-from drs.fileio import LockBusy, run_lock, sha256_file
+from drs.fileio import sha256_file
 from drs.history import Outcome, Verdict
 from drs.ingest import Status
 from drs.layout import utc_now
@@ -275,11 +275,7 @@ def parse_version(text: str) -> int:
 
 def deploy_or_roll_back(config: Config, rollback_to: str | None, force: bool = False) -> Deployment:
     """Deploy the models folder's set by hand (`force`: even if it scores below the deployed model), or roll back
-    (`rollback_to` "previous" or a version), under the run lock."""
-    try:
-        with run_lock(config.lock_file, wait=False):
-            if rollback_to is None:
-                return deploy_by_hand(config, force)
-            return rollback(config, None if rollback_to == "previous" else parse_version(rollback_to))
-    except LockBusy:
-        raise StageError("a full-process run is in progress; try again when it has finished") from None
+    (`rollback_to` "previous" or a version). The caller holds the run lock (deployment.py, through drs/cli.py)."""
+    if rollback_to is None:
+        return deploy_by_hand(config, force)
+    return rollback(config, None if rollback_to == "previous" else parse_version(rollback_to))

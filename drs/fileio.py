@@ -15,16 +15,22 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from drs.layout import TMP_PREFIX
+from drs.layout import TMP_PREFIX, utc_now
 
 
 class LockBusy(Exception):
-    """Another process holds the run lock."""
+    """Another process holds the run lock; `holder` is what it recorded of itself (lock_holder)."""
+
+    def __init__(self, path: Path, holder: dict[str, Any] | None = None):
+        super().__init__(str(path))
+        self.path, self.holder = Path(path), holder
 
 
 class WriteError(OSError):
@@ -128,21 +134,69 @@ def sha256_file(path: str | os.PathLike[str], chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+LOCK_POLL_SECONDS = 0.2
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def lock_holder(path: Path) -> dict[str, Any] | None:
+    """Who holds the run lock, as its holder wrote it into the lock file (pid, script, started_at); None when unknown."""
+    try:
+        found = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) and "pid" in found else None
+
+
+def describe_holder(holder: Mapping[str, Any] | None) -> str:
+    """'the full process (pid 812, started at 2026-12-02T20:50:01+00:00)', 'ingestion.py (pid ...)', or 'another process'."""
+    if holder is None:
+        return "another process (it has not written its name into the lock file yet)"
+    script = str(holder.get("script") or "a process")
+    named = "the full process" if script == "fullprocess.py" else script
+    return f"{named} (pid {holder.get('pid')}, started at {holder.get('started_at')})"
+
+
 @contextlib.contextmanager
-def run_lock(path: Path, wait: bool = False) -> Iterator[None]:
-    """Hold an exclusive kernel lock on `path` for the block (LockBusy at once if held elsewhere, unless `wait`)."""
+def run_lock(
+    path: Path,
+    wait_seconds: float = 0.0,
+    script: str | None = None,
+    on_wait: Callable[[dict[str, Any] | None], None] | None = None,
+) -> Iterator[None]:
+    """Hold the exclusive kernel lock on `path` for the block, recording this process (pid, `script`, start) in the file.
+
+    Held elsewhere: wait up to `wait_seconds` (calling `on_wait` with the holder each time a new one is seen),
+    then LockBusy naming the holder. Take it once per process, at the script's edge: flock is not reentrant,
+    so a second take in the same process finds it held."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-    except BlockingIOError:
-        os.close(fd)
-        raise LockBusy(path) from None
+        deadline, seen = time.monotonic() + wait_seconds, None
+        while not _try_lock(fd):
+            holder = lock_holder(path)
+            if time.monotonic() >= deadline:
+                raise LockBusy(path, holder)
+            if on_wait is not None and (seen is None or holder != seen[0]):
+                on_wait(holder)
+                seen = (holder,)
+            time.sleep(LOCK_POLL_SECONDS)
+        record = {"pid": os.getpid(), "script": script or Path(sys.argv[0]).name, "started_at": utc_now()}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(record) + "\n").encode(), 0)
     except BaseException:
         os.close(fd)
         raise
     try:
         yield
     finally:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)  # released: the next reader finds no stale holder
         os.close(fd)

@@ -17,8 +17,8 @@
    the test data (drs/gate.py); a refused one is kept under `candidates/`.
 7. After a deployment: diagnostics, reporting and API calls.
 
-A kernel lock keeps two runs from overlapping: the second logs that a run is in
-progress and exits 0. Every run, skipped ones included, appends one row to the
+A kernel lock keeps two runs from overlapping, and a stage script run by hand
+(drs/cli.py takes the same lock): a run that finds it held logs who holds it and exits 0. Every run, skipped ones included, appends one row to the
 run history (drs/history.py).
 """
 
@@ -29,7 +29,7 @@ from pathlib import Path
 
 from drs import history, notify, production
 from drs.errors import DeploymentError
-from drs.fileio import LockBusy, remove_stale_temporaries, run_lock
+from drs.fileio import LockBusy, describe_holder, remove_stale_temporaries, run_lock
 from drs.history import FINISHED_DEPLOYMENT, Outcome, RunReport
 from drs.layout import LARGE_FILES, ROWSTORE_DIR
 from drs.production import Deployment
@@ -133,7 +133,7 @@ def run(config: Config, force_deploy: bool = False) -> int:
     started = notify.clock()
     report = RunReport()
     try:
-        with run_lock(config.lock_file):
+        with run_lock(config.lock_file, script="fullprocess.py"):
             try:
                 process(config, report, force_deploy)
             except Exception as exc:
@@ -142,8 +142,8 @@ def run(config: Config, force_deploy: bool = False) -> int:
             finally:
                 notify.alert_run(config, report, started)
                 record(config, report)
-    except LockBusy:
-        message = f"another full-process run is in progress (lock {config.lock_file} is held); not starting"
+    except LockBusy as busy:
+        message = f"another run is in progress: {describe_holder(busy.holder)} holds the lock {config.lock_file}; not starting"
         report.finish(Outcome.SKIPPED_LOCKED, message, None)
         log.info("%s", report.message)
         notify.alert_run(config, report, started)

@@ -8,6 +8,7 @@ code under test. The faults, all confined to paths under DRS_FAULT_WATCH:
 
   DRS_FAULT_LOG=FILE         append one line per mutating event (event and path), to list the kill points
   DRS_FAULT_KILL_AT=N        SIGKILL this process just before its Nth mutating event (a real, uncatchable kill)
+  DRS_FAULT_STOP_AT=N        SIGSTOP this process just before its Nth mutating event (the test SIGCONTs it)
   DRS_FAULT_READONLY=DIR     every mutation under DIR fails with EROFS, as on a read-only file system
   DRS_FAULT_NOSPACE=DIR      os.fsync of a file under DIR fails with ENOSPC, as when the disk fills up
   DRS_FAULT_GROW=FILE        every time FILE is opened for reading, a line is appended to it first
@@ -73,6 +74,7 @@ def install() -> None:
     watch = os.environ.get("DRS_FAULT_WATCH", "")
     log_file = os.environ.get("DRS_FAULT_LOG")
     kill_at = int(os.environ.get("DRS_FAULT_KILL_AT", "0"))
+    stop_at = int(os.environ.get("DRS_FAULT_STOP_AT", "0"))
     readonly = os.environ.get("DRS_FAULT_READONLY", "")
     nospace = os.environ.get("DRS_FAULT_NOSPACE", "")
     grow = os.path.abspath(os.environ["DRS_FAULT_GROW"]) if os.environ.get("DRS_FAULT_GROW") else ""
@@ -100,6 +102,8 @@ def install() -> None:
                 handle.write(f"{count}\t{event}\t{os.fsdecode(os.fspath(path))}\n")
         if count == kill_at:
             os.kill(os.getpid(), signal.SIGKILL)
+        if count == stop_at:
+            os.kill(os.getpid(), signal.SIGSTOP)
         if readonly and _under(path, readonly) and event != "shutil.rmtree":  # its own removals raise, as they would
             raise OSError(errno.EROFS, os.strerror(errno.EROFS), os.fsdecode(os.fspath(path)))
 

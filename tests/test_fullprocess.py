@@ -23,7 +23,7 @@ def outputs(config: Config) -> list[Path]:
 
 
 def without_history(state: dict[str, tuple[str, int]]) -> dict[str, tuple[str, int]]:
-    return {k: v for k, v in state.items() if not k.endswith("runhistory.sqlite")}
+    return {k: v for k, v in state.items() if not k.endswith(("runhistory.sqlite", ".fullprocess.lock"))}
 
 
 def test_first_run_deploys_a_first_model(config: Config) -> None:
@@ -101,7 +101,7 @@ def test_second_run_while_one_holds_the_lock_exits_zero(config: Config) -> None:
     with run_lock(config.lock_file):
         done = run_script("fullprocess.py", "--config", str(config.config_file))
     assert done.returncode == 0
-    assert "another full-process run is in progress" in done.stderr
+    assert f"another run is in progress: {Path(sys.argv[0]).name} (pid {os.getpid()}, started at 20" in done.stderr
     assert production.current(config.prod_deployment_folder) is None
     assert history.runs(config.history_db)[-1]["outcome"] == "skipped: locked"
 
