@@ -186,7 +186,9 @@ def drift_event(details: Mapping[str, Any], outcome: str, deployed_label: str | 
         return []
     lines = []
     beyond: bool | None = None
-    if isinstance(check, Mapping):
+    if isinstance(check, Mapping) and check.get("measured") is False:
+        lines.append(f"Score not measurable: {check.get('reason')}.")
+    elif isinstance(check, Mapping):
         lines.append(
             f"Test {check.get('test')} ({check.get('rule')}): F1 of {check.get('deployed_version')} on {check.get('new_rows', 0):,} new rows"
             f" {check.get('new_data_f1', 0):.4f} vs threshold {check.get('threshold', 0):.4f}."

@@ -7,7 +7,10 @@ Score drift asks whether the deployed model's F1 on new data is too low:
 - `nonparametric`: new F1 < Q1 - 1.5 * IQR of that history (Tukey's lower fence).
 
 With fewer history points than a test needs (`drift_min_history`), the test falls
-back to `raw` and the verdict says so. Data drift compares each feature of the
+back to `raw` and the verdict says so. F1 needs clients that exited: with none in
+the new rows it is undefined (scikit-learn's 0 by zero_division is no score), and
+with fewer than MIN_EXITS it says nothing; then no score test runs, the verdict
+says why (`measured` false) and finds no drift, and data drift decides alone. Data drift compares each feature of the
 data the deployed model was trained on with the new data: a two-sample
 Kolmogorov-Smirnov test (drift when p < 0.05) and the population stability
 index (drift when PSI > 0.2). The tests and their history sizes are chosen
@@ -36,6 +39,34 @@ PSI_BINS = 10
 PSI_FLOOR = 1e-4  # share given to an empty bin, so that the logarithm stays finite
 
 
+MIN_EXITS = 10  # fewer exited clients in the new rows than this: their F1 is too coarse to judge (docs/drift.md)
+
+
+def unmeasurable(exits: int, min_exits: int = MIN_EXITS) -> str | None:
+    """Why the model's F1 on new rows with `exits` exited clients cannot be judged, or None when it can."""
+    if exits <= 0:
+        return "the new rows hold no client that exited, so the model's F1 on them cannot be measured; the score test was not run"
+    if exits < min_exits:
+        return (
+            f"the new rows hold only {exits} client(s) that exited, too few for the model's F1 on them to mean anything"
+            f" (at least {min_exits} needed); the score test was not run"
+        )
+    return None
+
+
+def not_measured(test: str, reason: str) -> dict[str, Any]:
+    """The verdict of a score test that could not run: no F1, no threshold, no drift."""
+    return {
+        "requested_test": test,
+        "test": test,
+        "fallback": None,
+        "measured": False,
+        "reason": reason,
+        "new_data_f1": None,
+        "drift": False,
+    }
+
+
 def score_drift(
     test: str, new_f1: float, deployed_score: float, history: Sequence[float], min_history: Mapping[str, int]
 ) -> dict[str, Any]:
@@ -47,6 +78,7 @@ def score_drift(
         "requested_test": test,
         "test": test,
         "fallback": None,
+        "measured": True,
         "new_data_f1": round(new_f1, 6),
         "deployed_score": round(deployed_score, 6),
         "history": [round(x, 6) for x in points],
@@ -142,7 +174,9 @@ def describe_noise(noise: Mapping[str, Any]) -> str:
 
 
 def describe_score_drift(v: Mapping[str, Any]) -> str:
-    """One log line: which test, its numbers, its verdict."""
+    """One log line: which test, its numbers, its verdict (or why it was not run)."""
+    if v.get("measured") is False:
+        return f"score not measurable: {v.get('reason') or 'no reason recorded'} -> no score drift decided"
     if v["test"] == PARAMETRIC:
         numbers = f"mean {v['mean']:.4f} - 2*std {v['std']:.4f} = {v['threshold']:.4f} over {v['history_points']} F1 values"
     elif v["test"] == NONPARAMETRIC:

@@ -88,7 +88,7 @@ class RunReport:
         }
 
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -175,8 +175,13 @@ CREATE TABLE IF NOT EXISTS source_batches (
 );
 CREATE INDEX IF NOT EXISTS source_batches_source ON source_batches(source, state, id);
 """
+# Version 5: the runs that judged new rows against a model, the F1 measured or not (too few exits: drs/drift.unmeasurable),
+# newest first by an index, for /metrics and the reports' latest drift check.
+MIGRATION_5 = """
+CREATE INDEX IF NOT EXISTS runs_judged ON runs(id) WHERE drift_model_sha256 IS NOT NULL OR new_data_f1 IS NOT NULL;
+"""
 # MIGRATIONS[v] brings a file of user_version v to v + 1; a new file runs SCHEMA, then all of them.
-MIGRATIONS = (MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4)
+MIGRATIONS = (MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4, MIGRATION_5)
 
 
 def connect(path: StrPath) -> sqlite3.Connection:
@@ -294,8 +299,9 @@ def runs(path: StrPath, limit: int | None = None) -> list[dict[str, Any]]:
 
 
 def drift_checked_runs(path: StrPath, limit: int | None = None) -> list[dict[str, Any]]:
-    """The runs that measured the deployed model's F1 on new data, oldest first (the newest `limit`)."""
-    return _rows(path, "WHERE {f1} IS NOT NULL", (), limit)
+    """The runs that judged new rows against the deployed model, oldest first (the newest `limit`): their
+    score test measured its F1 or said why it could not (`details["drift"]["measured"]` false, F1 NULL)."""
+    return _rows(path, "WHERE {sha} IS NOT NULL OR {f1} IS NOT NULL", (), limit)  # the terms of runs_judged, in its order
 
 
 def latest_run(path: StrPath, outcomes: Iterable[str] | None = None) -> dict[str, Any] | None:

@@ -83,15 +83,21 @@ def lineage_history(config: Config, deployed: Deployment) -> list[float]:
 
 
 def score_drift_check(config: Config, deployed: Deployment, frame: pd.DataFrame) -> dict[str, Any]:
-    """The configured score test on the deployed model's F1 on the new rows."""
-    measured = metrics(production.load_model(deployed), frame, Schema.from_config(config))
+    """The configured score test on the deployed model's F1 on the new rows; not run (drift.unmeasurable) when too few of them exited."""
+    schema = Schema.from_config(config)
+    exits = int((frame[schema.target] == 1).sum())
+    about = {"deployed_version": deployed.label, "model_sha256": deployed.model_sha256, "new_rows": len(frame), "exits": exits}
+    reason = drift.unmeasurable(exits)
+    if reason is not None:
+        return {**drift.not_measured(config.drift_test, reason), **about}
+    measured = metrics(production.load_model(deployed), frame, schema)
     verdict = drift.score_drift(
         config.drift_test, measured["f1"], deployed.score(), lineage_history(config, deployed), config.drift_min_history
     )
     verdict["noise"] = drift.sampling_noise(
         flat_counts(measured["confusion_matrix"]), verdict["threshold"], threshold_counts(deployed, verdict)
     )
-    return {**verdict, "deployed_version": deployed.label, "model_sha256": deployed.model_sha256, "new_rows": len(frame)}
+    return {**verdict, **about}
 
 
 def flat_counts(matrix: Any) -> list[int]:
@@ -158,7 +164,8 @@ def judge(config: Config, report: history.RunReport, deployed: Deployment, accep
     if score["fallback"]:
         log.warning("drift test %s falls back to raw: %s", score["requested_test"], score["fallback"])
     log.info("drift check (%s): %s %s", score["test"], deployed.label, drift.describe_score_drift(score))
-    log.info("sampling noise: %s", drift.describe_noise(score["noise"]))
+    if score["measured"]:
+        log.info("sampling noise: %s", drift.describe_noise(score["noise"]))
     if score["drift"]:
         return f"drift ({score['test']}): F1 {score['new_data_f1']:.4f} < {score['threshold']:.4f}"
     if data.get("drift"):

@@ -39,8 +39,8 @@ class DriftCheck:
 
     started_at: float | None  # of its run: before any deployment that run made
     test: str
-    f1: float  # the deployed model's F1 on the new rows
-    threshold: float  # drift when the F1 is below it
+    f1: float | None  # the deployed model's F1 on the new rows; None when too few of them exited to measure it
+    threshold: float | None  # drift when the F1 is below it; None when not measured
     drift: bool
     data_drift: bool | None  # None when data drift was not measured in that run
     psi: dict[str, float] = field(default_factory=dict)  # per feature; empty when not measured
@@ -83,11 +83,13 @@ def drift_check_of(run: dict[str, Any]) -> DriftCheck | None:
     data = details.get("data_drift")
     measured = isinstance(data, dict) and bool(data.get("measured"))
     features = data.get("features") if measured and isinstance(data, dict) else None
+    measured_f1 = check.get("new_data_f1") is not None and check.get("measured") is not False
+    threshold = threshold_of(check) if measured_f1 else None
     return DriftCheck(
         started_at=unix_seconds(run.get("started_at")),
         test=str(check.get("test", "")),
-        f1=float(check["new_data_f1"]),
-        threshold=float(threshold_of(check)),
+        f1=float(check["new_data_f1"]) if measured_f1 else None,
+        threshold=float(threshold) if threshold is not None else None,
         drift=bool(check.get("drift")),
         data_drift=bool(data.get("drift")) if measured and isinstance(data, dict) else None,
         psi={str(row["feature"]): float(row["psi"]) for row in features or [] if isinstance(row, dict) and "psi" in row},
@@ -95,6 +97,6 @@ def drift_check_of(run: dict[str, Any]) -> DriftCheck | None:
 
 
 def last_drift_check(db: StrPath) -> DriftCheck | None:
-    """The newest drift decision of the history (one row, read through the index of drift-checked runs)."""
+    """The newest drift check of the history, its F1 measured or not (one row, read through the index of judged runs)."""
     found = history.drift_checked_runs(db, limit=1)
     return drift_check_of(found[0]) if found else None

@@ -238,14 +238,17 @@ def drift_block(last_run: dict[str, Any] | None, drift: dict[str, Any] | None) -
     check = drift.get("check") or {}
     decision = check.get("drift")
     verdicts: dict[Any, str] = {True: "drift", False: "no drift"}
-    verdict = verdicts.get(decision, "unknown")
+    verdict = "not measurable" if check.get("measured") is False else verdicts.get(decision, "unknown")
     rows = [
         (
             "Drift check",
             f"{text(when(drift.get('started_at')))}: test '{text(check.get('test', 'raw'))}'"
             + (f" ({text(check.get('rule'))})" if check.get("rule") else ""),
         ),
-        ("Decision", f"<font color='{ALERT if decision else GOOD}'><b>{verdict}</b></font>: {score_numbers(check)}"),
+        (
+            "Decision",
+            f"<font color='{ALERT if decision else GOOD if check.get('measured') is not False else '#8a5a00'}'><b>{verdict}</b></font>: {score_numbers(check)}",
+        ),
     ]
     if check.get("fallback"):
         rows.append(("Fallback", text(check["fallback"])))
@@ -313,6 +316,9 @@ def data_drift_table(data: Any) -> list[Flowable]:
 
 KNOWN_DRIFT_KEYS = {
     "noise",
+    "measured",
+    "reason",
+    "exits",
     "test",
     "requested_test",
     "fallback",

@@ -252,7 +252,9 @@ def plot_trends(deployments: list[dict[str, Any]], drifts: list[dict[str, Any]],
     else:
         bottom.text(0.5, 0.5, "no drift check in the run history yet", ha="center", va="center", transform=bottom.transAxes)
     drifted = sum(1 for d in drifts if d["check"].get("drift"))
-    bottom.set_title(f"Drift checks of the deployed model on new data: {len(drifts)} run(s), {drifted} found drift", fontsize=10)
+    unmeasured = sum(1 for d in drifts if d["check"].get("measured") is False)  # too few exits: no F1 to plot
+    also = f", {unmeasured} not measurable" if unmeasured else ""
+    bottom.set_title(f"Drift checks of the deployed model on new data: {len(drifts)} run(s), {drifted} found drift{also}", fontsize=10)
     bottom.set_ylabel("F1 (0 to 1)")
     for ax in (top, bottom):
         ax.set_ylim(0, 1.1)

@@ -114,7 +114,11 @@ def handle_new_files(config: Config, report: RunReport, deployed: Deployment | N
         if trigger is None:
             remember(config, accepted_new, Verdict.NO_DRIFT, deployed.version)
             measured = report.details.get("drift")
-            numbers = f" (F1 {measured['new_data_f1']:.4f} >= {measured['threshold']:.4f}, {measured['test']})" if measured else ""
+            numbers = ""
+            if measured and measured.get("measured") is False:
+                numbers = f" (score not measurable: {measured['reason']})"
+            elif measured:
+                numbers = f" (F1 {measured['new_data_f1']:.4f} >= {measured['threshold']:.4f}, {measured['test']})"
             stop(report, Outcome.NO_DRIFT, f"no drift: {deployed.label} stays deployed{numbers}", deployed.version)
             rankings.after_ingestion(config, report, deployed)
             return

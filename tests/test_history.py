@@ -70,7 +70,7 @@ def test_queries_use_the_indexes_not_a_scan(tmp_path: Path) -> None:
     with history.opened(db) as conn:
         plans = {
             "lineage": "SELECT new_data_f1 FROM runs WHERE drift_model_sha256 = 'x' AND new_data_f1 IS NOT NULL AND kind = 'fullprocess' ORDER BY id",
-            "drift checks": "SELECT * FROM runs WHERE new_data_f1 IS NOT NULL ORDER BY id DESC",
+            "drift checks": "SELECT * FROM runs WHERE drift_model_sha256 IS NOT NULL OR new_data_f1 IS NOT NULL ORDER BY id DESC",
             "finished deployment": "SELECT 1 FROM runs WHERE outcome IN ('deployed') AND deployed_version = 1 LIMIT 1",
         }
         for what, query in plans.items():

@@ -339,11 +339,11 @@ def test_the_history_queries_behind_a_scrape_use_indexes(deployed_practice: Conf
             " ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + query))
             for query in (
                 "SELECT outcome, COUNT(*) FROM runs GROUP BY outcome",
-                "SELECT id FROM runs WHERE new_data_f1 IS NOT NULL ORDER BY id DESC LIMIT 1",
+                "SELECT id FROM runs WHERE drift_model_sha256 IS NOT NULL OR new_data_f1 IS NOT NULL ORDER BY id DESC LIMIT 1",
             )
         ]
     assert "USING COVERING INDEX runs_outcome" in plans[0]
-    assert "runs_checked" in plans[1]
+    assert "runs_judged" in plans[1]
 
 
 @pytest.mark.skipif(

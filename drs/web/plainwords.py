@@ -24,6 +24,7 @@ from drs.layout import version_label
 
 INFO, NOTICE, WARNING = "info", "notice", "warning"  # blue, amber, red; only "warning" is role="alert"
 BEYOND_NOISE = "not promoted: drop beyond sampling noise"  # the second reading of Outcome.NOT_PROMOTED
+NOT_MEASURED = "no drift: score not measurable"  # the second reading of Outcome.NO_DRIFT: too few new clients exited
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,12 @@ OUTCOME_WORDS: dict[str, Words] = {
     ),
     Outcome.NO_DRIFT: Words(
         "Model kept", "New client data arrived {day}; the model was checked on it and kept. Nothing changes for you.", INFO
+    ),
+    NOT_MEASURED: Words(
+        "Model kept",
+        "New client data arrived {day}, but too few of its clients had left to check how well the model predicts leaving; "
+        "the model was kept. Nothing changes for you.",
+        INFO,
     ),
     Outcome.NOT_PROMOTED: Words(
         "Model kept",
@@ -104,11 +111,19 @@ def beyond_noise(run: Mapping[str, Any]) -> bool | None:
     return alerts.noise_words(check)[1] if isinstance(check, Mapping) else None
 
 
+def score_measured(run: Mapping[str, Any]) -> bool:
+    """False when the run's score test could not measure the F1 (too few new clients exited: drs/drift.unmeasurable)."""
+    check = (run.get("details") or {}).get("drift")
+    return not (isinstance(check, Mapping) and check.get("measured") is False)
+
+
 def words_for(run: Mapping[str, Any]) -> Words:
     """The words of one run's outcome (for a refused candidate, by its sampling-noise verdict)."""
     outcome = str(run.get("outcome"))
     if outcome == Outcome.NOT_PROMOTED and beyond_noise(run) is not False:  # not measured reads as beyond, as in the alerts
         return OUTCOME_WORDS[BEYOND_NOISE]
+    if outcome == Outcome.NO_DRIFT and not score_measured(run):
+        return OUTCOME_WORDS[NOT_MEASURED]
     return OUTCOME_WORDS.get(outcome, UNKNOWN)
 
 
@@ -194,12 +209,19 @@ def data_drift_words(drifted: Sequence[str], run: Mapping[str, Any]) -> dict[str
     }
 
 
-CHECK_WORDS = {"no drift": ("Held up", "good"), "within noise": ("Small dip", "notice"), "drift": ("Did worse", "alert")}
+CHECK_WORDS = {
+    "no drift": ("Held up", "good"),
+    "within noise": ("Small dip", "notice"),
+    "drift": ("Did worse", "alert"),
+    "not measured": ("Not measurable", "notice"),
+}
 
 
 def check_card(run: Mapping[str, Any]) -> tuple[str, str]:
     """The status card of the newest drift check: its word and its class (good, notice, alert)."""
     check = (run.get("details") or {}).get("drift") or {}
+    if not score_measured(run):
+        return CHECK_WORDS["not measured"]
     if not check.get("drift"):
         return CHECK_WORDS["no drift"]
     return CHECK_WORDS["within noise" if beyond_noise(run) is False else "drift"]

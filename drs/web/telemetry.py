@@ -224,9 +224,17 @@ class PipelineCollector:
                 *gauge("drs_pipeline_last_run_success", "1 when the last finished full-process run did not fail", float(last.succeeded)),
             ]
         if drift is not None:
+            if drift.f1 is not None and drift.threshold is not None:  # left out, not 0, when too few new rows exited to measure it
+                found += [
+                    *gauge("drs_drift_check_f1", "the deployed model's F1 on the new rows at the last drift check", drift.f1),
+                    *gauge("drs_drift_check_threshold", "the F1 below which the last drift check found drift", drift.threshold),
+                ]
             found += [
-                *gauge("drs_drift_check_f1", "the deployed model's F1 on the new rows at the last drift check", drift.f1),
-                *gauge("drs_drift_check_threshold", "the F1 below which the last drift check found drift", drift.threshold),
+                *gauge(
+                    "drs_drift_check_measured",
+                    "1 when the last drift check could measure the F1 (0: too few clients in the new rows exited; no score test)",
+                    float(drift.f1 is not None),
+                ),
                 *gauge("drs_drift_check_drift", "1 when the last drift check found score drift", float(drift.drift)),
                 *gauge(
                     "drs_drift_check_timestamp_seconds",
