@@ -77,7 +77,7 @@ def run_main(
             "%s holds the run lock %s; gave up after waiting %gs (--wait-seconds): nothing was changed, try again when it is done",
             describe_holder(busy.holder),
             busy.path,
-            args.wait_seconds,
+            getattr(args, "wait_seconds", 0),
         )
         return EXIT_LOCKED
     except (StageError, DataError, DeploymentError, OSError) as exc:
