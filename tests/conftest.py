@@ -14,6 +14,7 @@ import pytest
 
 from drs.deploy import deploy
 from drs.ingest import ingest
+from drs.layout import LOCK_FILE
 from drs.scoring import score
 from drs.settings import Config, load_config
 from drs.training import train
@@ -85,11 +86,14 @@ def deployed_practice(practice_config: Config) -> Config:
 
 
 def tree_state(*folders: Path) -> dict[str, tuple[str, int]]:
-    """sha256 and mtime of every file (symlinks by target) under the folders."""
+    """sha256 and mtime of every file (symlinks by target) under the folders, but the run lock's file:
+    whoever takes the lock writes its name there (drs/fileio.run_lock), so it is no output."""
     state = {}
     for folder in folders:
         for path in sorted(folder.rglob("*")):
             key = str(path)
+            if path.name == LOCK_FILE:
+                continue
             if path.is_symlink():
                 state[key] = (os.readlink(path), 0)
             elif path.is_file():

@@ -23,7 +23,7 @@ def outputs(config: Config) -> list[Path]:
 
 
 def without_history(state: dict[str, tuple[str, int]]) -> dict[str, tuple[str, int]]:
-    return {k: v for k, v in state.items() if not k.endswith(("runhistory.sqlite", ".fullprocess.lock"))}
+    return {k: v for k, v in state.items() if not k.endswith("runhistory.sqlite")}
 
 
 def test_first_run_deploys_a_first_model(config: Config) -> None:

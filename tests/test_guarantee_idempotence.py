@@ -13,7 +13,7 @@ from tests.faults import older_world_file
 
 def outputs_state(config: Config) -> dict[str, tuple[str, int]]:
     folders = (config.output_folder, config.output_model_folder, config.prod_deployment_folder)
-    return {k: v for k, v in tree_state(*folders).items() if not k.endswith(("runhistory.sqlite", ".fullprocess.lock"))}
+    return {k: v for k, v in tree_state(*folders).items() if not k.endswith("runhistory.sqlite")}
 
 
 def assert_no_new_data_changes_nothing(config: Config, runs: int = 1) -> None:

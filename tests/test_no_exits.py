@@ -137,3 +137,11 @@ def test_too_few_exits_is_not_measured_either(deployed_practice: Config, rows: s
     exits = 4 if len(rows.splitlines()) == 60 else 1
     assert run["outcome"] == "no drift" and check["measured"] is False and check["exits"] == exits
     assert f"the new rows hold only {exits} client(s) that exited, too few" in run["message"]
+
+
+def test_rows_that_all_exited_have_an_f1_and_a_sampling_noise() -> None:
+    """Only positives: F1 is defined (no false positives can occur), and the bootstrap stays within 0..1."""
+    assert drift.unmeasurable(20) is None
+    noise = drift.sampling_noise([0, 0, 5, 15], 0.63)
+    assert noise["rows"] == 20 and 0 <= noise["low"] < noise["high"] <= 1
+    assert noise["drop"] == pytest.approx(30 / 35 - 0.63, abs=1e-6)
