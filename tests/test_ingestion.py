@@ -46,12 +46,12 @@ BAD_FILES = {
     ),
     "text_in_number.csv": (
         HEADER + "abcd,12,34,5,0\nefgh,twelve,34,5,1\n",
-        "column 'lastmonth_activity' has missing or non-numeric value(s) in row 2 ('twelve')",
+        "column 'lastmonth_activity' is not a number in line 3 ('twelve')",
     ),
-    "exited_two.csv": (HEADER + "abcd,12,34,5,2\n", "column 'exited' must be 0 or 1 but is not in row 1 ('2')"),
+    "exited_two.csv": (HEADER + "abcd,12,34,5,2\n", "column 'exited' must be 0 or 1 but is not in line 2 ('2')"),
     "empty.csv": ("", "file is empty"),
     "header_only.csv": (HEADER, "has a header but no data rows"),
-    "negative.csv": (HEADER + "abcd,-3,34,5,0\n", "column 'lastmonth_activity' has negative value(s) in row 1 ('-3')"),
+    "negative.csv": (HEADER + "abcd,-3,34,5,0\n", "column 'lastmonth_activity' is negative in line 2 ('-3')"),
 }
 
 
