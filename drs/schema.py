@@ -243,8 +243,7 @@ def frame_from_text(text: str, schema: Schema, source: str, require_target: bool
     import pandas as pd
 
     parsed = parse_csv(text, schema, source, require_target)
-    columns = zip(*parsed.rows, strict=True)
-    frame = pd.DataFrame({name.strip(): pd.Series(cells, dtype=str) for name, cells in zip(parsed.header, columns, strict=True)})
+    frame = pd.DataFrame(parsed.rows, columns=[name.strip() for name in parsed.header], dtype=str)
     return validate_frame(frame, schema, source, require_target, parsed.lines)
 
 
@@ -263,16 +262,22 @@ def read_csv_as_written(path: Path, schema: Schema) -> pd.DataFrame:
 
 
 def value_checks(raw: pd.Series, values: pd.Series, is_target: bool) -> list[tuple[Any, str]]:
-    """(which cells, what is wrong with them) for one numeric column, in the order they are told."""
-    text = raw.astype(str).str.strip()
-    empty = raw.isna() | (text == "")
+    """(which cells, what is wrong with them) for one numeric column, in the order they are told.
+
+    Only the cells that are not numbers are looked at as text, so a clean column costs no string work."""
+    odd = values.isna().to_numpy()
+    empty, separated = np.zeros(len(raw), dtype=bool), np.zeros(len(raw), dtype=bool)
+    if odd.any():
+        cells = raw[odd]
+        text = cells.astype(str).str.strip()
+        empty[odd] = (cells.isna() | (text == "")).to_numpy(dtype=bool)
+        separated[odd] = text.str.fullmatch(r"[+-]?\d[\d,. ]*").to_numpy(dtype=bool)
     if is_target:
         return [(empty, "is empty in"), (~values.isin([0, 1]), "must be 0 or 1 but is not in")]
-    comma = values.isna() & text.str.fullmatch(r"[+-]?\d[\d,. ]*")
     return [
         (empty, "is empty in"),
-        (comma, "has a number written with a separator in"),
-        (values.isna(), "is not a number in"),
+        (separated, "has a number written with a separator in"),
+        (odd, "is not a number in"),
         (~np.isfinite(values.fillna(0)), "is infinite in"),
         (values < 0, "is negative in"),
         ((values.fillna(0) % 1) != 0, "is not a whole number in"),
@@ -307,7 +312,7 @@ def validate_frame(
         raw = frame[column]
         values = pd.to_numeric(raw, errors="coerce").astype("float64")
         for bad, words in value_checks(raw, values, column == schema.target):
-            mask = bad.to_numpy(dtype=bool)
+            mask = np.asarray(bad, dtype=bool)
             if mask.any():
                 raise DataError(
                     source,
