@@ -147,7 +147,8 @@ def check_header(header: list[str], schema: Schema, source: str, require_target:
     required = [c for c in schema.columns if require_target or c != schema.target]
     missing = [c for c in required if c not in names]
     extra = [n for n in names if n not in set(schema.columns)]
-    misspelt = [(n, close[0]) for n in extra if (close := difflib.get_close_matches(n, missing, n=1))]
+    absent = [c for c in schema.columns if c not in names]  # the target too, where it is optional: 'exitted' is still a misspelling
+    misspelt = [(n, close[0]) for n in extra if (close := difflib.get_close_matches(n, absent, n=1))]
     if misspelt:
         said = ", ".join(f"'{wrong}' (did you mean '{right}'?)" for wrong, right in misspelt)
         raise DataError(source, f"unknown column name(s) in the header: {said} {expected}")
@@ -191,7 +192,7 @@ def _records(text: str, source: str) -> Iterator[tuple[int, list[str]]]:
                 yield start, row
             start = reader.line_num + 1
     except csv.Error as exc:
-        at = start if "unexpected end of data" in str(exc) else reader.line_num
+        at = reader.line_num if "expected after" in str(exc) else start  # an open quote is named where it opened
         raise DataError(source, csv_problem(at, str(exc))) from None
 
 

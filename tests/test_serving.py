@@ -444,3 +444,22 @@ def test_test_data_with_a_row_too_wide_is_a_503_for_scoring_naming_its_line(clie
         answer.get_json()["message"]
         == f"the test data cannot be used: {test_csv.name}: line 4 has 6 fields but the header has 5 {TOO_MANY}"
     )
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        (
+            "corporation,lastmonth_activity,last_year_activity,number_of_employees",
+            "'last_year_activity' (did you mean 'lastyear_activity'?)",
+        ),
+        ("corporation,lastmonth_activity,lastyear_activity,number_of_employees,exitted", "'exitted' (did you mean 'exited'?)"),
+    ],
+)
+def test_a_misspelt_column_of_a_csv_body_is_named_with_the_column_it_was_meant_to_be(client, header: str, message: str) -> None:
+    answer = client.post(
+        "/prediction", data=header + "\na,1,2,3" + (",0" if header.endswith("exitted") else "") + "\n", content_type="text/csv"
+    )
+    assert answer.status_code == 400
+    expected = "(expected corporation,lastmonth_activity,lastyear_activity,number_of_employees,exited)"
+    assert answer.get_json()["message"] == f"request body: unknown column name(s) in the header: {message} {expected}"
