@@ -2,7 +2,7 @@
 
 A file is accepted whole or rejected whole: a file with a bad row is a sign of
 a broken export, and training on the rest of it would hide that. The error
-names the file, the column and the first offending rows, so the sender can
+names the file, the line (as an editor numbers it) and the column, so the sender can
 fix it; a fixed file (new sha256) is tried again.
 
 pandas is imported inside the careful reader's functions only: the fast path
