@@ -2,7 +2,7 @@
 
 A file is accepted whole or rejected whole: a file with a bad row is a sign of
 a broken export, and training on the rest of it would hide that. The error
-names the file, the column and the first offending rows, so the sender can
+names the file, the line (as an editor numbers it) and the column, so the sender can
 fix it; a fixed file (new sha256) is tried again.
 
 pandas is imported inside the careful reader's functions only: the fast path
@@ -12,8 +12,9 @@ pandas is imported inside the careful reader's functions only: the fast path
 from __future__ import annotations
 
 import csv
+import difflib
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,34 +57,61 @@ class Schema:
         return cls(id_column=config.id_column, features=tuple(config.features), target=config.target)
 
 
-def _examples(rows: list[int], values: list[object]) -> str:
-    shown = ", ".join(f"row {r} ({v!r})" for r, v in zip(rows[:MAX_EXAMPLES], values[:MAX_EXAMPLES], strict=True))
-    more = len(rows) - MAX_EXAMPLES
-    return shown + (f" and {more} more row(s)" if more > 0 else "")
+# ---- how a problem is said -----------------------------------------------------------------
+# Every rejection of a file's shape or values is worded here, in a spreadsheet user's words:
+# what is wrong, where (line as a text editor or spreadsheet numbers it, the header being line 1;
+# column), and the usual fix.
 
 
-def decode_csv_bytes(data: bytes, source: str) -> str:
-    """UTF-8 (with or without BOM); anything else is refused with the cause and the fix."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or (len(data) >= 8 and (not any(data[0:8:2]) or not any(data[1:8:2]))):
-        raise DataError(source, "is UTF-16 text: save it as UTF-8 (in Excel: CSV UTF-8)")
-    if data.startswith(b"PK\x03\x04"):
-        raise DataError(source, "is a spreadsheet workbook or other zip file, not CSV text: save it as CSV UTF-8")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataError(
-            source, f"is not UTF-8 text (invalid byte 0x{data[exc.start]:02x} at offset {exc.start}): save it as UTF-8"
-        ) from None
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
-def read_csv_as_written(path: Path, schema: Schema) -> pd.DataFrame:
-    """A CSV this project wrote (finaldata.csv), unchecked, where only an empty cell is missing.
+def _examples(lines: list[int], values: list[object]) -> str:
+    def one(line: int, value: object) -> str:
+        return f"line {line}" if isinstance(value, str) and not value.strip() else f"line {line} ({value!r})"
 
-    pandas would read a corporation called "null" or "NA" as missing; here it stays a name.
-    """
-    import pandas as pd
+    shown = ", ".join(one(n, v) for n, v in zip(lines[:MAX_EXAMPLES], values[:MAX_EXAMPLES], strict=True))
+    more = len(lines) - MAX_EXAMPLES
+    return shown + (f" and {_plural(more, 'more line')}" if more > 0 else "")
 
-    return pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={schema.id_column: str})
+
+def field_count_problem(line: int, row: list[str], width: int) -> str:
+    """A row whose field count is not the header's, or that holds nothing but commas."""
+    count = len(row)
+    said = (
+        f"line {line} has only empty cells" if count == width else f"line {line} has {_plural(count, 'field')} but the header has {width}"
+    )
+    if not any(cell.strip() for cell in row):
+        hint = "a row of only commas: delete it"
+    elif count > width and not any(cell.strip() for cell in row[width:]):
+        hint = "it ends with an extra comma: delete the empty cell(s) after the last column"
+    elif count > width:
+        extra = count - width
+        hint = f'{"a value" if extra == 1 else f"{extra} values"} too many: a comma inside a name needs "quotes"'
+    else:
+        short = width - count
+        hint = f"{'a value' if short == 1 else f'{short} values'} missing: a line cut short, or a file still being copied?"
+    return f"{said} ({hint})"
+
+
+def csv_problem(line: int, error: str) -> str:
+    """What the csv module's complaint means for the person who saved the file."""
+    if "unexpected end of data" in error:
+        return f'line {line}: a quote (") opens a value that is never closed (a " inside a value is written "")'
+    if "expected after" in error:
+        return f'line {line}: text after a closing quote (") (a " inside a value is written "")'
+    if "field larger than field limit" in error:
+        return f'line {line}: a value longer than {csv.field_size_limit()} characters (a quote (") never closed?)'
+    return f"line {line} is not well-formed CSV: {error}"
+
+
+def not_utf8(data: bytes, offset: int) -> str:
+    line = data.count(b"\n", 0, offset) + 1
+    return (
+        f"is not UTF-8 text (line {line} has the byte 0x{data[offset]:02x}, at offset {offset}: saved as Latin-1 or Windows-1252?):"
+        " save it as UTF-8 (in Excel: CSV UTF-8)"
+    )
 
 
 def header_mistake(names: list[str], schema: Schema) -> str | None:
@@ -94,6 +122,12 @@ def header_mistake(names: list[str], schema: Schema) -> str | None:
             return f"fields are separated by {word}, not commas: export it comma-separated (expected {','.join(expected)})"
     if names and names[0] == "" and set(names[1:]) >= set(expected) - {schema.target}:
         return "the first column has no name: a saved DataFrame index? save with index=False"
+    if not set(names) & set(expected) and any(n.replace(".", "", 1).isdigit() for n in names):
+        return f"the first line holds values, not column names: add the header line {','.join(expected)}"
+    unnamed = [i for i, n in enumerate(names, start=1) if not n]
+    if unnamed:
+        last = " (an extra comma at the end of the header?)" if unnamed[-1] == len(names) else ""
+        return f"column {unnamed[0]} of the header has no name{last} (expected {','.join(expected)})"
     by_case = {n.casefold(): n for n in names}
     differ = [f"{by_case[c.casefold()]} (expected {c})" for c in expected if c not in names and c.casefold() in by_case]
     if differ:
@@ -109,64 +143,167 @@ def check_header(header: list[str], schema: Schema, source: str, require_target:
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise DataError(source, f"duplicated column(s): {', '.join(duplicated)}")
+    expected = f"(expected {','.join(schema.columns)})"
     required = [c for c in schema.columns if require_target or c != schema.target]
     missing = [c for c in required if c not in names]
+    extra = [n for n in names if n not in set(schema.columns)]
+    absent = [c for c in schema.columns if c not in names]  # the target too, where it is optional: 'exitted' is still a misspelling
+    misspelt = [(n, close[0]) for n in extra if (close := difflib.get_close_matches(n, absent, n=1))]
+    if misspelt:
+        said = ", ".join(f"'{wrong}' (did you mean '{right}'?)" for wrong, right in misspelt)
+        raise DataError(source, f"unknown column name(s) in the header: {said} {expected}")
     if missing:
-        raise DataError(source, f"missing column(s): {', '.join(missing)} (expected {','.join(schema.columns)})")
-    allowed = set(schema.columns)
-    extra = [n for n in names if n not in allowed]
+        raise DataError(source, f"missing column(s): {', '.join(missing)} {expected}")
     if extra:
-        raise DataError(source, f"unexpected column(s): {', '.join(extra)} (expected {','.join(schema.columns)})")
+        raise DataError(source, f"unexpected column(s): {', '.join(extra)} {expected}")
+
+
+def decode_csv_bytes(data: bytes, source: str) -> str:
+    """UTF-8 (with or without BOM); anything else is refused with the cause and the fix."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or (len(data) >= 8 and (not any(data[0:8:2]) or not any(data[1:8:2]))):
+        raise DataError(source, "is UTF-16 text: save it as UTF-8 (in Excel: CSV UTF-8)")
+    if data.startswith(b"PK\x03\x04"):
+        raise DataError(source, "is a spreadsheet workbook or other zip file, not CSV text: save it as CSV UTF-8")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(source, not_utf8(data, exc.start)) from None
+
+
+# ---- the careful reader ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """A CSV text split into cells: the header, the data rows (blank lines left out), and each row's line."""
+
+    header: list[str]
+    rows: list[list[str]]
+    lines: list[int]
+
+
+def _records(text: str, source: str) -> Iterator[tuple[int, list[str]]]:
+    """(line where it starts, cells) of every non-blank record; a quote left open is a DataError naming its line."""
+    reader = csv.reader(io.StringIO(text, newline=""), skipinitialspace=True, strict=True)
+    start = 1
+    try:
+        for row in reader:
+            if row and (len(row) > 1 or row[0].strip()):
+                yield start, row
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        at = reader.line_num if "expected after" in str(exc) else start  # an open quote is named where it opened
+        raise DataError(source, csv_problem(at, str(exc))) from None
+
+
+def _rows_of_width(records: Iterator[tuple[int, list[str]]], width: int, source: str, keep: bool) -> Parsed:
+    """The rows after the header and their lines (only counted unless `keep`); DataError at the first row of another width."""
+    rows, lines, wrong = [], [], []
+    for line, row in records:
+        if len(row) != width or not any(cell.strip() for cell in row):
+            wrong.append((line, row))
+        elif keep:
+            rows.append(row)
+            lines.append(line)
+        else:
+            lines.append(line)
+    if wrong:
+        line, row = wrong[0]
+        more = f"; {_plural(len(wrong) - 1, 'more line')} like it" if len(wrong) > 1 else ""
+        raise DataError(source, field_count_problem(line, row, width) + more, len(wrong))
+    return Parsed([], rows, lines)
+
+
+def parse_csv(text: str, schema: Schema, source: str, require_target: bool = True) -> Parsed:
+    """Split and check the shape: a header the schema accepts, then every row exactly as wide as the header.
+
+    The csv module, not pandas, splits the rows: pandas reads the extra leading fields of a row
+    wider than the header as an index and shifts every value into the wrong column."""
+    records = _records(text, source)
+    first = next(records, None)
+    if first is None:
+        raise DataError(source, "file is empty")
+    header = first[1]
+    check_header(header, schema, source, require_target)
+    body = _rows_of_width(records, len(header), source, keep=True)
+    if not body.rows:
+        raise DataError(source, "has a header but no data rows")
+    return Parsed(header, body.rows, body.lines)
+
+
+def check_widths(text: str, source: str) -> None:
+    """Every row as wide as the first line (the header); DataError naming the first that is not."""
+    records = _records(text, source)
+    first = next(records, None)
+    if first is not None:
+        _rows_of_width(records, len(first[1]), source, keep=False)
 
 
 def frame_from_text(text: str, schema: Schema, source: str, require_target: bool = True) -> pd.DataFrame:
     """Parse CSV text and check it; return a frame in schema column order with int64 numbers."""
     import pandas as pd
 
-    if not text.strip():
-        raise DataError(source, "file is empty")
-    first_line = text.splitlines()[0]
-    header = next(csv.reader([first_line]))
-    check_header(header, schema, source, require_target)
-    try:
-        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
-    except pd.errors.ParserError as exc:
-        raise DataError(source, f"is not well-formed CSV: {str(exc).strip()}") from None
-    frame.columns = [c.strip() for c in frame.columns]
-    if frame.empty:
-        raise DataError(source, "has a header but no data rows")
-    if (frame == "").to_numpy().any():  # an empty value, or a row cut short: only such files pay for the check
-        check_row_lengths(text, len(header), source)
-    return validate_frame(frame, schema, source, require_target)
+    parsed = parse_csv(text, schema, source, require_target)
+    frame = pd.DataFrame(parsed.rows, columns=[name.strip() for name in parsed.header], dtype=str)
+    return validate_frame(frame, schema, source, require_target, parsed.lines)
 
 
-def check_row_lengths(text: str, width: int, source: str) -> None:
-    """Name a row with fewer fields than the header: a truncated line, usually a file still being copied."""
-    reader = csv.reader(io.StringIO(text), skipinitialspace=True)
-    next(reader, None)
-    short = [(i, len(row)) for i, row in enumerate((r for r in reader if r), start=1) if len(row) < width]
-    if short:
-        (row, fields), more = short[0], len(short) - 1
-        raise DataError(
-            source,
-            f"row {row} has {fields} field(s) where the header has {width}"
-            + (f" (and {more} more short row(s))" if more else "")
-            + " (a truncated line?)",
-            len(short),
-        )
+def read_csv_as_written(path: Path, schema: Schema) -> pd.DataFrame:
+    """A CSV this project wrote (finaldata.csv), where only an empty cell is missing; its shape checked.
 
-
-def validate_frame(frame: pd.DataFrame, schema: Schema, source: str, require_target: bool = True) -> pd.DataFrame:
-    """Check values of a frame of strings (or numbers); pure: no I/O."""
+    pandas would read a corporation called "null" or "NA" as missing; here it stays a name. A row of
+    another width than the header (a hand edit) is refused as in a source file, never shifted.
+    """
     import pandas as pd
 
-    row_numbers = np.arange(1, len(frame) + 1)
+    source = str(path)
+    text = decode_csv_bytes(_read_bytes(Path(path), source), source)
+    check_widths(text, source)
+    return pd.read_csv(io.StringIO(text), keep_default_na=False, na_values=[""], dtype={schema.id_column: str})
+
+
+def value_checks(raw: pd.Series, values: pd.Series, is_target: bool) -> list[tuple[Any, str]]:
+    """(which cells, what is wrong with them) for one numeric column, in the order they are told.
+
+    Only the cells that are not numbers are looked at as text, so a clean column costs no string work."""
+    odd = values.isna().to_numpy()
+    empty, separated = np.zeros(len(raw), dtype=bool), np.zeros(len(raw), dtype=bool)
+    if odd.any():
+        cells = raw[odd]
+        text = cells.astype(str).str.strip()
+        empty[odd] = (cells.isna() | (text == "")).to_numpy(dtype=bool)
+        separated[odd] = text.str.fullmatch(r"[+-]?\d[\d,. ]*").to_numpy(dtype=bool)
+    if is_target:
+        return [(empty, "is empty in"), (~values.isin([0, 1]), "must be 0 or 1 but is not in")]
+    return [
+        (empty, "is empty in"),
+        (separated, "has a number written with a separator in"),
+        (odd, "is not a number in"),
+        (~np.isfinite(values.fillna(0)), "is infinite in"),
+        (values < 0, "is negative in"),
+        ((values.fillna(0) % 1) != 0, "is not a whole number in"),
+        (values > MAX_COUNT, f"is too large to be a count (above {MAX_COUNT}) in"),
+    ]
+
+
+HINTS = {"has a number written with a separator in": ": write whole numbers with no thousands separator or decimal comma (1200, not 1,200)"}
+
+
+def validate_frame(
+    frame: pd.DataFrame, schema: Schema, source: str, require_target: bool = True, lines: list[int] | None = None
+) -> pd.DataFrame:
+    """Check values of a frame of strings (or numbers); pure: no I/O.
+
+    `lines` are the rows' lines in the file; by default those of a file with no blank lines (row 1 on line 2)."""
+    import pandas as pd
+
+    line_numbers = np.asarray(lines if lines is not None else range(2, len(frame) + 2))
     ids = frame[schema.id_column]
     missing = ids.isna() | (ids.astype(str).str.strip() == "")
     if missing.any():
         raise DataError(
             source,
-            f"column '{schema.id_column}' is empty in {_examples(list(row_numbers[missing.to_numpy()]), [''] * int(missing.sum()))}",
+            f"column '{schema.id_column}' is empty in {_examples(list(line_numbers[missing.to_numpy()]), [''] * int(missing.sum()))}",
             int(missing.sum()),
         )
 
@@ -175,21 +312,12 @@ def validate_frame(frame: pd.DataFrame, schema: Schema, source: str, require_tar
     for column in numeric_columns:
         raw = frame[column]
         values = pd.to_numeric(raw, errors="coerce").astype("float64")
-        checks: tuple[tuple[Any, str], ...] = (
-            (values.isna(), "has missing or non-numeric value(s) in"),
-            (~np.isfinite(values.fillna(0)), "has infinite value(s) in"),
-            (values < 0, "has negative value(s) in"),
-            ((values.fillna(0) % 1) != 0, "has non-integer value(s) in"),
-            (values > MAX_COUNT, f"has value(s) too large to be a count (above {MAX_COUNT}) in"),
-        )
-        if column == schema.target:
-            checks += ((~values.isin([0, 1]) & values.notna(), "must be 0 or 1 but is not in"),)
-        for bad, words in checks:
-            mask = bad.to_numpy()
+        for bad, words in value_checks(raw, values, column == schema.target):
+            mask = np.asarray(bad, dtype=bool)
             if mask.any():
                 raise DataError(
                     source,
-                    f"column '{column}' {words} {_examples(list(row_numbers[mask]), list(raw[mask]))}",
+                    f"column '{column}' {words} {_examples(list(line_numbers[mask]), list(raw[mask]))}{HINTS.get(words, '')}",
                     int(mask.sum()),
                 )
         out[column] = values.astype("int64")
@@ -218,7 +346,8 @@ def fast_frame(data: bytes, schema: Schema, require_target: bool = True) -> pl.D
     checked = [c for c in schema.features] + ([schema.target] if require_target else [])
     types = {n: pl.Int64 if n in checked else pl.String for n in names}
     try:
-        frame = pl.read_csv(data, has_header=False, skip_rows=1, new_columns=names, schema=types)
+        # a row of another width is an error (truncate_ragged_lines=False), a short one has nulls: both go to the careful reader
+        frame = pl.read_csv(data, has_header=False, skip_rows=1, new_columns=names, schema=types, truncate_ragged_lines=False)
     except pl.exceptions.PolarsError:  # any parse problem: let the careful reader decide and name it
         return None
     if frame.height == 0:

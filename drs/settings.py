@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import json
 import math
 import os
@@ -421,15 +422,25 @@ def read_json(config_file: Path) -> dict[str, Any]:
     return raw
 
 
+def unknown_keys(unknown: list[str], keys: list[str]) -> str:
+    """Each unknown key with the known key it is closest to, if any: a misspelling is the usual cause."""
+
+    def said(key: str) -> str:
+        close = difflib.get_close_matches(key, keys, n=1)
+        return f"'{key}' (did you mean '{close[0]}'?)" if close else f"'{key}'"
+
+    return ", ".join(said(k) for k in unknown) + " (known: see README, Configuration)"
+
+
 def checked(raw: dict[str, Any], config_file: Path) -> Config:
     """The Config of a config file's JSON object; ConfigError names the first bad key."""
     keys = [f.metadata["key"] for f in SETTINGS]
+    unknown = sorted(set(raw) - set(keys))
+    if unknown:  # before the missing keys: a misspelt required key is both, and the spelling is the fix
+        raise ConfigError(f"config file {config_file} has unknown key(s): {unknown_keys(unknown, keys)}")
     missing = [f.metadata["key"] for f in SETTINGS if f.metadata["default"] is REQUIRED and f.metadata["key"] not in raw]
     if missing:
         raise ConfigError(f"config file {config_file} lacks key(s): {', '.join(missing)}")
-    unknown = sorted(set(raw) - set(keys))
-    if unknown:
-        raise ConfigError(f"config file {config_file} has unknown key(s): {', '.join(unknown)} (known: see README, Configuration)")
     base = config_file.resolve().parent
     values: dict[str, Any] = {}
     for f in SETTINGS:

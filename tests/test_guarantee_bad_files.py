@@ -24,6 +24,7 @@ from tests.faults import run_with_faults
 EXPECTED = "(expected corporation,lastmonth_activity,lastyear_activity,number_of_employees,exited)"
 GOOD_ROW = "zz{i},{a},{b},{c},{e}\n"
 ROW = "abcd,12,340,56,1\n"
+TOO_MANY = '(a value too many: a comma inside a name needs "quotes")'
 
 
 def rows(n: int, start: int = 0) -> str:
@@ -70,30 +71,31 @@ REJECTED: dict[str, tuple[Callable[[Path], None], str]] = {
     ),
     "text_in_number.csv": (
         text(HEADER + rows(3) + "efgh,twelve,34,5,1\n"),
-        "column 'lastmonth_activity' has missing or non-numeric value(s) in row 4 ('twelve')",
+        "column 'lastmonth_activity' is not a number in line 5 ('twelve')",
     ),
-    "negative_count.csv": (text(HEADER + "abcd,12,340,-56,1\n"), "column 'number_of_employees' has negative value(s) in row 1 ('-56')"),
+    "negative_count.csv": (text(HEADER + "abcd,12,340,-56,1\n"), "column 'number_of_employees' is negative in line 2 ('-56')"),
     "nan.csv": (
         text(HEADER + rows(2) + "abcd,NaN,340,56,1\n"),
-        "column 'lastmonth_activity' has missing or non-numeric value(s) in row 3 ('NaN')",
+        "column 'lastmonth_activity' is not a number in line 4 ('NaN')",
     ),
-    "empty_value.csv": (text(HEADER + "abcd,12,,56,1\n"), "column 'lastyear_activity' has missing or non-numeric value(s) in row 1 ('')"),
+    "empty_value.csv": (text(HEADER + "abcd,12,,56,1\n"), "column 'lastyear_activity' is empty in line 2"),
     "infinite.csv": (
         text(HEADER + "abcd,12,inf,56,1\nefgh,1,-inf,2,0\n"),
-        "column 'lastyear_activity' has infinite value(s) in row 1 ('inf'), row 2 ('-inf')",
+        "column 'lastyear_activity' is infinite in line 2 ('inf'), line 3 ('-inf')",
     ),
-    "fraction.csv": (text(HEADER + "abcd,12.5,340,56,1\n"), "column 'lastmonth_activity' has non-integer value(s) in row 1 ('12.5')"),
+    "fraction.csv": (text(HEADER + "abcd,12.5,340,56,1\n"), "column 'lastmonth_activity' is not a whole number in line 2 ('12.5')"),
     "huge_number.csv": (
         text(HEADER + "abcd,99999999999999999999,340,56,1\n"),
-        "column 'lastmonth_activity' has value(s) too large to be a count (above 9007199254740992) in row 1 ('99999999999999999999')",
+        "column 'lastmonth_activity' is too large to be a count (above 9007199254740992) in line 2 ('99999999999999999999')",
     ),
-    "exited_two.csv": (text(HEADER + rows(1) + "abcd,12,340,56,2\n"), "column 'exited' must be 0 or 1 but is not in row 2 ('2')"),
-    "exited_minus_one.csv": (text(HEADER + "abcd,12,340,56,-1\n"), "column 'exited' has negative value(s) in row 1 ('-1')"),
-    "exited_yes.csv": (text(HEADER + "abcd,12,340,56,yes\n"), "column 'exited' has missing or non-numeric value(s) in row 1 ('yes')"),
-    "no_corporation.csv": (text(HEADER + ",12,340,56,1\n"), "column 'corporation' is empty in row 1 ('')"),
+    "exited_two.csv": (text(HEADER + rows(1) + "abcd,12,340,56,2\n"), "column 'exited' must be 0 or 1 but is not in line 3 ('2')"),
+    "exited_minus_one.csv": (text(HEADER + "abcd,12,340,56,-1\n"), "column 'exited' must be 0 or 1 but is not in line 2 ('-1')"),
+    "exited_yes.csv": (text(HEADER + "abcd,12,340,56,yes\n"), "column 'exited' must be 0 or 1 but is not in line 2 ('yes')"),
+    "no_corporation.csv": (text(HEADER + ",12,340,56,1\n"), "column 'corporation' is empty in line 2"),
     "latin1.csv": (
         raw((HEADER + "caf\xe9,12,340,56,1\n").encode("latin-1")),
-        f"is not UTF-8 text (invalid byte 0xe9 at offset {len(HEADER) + 3}): save it as UTF-8",
+        f"is not UTF-8 text (line 2 has the byte 0xe9, at offset {len(HEADER) + 3}: saved as Latin-1 or Windows-1252?):"
+        " save it as UTF-8 (in Excel: CSV UTF-8)",
     ),
     "utf16.csv": (raw((HEADER + ROW).encode("utf-16")), "is UTF-16 text: save it as UTF-8 (in Excel: CSV UTF-8)"),
     "utf16be.csv": (raw((HEADER + ROW).encode("utf-16-be")), "is UTF-16 text: save it as UTF-8 (in Excel: CSV UTF-8)"),
@@ -110,14 +112,101 @@ REJECTED: dict[str, tuple[Callable[[Path], None], str]] = {
         raw(b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00\xb5U0#\xf4"),
         "is a spreadsheet workbook or other zip file, not CSV text: save it as CSV UTF-8",
     ),
-    "truncated_last_line.csv": (text(HEADER + rows(4) + "abcd,12,3"), "row 5 has 3 field(s) where the header has 5 (a truncated line?)"),
-    "too_many_fields.csv": (
-        text(HEADER + rows(1) + "abcd,12,340,56,1,7\n"),
-        "is not well-formed CSV: Error tokenizing data. C error: Expected 5 fields in line 3, saw 6",
+    "truncated_last_line.csv": (
+        text(HEADER + rows(4) + "abcd,12,3"),
+        "line 6 has 3 fields but the header has 5 (2 values missing: a line cut short, or a file still being copied?)",
     ),
+    "too_many_fields.csv": (text(HEADER + rows(1) + "abcd,12,340,56,1,7\n"), f"line 3 has 6 fields but the header has 5 {TOO_MANY}"),
     "unterminated_quote.csv": (
         text(HEADER + rows(1) + '"abcd,12,340,56,1\n'),
-        "is not well-formed CSV: Error tokenizing data. C error: EOF inside string starting at row 2",
+        'line 3: a quote (") opens a value that is never closed (a " inside a value is written "")',
+    ),
+    "text_after_quote.csv": (
+        text(HEADER + '"Acme" Inc,12,340,56,1\n'),
+        'line 2: text after a closing quote (") (a " inside a value is written "")',
+    ),
+    # every field count but the header's, wherever the row is (issue 20: the first row's extra field shifted every column)
+    "clients_q5.csv": (text(HEADER + rows(1) + "acme,10,200,30,0,1\n"), f"line 3 has 6 fields but the header has 5 {TOO_MANY}"),
+    "extra_field_first_row.csv": (text(HEADER + "acme,10,200,30,0,1\n" + rows(2)), f"line 2 has 6 fields but the header has 5 {TOO_MANY}"),
+    "extra_field_every_row.csv": (
+        text(HEADER + "".join(line.rstrip() + ",1\n" for line in rows(3).splitlines())),
+        f"line 2 has 6 fields but the header has 5 {TOO_MANY}; 2 more lines like it",
+    ),
+    "unquoted_comma_in_name.csv": (
+        text(HEADER + "Acme, Inc.,12,340,56,1\n"),
+        f"line 2 has 6 fields but the header has 5 {TOO_MANY}",
+    ),
+    "several_too_many.csv": (
+        text(HEADER + rows(2) + "Acme, Smith, and Jones,12,340,56,1\n"),
+        'line 4 has 7 fields but the header has 5 (2 values too many: a comma inside a name needs "quotes")',
+    ),
+    "one_fewer_in_the_middle.csv": (
+        text(HEADER + rows(2) + "abcd,12,340,1\n" + rows(2, start=5)),
+        "line 4 has 4 fields but the header has 5 (a value missing: a line cut short, or a file still being copied?)",
+    ),
+    "one_field.csv": (
+        text(HEADER + "abcd\n"),
+        "line 2 has 1 field but the header has 5 (4 values missing: a line cut short, or a file still being copied?)",
+    ),
+    "trailing_comma_every_row.csv": (
+        text(HEADER + "".join(line + ",\n" for line in rows(3).splitlines())),
+        "line 2 has 6 fields but the header has 5 (it ends with an extra comma: delete the empty cell(s) after the last column);"
+        " 2 more lines like it",
+    ),
+    "trailing_comma_header_too.csv": (
+        text(HEADER.rstrip() + ",\n" + "".join(line + ",\n" for line in rows(3).splitlines())),
+        f"column 6 of the header has no name (an extra comma at the end of the header?) {EXPECTED}",
+    ),
+    "only_commas.csv": (
+        text(HEADER + rows(2) + ",,,,\n" + rows(1, start=9)),
+        "line 4 has only empty cells (a row of only commas: delete it)",
+    ),
+    "only_more_commas.csv": (
+        text(HEADER + rows(1) + ",,,,,,\n"),
+        "line 3 has 7 fields but the header has 5 (a row of only commas: delete it)",
+    ),
+    "crlf_extra_field.csv": (
+        raw((HEADER + rows(2) + "acme,10,200,30,0,1\n").replace("\n", "\r\n").encode()),
+        f"line 4 has 6 fields but the header has 5 {TOO_MANY}",
+    ),
+    "after_a_multiline_name.csv": (
+        text(HEADER + '"Acme\nHoldings",1,2,3,0\n' + "acme,10,200,30,0,1\n"),
+        f"line 4 has 6 fields but the header has 5 {TOO_MANY}",
+    ),
+    "after_a_blank_line.csv": (
+        text(HEADER + rows(1) + "\n\n" + "acme,10,200,30,0,1\n"),
+        f"line 5 has 6 fields but the header has 5 {TOO_MANY}",
+    ),
+    # the header
+    "misspelt_column.csv": (
+        text(HEADER.replace("corporation", "corporaton") + ROW),
+        f"unknown column name(s) in the header: 'corporaton' (did you mean 'corporation'?) {EXPECTED}",
+    ),
+    "two_misspelt_columns.csv": (
+        text(HEADER.replace("lastyear_activity", "last_year_activity").replace("exited", "exitted") + ROW),
+        "unknown column name(s) in the header: 'last_year_activity' (did you mean 'lastyear_activity'?),"
+        f" 'exitted' (did you mean 'exited'?) {EXPECTED}",
+    ),
+    "no_header.csv": (
+        text(ROW + rows(2)),
+        "the first line holds values, not column names: add the header line"
+        " corporation,lastmonth_activity,lastyear_activity,number_of_employees,exited",
+    ),
+    # values a spreadsheet writes
+    "thousands_separator.csv": (
+        text(HEADER + rows(1) + 'abcd,"1,200",340,56,1\n'),
+        "column 'lastmonth_activity' has a number written with a separator in line 3 ('1,200'):"
+        " write whole numbers with no thousands separator or decimal comma (1200, not 1,200)",
+    ),
+    "decimal_comma.csv": (
+        text(HEADER + 'abcd,12,"340,5",56,1\n'),
+        "column 'lastyear_activity' has a number written with a separator in line 2 ('340,5'):"
+        " write whole numbers with no thousands separator or decimal comma (1200, not 1,200)",
+    ),
+    "space_in_number.csv": (
+        text(HEADER + "abcd,12,340,1 056,1\n"),
+        "column 'number_of_employees' has a number written with a separator in line 2 ('1 056'):"
+        " write whole numbers with no thousands separator or decimal comma (1200, not 1,200)",
     ),
     "symlink_outside.csv": (symlink_outside, "is a symlink pointing outside the input folder"),
     "broken_symlink.csv": (broken_symlink, "is a symlink to a file that does not exist"),
@@ -141,6 +230,15 @@ ACCEPTED: dict[str, tuple[Callable[[Path], None], list[list[object]]]] = {
     ),
     "no_final_newline.csv": (text(HEADER + "abcd,12,340,56,1"), [["abcd", 12, 340, 56, 1]]),
     "UPPER.CSV": (text(HEADER + "abcd,12,340,56,1\n"), [["abcd", 12, 340, 56, 1]]),
+    "blank_line_in_the_middle.csv": (text(HEADER + ROW + "\n" + "efgh,1,2,3,0\n"), [["abcd", 12, 340, 56, 1], ["efgh", 1, 2, 3, 0]]),
+    "blank_lines_at_the_end.csv": (text(HEADER + ROW + "\n\n \n"), [["abcd", 12, 340, 56, 1]]),
+    "trailing_spaces.csv": (text(HEADER + "abcd ,12 ,340 ,56 ,1 \n"), [["abcd", 12, 340, 56, 1]]),
+    "quoted_everything.csv": (text(HEADER + '"abcd","12","340","56","1"\n'), [["abcd", 12, 340, 56, 1]]),
+    "quoted_commas_stay_one_field.csv": (
+        text(HEADER + rows(2, start=700) + '"Smith, Jones, and Co",1,2,3,0\n'),
+        [["zz700", 20, 1100, 75, 0], ["zz701", 21, 1101, 76, 1], ["Smith, Jones, and Co", 1, 2, 3, 0]],
+    ),
+    "multiline_name.csv": (text(HEADER + '"Acme\nHoldings",12,340,56,1\n'), [["Acme\nHoldings", 12, 340, 56, 1]]),
 }
 GOOD = ["dataset1.csv", "dataset2.csv"]
 

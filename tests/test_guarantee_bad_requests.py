@@ -80,6 +80,7 @@ def project_files(config: Config) -> tuple[Path, Path]:
     os.symlink(outside, config.test_data_folder / "link.csv")
     os.symlink(project.parent, config.input_folder / "outside")
     (config.input_folder / "folder.csv").mkdir()
+    (config.test_data_folder / "shifted.csv").write_text(CSV_HEADER + "acme,10,200,30,1\n")  # read shifted before issue 20
     return outside, inside
 
 
@@ -248,7 +249,7 @@ def requests_to_try(outside: Path) -> list[tuple[str, str, str, object, dict[str
             (CSV_HEADER + "caf\xe9,1,2,3\n").encode("latin-1"),
             CSV,
             400,
-            "request body: is not UTF-8 text (invalid byte 0xe9 at offset 72): save it as UTF-8",
+            "request body: is not UTF-8 text (line 2 has the byte 0xe9, at offset 72",
         ),
         (
             "CSV body missing column",
@@ -266,7 +267,34 @@ def requests_to_try(outside: Path) -> list[tuple[str, str, str, object, dict[str
             (CSV_HEADER + "a,1,2,3\nb,1").encode(),
             CSV,
             400,
-            "request body: row 2 has 2 field(s) where the header has 4 (a truncated line?)",
+            "request body: line 3 has 2 fields but the header has 4 (2 values missing: a line cut short",
+        ),
+        (
+            "CSV body a field too many (issue 20)",
+            "POST",
+            "/prediction",
+            (CSV_HEADER + "a,1,2,3\nacme,10,200,30,1\n").encode(),
+            CSV,
+            400,
+            'request body: line 3 has 5 fields but the header has 4 (a value too many: a comma inside a name needs "quotes")',
+        ),
+        (
+            "CSV body a trailing comma on every row",
+            "POST",
+            "/prediction",
+            (CSV_HEADER + "a,1,2,3,\nb,1,2,3,\n").encode(),
+            CSV,
+            400,
+            "request body: line 2 has 5 fields but the header has 4 (it ends with an extra comma",
+        ),
+        (
+            "data file with a field too many in its first row",
+            "POST",
+            "/prediction",
+            body({"filepath": "testdata/shifted.csv"}),
+            JSON,
+            400,
+            'testdata/shifted.csv: line 2 has 5 fields but the header has 4 (a value too many: a comma inside a name needs "quotes")',
         ),
         (
             "CSV body 100,000 rows",

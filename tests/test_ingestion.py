@@ -8,8 +8,9 @@ import shutil
 import pandas as pd
 import pytest
 
-from drs import ingest
-from drs.errors import StageError
+from drs import diagnostics, ingest, risk
+from drs.errors import DataError, StageError
+from drs.schema import Schema
 from drs.settings import Config
 from tests.conftest import HEADER, run_script, tree_state
 
@@ -46,12 +47,12 @@ BAD_FILES = {
     ),
     "text_in_number.csv": (
         HEADER + "abcd,12,34,5,0\nefgh,twelve,34,5,1\n",
-        "column 'lastmonth_activity' has missing or non-numeric value(s) in row 2 ('twelve')",
+        "column 'lastmonth_activity' is not a number in line 3 ('twelve')",
     ),
-    "exited_two.csv": (HEADER + "abcd,12,34,5,2\n", "column 'exited' must be 0 or 1 but is not in row 1 ('2')"),
+    "exited_two.csv": (HEADER + "abcd,12,34,5,2\n", "column 'exited' must be 0 or 1 but is not in line 2 ('2')"),
     "empty.csv": ("", "file is empty"),
     "header_only.csv": (HEADER, "has a header but no data rows"),
-    "negative.csv": (HEADER + "abcd,-3,34,5,0\n", "column 'lastmonth_activity' has negative value(s) in row 1 ('-3')"),
+    "negative.csv": (HEADER + "abcd,-3,34,5,0\n", "column 'lastmonth_activity' is negative in line 2 ('-3')"),
 }
 
 
@@ -109,3 +110,71 @@ def test_columns_in_another_order_and_crlf_are_accepted(practice_config: Config)
     final = pd.read_csv(practice_config.final_data_csv)
     row = final[final.corporation == "zzzz"].iloc[0]
     assert (row.lastmonth_activity, row.lastyear_activity, row.number_of_employees, row.exited) == (5, 70, 7, 1)
+
+
+# ---- a row of another width than the header: the file is refused whole, nothing shifts (issue 20) ----
+
+TOO_MANY = '(a value too many: a comma inside a name needs "quotes")'
+WIDTHS = {
+    "one more": ("acme,10,200,30,0,1\n", f"line 3 has 6 fields but the header has 5 {TOO_MANY}"),
+    "three more": (
+        "acme,x,y,10,200,30,0,1\n",
+        'line 3 has 8 fields but the header has 5 (3 values too many: a comma inside a name needs "quotes")',
+    ),
+    "one fewer": (
+        "acme,10,200,0\n",
+        "line 3 has 4 fields but the header has 5 (a value missing: a line cut short, or a file still being copied?)",
+    ),
+    "trailing comma": (
+        "acme,10,200,30,0,\n",
+        "line 3 has 6 fields but the header has 5 (it ends with an extra comma: delete the empty cell(s) after the last column)",
+    ),
+    "only commas": (",,,,,\n", "line 3 has 6 fields but the header has 5 (a row of only commas: delete it)"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(WIDTHS))
+def test_a_new_file_with_a_row_of_another_width_leaves_finaldata_unchanged(
+    practice_config: Config, case: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    ingest.ingest(practice_config)
+    before = practice_config.final_data_csv.read_bytes()
+    row, reason = WIDTHS[case]
+    (practice_config.input_folder / "clients_q5.csv").write_text(HEADER + "good,1,2,3,0\n" + row + "late,4,5,6,1\n")
+    (practice_config.input_folder / "dataset3.csv").write_text(HEADER + "newco,7,8,9,0\n")
+    result = ingest.ingest(practice_config)
+    assert {r.name: r.reason for r in result.rejected} == {"clients_q5.csv": reason}
+    assert f"rejected clients_q5.csv: {reason}" in caplog.text
+    assert practice_config.final_data_csv.read_bytes() == before + b"newco,7,8,9,0\n"  # the good new file, nothing of the bad one
+    assert practice_config.ingested_files_txt.read_text().split() == ["dataset1.csv", "dataset2.csv", "dataset3.csv"]
+
+
+@pytest.mark.parametrize("case", sorted(WIDTHS))
+def test_scoring_refuses_test_data_with_a_row_of_another_width(deployed_practice: Config, case: str) -> None:
+    row, reason = WIDTHS[case]
+    test_csv = deployed_practice.test_data_csv
+    lines = test_csv.read_text().splitlines(keepends=True)
+    test_csv.write_text("".join([lines[0], lines[1], row, *lines[2:]]))
+    before = tree_state(deployed_practice.output_model_folder)
+    done = run_script("scoring.py", "--config", str(deployed_practice.config_file))
+    assert done.returncode == 1
+    assert f"{test_csv}: {reason}" in done.stderr and "Traceback" not in done.stderr
+    assert tree_state(deployed_practice.output_model_folder) == before
+
+
+@pytest.mark.parametrize("case", sorted(WIDTHS))
+def test_finaldata_read_back_with_a_row_of_another_width_is_refused_not_shifted(practice_config: Config, case: str) -> None:
+    ingest.ingest(practice_config)
+    final = practice_config.final_data_csv
+    lines = final.read_text().splitlines(keepends=True)
+    final.write_text("".join([lines[0], lines[1], row_of(case), *lines[2:]]))
+    with pytest.raises(DataError) as info:
+        diagnostics.final_data(practice_config)
+    assert str(info.value) == f"{final}: {WIDTHS[case][1]}"
+    with pytest.raises(DataError) as info:
+        risk.read_ingested(final, Schema())
+    assert str(info.value) == f"{final}: {WIDTHS[case][1]}"
+
+
+def row_of(case: str) -> str:
+    return WIDTHS[case][0]

@@ -103,7 +103,7 @@ def test_input_csv_without_exited_column(deployed_practice: Config, tmp_path: Pa
     [
         (
             "corporation,lastmonth_activity,lastyear_activity,number_of_employees\nabcd,1,x,3\n",
-            "bad.csv: column 'lastyear_activity' has missing or non-numeric value(s) in row 1 ('x')",
+            "bad.csv: column 'lastyear_activity' is not a number in line 2 ('x')",
         ),
         ("corporation,lastmonth_activity\nabcd,1\n", "bad.csv: missing column(s): lastyear_activity, number_of_employees"),
         (None, "bad.csv: cannot be read: No such file or directory"),

@@ -128,7 +128,7 @@ def test_bad_csv_body_names_the_row_and_column(client) -> None:
     csv = "corporation,lastmonth_activity,lastyear_activity,number_of_employees\na,1,2,3\nb,1,x,3\n"
     answer = client.post("/prediction", data=csv, content_type="text/csv")
     assert answer.status_code == 400
-    assert answer.get_json()["message"] == "request body: column 'lastyear_activity' has missing or non-numeric value(s) in row 2 ('x')"
+    assert answer.get_json()["message"] == "request body: column 'lastyear_activity' is not a number in line 3 ('x')"
     empty = client.post("/prediction", data="", content_type="text/csv")
     assert empty.status_code == 400 and empty.get_json()["message"] == "request body: file is empty"
 
@@ -379,3 +379,87 @@ def test_a_client_named_null_is_not_missing_data(client, deployed_practice: Conf
     lines[2] = "," + lines[2].split(",", 1)[1]  # a really empty name is missing
     final.write_text("\n".join(lines) + "\n")
     assert client.get("/diagnostics").get_json()["missing_data_percent"]["corporation"] == round(100 / (len(lines) - 1), 4)
+
+
+# ---- CSV of another width than its header: refused with the line, never shifted (issue 20) ----
+
+BODY_HEADER = "corporation,lastmonth_activity,lastyear_activity,number_of_employees\n"
+TOO_MANY = '(a value too many: a comma inside a name needs "quotes")'
+BAD_WIDTHS = {
+    "one more, first row": ("acme,10,200,30,1\nb,1,2,3\n", f"line 2 has 5 fields but the header has 4 {TOO_MANY}"),
+    "one more, later row": ("a,1,2,3\nb,1,2,3\nacme,10,200,30,1\n", f"line 4 has 5 fields but the header has 4 {TOO_MANY}"),
+    "several more": (
+        "Acme, Smith, and Jones,1,2,3\n",
+        'line 2 has 6 fields but the header has 4 (2 values too many: a comma inside a name needs "quotes")',
+    ),
+    "one fewer": (
+        "a,1,2,3\nb,1,2\n",
+        "line 3 has 3 fields but the header has 4 (a value missing: a line cut short, or a file still being copied?)",
+    ),
+    "trailing comma on every row": (
+        "a,1,2,3,\nb,1,2,3,\n",
+        "line 2 has 5 fields but the header has 4 (it ends with an extra comma: delete the empty cell(s) after the last column);"
+        " 1 more line like it",
+    ),
+    "a row of only commas": ("a,1,2,3\n,,,,,\n", "line 3 has 6 fields but the header has 4 (a row of only commas: delete it)"),
+    "after a blank line": ("a,1,2,3\n\nacme,10,200,30,1\n", f"line 4 has 5 fields but the header has 4 {TOO_MANY}"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_WIDTHS))
+def test_a_csv_body_row_of_another_width_is_a_400_naming_its_line(client, case: str) -> None:
+    rows, message = BAD_WIDTHS[case]
+    answer = client.post("/prediction", data=BODY_HEADER + rows, content_type="text/csv")
+    assert answer.status_code == 400
+    assert answer.get_json()["message"] == f"request body: {message}"
+
+
+@pytest.mark.parametrize("case", sorted(BAD_WIDTHS))
+def test_a_data_file_row_of_another_width_is_a_400_naming_the_file_and_line(client, deployed_practice: Config, case: str) -> None:
+    rows, message = BAD_WIDTHS[case]
+    (deployed_practice.test_data_folder / "shifted.csv").write_text(BODY_HEADER + rows)
+    answer = client.post("/prediction", json={"filepath": "testdata/shifted.csv"})
+    assert answer.status_code == 400
+    assert answer.get_json()["message"] == f"testdata/shifted.csv: {message}"
+
+
+def test_a_quoted_comma_stays_one_field_and_blank_lines_are_skipped(client) -> None:
+    answer = client.post("/prediction", data=BODY_HEADER + '"Acme, Inc.",10,200,30\n\nb,1,2,3\n', content_type="text/csv")
+    assert answer.status_code == 200
+    assert [p["corporation"] for p in answer.get_json()["predictions"]] == ["Acme, Inc.", "b"]
+    plain = client.post(
+        "/prediction",
+        json={"records": [{"corporation": "x", "lastmonth_activity": 10, "lastyear_activity": 200, "number_of_employees": 30}]},
+    )
+    assert answer.get_json()["predictions"][0]["exit_probability"] == plain.get_json()["predictions"][0]["exit_probability"]
+
+
+def test_test_data_with_a_row_too_wide_is_a_503_for_scoring_naming_its_line(client, deployed_practice: Config) -> None:
+    test_csv = deployed_practice.test_data_csv
+    lines = test_csv.read_text().splitlines()
+    test_csv.write_text("\n".join([*lines[:3], lines[3] + ",1", *lines[4:]]) + "\n")
+    answer = client.get("/scoring")
+    assert answer.status_code == 503
+    assert (
+        answer.get_json()["message"]
+        == f"the test data cannot be used: {test_csv.name}: line 4 has 6 fields but the header has 5 {TOO_MANY}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        (
+            "corporation,lastmonth_activity,last_year_activity,number_of_employees",
+            "'last_year_activity' (did you mean 'lastyear_activity'?)",
+        ),
+        ("corporation,lastmonth_activity,lastyear_activity,number_of_employees,exitted", "'exitted' (did you mean 'exited'?)"),
+    ],
+)
+def test_a_misspelt_column_of_a_csv_body_is_named_with_the_column_it_was_meant_to_be(client, header: str, message: str) -> None:
+    answer = client.post(
+        "/prediction", data=header + "\na,1,2,3" + (",0" if header.endswith("exitted") else "") + "\n", content_type="text/csv"
+    )
+    assert answer.status_code == 400
+    expected = "(expected corporation,lastmonth_activity,lastyear_activity,number_of_employees,exited)"
+    assert answer.get_json()["message"] == f"request body: unknown column name(s) in the header: {message} {expected}"

@@ -12,7 +12,7 @@ import pytest
 from drs import settings
 from drs.errors import ConfigError
 from drs.settings import REQUIRED, SETTINGS, Derived, load_config
-from tests.conftest import ROOT, write_config
+from tests.conftest import ROOT, run_script, write_config
 
 REQUIRED_KEYS = [f.metadata["key"] for f in SETTINGS if f.metadata["default"] is REQUIRED]
 
@@ -51,8 +51,45 @@ def test_a_bad_value_of_any_key_is_one_line_naming_it(tmp_path: Path, key: str) 
 
 
 def test_an_unknown_key_is_refused_by_name(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"has unknown key\(s\): drift_tets \(known: see README, Configuration\)$"):
+    with pytest.raises(
+        ConfigError, match=r"has unknown key\(s\): 'drift_tets' \(did you mean 'drift_test'\?\) \(known: see README, Configuration\)$"
+    ):
         load_config(minimal_config(tmp_path, drift_tets="parametric"))
+    with pytest.raises(ConfigError, match=r"has unknown key\(s\): 'colour' \(known: see README, Configuration\)$"):
+        load_config(minimal_config(tmp_path, colour="blue"))  # nothing close: no guess
+
+
+MISSPELT = [
+    ("input_folder_pth", "input_folder_path"),  # a required key: the spelling is named, not "lacks input_folder_path"
+    ("inputfolderpath", "input_folder_path"),
+    ("Input_Folder_Path", "input_folder_path"),
+    ("settle_second", "settle_seconds"),
+    ("drift_tset", "drift_test"),
+]
+
+
+@pytest.mark.parametrize(("wrong", "right"), MISSPELT)
+def test_a_misspelt_key_is_named_with_the_key_it_was_meant_to_be(tmp_path: Path, wrong: str, right: str) -> None:
+    raw = json.loads(minimal_config(tmp_path).read_text())
+    value = raw.pop(right, 0)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({**raw, wrong: value}))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert (
+        str(info.value) == f"config file {path} has unknown key(s): '{wrong}' (did you mean '{right}'?) (known: see README, Configuration)"
+    )
+
+
+def test_a_script_names_the_misspelt_key_on_stderr_with_exit_code_2(tmp_path: Path) -> None:
+    path = write_config(tmp_path)
+    raw = json.loads(path.read_text())
+    raw["input_folder_pth"] = raw.pop("input_folder_path")
+    path.write_text(json.dumps(raw))
+    done = run_script("ingestion.py", "--config", str(path))
+    assert done.returncode == 2
+    assert "has unknown key(s): 'input_folder_pth' (did you mean 'input_folder_path'?)" in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
 
 def test_checked_values_are_converted(tmp_path: Path) -> None:
