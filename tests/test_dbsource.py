@@ -402,3 +402,41 @@ def test_a_query_returning_rows_before_the_watermark_is_refused(project: Path) -
     with pytest.raises(StageError, match=r"returned 2 row\(s\) stamped before :watermark 2026-01-01 10:00:03.*updated_at >= :watermark"):
         dbsource.fetch(config)
     assert tree_state(config.input_folder) == before
+
+
+KILL_POINTS = ["before the temporary file", "before the pending record", "before the rename", "before the landed record"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("where", KILL_POINTS)
+def test_a_kill_landing_rows_at_the_watermark_stamp_loses_and_repeats_nothing(project: Path, where: str, tmp_path: Path) -> None:
+    config, db = db_project(project, source_watermark_margin_seconds=30)
+    stamp = "2026-01-01 10:00:00"
+    first = [client(n, stamp) for n in range(1, 6)]
+    insert(db, first)
+    dbsource.fetch(config)  # landed: the watermark is `stamp`, its five identities recorded
+    later = [client(n, stamp) for n in range(6, 9)] + [client(9, "2026-01-01 09:59:50"), client(10, "2026-01-01 10:00:01")]
+    insert(db, later)  # at the watermark's stamp, late within the margin, and past it
+    log = tmp_path / "events.log"
+    reference = project.parent / "reference"
+    subprocess.run(["cp", "-a", str(project), str(reference)], check=True)
+    done = run_with_faults("ingestion.py", load_config(reference / "config.json"), "--from-database", log=log)
+    assert done.returncode == 0, done.stderr
+    events = [line.split("\t") for line in log.read_text().splitlines()]  # count, event, path
+    write = next(i for i, (_, _, path) in enumerate(events) if "/incoming/.tmp-db-" in path)
+    pending = next(i for i in range(write, len(events)) if events[i][1] == "sqlite3.connect")
+    rename = next(i for i, (_, event, path) in enumerate(events) if event == "os.rename" and "/incoming/.tmp-db-" in path)
+    at = {"before the temporary file": write, "before the pending record": pending, "before the rename": rename}
+    kill_at = int(events[at.get(where, rename + 1)][0])
+
+    killed = run_with_faults("ingestion.py", config, "--from-database", kill_at=kill_at)
+    assert killed.returncode == -9
+    assert len(batches(config)) == (2 if where == "before the landed record" else 1)
+    assert landed_watermark(config) == stamp  # nothing new recorded as landed yet
+
+    assert dbsource.fetch(config).rows == (0 if where == "before the landed record" else 5)
+    assert dbsource.fetch(config).rows == 0
+    assert sorted(landed_rows(config)) == sorted(expected(first + later))
+    assert len(batches(config)) == 2
+    assert not [p.name for p in config.input_folder.iterdir() if p.name.startswith(".tmp-")]
+    assert landed_watermark(config) == "2026-01-01 10:00:01"
