@@ -440,3 +440,21 @@ def test_a_kill_landing_rows_at_the_watermark_stamp_loses_and_repeats_nothing(pr
     assert len(batches(config)) == 2
     assert not [p.name for p in config.input_folder.iterdir() if p.name.startswith(".tmp-")]
     assert landed_watermark(config) == "2026-01-01 10:00:01"
+
+
+def test_the_margin_keeps_the_values_type_and_refuses_what_is_no_time(project: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import datetime as dt
+
+    stamp = dt.datetime(2026, 1, 1, 10, 0, tzinfo=dt.UTC)
+    assert dbsource.behind(stamp, 90) == dt.datetime(2026, 1, 1, 9, 58, 30, tzinfo=dt.UTC)
+    assert dbsource.behind(dt.date(2026, 1, 1), 60) == dt.date(2025, 12, 31)
+    assert dbsource.behind("2026-01-01 10:00:00", 0.5) == "2026-01-01 09:59:59.500000"
+    assert dbsource.behind("2026-01-01T10:00:00+00:00", 60) == "2026-01-01T09:59:00+00:00"
+    assert dbsource.behind(41, 0) == 41
+    with pytest.raises(StageError, match="source_watermark_margin_seconds needs time stamps or dates in the watermark column, not 41"):
+        dbsource.behind(41, 60)
+
+    config, db = db_project(project, source_query="SELECT * FROM clients WHERE :watermark IS NULL OR updated_at > :watermark")
+    insert(db, [client(1, "2026-01-01 10:00:00")])
+    dbsource.fetch(config)
+    assert "source_query asks for rows > :watermark; rows stamped equal to it and committed later are missed (use >=)" in caplog.text
