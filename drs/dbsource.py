@@ -119,10 +119,6 @@ def encode(value: Any) -> str:
     return json.dumps(value_json(value))
 
 
-def decode(text: str) -> Any:
-    return from_json(json.loads(text))
-
-
 def name_part(value: Any) -> str:
     """A watermark value as part of a file name, in an order that sorts like the values (fixed-width numbers, compact times)."""
     if isinstance(value, dt.datetime):
