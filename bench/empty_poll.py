@@ -73,7 +73,7 @@ def main() -> None:
                 pg.execute("DROP TABLE IF EXISTS clients")
                 pg.execute(TABLE.format("timestamptz"))
                 pg.cursor().executemany("INSERT INTO clients VALUES (%s, %s, %s, %s, %s, %s)", ROWS)
-            query = "SELECT * FROM clients WHERE CAST(:watermark AS timestamptz) IS NULL OR updated_at > :watermark ORDER BY updated_at"
+            query = "SELECT * FROM clients WHERE CAST(:watermark AS timestamptz) IS NULL OR updated_at IS NULL OR updated_at >= :watermark ORDER BY updated_at"
             configs["fullprocess.py, PostgreSQL empty poll"] = with_database(config, "postgres.json", args.postgres_url, query)
         commands = {label: [PY, str(ROOT / "fullprocess.py"), "--config", str(path)] for label, path in configs.items()}
         for cmd in commands.values():

@@ -1,4 +1,4 @@
-"""New rows from the company's database: each tick, the rows past the watermark land as one CSV in the input folder.
+"""New rows from the company's database: each tick, the rows at or past the watermark land as one CSV in the input folder.
 
 The rest of the job then treats the batch exactly like a dropped file (validation, drift, gate, reports).
 Order of one fetch, under the run lock (docs/database.md gives the exactly-once reasoning):
@@ -6,12 +6,16 @@ Order of one fetch, under the run lock (docs/database.md gives the exactly-once 
 1. Settle what a killed fetch left: a `pending` batch whose file is in the input folder (or among the kept
    copies) landed, so the watermark moves to its end; one whose file is not there never landed and is forgotten
    (its rows are fetched again); a half-written temporary `.tmp-db-*` is removed.
-2. Run `source_query` with `:watermark` = the newest landed batch's highest watermark value (NULL the first time),
-   read-only where the driver allows it and bounded by `source_timeout_seconds`. No rows: done, one round trip.
-3. Check every row against the schema (a missing column, a NULL, text in a numeric column: one line naming the
-   row and column; nothing written, the watermark not moved).
-4. Write `db-<from>-<to>.csv` under a temporary name, fsync, record the batch `pending` (name, sha256, range),
-   rename it into place, then mark it `landed`: the new watermark.
+2. Run `source_query` with `:watermark` = the landed watermark less `source_watermark_margin_seconds` (NULL the
+   first time), read-only where the driver allows it and bounded by `source_timeout_seconds`. The query asks for
+   rows `>=` it: rows stamped equal to the watermark but committed after the last fetch come back with those
+   already landed, and are told apart by their identity (the watermark value and the row's five values, hashed),
+   which the landed record keeps for every row in the window. No rows: done, one round trip.
+3. Rows whose watermark is NULL are named (log and run record) and left for a later tick: they land once stamped.
+   Every other row is checked against the schema (a missing column, a NULL, text in a numeric column: one line
+   naming the row and column; nothing written, the watermark not moved). Rows already landed are dropped.
+4. Write `db-<from>-<to>.csv` under a temporary name, fsync, record the batch `pending` (name, sha256, range, the
+   new watermark and the identities in its window), rename it into place, then mark it `landed`: the new watermark.
 
 SQLAlchemy and the driver are imported here, inside functions, and this module only when a database is configured:
 the tick without one never loads them. The csv module writes the batch: no pandas on this path.
@@ -31,7 +35,7 @@ import math
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from drs import history
@@ -87,21 +91,21 @@ def scrub(text: str, url: str) -> str:
 # ---- watermark values: stored as JSON with their type, shown in file names ----------------------------------------
 
 
-def encode(value: Any) -> str:
-    """A watermark value as JSON that `decode` turns back into the same value (to bind as `:watermark`)."""
+def value_json(value: Any) -> dict[str, Any]:
+    """A watermark value as a JSON object that `from_json` turns back into the same value (to bind as `:watermark`)."""
     if isinstance(value, dt.datetime):
-        return json.dumps({"datetime": value.isoformat()})
+        return {"datetime": value.isoformat()}
     if isinstance(value, dt.date):
-        return json.dumps({"date": value.isoformat()})
+        return {"date": value.isoformat()}
     if isinstance(value, decimal.Decimal):
-        return json.dumps({"decimal": str(value)})
+        return {"decimal": str(value)}
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise StageError(f"the watermark column has a value of type {type(value).__name__}; use a time stamp, a date, a number or text")
-    return json.dumps({"value": value})
+    return {"value": value}
 
 
-def decode(text: str) -> Any:
-    kind, value = next(iter(json.loads(text).items()))
+def from_json(obj: dict[str, Any]) -> Any:
+    kind, value = next(iter(obj.items()))
     if kind == "datetime":
         return dt.datetime.fromisoformat(value)
     if kind == "date":
@@ -109,6 +113,10 @@ def decode(text: str) -> Any:
     if kind == "decimal":
         return decimal.Decimal(value)
     return value
+
+
+def encode(value: Any) -> str:
+    return json.dumps(value_json(value))
 
 
 def name_part(value: Any) -> str:
@@ -124,8 +132,18 @@ def name_part(value: Any) -> str:
     return re.sub(r"[^0-9A-Za-z.]+", "", str(value).replace(" ", "T"))[:40] or "x"
 
 
-def batch_name(low: Any, high: Any) -> str:
-    return f"{BATCH_PREFIX}{name_part(low)}-{name_part(high)}.csv"
+def batch_name(low: Any, high: Any, n: int = 1) -> str:
+    return f"{BATCH_PREFIX}{name_part(low)}-{name_part(high)}{f'-{n}' if n > 1 else ''}.csv"
+
+
+def unique_name(config: Config, low: Any, high: Any) -> str:
+    """`db-<from>-<to>.csv`, with `-2`, `-3`... when a batch of that range was written before (rows at one stamp over
+    several ticks, late rows within the margin): a batch never replaces another, and a pending one whose file is there landed."""
+    taken = history.self_written(config.history_db).keys()
+    n = 1
+    while (name := batch_name(low, high, n)) in taken or landed_on_disk(config, name):
+        n += 1
+    return name
 
 
 # ---- step 1: the watermark, after settling a killed fetch ---------------------------------------------------------
@@ -153,14 +171,73 @@ def recover(config: Config, key: str, dry_run: bool = False) -> None:
                     entry.unlink()
 
 
-def watermark(config: Config, key: str, dry_run: bool = False) -> Any:
-    """The highest watermark value of the newest landed batch; None before the first."""
+@dataclass(frozen=True)
+class Mark:
+    """What has landed: the highest watermark value (None before the first batch); the identities of the landed rows
+    stamped within the margin behind it, by stamp; and `floor`: every row stamped at or below it landed (a record
+    written before identities were kept, when the query asked for rows strictly past the watermark)."""
+
+    value: Any = None
+    seen: dict[Any, frozenset[str]] = field(default_factory=dict)
+    floor: Any = None
+
+    def landed(self, stamp: Any, identity: str) -> bool:
+        return (self.floor is not None and stamp <= self.floor) or identity in self.seen.get(stamp, ())
+
+
+def encode_mark(mark: Mark) -> str:
+    """The batch record's `high`: the new watermark, the window's identities (sorted: the same state, the same text)."""
+    seen = [[value_json(stamp), sorted(ids)] for stamp, ids in sorted(mark.seen.items(), key=lambda item: item[0])]
+    floor = None if mark.floor is None else value_json(mark.floor)
+    return json.dumps({"mark": value_json(mark.value), "seen": seen, "floor": floor}, separators=(",", ":"))
+
+
+def decode_mark(text: str) -> Mark:
+    state = json.loads(text)
+    if "mark" not in state:  # a record from before: the bare value, and everything up to it landed
+        value = from_json(state)
+        return Mark(value, {}, value)
+    floor = None if state.get("floor") is None else from_json(state["floor"])
+    return Mark(from_json(state["mark"]), {from_json(stamp): frozenset(ids) for stamp, ids in state["seen"]}, floor)
+
+
+def landed_mark(config: Config, key: str, dry_run: bool = False) -> Mark:
+    """The newest landed batch's watermark state; an empty Mark before the first."""
     if dry_run:  # what recover() would decide, without changing anything
         for batch in history.source_batches(config.history_db, key, history.BATCH_PENDING):
             if landed_on_disk(config, batch["name"]):
-                return decode(batch["high"])
+                return decode_mark(batch["high"])
     landed = history.source_batches(config.history_db, key, history.BATCH_LANDED, limit=1)
-    return decode(landed[0]["high"]) if landed else None
+    return decode_mark(landed[0]["high"]) if landed else Mark()
+
+
+def watermark(config: Config, key: str, dry_run: bool = False) -> Any:
+    """The highest watermark value landed; None before the first batch."""
+    return landed_mark(config, key, dry_run).value
+
+
+def behind(value: Any, seconds: float) -> Any:
+    """`value` less the margin, in the value's own type: what `:watermark` is bound to and where the window starts."""
+    if value is None or not seconds:
+        return value
+    if isinstance(value, dt.datetime):
+        return value - dt.timedelta(seconds=seconds)
+    if isinstance(value, dt.date):
+        return value - dt.timedelta(days=math.ceil(seconds / 86400))
+    if isinstance(value, str):  # a time stamp stored as text (SQLite): the same form, so it compares as text does
+        with contextlib.suppress(ValueError):
+            earlier = dt.datetime.fromisoformat(value) - dt.timedelta(seconds=seconds)
+            fraction = "." in value or earlier.microsecond
+            return earlier.isoformat(sep="T" if "T" in value else " ", timespec="microseconds" if fraction else "seconds")
+    raise StageError(f"source_watermark_margin_seconds needs time stamps or dates in the watermark column, not {value!r}; set it to 0")
+
+
+def identity(stamp: Any, values: list[Any]) -> str:
+    """What tells a row from another at the same stamp: its watermark value and five values (the same instant in any
+    time zone is the same stamp). A changed row at an unchanged stamp is a new identity, so it lands again."""
+    if isinstance(stamp, dt.datetime) and stamp.tzinfo is not None:
+        stamp = stamp.astimezone(dt.UTC)
+    return hashlib.sha256(json.dumps([value_json(stamp), values]).encode("utf-8")).hexdigest()[:16]
 
 
 # ---- step 2: the query ------------------------------------------------------------------------------------------
@@ -241,20 +318,34 @@ class Columns:
         return cls(config.id_column, tuple(config.features), config.target)
 
 
-def checked_rows(columns: list[str], rows: Sequence[Sequence[Any]], schema: Columns, mark_column: str, source: str) -> list[list[Any]]:
-    """The rows as the schema's five columns, in its order; DataError naming the first bad row and column."""
+@dataclass(frozen=True)
+class Checked:
+    """The stamped rows (the schema's five values) and their stamps; the rows whose watermark is NULL, named."""
+
+    rows: list[list[Any]]
+    stamps: list[Any]
+    unstamped: list[str]
+
+
+def checked_rows(columns: list[str], rows: Sequence[Sequence[Any]], schema: Columns, mark_column: str, source: str) -> Checked:
+    """The rows as the schema's five columns, in its order; DataError naming the first bad row and column.
+
+    A row whose watermark is NULL is set aside, named, and not checked further: no watermark moves past it, so it comes
+    back each tick (the query asks for `IS NULL`) and lands once stamped. A bad value blocks the batch instead: a
+    watermark moving past its row would lose it."""
     missing = [c for c in (*schema.columns, mark_column) if c not in columns]
     if missing:
         raise DataError(source, f"the source query returns no column {', '.join(map(repr, missing))} (it returns {', '.join(columns)})")
     at = {c: columns.index(c) for c in (*schema.columns, mark_column)}
-    out = []
+    out, stamps, unstamped = [], [], []
     for number, row in enumerate(rows, start=1):
         ident = row[at[schema.id_column]]
         where = f"row {number} ({schema.id_column} {ident!r})"
+        if row[at[mark_column]] is None:
+            unstamped.append(where)
+            continue
         if ident is None or not str(ident).strip():
             raise DataError(source, f"row {number}: column '{schema.id_column}' is empty (NULL)", 1)
-        if row[at[mark_column]] is None:
-            raise DataError(source, f"{where}: the watermark column '{mark_column}' is NULL", 1)
         values: list[Any] = [str(ident).strip()]
         for column in (*schema.features, schema.target):
             raw = row[at[column]]
@@ -267,7 +358,68 @@ def checked_rows(columns: list[str], rows: Sequence[Sequence[Any]], schema: Colu
                 raise DataError(source, f"{where}: column '{column}' must be 0 or 1 but is {raw!r}", 1)
             values.append(value)
         out.append(values)
-    return out
+        stamps.append(row[at[mark_column]])
+    return Checked(out, stamps, unstamped)
+
+
+def unstamped_message(source: str, mark_column: str, unstamped: list[str], shown: int = 20) -> str | None:
+    """One line naming the rows whose watermark is NULL (the first `shown` of them)."""
+    if not unstamped:
+        return None
+    more = f" and {len(unstamped) - shown} more" if len(unstamped) > shown else ""
+    return (
+        f"{source}: {len(unstamped)} row(s) with the watermark column '{mark_column}' NULL, not landed until it is set: "
+        f"{', '.join(unstamped[:shown])}{more}"
+    )
+
+
+@dataclass(frozen=True)
+class Fresh:
+    """The rows of one fetch not landed before, their stamps and identities; how many had landed already."""
+
+    rows: list[list[Any]]
+    stamps: list[Any]
+    identities: list[str]
+    already_landed: int
+
+
+def fresh_rows(checked: Checked, mark: Mark, start: Any, source: str, mark_column: str) -> Fresh:
+    """Drop the rows landed before (and repeats within the fetch); StageError for rows stamped before `:watermark`."""
+    rows, stamps, identities, taken = [], [], [], set()
+    already = below = 0
+    try:
+        for values, stamp in zip(checked.rows, checked.stamps, strict=True):
+            if start is not None and stamp < start:
+                below += 1
+                continue
+            ident = identity(stamp, values)
+            if ident in taken or mark.landed(stamp, ident):
+                already += 1
+                continue
+            taken.add(ident)
+            rows.append(values)
+            stamps.append(stamp)
+            identities.append(ident)
+    except TypeError:
+        raise StageError(f"{source}: the watermark column '{mark_column}' mixes types") from None
+    if below:
+        raise StageError(
+            f"{source}: the source query returned {below} row(s) stamped before :watermark {start}, which may have landed "
+            f"already (filter with {mark_column} >= :watermark)"
+        )
+    return Fresh(rows, stamps, identities, already)
+
+
+def next_mark(mark: Mark, fresh: Fresh, margin: float) -> Mark:
+    """The watermark after `fresh` lands: the highest stamp, and the identities of every landed row within the margin."""
+    value = max(fresh.stamps) if mark.value is None else max(mark.value, *fresh.stamps)
+    start = behind(value, margin)
+    seen: dict[Any, set[str]] = {stamp: set(ids) for stamp, ids in mark.seen.items() if stamp >= start}
+    for stamp, ident in zip(fresh.stamps, fresh.identities, strict=True):
+        if stamp >= start:
+            seen.setdefault(stamp, set()).add(ident)
+    floor = mark.floor if mark.floor is not None and mark.floor >= start else None
+    return Mark(value, {stamp: frozenset(ids) for stamp, ids in seen.items()}, floor)
 
 
 # ---- step 4: the batch, written and recorded ----------------------------------------------------------------------
@@ -281,8 +433,10 @@ def csv_bytes(schema: Columns, rows: list[list[Any]]) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
-def land(config: Config, key: str, name: str, data: bytes, rows: int, low: Any, high: Any) -> None:
-    """Temporary file, fsync, `pending` record, rename into place, `landed` record: a kill anywhere neither loses nor repeats rows."""
+def land(config: Config, key: str, name: str, data: bytes, rows: int, low: Any, mark: Mark) -> None:
+    """Temporary file, fsync, `pending` record, rename into place, `landed` record: a kill anywhere neither loses nor repeats rows.
+
+    The record holds the new watermark and the window's identities, so they take effect exactly when the file does."""
     folder = config.input_folder
     tmp = folder / f"{TMP_PREFIX}{name}"
     with open(tmp, "wb") as handle:
@@ -291,7 +445,7 @@ def land(config: Config, key: str, name: str, data: bytes, rows: int, low: Any, 
         os.fsync(handle.fileno())
     try:
         batch_id = history.add_batch(
-            config.history_db, source=key, name=name, sha256=sha256_bytes(data), rows=rows, low=encode(low), high=encode(high)
+            config.history_db, source=key, name=name, sha256=sha256_bytes(data), rows=rows, low=encode(low), high=encode_mark(mark)
         )
         os.chmod(tmp, 0o644)
         os.replace(tmp, folder / name)
@@ -305,16 +459,28 @@ def land(config: Config, key: str, name: str, data: bytes, rows: int, low: Any, 
 
 @dataclass(frozen=True)
 class Fetch:
-    """What one fetch did: the batch that landed (None: no new rows), its rows, and the watermark before and after."""
+    """What one fetch did: the batch that landed (None: no new rows), its rows, the watermark before and after, the rows
+    read again that had landed already, and the line naming rows whose watermark is NULL (None: there are none)."""
 
     batch: str | None
     rows: int
     watermark_before: Any
     watermark_after: Any
     dry_run: bool = False
+    already_landed: int = 0
+    null_watermark: str | None = None
 
     def summary(self) -> dict[str, Any]:
-        return {"batch": self.batch, "rows": self.rows, "watermark": str(self.watermark_after)}
+        return {
+            "batch": self.batch,
+            "rows": self.rows,
+            "watermark": str(self.watermark_after),
+            "already_landed": self.already_landed,
+            "null_watermark": self.null_watermark,
+        }
+
+
+STRICT = re.compile(r">\s*:watermark\b")
 
 
 def fetch(config: Config, dry_run: bool = False) -> Fetch:
@@ -324,35 +490,42 @@ def fetch(config: Config, dry_run: bool = False) -> Fetch:
     if not config.input_folder.is_dir():
         raise StageError(f"input folder {config.input_folder} does not exist")
     key, shown = source_key(config), redacted(config.source_database_url)
+    source, column, margin = f"source database {shown}", config.source_watermark_column, config.source_watermark_margin_seconds
+    if STRICT.search(config.source_query):
+        log.warning("%s: source_query asks for rows > :watermark; rows stamped equal to it and committed later are missed (use >=)", source)
     recover(config, key, dry_run)
-    mark = watermark(config, key, dry_run)
-    columns, raw = run_query(config, mark)
+    mark = landed_mark(config, key, dry_run)
+    start = behind(mark.value, margin)
+    columns, raw = run_query(config, start)
     if not raw:
-        log.info("source database %s: no rows past watermark %s", shown, mark)
-        return Fetch(None, 0, mark, mark, dry_run)
+        log.info("%s: no rows at or past %s", source, start)
+        return Fetch(None, 0, mark.value, mark.value, dry_run)
     schema = Columns.from_config(config)
-    rows = checked_rows(columns, raw, schema, config.source_watermark_column, f"source database {shown}")
-    marks = [row[columns.index(config.source_watermark_column)] for row in raw]
-    try:
-        low, high = min(marks), max(marks)
-    except TypeError:
-        raise StageError(f"source database {shown}: the watermark column '{config.source_watermark_column}' mixes types") from None
-    if mark is not None and not high > mark:
-        raise StageError(f"source database {shown}: the source query returned rows not past the watermark {mark} (filter on :watermark)")
-    name = batch_name(low, high)
+    checked = checked_rows(columns, raw, schema, column, source)
+    nulls = unstamped_message(source, column, checked.unstamped)
+    if nulls:
+        log.error("%s", nulls)
+    fresh = fresh_rows(checked, mark, start, source, column)
+    if not fresh.rows:
+        log.info("%s: no new rows at or past %s (%d read again had landed)", source, start, fresh.already_landed)
+        return Fetch(None, 0, mark.value, mark.value, dry_run, fresh.already_landed, nulls)
+    after = next_mark(mark, fresh, margin)
+    name = unique_name(config, min(fresh.stamps), max(fresh.stamps))
+    done = Fetch(name, len(fresh.rows), mark.value, after.value, dry_run, fresh.already_landed, nulls)
     if dry_run:
-        log.info("source database %s: %d row(s) past watermark %s would land as %s", shown, len(rows), mark, name)
-        return Fetch(name, len(rows), mark, high, dry_run)
-    land(config, key, name, csv_bytes(schema, rows), len(rows), low, high)
-    log.info("source database %s: %d row(s) landed as %s; watermark %s -> %s", shown, len(rows), name, mark, high)
-    return Fetch(name, len(rows), mark, high)
+        log.info("%s: %d row(s) past watermark %s would land as %s", source, len(fresh.rows), mark.value, name)
+        return done
+    land(config, key, name, csv_bytes(schema, fresh.rows), len(fresh.rows), min(fresh.stamps), after)
+    log.info("%s: %d row(s) landed as %s; watermark %s -> %s", source, len(fresh.rows), name, mark.value, after.value)
+    return done
 
 
 def fetch_by_hand(config: Config, dry_run: bool = False) -> str:
     """`python ingestion.py --from-database [--dry-run]`: one fetch (the caller holds the run lock unless `dry_run`); what it did, in words."""
     done = fetch(config, dry_run)
+    nulls = f"\n{done.null_watermark}" if done.null_watermark else ""
     if done.batch is None:
-        return f"no new rows past watermark {done.watermark_before}"
+        return f"no new rows past watermark {done.watermark_before}{nulls}"
     if dry_run:
-        return f"{done.rows} row(s) past watermark {done.watermark_before} would land as {done.batch} (dry run: nothing written)"
-    return f"{done.rows} row(s) landed as {done.batch}; watermark {done.watermark_before} -> {done.watermark_after}"
+        return f"{done.rows} row(s) past watermark {done.watermark_before} would land as {done.batch} (dry run: nothing written){nulls}"
+    return f"{done.rows} row(s) landed as {done.batch}; watermark {done.watermark_before} -> {done.watermark_after}{nulls}"

@@ -29,7 +29,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / layout.CONFIG_FILE
 PYPI_SIMPLE = "https://pypi.org/simple"
 DATABASE_URL_ENV = "DRS_SOURCE_DATABASE_URL"
-DEFAULT_SOURCE_QUERY = "SELECT * FROM clients WHERE :watermark IS NULL OR updated_at > :watermark ORDER BY updated_at"
+DEFAULT_SOURCE_QUERY = (
+    "SELECT * FROM clients WHERE :watermark IS NULL OR updated_at IS NULL OR updated_at >= :watermark ORDER BY updated_at"
+)
 DRIFT_TESTS = ("raw", "parametric", "nonparametric")
 MODEL_DEFAULTS: dict[str, Any] = {"C": 1.0, "solver": "liblinear", "random_state": 0, "scale": False, "max_iter": 1000, "dtype": "float64"}
 
@@ -312,12 +314,18 @@ class Config:
         "source_query",
         DEFAULT_SOURCE_QUERY,
         NAME,
-        "SQL returning the five columns and the watermark column past `:watermark` (NULL at first)",
+        "SQL returning the five columns and the watermark column at or past `:watermark` (NULL at first), and rows where it is NULL",
     )
     source_watermark_column: str = setting(
         "source_watermark_column", "updated_at", NAME, "the query's column that only grows (a time stamp or an increasing id)"
     )
     source_timeout_seconds: float = setting("source_timeout_seconds", 30, SECONDS, "limit on connecting to and querying the database")
+    source_watermark_margin_seconds: float = setting(
+        "source_watermark_margin_seconds",
+        0,
+        SECONDS_OR_OFF,
+        "re-read this far behind the watermark, for rows committed late with an earlier time stamp (docs/database.md)",
+    )
 
     # not a key: the run history that records the batches drs/dbsource.py wrote (a dry-run copy keeps the original's)
     batches_history: Path | None = None
