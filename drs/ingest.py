@@ -56,6 +56,7 @@ from drs.sources import (
     ArrivalPlan,
     Stamp,
     arrival_plan,
+    file_notes,
     list_ready_files,
     list_source_files,
     recorded_files,
@@ -111,11 +112,8 @@ class IngestionResult:
         return [f for f in self.files if f.status == Status.REJECTED]
 
     def notes(self) -> list[str]:
-        """What a run's message says about re-sent and repeating files (a copy is not named twice)."""
-        copies = {(r["name"], r["of"]) for r in self.resent}
-        return [resent_line(r) for r in self.resent] + [
-            repeat_line(r) for r in self.repeats if r["whole"] and (r["name"], r["of"]) not in copies
-        ]
+        """What a run's message says about this ingestion's re-sent and repeating files."""
+        return file_notes(self.resent, self.repeats)
 
 
 def read_source_file(path: Path, folder: Path, schema: Schema) -> tuple[pl.DataFrame | None, FileRecord]:

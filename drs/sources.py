@@ -207,7 +207,8 @@ def arrival_plan(known: list[dict[str, Any]], files: list[Stamp], ingested_befor
     A known file keeps its place while its content is the same (a touch is only noted); a file whose content
     changed, and every file never seen, go after everything known, in the order of their modification time,
     then name (the rule for files first seen together, and for the first ingestion ever). `ingested_before`
-    names the files an ingestion from before the record existed took: they are recorded as found then."""
+    names the files an ingestion from before the record existed took: at the first record they come first (by the
+    same rule; they were there before any new file) and are recorded as found then."""
     now = now or utc_now()
     by_name = {k["name"]: k for k in known}
     by_content: dict[str, str] = {}
@@ -225,7 +226,8 @@ def arrival_plan(known: list[dict[str, Any]], files: list[Stamp], ingested_befor
             record.append({**old, "size": stamp.size, "mtime_ns": stamp.mtime_ns})
             resent.append({"name": stamp.name, "of": stamp.name, "how": "touched"})
     following = max(order.values(), default=0)
-    for stamp in sorted(fresh, key=lambda s: (s.mtime_ns, s.name)):
+    first = not known  # at the first record, the files an earlier ingestion took were there before the new ones
+    for stamp in sorted(fresh, key=lambda s: (first and s.name not in ingested_before, s.mtime_ns, s.name)):
         following += 1
         old = by_name.get(stamp.name)
         how = CHANGED if old is not None else FOUND if not known and stamp.name in ingested_before else ARRIVED
@@ -251,3 +253,28 @@ def repeat_line(entry: dict[str, Any]) -> str:
     if entry["whole"]:
         return f"every row of {entry['name']} repeats {entry['of']} ({entry['rows']} row(s)); it adds no rows"
     return f"{entry['name']} repeats {entry['rows']} row(s) of {entry['of']}; those are kept once, where {entry['of']} put them"
+
+
+def file_notes(resent: list[dict[str, str]], repeats: list[dict[str, Any]]) -> list[str]:
+    """What a run's message says about re-sent files and files all of whose rows repeat another's (a copy named once)."""
+    copies = {(r["name"], r["of"]) for r in resent}
+    return [resent_line(r) for r in resent] + [repeat_line(r) for r in repeats if r["whole"] and (r["name"], r["of"]) not in copies]
+
+
+def touched_again(arrivals_record: Path, folder: Path, paths: Iterable[Path]) -> list[dict[str, str]]:
+    """Of `paths` (files needing no verdict), those sent again with the content recorded for them, only their time stamp
+    new: their new stamp is recorded, so each touch is told once. Hashes only files whose stamp differs from the record."""
+    known = {k["name"]: k for k in history.arrivals(arrivals_record, str(folder))}
+    touched = []
+    for path in paths:
+        old = known.get(path.name)
+        try:
+            stat = path.stat()
+            if old is None or (stat.st_size, stat.st_mtime_ns) == (old["size"], old["mtime_ns"]) or stat.st_size != old["size"]:
+                continue
+            if sha256_file(path) == old["sha256"]:
+                touched.append({**old, "mtime_ns": stat.st_mtime_ns})
+        except OSError:
+            continue
+    history.record_arrivals(arrivals_record, str(folder), touched)
+    return [{"name": t["name"], "of": t["name"], "how": "touched"} for t in touched]
