@@ -8,6 +8,8 @@ for the rows returned. `seen_files` remembers which source files were
 already judged against which deployment, so that a file the drift check
 found harmless is not re-ingested on every cron tick, and which files were
 rejected, so that a bad file is only tried again when its content changes.
+`arrivals` remembers when the system first saw each source file: the order
+ingestion takes the files in (drs/sources.py `arrival_plan`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The source folder: which entries are source files, which are refused unopened, and which still need a verdict.
+"""The source folder: which entries are source files, which are refused unopened, which still need a verdict, and the
+order they arrived in (the order finaldata.csv takes them in: `arrival_plan`, recorded in the history's `arrivals`).
 
 Light on purpose (no pandas or polars): the cron tick that finds nothing new runs this and nothing heavier.
 """

@@ -61,10 +61,10 @@ def test_a_later_file_whose_name_sorts_first_holds_the_newest_rows(practice_conf
     write(config.input_folder / NEW, NEW_ROWS, age_seconds=900)  # even dated before OLD: it arrived after it
     result = ingest.ingest(config)
 
+    assert active(config) == {"eta": (14, 15, 16), "theta": (7, 8, 9)}  # zeta's newest row says it left
     assert ingested_files(config) == ["dataset1.csv", "dataset2.csv", OLD, NEW]
     assert [f.name for f in result.files] == ingested_files(config)  # the record too (the client view reads it)
     assert config.final_data_csv.read_text().splitlines()[-5:] == OLD_ROWS + NEW_ROWS
-    assert active(config) == {"eta": (14, 15, 16), "theta": (7, 8, 9)}  # zeta's newest row says it left
     assert arrived(config) == ["dataset1.csv", "dataset2.csv", OLD, NEW]
 
 
