@@ -94,12 +94,17 @@ def repeats(
     values = list(frame.columns)
     wanted = hashes.filter(pl.Series(dropped)).unique().implode()
     candidates = pl.Series(keep) & hashes.is_in(wanted)  # only kept rows that may equal a dropped one are compared
-    kept = frame.filter(candidates).with_columns(files.filter(candidates).alias(FILE_COLUMN))
+    kept = frame.filter(candidates).with_columns(files.filter(candidates).cast(pl.String).alias(FILE_COLUMN))
     if parts:
-        stored = pl.scan_parquet([str(p) for p in parts]).filter(pl.col(HASH_COLUMN).is_in(wanted)).select([*values, FILE_COLUMN]).collect()
+        stored = (
+            pl.scan_parquet([str(p) for p in parts])
+            .filter(pl.col(HASH_COLUMN).is_in(wanted))
+            .select([*values, pl.col(FILE_COLUMN).cast(pl.String)])
+            .collect()
+        )
         kept = pl.concat([stored, kept.select(stored.columns)], how="vertical")  # the store's rows came first
     origin = kept.unique(subset=values, keep="first", maintain_order=True).rename({FILE_COLUMN: "__of"})
-    repeated = frame.filter(pl.Series(dropped)).with_columns(files.filter(pl.Series(dropped)).alias(FILE_COLUMN))
+    repeated = frame.filter(pl.Series(dropped)).with_columns(files.filter(pl.Series(dropped)).cast(pl.String).alias(FILE_COLUMN))
     pairs = repeated.join(origin, on=values, how="inner", nulls_equal=True).group_by([FILE_COLUMN, "__of"]).len()
     return {(row[0], row[1]): int(row[2]) for row in pairs.iter_rows() if row[0] != row[1]}
 
