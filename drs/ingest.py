@@ -63,6 +63,7 @@ from drs.sources import (
     recorded_files,
     refusal,
     repeat_line,
+    repeats_to_tell,
     resent_line,
     waiting_line,
 )
@@ -153,14 +154,19 @@ def read_checked(path: Path, folder: Path, schema: Schema) -> tuple[pl.DataFrame
     return frame, record, data
 
 
+def concatenated(frames: list[pl.DataFrame]) -> tuple[pl.DataFrame, pl.Series, np.ndarray]:
+    """The frames concatenated in file order, their row hashes, and which rows to keep (the first of exact duplicates); pure."""
+    combined = pl.concat(frames, how="vertical", rechunk=False)
+    hashes = rowstore.row_hashes(combined)
+    return combined, hashes, rowstore.keep_first(combined, hashes)
+
+
 def deduplicate(frames: list[pl.DataFrame]) -> tuple[pl.DataFrame, pl.Series]:
     """Concatenate in file order and drop exact duplicate rows, keeping the first; pure.
 
     Returns the rows and their hashes (for the store)."""
-    combined = pl.concat(frames, how="vertical", rechunk=False)
-    hashes = rowstore.row_hashes(combined)
-    keep = pl.Series(rowstore.keep_first(combined, hashes))
-    return combined.filter(keep), hashes.filter(keep)
+    combined, hashes, keep = concatenated(frames)
+    return combined.filter(pl.Series(keep)), hashes.filter(pl.Series(keep))
 
 
 def file_labels(frames: list[pl.DataFrame], records: list[FileRecord]) -> pl.Series:
@@ -362,10 +368,9 @@ def ingest_increment(
     part, repeated = None, {}
     if frames:
         frames, accepted = in_arrival_order(frames, records, order)
-        new = pl.concat(frames, how="vertical", rechunk=False)
-        hashes, files = rowstore.row_hashes(new), file_labels(frames, accepted)
-        parts = rowstore.part_paths(out, manifest)
-        keep = rowstore.drop_seen(new, hashes, rowstore.keep_first(new, hashes), parts)
+        new, hashes, first = concatenated(frames)
+        files, parts = file_labels(frames, accepted), rowstore.part_paths(out, manifest)
+        keep = rowstore.drop_seen(new, hashes, first, parts)
         repeated = rowstore.repeats(new, files, hashes, keep, parts)
         rows, hashes, files = new.filter(pl.Series(keep)), hashes.filter(pl.Series(keep)), files.filter(pl.Series(keep))
         if rows.height:
@@ -391,10 +396,8 @@ def ingest_all(config: Config, schema: Schema, inputs: Inputs) -> tuple[Ingestio
         raise no_valid_data(config, len(records))
     order = inputs.plan(records)
     frames, accepted = in_arrival_order(frames, records, order)
-    combined = pl.concat(frames, how="vertical", rechunk=False)
-    hashes, files = rowstore.row_hashes(combined), file_labels(frames, accepted)
-    keep = rowstore.keep_first(combined, hashes)
-    mask = pl.Series(keep)
+    combined, hashes, keep = concatenated(frames)
+    files, mask = file_labels(frames, accepted), pl.Series(keep)
     rows, kept_hashes, kept_files = combined.filter(mask), hashes.filter(mask), files.filter(mask)
     result = result_of(records, rows.height, inputs, order)
     result.repeats = repeat_entries(rowstore.repeats(combined, files, hashes, keep), result.accepted)
@@ -459,7 +462,7 @@ def tell(config: Config, result: IngestionResult, order: ArrivalPlan, incrementa
         )
     for entry in result.resent:
         log.warning("%s", resent_line(entry))
-    for entry in result.repeats:
+    for entry in repeats_to_tell(result.resent, result.repeats):
         log.log(logging.WARNING if entry["whole"] else logging.INFO, "%s", repeat_line(entry))
     log.info(
         "wrote %s: %d rows from %d file(s) in arrival order (%s), %d duplicate row(s) dropped, %d file(s) rejected%s",

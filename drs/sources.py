@@ -256,10 +256,15 @@ def repeat_line(entry: dict[str, Any]) -> str:
     return f"{entry['name']} repeats {entry['rows']} row(s) of {entry['of']}; those are kept once, where {entry['of']} put them"
 
 
+def repeats_to_tell(resent: list[dict[str, str]], repeats: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The repeats not already told as a copy (a copy of a file repeats all its rows)."""
+    copies = {(r["name"], r["of"]) for r in resent}
+    return [r for r in repeats if (r["name"], r["of"]) not in copies]
+
+
 def file_notes(resent: list[dict[str, str]], repeats: list[dict[str, Any]]) -> list[str]:
     """What a run's message says about re-sent files and files all of whose rows repeat another's (a copy named once)."""
-    copies = {(r["name"], r["of"]) for r in resent}
-    return [resent_line(r) for r in resent] + [repeat_line(r) for r in repeats if r["whole"] and (r["name"], r["of"]) not in copies]
+    return [resent_line(r) for r in resent] + [repeat_line(r) for r in repeats_to_tell(resent, repeats) if r["whole"]]
 
 
 def touched_again(arrivals_record: Path, folder: Path, paths: Iterable[Path]) -> list[dict[str, str]]:

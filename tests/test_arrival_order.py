@@ -20,6 +20,7 @@ import pytest
 from drs import history, ingest, pipeline, risk, sources
 from drs.schema import Schema
 from drs.settings import Config
+from drs.web.clients import client_rows
 from tests.conftest import HEADER, run_script
 from tests.test_dbsource import client, db_project, insert, tick
 
@@ -63,7 +64,9 @@ def test_a_later_file_whose_name_sorts_first_holds_the_newest_rows(practice_conf
 
     assert active(config) == {"eta": (14, 15, 16), "theta": (7, 8, 9)}  # zeta's newest row says it left
     assert ingested_files(config) == ["dataset1.csv", "dataset2.csv", OLD, NEW]
-    assert [f.name for f in result.files] == ingested_files(config)  # the record too (the client view reads it)
+    assert [f.name for f in result.files] == ingested_files(config)  # the record too
+    rows = client_rows(config, Schema.from_config(config), "zeta")  # the client's rows over time, oldest first
+    assert [(r["file"], r["features"]) for r in rows] == [(OLD, [1, 2, 3]), (NEW, [11, 12, 13])]
     assert config.final_data_csv.read_text().splitlines()[-5:] == OLD_ROWS + NEW_ROWS
     assert arrived(config) == ["dataset1.csv", "dataset2.csv", OLD, NEW]
 
