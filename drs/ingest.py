@@ -35,6 +35,7 @@ import concurrent.futures
 import logging
 import os
 import shutil
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -384,6 +385,7 @@ def ingest_increment(
         with open(tmp, "ab") as handle:
             write_csv(rows, handle, header=False)
 
+    remember_arrivals(config, order)
     write_outputs(config, result, append if part else None)
     parts = manifest["parts"] + ([part] if part else [])
     commit_store(config, manifest["generation"], parts, written, result)
@@ -404,9 +406,30 @@ def ingest_all(config: Config, schema: Schema, inputs: Inputs) -> tuple[Ingestio
     generation = rowstore.new_generation()
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:  # Parquet and CSV written side by side
         part = pool.submit(rowstore.write_part, config.output_folder, generation, 1, rows, kept_hashes, kept_files)
+        remember_arrivals(config, order)
         write_outputs(config, result, lambda tmp: write_csv(rows, tmp))
         commit_store(config, generation, [part.result()], rows.height, result)
     return result, order
+
+
+def arrivals_of(config: Config) -> list[dict[str, Any]]:
+    """The input folder's recorded arrivals; StageError naming the record when it cannot be read."""
+    try:
+        return history.arrivals(config.arrivals_record, str(config.input_folder))
+    except sqlite3.Error as exc:
+        raise StageError(
+            f"cannot read the files' arrival order in {config.arrivals_record}: {exc}; earlier outputs left as they were"
+        ) from None
+
+
+def remember_arrivals(config: Config, order: ArrivalPlan) -> None:
+    """Record the files' arrivals before any output changes, so finaldata.csv never holds an order the record lacks."""
+    try:
+        history.record_arrivals(config.arrivals_record, str(config.input_folder), order.record)
+    except sqlite3.Error as exc:
+        raise StageError(
+            f"cannot record the files' arrival order in {config.arrivals_record}: {exc}; earlier outputs left as they were"
+        ) from None
 
 
 def commit_store(config: Config, generation: str, parts: list[dict[str, Any]], rows: int, result: IngestionResult) -> None:
@@ -431,12 +454,11 @@ def ingest(config: Config, now: float | None = None) -> IngestionResult:
     if not files:
         settling = f" ({len(waiting)} still settling)" if waiting else ""
         raise StageError(f"no CSV files to ingest in {config.input_folder}{settling}; earlier outputs left as they were")
-    known = history.arrivals(config.arrivals_record, str(config.input_folder))
+    known = arrivals_of(config)
     inputs = Inputs(files, waiting, recorded_files(config.ingestion_record, config.input_folder), started, known)
     manifest = rowstore.load(config.output_folder, config.final_data_csv, config.input_folder, schema.columns)
     incremental = ingest_increment(config, schema, manifest, inputs) if manifest else None
     result, order = incremental or ingest_all(config, schema, inputs)
-    history.record_arrivals(config.arrivals_record, str(config.input_folder), order.record)
     tell(config, result, order, incremental is not None)
     return result
 

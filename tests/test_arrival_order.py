@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 
 from drs import history, ingest, pipeline, risk, sources
+from drs.errors import StageError
 from drs.schema import Schema
 from drs.settings import Config
 from drs.web.clients import client_rows
@@ -214,3 +215,15 @@ def test_database_batches_keep_arrival_order_after_a_file_whose_name_sorts_later
     final = pd.read_csv(config.final_data_csv)
     newest = final.drop_duplicates("corporation", keep="last").set_index("corporation")
     assert int(newest.loc["c005", "lastmonth_activity"]) == 10 * 5 + 3
+
+
+def test_a_record_that_cannot_be_opened_stops_ingestion_before_any_output_changes(practice_config: Config) -> None:
+    config = practice_config
+    ingest.ingest(config)
+    before = {p: p.read_bytes() for p in (config.final_data_csv, config.ingested_files_txt, config.ingestion_record)}
+    write(config.input_folder / NEW, NEW_ROWS, age_seconds=600)
+    config.history_db.unlink()
+    config.history_db.mkdir()  # not a database
+    with pytest.raises(StageError, match=f"cannot read the files' arrival order in {config.history_db}: unable to open"):
+        ingest.ingest(config)
+    assert {p: p.read_bytes() for p in before} == before
