@@ -226,12 +226,16 @@ def arrival_plan(known: list[dict[str, Any]], files: list[Stamp], ingested_befor
         elif (old["size"], old["mtime_ns"]) != (stamp.size, stamp.mtime_ns):
             record.append({**old, "size": stamp.size, "mtime_ns": stamp.mtime_ns})
             resent.append({"name": stamp.name, "of": stamp.name, "how": "touched"})
+    for stamp in fresh:  # a changed file no longer holds its old content: nothing is a copy of that
+        old = by_name.get(stamp.name)
+        if old is not None and by_content.get(old["sha256"]) == stamp.name:
+            del by_content[old["sha256"]]
     following = max(order.values(), default=0)
     first = not known  # at the first record, the files an earlier ingestion took were there before the new ones
     for stamp in sorted(fresh, key=lambda s: (first and s.name not in ingested_before, s.mtime_ns, s.name)):
         following += 1
         old = by_name.get(stamp.name)
-        how = CHANGED if old is not None else FOUND if not known and stamp.name in ingested_before else ARRIVED
+        how = CHANGED if old is not None else FOUND if first and stamp.name in ingested_before else ARRIVED
         order[stamp.name] = following
         row = {**stamp._asdict(), "seq": following, "arrived_at": now, "how": how}
         record.append({**row, "first_seen_at": old["first_seen_at"] if old else now})
@@ -239,7 +243,7 @@ def arrival_plan(known: list[dict[str, Any]], files: list[Stamp], ingested_befor
         if twin is not None and twin != stamp.name:
             resent.append({"name": stamp.name, "of": twin, "how": "copy"})
         by_content.setdefault(stamp.sha256, stamp.name)
-    return ArrivalPlan(order, record, resent, first_record=not known)
+    return ArrivalPlan(order, record, resent, first_record=first)
 
 
 def resent_line(entry: dict[str, str]) -> str:
