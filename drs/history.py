@@ -8,6 +8,8 @@ for the rows returned. `seen_files` remembers which source files were
 already judged against which deployment, so that a file the drift check
 found harmless is not re-ingested on every cron tick, and which files were
 rejected, so that a bad file is only tried again when its content changes.
+`arrivals` remembers when the system first saw each source file: the order
+ingestion takes the files in (drs/sources.py `arrival_plan`).
 """
 
 from __future__ import annotations
@@ -88,7 +90,7 @@ class RunReport:
         }
 
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -180,8 +182,25 @@ CREATE INDEX IF NOT EXISTS source_batches_source ON source_batches(source, state
 MIGRATION_5 = """
 CREATE INDEX IF NOT EXISTS runs_judged ON runs(id) WHERE drift_model_sha256 IS NOT NULL OR new_data_f1 IS NOT NULL;
 """
+# Version 6: when the system first saw each source file (drs/sources.py's arrival order), one row per file of each input
+# folder: `seq` orders them (a file whose content changed gets a new one), `first_seen_at` is when its name was first seen,
+# `arrived_at` when its current content was; `how` says why it has its place.
+MIGRATION_6 = """
+CREATE TABLE IF NOT EXISTS arrivals (
+    folder TEXT NOT NULL,
+    name TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    first_seen_at TEXT NOT NULL,
+    arrived_at TEXT NOT NULL,
+    how TEXT NOT NULL,
+    PRIMARY KEY (folder, name)
+);
+"""
 # MIGRATIONS[v] brings a file of user_version v to v + 1; a new file runs SCHEMA, then all of them.
-MIGRATIONS = (MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4, MIGRATION_5)
+MIGRATIONS = (MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4, MIGRATION_5, MIGRATION_6)
 
 
 def connect(path: StrPath) -> sqlite3.Connection:
@@ -588,3 +607,30 @@ def self_written(path: StrPath) -> dict[str, str]:
         return {}
     with opened(path) as conn:
         return {r["name"]: r["sha256"] for r in conn.execute("SELECT name, sha256 FROM source_batches ORDER BY id")}
+
+
+ARRIVAL_COLUMNS = ("name", "seq", "sha256", "size", "mtime_ns", "first_seen_at", "arrived_at", "how")
+
+
+def arrivals(path: StrPath, folder: str) -> list[dict[str, Any]]:
+    """The recorded arrivals of the files of input folder `folder`, in arrival order (none before anything was recorded)."""
+    if not os.path.exists(path):
+        return []
+    with opened(path) as conn:
+        if not is_current(conn):  # a history this reader may not bring up to date has none
+            return []
+        query = f"SELECT {', '.join(ARRIVAL_COLUMNS)} FROM arrivals WHERE folder = ? ORDER BY seq"
+        return [dict(r) for r in conn.execute(query, (folder,))]
+
+
+def record_arrivals(path: StrPath, folder: str, rows: Iterable[dict[str, Any]]) -> None:
+    """Write these arrivals of `folder`'s files (each replaces the row of its name); nothing is opened when there are none."""
+    entries = [{**{k: r[k] for k in ARRIVAL_COLUMNS}, "folder": folder} for r in rows]
+    if not entries:
+        return
+    with opened(path) as conn, conn:
+        conn.executemany(
+            f"INSERT OR REPLACE INTO arrivals (folder, {', '.join(ARRIVAL_COLUMNS)})"
+            f" VALUES (:folder, {', '.join(':' + k for k in ARRIVAL_COLUMNS)})",
+            entries,
+        )

@@ -1,17 +1,22 @@
 """Ingestion: collect every CSV in the input folder, check it, de-duplicate, write the training set.
 
 Writes to `output_folder_path`:
-  finaldata.csv        all accepted rows, exact duplicates dropped (first one kept)
-  ingestedfiles.txt    one accepted file name per line (the course's record)
+  finaldata.csv        all accepted rows, files in arrival order, exact duplicates dropped (first one kept)
+  ingestedfiles.txt    one accepted file name per line, in arrival order (the course's record)
   ingestionrecord.json per file: sha256, rows read and rejected, status and reason;
                        duplicates dropped, rows written, seconds taken
   finaldata.store/     the same rows in Parquet with row hashes (drs.rowstore), so that the
-                       next ingestion reads only new files when they sort after the ingested
+                       next ingestion reads only new files when they arrived after the ingested
                        ones and the ingested ones are unchanged (the result is the same as a
                        full ingestion: `finaldata.csv` grows by the new rows not seen before)
   sourcecopies/<input folder name>/
                        a copy of each accepted file as it was ingested: the rows of a file
                        removed from the input folder, or being written again, come from here
+
+Files are taken in the order the system first saw them (drs/sources.py `arrival_plan`, recorded in
+the run history's `arrivals`), whatever their names, so a client's newest row is the one that arrived
+last; files first seen together go by modification time, then name. A file that is a copy of another,
+or sent again unchanged, and a file whose rows repeat another's, are named in the log with both names.
 
 `finaldata.csv` is what ingesting every file's current content afresh gives: a file
 changed after it was ingested has its old rows replaced by its new ones (the result
@@ -30,6 +35,7 @@ import concurrent.futures
 import logging
 import os
 import shutil
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -37,15 +43,31 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import numpy as np
 import polars as pl
 
-from drs import rowstore
+from drs import history, rowstore
 from drs.errors import DataError, StageError
 from drs.fileio import atomic_output, atomic_write_bytes, atomic_write_json, atomic_write_text, sha256_bytes, sha256_file
 from drs.layout import utc_now
 from drs.schema import Schema, checked_frame
 from drs.settings import Config
-from drs.sources import ARRIVING, GONE, list_ready_files, list_source_files, recorded_files, refusal, waiting_line
+from drs.sources import (
+    ARRIVING,
+    GONE,
+    ArrivalPlan,
+    Stamp,
+    arrival_plan,
+    file_notes,
+    list_ready_files,
+    list_source_files,
+    recorded_files,
+    refusal,
+    repeat_line,
+    repeats_to_tell,
+    resent_line,
+    waiting_line,
+)
 
 log = logging.getLogger("ingestion")
 
@@ -81,6 +103,8 @@ class IngestionResult:
     changed: list[dict[str, Any]] = field(default_factory=list)  # files whose content changed since the last ingestion
     removed: list[str] = field(default_factory=list)  # files that left the input folder since the last ingestion (rows kept)
     waiting: list[str] = field(default_factory=list)  # new files left to settle
+    resent: list[dict[str, str]] = field(default_factory=list)  # copies of another file, files sent again unchanged
+    repeats: list[dict[str, Any]] = field(default_factory=list)  # files whose rows repeat another file's: {name, of, rows, whole}
 
     @property
     def accepted(self) -> list[FileRecord]:
@@ -89,6 +113,10 @@ class IngestionResult:
     @property
     def rejected(self) -> list[FileRecord]:
         return [f for f in self.files if f.status == Status.REJECTED]
+
+    def notes(self) -> list[str]:
+        """What a run's message says about this ingestion's re-sent and repeating files."""
+        return file_notes(self.resent, self.repeats)
 
 
 def read_source_file(path: Path, folder: Path, schema: Schema) -> tuple[pl.DataFrame | None, FileRecord]:
@@ -127,14 +155,33 @@ def read_checked(path: Path, folder: Path, schema: Schema) -> tuple[pl.DataFrame
     return frame, record, data
 
 
+def concatenated(frames: list[pl.DataFrame]) -> tuple[pl.DataFrame, pl.Series, np.ndarray]:
+    """The frames concatenated in file order, their row hashes, and which rows to keep (the first of exact duplicates); pure."""
+    combined = pl.concat(frames, how="vertical", rechunk=False)
+    hashes = rowstore.row_hashes(combined)
+    return combined, hashes, rowstore.keep_first(combined, hashes)
+
+
 def deduplicate(frames: list[pl.DataFrame]) -> tuple[pl.DataFrame, pl.Series]:
     """Concatenate in file order and drop exact duplicate rows, keeping the first; pure.
 
     Returns the rows and their hashes (for the store)."""
-    combined = pl.concat(frames, how="vertical", rechunk=False)
-    hashes = rowstore.row_hashes(combined)
-    keep = pl.Series(rowstore.keep_first(combined, hashes))
-    return combined.filter(keep), hashes.filter(keep)
+    combined, hashes, keep = concatenated(frames)
+    return combined.filter(pl.Series(keep)), hashes.filter(pl.Series(keep))
+
+
+def file_labels(frames: list[pl.DataFrame], records: list[FileRecord]) -> pl.Series:
+    """Each row's file name, for frames concatenated in this order (categorical: 4 bytes a row)."""
+    index = np.repeat(np.arange(len(records), dtype=np.uint32), [f.height for f in frames])
+    return pl.Series(rowstore.FILE_COLUMN, [r.name for r in records], dtype=pl.Categorical).gather(pl.Series(index))
+
+
+def repeat_entries(counts: dict[tuple[str, str], int], records: list[FileRecord]) -> list[dict[str, Any]]:
+    """`rowstore.repeats`' counts as {name, of, rows, whole}, in file order."""
+    rows = {r.name: r.rows_read for r in records}
+    position = {r.name: i for i, r in enumerate(records)}
+    ordered = sorted(counts.items(), key=lambda item: (position.get(item[0][0], -1), -item[1]))
+    return [{"name": name, "of": of, "rows": n, "whole": n == rows.get(name)} for (name, of), n in ordered]
 
 
 def write_csv(frame: pl.DataFrame, handle: Path | BinaryIO, header: bool = True) -> None:
@@ -147,7 +194,7 @@ def write_outputs(config: Config, result: IngestionResult, write_final: Callable
     if write_final is not None:
         with atomic_output(config.final_data_csv) as tmp:
             write_final(tmp)
-    atomic_write_text(config.ingested_files_txt, "".join(f"{f.name}\n" for f in result.accepted))
+    atomic_write_text(config.ingested_files_txt, "".join(f"{f.name}\n" for f in result.accepted))  # arrival order
     atomic_write_json(config.ingestion_record, {**asdict(result), "input_folder": str(config.input_folder)})
 
 
@@ -177,6 +224,7 @@ def kept_copy(config: Config, data: bytes, record: FileRecord) -> None:
 
 
 def read_files(sources: list[Source], config: Config, schema: Schema) -> tuple[list[pl.DataFrame], list[FileRecord]]:
+    """Each source read and checked: the accepted files' frames, and every file's record, in `sources`' order."""
     frames, records = [], []
     for source in sources:
         folder = config.input_folder if source.kept is None else config.kept_sources_folder
@@ -226,7 +274,7 @@ def plan_increment(manifest: dict[str, Any], sources: list[Source]) -> tuple[lis
 
 def sources_to_ingest(config: Config, now: float | None = None) -> tuple[list[Source], list[str]]:
     """The input folder's settled files, then the kept copies of accepted files that are gone or still arriving
-    (name order); and the new files left to settle."""
+    (listed by name; they are ingested in arrival order); and the new files left to settle."""
     listing = list_ready_files(config.input_folder, config.settle_seconds, now, config.self_written_record)
     sources = [Source(p) for p in listing.ready]
     ready, waiting = {s.name for s in sources}, set(listing.waiting)
@@ -266,10 +314,26 @@ class Inputs:
     waiting: list[str]
     previous: list[dict[str, Any]]
     started: float
+    known: list[dict[str, Any]] = field(default_factory=list)  # the folder's recorded arrivals (history.arrivals)
+
+    def plan(self, records: list[FileRecord]) -> ArrivalPlan:
+        """The arrival order of these files (those read whole; a file never read has no place to keep)."""
+        stamps = [Stamp(r.name, r.sha256, r.size or 0, r.mtime_ns or 0) for r in records if r.sha256]
+        ingested = {f.get("name", "") for f in self.previous if f.get("status") == Status.ACCEPTED}
+        return arrival_plan(self.known, stamps, ingested)
 
 
-def result_of(records: list[FileRecord], rows_written: int, inputs: Inputs) -> IngestionResult:
-    result = IngestionResult(files=sorted(records, key=lambda r: r.name), waiting=inputs.waiting)
+def in_arrival_order(
+    frames: list[pl.DataFrame], records: list[FileRecord], plan: ArrivalPlan
+) -> tuple[list[pl.DataFrame], list[FileRecord]]:
+    """The accepted files' frames (`read_files`' order) with their records, sorted by arrival."""
+    accepted = [r for r in records if r.status == Status.ACCEPTED]
+    pairs = sorted(zip(frames, accepted, strict=True), key=lambda pair: plan.key(pair[1].name))
+    return [f for f, _ in pairs], [r for _, r in pairs]
+
+
+def result_of(records: list[FileRecord], rows_written: int, inputs: Inputs, plan: ArrivalPlan) -> IngestionResult:
+    result = IngestionResult(files=sorted(records, key=lambda r: plan.key(r.name)), waiting=inputs.waiting, resent=plan.resent)
     result.rows_before_dedup = sum(f.rows_read for f in result.accepted)
     result.rows_written = rows_written
     result.duplicates_dropped = result.rows_before_dedup - rows_written
@@ -284,54 +348,88 @@ def no_valid_data(config: Config, count: int) -> StageError:
     return StageError(f"no valid data in {config.input_folder} ({count} file(s) rejected); earlier outputs left as they were")
 
 
-def ingest_increment(config: Config, schema: Schema, manifest: dict[str, Any], inputs: Inputs) -> IngestionResult | None:
-    """Add only the new files' unseen rows; None when a full ingestion is needed (a new file sorts first)."""
+def ingest_increment(
+    config: Config, schema: Schema, manifest: dict[str, Any], inputs: Inputs
+) -> tuple[IngestionResult, ArrivalPlan] | None:
+    """Add only the new files' unseen rows; None when a full ingestion is needed (the files' order is not the ingested one)."""
     plan = plan_increment(manifest, inputs.sources)
     if plan is None:
         return None
     carried, new_paths = plan
-    last_ingested = max((r.name for r in carried if r.status == Status.ACCEPTED), default="")
     frames, records = read_files(new_paths, config, schema)
-    if any(r.status == Status.ACCEPTED and r.name < last_ingested for r in records):
-        log.info("a new file sorts before %s: re-ingesting every file to keep the row order", last_ingested)
+    order = inputs.plan(carried + records)
+    ingested = [order.key(r.name) for r in carried if r.status == Status.ACCEPTED]
+    last = max(ingested, default=(0, ""))
+    if ingested != sorted(ingested) or any(r.status == Status.ACCEPTED and order.key(r.name) < last for r in records):
+        log.info("the files' arrival order is not the order finaldata.csv holds: re-ingesting every file in arrival order")
         return None
     if not frames and not any(r.status == Status.ACCEPTED for r in carried):
         raise no_valid_data(config, len(carried) + len(records))
     out = config.output_folder
-    part = None
+    part, repeated = None, {}
     if frames:
-        new = pl.concat(frames, how="vertical", rechunk=False)
-        hashes = rowstore.row_hashes(new)
-        keep = rowstore.drop_seen(new, hashes, rowstore.keep_first(new, hashes), rowstore.part_paths(out, manifest))
-        rows, hashes = new.filter(pl.Series(keep)), hashes.filter(pl.Series(keep))
+        frames, accepted = in_arrival_order(frames, records, order)
+        new, hashes, first = concatenated(frames)
+        files, parts = file_labels(frames, accepted), rowstore.part_paths(out, manifest)
+        keep = rowstore.drop_seen(new, hashes, first, parts)
+        repeated = rowstore.repeats(new, files, hashes, keep, parts)
+        rows, hashes, files = new.filter(pl.Series(keep)), hashes.filter(pl.Series(keep)), files.filter(pl.Series(keep))
         if rows.height:
-            part = rowstore.write_part(out, manifest["generation"], len(manifest["parts"]) + 1, rows, hashes)
+            part = rowstore.write_part(out, manifest["generation"], len(manifest["parts"]) + 1, rows, hashes, files)
     written = manifest["rows"] + (part["rows"] if part else 0)
-    result = result_of(carried + records, written, inputs)
+    result = result_of(carried + records, written, inputs, order)
+    result.repeats = repeat_entries(repeated, result.accepted)
 
     def append(tmp: Path) -> None:
         shutil.copyfile(config.final_data_csv, tmp)
         with open(tmp, "ab") as handle:
             write_csv(rows, handle, header=False)
 
+    remember_arrivals(config, order)
     write_outputs(config, result, append if part else None)
     parts = manifest["parts"] + ([part] if part else [])
     commit_store(config, manifest["generation"], parts, written, result)
-    return result
+    return result, order
 
 
-def ingest_all(config: Config, schema: Schema, inputs: Inputs) -> IngestionResult:
+def ingest_all(config: Config, schema: Schema, inputs: Inputs) -> tuple[IngestionResult, ArrivalPlan]:
     frames, records = read_files(inputs.sources, config, schema)
     if not frames:
         raise no_valid_data(config, len(records))
-    rows, hashes = deduplicate(frames)
-    result = result_of(records, rows.height, inputs)
+    order = inputs.plan(records)
+    frames, accepted = in_arrival_order(frames, records, order)
+    combined, hashes, keep = concatenated(frames)
+    files, mask = file_labels(frames, accepted), pl.Series(keep)
+    rows, kept_hashes, kept_files = combined.filter(mask), hashes.filter(mask), files.filter(mask)
+    result = result_of(records, rows.height, inputs, order)
+    result.repeats = repeat_entries(rowstore.repeats(combined, files, hashes, keep), result.accepted)
     generation = rowstore.new_generation()
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:  # Parquet and CSV written side by side
-        part = pool.submit(rowstore.write_part, config.output_folder, generation, 1, rows, hashes)
+        part = pool.submit(rowstore.write_part, config.output_folder, generation, 1, rows, kept_hashes, kept_files)
+        remember_arrivals(config, order)
         write_outputs(config, result, lambda tmp: write_csv(rows, tmp))
         commit_store(config, generation, [part.result()], rows.height, result)
-    return result
+    return result, order
+
+
+def arrivals_of(config: Config) -> list[dict[str, Any]]:
+    """The input folder's recorded arrivals; StageError naming the record when it cannot be read."""
+    try:
+        return history.arrivals(config.arrivals_record, str(config.input_folder))
+    except sqlite3.Error as exc:
+        raise StageError(
+            f"cannot read the files' arrival order in {config.arrivals_record}: {exc}; earlier outputs left as they were"
+        ) from None
+
+
+def remember_arrivals(config: Config, order: ArrivalPlan) -> None:
+    """Record the files' arrivals before any output changes, so finaldata.csv never holds an order the record lacks."""
+    try:
+        history.record_arrivals(config.arrivals_record, str(config.input_folder), order.record)
+    except sqlite3.Error as exc:
+        raise StageError(
+            f"cannot record the files' arrival order in {config.arrivals_record}: {exc}; earlier outputs left as they were"
+        ) from None
 
 
 def commit_store(config: Config, generation: str, parts: list[dict[str, Any]], rows: int, result: IngestionResult) -> None:
@@ -356,28 +454,45 @@ def ingest(config: Config, now: float | None = None) -> IngestionResult:
     if not files:
         settling = f" ({len(waiting)} still settling)" if waiting else ""
         raise StageError(f"no CSV files to ingest in {config.input_folder}{settling}; earlier outputs left as they were")
-    inputs = Inputs(files, waiting, recorded_files(config.ingestion_record, config.input_folder), started)
+    known = arrivals_of(config)
+    inputs = Inputs(files, waiting, recorded_files(config.ingestion_record, config.input_folder), started, known)
     manifest = rowstore.load(config.output_folder, config.final_data_csv, config.input_folder, schema.columns)
     incremental = ingest_increment(config, schema, manifest, inputs) if manifest else None
-    result = incremental or ingest_all(config, schema, inputs)
+    result, order = incremental or ingest_all(config, schema, inputs)
+    tell(config, result, order, incremental is not None)
+    return result
+
+
+def tell(config: Config, result: IngestionResult, order: ArrivalPlan, incremental: bool) -> None:
+    """The ingestion's log lines: the order, removed, changed, re-sent and repeating files, and what was written."""
+    if order.first_record and order.record:
+        log.info(
+            "arrival order recorded for the first time for %s: %s (by modification time, then name)",
+            config.input_folder,
+            ", ".join(r["name"] for r in order.record),
+        )
     for name in result.removed:
         log.warning("%s was removed from %s; the rows ingested from it are kept", name, config.input_folder)
     for change in result.changed:
         log.warning(
-            "%s changed after it was ingested (sha256 %s -> %s): its %s old row(s) replaced by %d",
+            "%s changed after it was ingested (sha256 %s -> %s): its %s old row(s) replaced by %d, now the newest",
             change["name"],
             (change["old_sha256"] or "?")[:12],
             (change["new_sha256"] or "?")[:12],
             change["old_rows"],
             change["new_rows"],
         )
+    for entry in result.resent:
+        log.warning("%s", resent_line(entry))
+    for entry in repeats_to_tell(result.resent, result.repeats):
+        log.log(logging.WARNING if entry["whole"] else logging.INFO, "%s", repeat_line(entry))
     log.info(
-        "wrote %s: %d rows from %d file(s), %d duplicate row(s) dropped, %d file(s) rejected%s",
+        "wrote %s: %d rows from %d file(s) in arrival order (%s), %d duplicate row(s) dropped, %d file(s) rejected%s",
         config.final_data_csv,
         result.rows_written,
         len(result.accepted),
+        ", ".join(f.name for f in result.accepted[:10]) + (", ..." if len(result.accepted) > 10 else ""),
         result.duplicates_dropped,
         len(result.rejected),
         " (incremental)" if incremental else "",
     )
-    return result

@@ -34,7 +34,7 @@ from drs.history import FINISHED_DEPLOYMENT, Outcome, RunReport
 from drs.layout import LARGE_FILES, ROWSTORE_DIR
 from drs.production import Deployment
 from drs.settings import Config
-from drs.sources import GONE, files_needing_verdict, list_ready_files, mark_removed, waiting_line
+from drs.sources import GONE, file_notes, files_needing_verdict, list_ready_files, mark_removed, resent_line, touched_again, waiting_line
 
 log = logging.getLogger("fullprocess")
 
@@ -67,7 +67,7 @@ def new_source_files(config: Config, report: RunReport, deployed: Deployment | N
         log.warning("%s was removed from %s; its %s ingested row(s) are kept", entry["name"], config.input_folder, entry.get("rows_read"))
     if removed:
         report.details["gone_files"] = [entry["name"] for entry in removed]
-    return files_needing_verdict(
+    needing = files_needing_verdict(
         listing.ready,
         config.input_folder,
         config.history_db,
@@ -75,6 +75,12 @@ def new_source_files(config: Config, report: RunReport, deployed: Deployment | N
         deployed.version if deployed else None,
         retry_not_promoted,
     )
+    resent = touched_again(config.arrivals_record, config.input_folder, [p for p in listing.ready if p not in needing])
+    for entry in resent:
+        log.warning("%s", resent_line(entry))
+    if resent:
+        report.details["resent"] = resent
+    return needing
 
 
 def unfinished(config: Config, deployed: Deployment) -> bool:
@@ -97,6 +103,7 @@ def process(config: Config, report: RunReport, force_deploy: bool = False) -> No
     if deployed is not None and not new_files and not unfinished(config, deployed):
         notes = [f"waiting for {name} to settle" for name in report.details.get("waiting", [])]
         notes += [f"{name} removed (its rows are kept)" for name in report.details.get("gone_files", [])]
+        notes += file_notes(report.details.get("resent", []), [])
         also = "".join(f"; {note}" for note in notes)
         report.finish(
             Outcome.NO_NEW_DATA, f"no new data in {config.input_folder.name}{also}; {deployed.label} stays deployed", deployed.version

@@ -16,6 +16,7 @@ from drs.layout import utc_now
 from drs.production import Deployment
 from drs.scoring import score
 from drs.settings import Config
+from drs.sources import file_notes
 from drs.training import train
 
 log = logging.getLogger("fullprocess")
@@ -54,6 +55,10 @@ def ingest_new(config: Config, report: RunReport, new_files: list[Path]) -> list
     }
     if result.changed:
         report.details["changed_files"] = result.changed
+    if result.resent:
+        report.details["resent"] = report.details.get("resent", []) + result.resent
+    if result.repeats:
+        report.details["repeats"] = result.repeats
     rejected = [r for r in new_records if r.status == Status.REJECTED]
     remember(config, rejected, Verdict.REJECTED, None)
     report.details["rejected"] = [r.name for r in rejected]
@@ -83,8 +88,10 @@ def keep_candidate(config: Config, decision: dict[str, Any]) -> Path:
 
 
 def stop(report: RunReport, outcome: Outcome, message: str, version: int, warn: bool = False) -> None:
-    report.finish(outcome, message, version)
-    log.log(logging.WARNING if warn else logging.INFO, "%s", message)
+    """Finish the run with `message` and what it has to say about re-sent and repeating files."""
+    notes = file_notes(report.details.get("resent", []), report.details.get("repeats", []))
+    report.finish(outcome, "; ".join([message, *notes]), version)
+    log.log(logging.WARNING if warn else logging.INFO, "%s", report.message)
 
 
 def handle_new_files(config: Config, report: RunReport, deployed: Deployment | None, new_files: list[Path], force_deploy: bool) -> None:

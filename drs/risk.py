@@ -4,10 +4,11 @@ Shared by drs/reporting.py (which writes `risklist.csv` and puts the top of it i
 the PDF) and the API's `GET /risk`, so both always give the same answer.
 
 A corporation that appears more than once is judged by its most recent row:
-the last one in ingestion order. `finaldata.csv` keeps ingestion order (files
-in name order, as the quarterly exports `clients_q1.csv` .. `clients_q4.csv`
-sort by time, and rows in file order), so the most recent row is the one from
-the later file, and within one file the later row. That row decides whether
+the last one in ingestion order. `finaldata.csv` keeps the files in the order
+they arrived, whatever their names (drs/sources.py `arrival_plan`: a new export
+`clients_2027_q1.csv` comes after `clients_q1.csv`), and rows in file order, so
+the most recent row is the one from the file that arrived later, and within one
+file the later row. That row decides whether
 the corporation is still active (`exited == 0`): a client whose latest row says
 it left is not on the list, even if an older row says it stayed.
 

@@ -4,6 +4,7 @@
 
   part-<generation>-<n>.parquet  the rows of finaldata.csv, in order, one part per ingestion that
                                  added rows, each row with its 64-bit hash (column `__row_hash`)
+                                 and the name of the file it came from (`__file`)
   manifest.json                  which parts make up finaldata.csv, the file records they came from,
                                  and the size and mtime of the finaldata.csv they match;
                                  written last, so it is the commit of an ingestion
@@ -31,8 +32,9 @@ from drs.layout import ROWSTORE_DIR, ROWSTORE_MANIFEST
 from drs.schema import to_polars
 
 HASH_COLUMN = "__row_hash"
+FILE_COLUMN = "__file"
 HASH_SEED = 20261125
-FORMAT = 1
+FORMAT = 2  # 2: each row's file name
 
 
 def folder(output_folder: Path) -> Path:
@@ -70,7 +72,7 @@ def drop_seen(frame: pl.DataFrame, hashes: pl.Series, keep: np.ndarray, parts: S
     if not parts or not keep.any():
         return keep
     wanted = hashes.filter(pl.Series(keep)).unique()
-    seen = pl.scan_parquet([str(p) for p in parts]).filter(pl.col(HASH_COLUMN).is_in(wanted.implode())).drop(HASH_COLUMN).collect()
+    seen = pl.scan_parquet([str(p) for p in parts]).filter(pl.col(HASH_COLUMN).is_in(wanted.implode())).select(frame.columns).collect()
     if seen.height == 0:
         return keep
     positions = np.flatnonzero(keep)
@@ -79,6 +81,32 @@ def drop_seen(frame: pl.DataFrame, hashes: pl.Series, keep: np.ndarray, parts: S
     keep = keep.copy()
     keep[repeated] = False
     return keep
+
+
+def repeats(
+    frame: pl.DataFrame, files: pl.Series, hashes: pl.Series, keep: np.ndarray, parts: Sequence[Path] = ()
+) -> dict[tuple[str, str], int]:
+    """(file, earlier file) -> how many of `file`'s dropped rows (not `keep`) repeat a row `earlier file` brought:
+    one of the kept rows of `frame` (from `files`), or a row already in the store's `parts`. Exact: values decide."""
+    dropped = ~keep
+    if not dropped.any():
+        return {}
+    values = list(frame.columns)
+    wanted = hashes.filter(pl.Series(dropped)).unique().implode()
+    candidates = pl.Series(keep) & hashes.is_in(wanted)  # only kept rows that may equal a dropped one are compared
+    kept = frame.filter(candidates).with_columns(files.filter(candidates).cast(pl.String).alias(FILE_COLUMN))
+    if parts:
+        stored = (
+            pl.scan_parquet([str(p) for p in parts])
+            .filter(pl.col(HASH_COLUMN).is_in(wanted))
+            .select([*values, pl.col(FILE_COLUMN).cast(pl.String)])
+            .collect()
+        )
+        kept = pl.concat([stored, kept.select(stored.columns)], how="vertical")  # the store's rows came first
+    origin = kept.unique(subset=values, keep="first", maintain_order=True).rename({FILE_COLUMN: "__of"})
+    repeated = frame.filter(pl.Series(dropped)).with_columns(files.filter(pl.Series(dropped)).cast(pl.String).alias(FILE_COLUMN))
+    pairs = repeated.join(origin, on=values, how="inner", nulls_equal=True).group_by([FILE_COLUMN, "__of"]).len()
+    return {(row[0], row[1]): int(row[2]) for row in pairs.iter_rows() if row[0] != row[1]}
 
 
 def rows_in(frame: Any, other: Any, columns: Sequence[str]) -> np.ndarray:
@@ -140,13 +168,15 @@ def new_generation() -> str:
     return uuid.uuid4().hex[:12]
 
 
-def write_part(output_folder: Path, generation: str, index: int, frame: pl.DataFrame, hashes: pl.Series) -> dict[str, Any]:
-    """Write one immutable part; it counts only once a manifest names it."""
+def write_part(
+    output_folder: Path, generation: str, index: int, frame: pl.DataFrame, hashes: pl.Series, files: pl.Series
+) -> dict[str, Any]:
+    """Write one immutable part (the rows, their hashes and their files' names); it counts only once a manifest names it."""
     name = f"part-{generation}-{index:05d}.parquet"
     store = folder(output_folder)
     store.mkdir(parents=True, exist_ok=True)
     with atomic_output(store / name) as tmp:
-        frame.with_columns(hashes).write_parquet(tmp, compression="lz4", statistics=False)
+        frame.with_columns(hashes, files.alias(FILE_COLUMN)).write_parquet(tmp, compression="lz4", statistics=False)
     return {"file": name, "rows": frame.height}
 
 

@@ -362,6 +362,12 @@ class Config:
         return self.batches_history or self.history_db
 
     @property
+    def arrivals_record(self) -> Path:
+        """Where the order the system first saw each source file is recorded (drs/sources.py `arrival_plan`); a dry run
+        (`with_outputs`) keeps the real one, so that it takes the files in the same order."""
+        return self.self_written_record
+
+    @property
     def lock_file(self) -> Path:
         return self.output_folder / layout.LOCK_FILE
 

@@ -1,4 +1,5 @@
-"""The source folder: which entries are source files, which are refused unopened, and which still need a verdict.
+"""The source folder: which entries are source files, which are refused unopened, which still need a verdict, and the
+order they arrived in (the order finaldata.csv takes them in: `arrival_plan`, recorded in the history's `arrivals`).
 
 Light on purpose (no pandas or polars): the cron tick that finds nothing new runs this and nothing heavier.
 """
@@ -11,11 +12,12 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from drs import history
 from drs.errors import StageError
 from drs.fileio import atomic_write_json, sha256_file
+from drs.layout import utc_now
 
 GONE = "removed from the input folder; the rows ingested from it are kept"
 ARRIVING = "being written again (modified less than settle_seconds ago); the rows ingested from it are kept until it settles"
@@ -37,7 +39,7 @@ def is_candidate(name: str) -> bool:
 
 
 def list_source_files(folder: Path) -> list[Path]:
-    """Candidate CSV files in name order (name order is also the row order of finaldata.csv)."""
+    """Candidate CSV files in name order (a stable listing; the row order of finaldata.csv is `arrival_plan`'s)."""
     if not folder.is_dir():
         raise StageError(f"input folder {folder} does not exist")
     return sorted((entry for entry in folder.iterdir() if is_candidate(entry.name)), key=lambda p: p.name)
@@ -170,3 +172,119 @@ def files_needing_verdict(
             hashes.add((name, stamp["sha256"]))
     by_name_only = {name for name, stamp in deployed_files.items() if stamp is None}
     return [p for p in files if p.name not in by_name_only and needs_verdict(p, folder, keys, hashes)]
+
+
+# Why a file has its place in the arrival order (the `how` of its arrivals row).
+ARRIVED = "arrived"  # first seen by this system
+CHANGED = "changed"  # its content changed: its rows are newer than everything before
+FOUND = "found before arrivals were recorded"  # already ingested when the record began (migration)
+
+
+class Stamp(NamedTuple):
+    """A source file's content and time stamp as one ingestion read it."""
+
+    name: str
+    sha256: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass
+class ArrivalPlan:
+    """Where each file of an ingestion goes in the row order, what to record, and what to tell (pure data)."""
+
+    order: dict[str, int]  # name -> arrival sequence number: finaldata.csv takes the files in this order
+    record: list[dict[str, Any]]  # arrivals rows to write (new, changed or touched files)
+    resent: list[dict[str, str]]  # {"name", "of", "how"}: a copy of another file, or a file touched with the same content
+    first_record: bool  # nothing was recorded for this folder before: every file was ordered by the fallback rule
+
+    def key(self, name: str) -> tuple[int, str]:
+        return (self.order.get(name, 0), name)
+
+
+def arrival_plan(known: list[dict[str, Any]], files: list[Stamp], ingested_before: set[str], now: str | None = None) -> ArrivalPlan:
+    """The arrival order of `files`, given the `known` arrivals of their folder (history.arrivals); pure.
+
+    A known file keeps its place while its content is the same (a touch is only noted); a file whose content
+    changed, and every file never seen, go after everything known, in the order of their modification time,
+    then name (the rule for files first seen together, and for the first ingestion ever). `ingested_before`
+    names the files an ingestion from before the record existed took: at the first record they come first (by the
+    same rule; they were there before any new file) and are recorded as found then."""
+    now = now or utc_now()
+    by_name = {k["name"]: k for k in known}
+    by_content: dict[str, str] = {}
+    for k in known:
+        by_content.setdefault(k["sha256"], k["name"])
+    order = {k["name"]: int(k["seq"]) for k in known}
+    record: list[dict[str, Any]] = []
+    resent: list[dict[str, str]] = []
+    fresh: list[Stamp] = []
+    for stamp in files:
+        old = by_name.get(stamp.name)
+        if old is None or old["sha256"] != stamp.sha256:
+            fresh.append(stamp)
+        elif (old["size"], old["mtime_ns"]) != (stamp.size, stamp.mtime_ns):
+            record.append({**old, "size": stamp.size, "mtime_ns": stamp.mtime_ns})
+            resent.append({"name": stamp.name, "of": stamp.name, "how": "touched"})
+    for stamp in fresh:  # a changed file no longer holds its old content: nothing is a copy of that
+        old = by_name.get(stamp.name)
+        if old is not None and by_content.get(old["sha256"]) == stamp.name:
+            del by_content[old["sha256"]]
+    following = max(order.values(), default=0)
+    first = not known  # at the first record, the files an earlier ingestion took were there before the new ones
+    for stamp in sorted(fresh, key=lambda s: (first and s.name not in ingested_before, s.mtime_ns, s.name)):
+        following += 1
+        old = by_name.get(stamp.name)
+        how = CHANGED if old is not None else FOUND if first and stamp.name in ingested_before else ARRIVED
+        order[stamp.name] = following
+        row = {**stamp._asdict(), "seq": following, "arrived_at": now, "how": how}
+        record.append({**row, "first_seen_at": old["first_seen_at"] if old else now})
+        twin = by_content.get(stamp.sha256)
+        if twin is not None and twin != stamp.name:
+            resent.append({"name": stamp.name, "of": twin, "how": "copy"})
+        by_content.setdefault(stamp.sha256, stamp.name)
+    return ArrivalPlan(order, record, resent, first_record=first)
+
+
+def resent_line(entry: dict[str, str]) -> str:
+    """A re-sent file in plain words (the log and the run's message say the same)."""
+    if entry["how"] == "touched":
+        return f"{entry['name']} was sent again unchanged (same content, new time stamp); its rows keep their place"
+    return f"{entry['name']} is a copy of {entry['of']} (same content); it adds no rows"
+
+
+def repeat_line(entry: dict[str, Any]) -> str:
+    """A file whose rows are already in from another file, in plain words."""
+    if entry["whole"]:
+        return f"every row of {entry['name']} repeats {entry['of']} ({entry['rows']} row(s)); it adds no rows"
+    return f"{entry['name']} repeats {entry['rows']} row(s) of {entry['of']}; those are kept once, where {entry['of']} put them"
+
+
+def repeats_to_tell(resent: list[dict[str, str]], repeats: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The repeats not already told as a copy (a copy of a file repeats all its rows)."""
+    copies = {(r["name"], r["of"]) for r in resent}
+    return [r for r in repeats if (r["name"], r["of"]) not in copies]
+
+
+def file_notes(resent: list[dict[str, str]], repeats: list[dict[str, Any]]) -> list[str]:
+    """What a run's message says about re-sent files and files all of whose rows repeat another's (a copy named once)."""
+    return [resent_line(r) for r in resent] + [repeat_line(r) for r in repeats_to_tell(resent, repeats) if r["whole"]]
+
+
+def touched_again(arrivals_record: Path, folder: Path, paths: Iterable[Path]) -> list[dict[str, str]]:
+    """Of `paths` (files needing no verdict), those sent again with the content recorded for them, only their time stamp
+    new: their new stamp is recorded, so each touch is told once. Hashes only files whose stamp differs from the record."""
+    known = {k["name"]: k for k in history.arrivals(arrivals_record, str(folder))}
+    touched = []
+    for path in paths:
+        old = known.get(path.name)
+        try:
+            stat = path.stat()
+            if old is None or (stat.st_size, stat.st_mtime_ns) == (old["size"], old["mtime_ns"]) or stat.st_size != old["size"]:
+                continue
+            if sha256_file(path) == old["sha256"]:
+                touched.append({**old, "mtime_ns": stat.st_mtime_ns})
+        except OSError:
+            continue
+    history.record_arrivals(arrivals_record, str(folder), touched)
+    return [{"name": t["name"], "of": t["name"], "how": "touched"} for t in touched]

@@ -3,7 +3,7 @@ across the ingested files, and its exit probability under each deployed version.
 
 - Why: its reasons as risklist.csv has them (drs/explain.py), drawn as a bar chart in inline SVG (no script):
   one bar per feature from a zero line, to the right when the feature raises the risk, to the left when it lowers it.
-- Its rows over time: the accepted files of the ingestion record, in ingestion (name) order, each read from the
+- Its rows over time: the accepted files of the ingestion record, in arrival order (finaldata.csv's), each read from the
   copy kept at ingestion (sourcecopies/<input folder>/) or else from the input folder; the rows are looked up per
   client and kept until the ingestion record changes.
 - Each deployed version's probability for the client's latest row: every version's model is loaded once per worker
