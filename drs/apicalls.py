@@ -17,10 +17,11 @@ import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
-from drs import layout, users
+from drs import layout, serving, users
 from drs.errors import StageError
 from drs.fileio import atomic_write_json, atomic_write_text
 from drs.settings import Config
@@ -94,10 +95,20 @@ def auth_headers(token: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
-def credential(config: Config, environ: Mapping[str, str] = os.environ) -> Credential:
-    """DRS_TOKEN when set, else the pipeline's own token (issued on first need once users exist), else none."""
+def private_channel(base_url: str) -> bool:
+    """Whether a secret may travel to `base_url` unasked: over TLS, or to this machine (the loopback)."""
+    parts = urlsplit(base_url)
+    return parts.scheme == "https" or serving.is_loopback_bind(parts.hostname or "")
+
+
+def credential(config: Config, base_url: str, environ: Mapping[str, str] = os.environ) -> Credential:
+    """DRS_TOKEN when set, else the pipeline's own token (issued on first need once users exist), else none.
+
+    The pipeline's token goes only over https or to the loopback; DRS_TOKEN goes wherever its setter sends it."""
     if environ.get(TOKEN_ENV):
         return Credential(environ[TOKEN_ENV], TOKEN_ENV)
+    if not private_channel(base_url):
+        return Credential(None, f"the pipeline's token is sent only over https or to the loopback, not to {base_url}")
     try:
         token = users.pipeline_token(config.users_file)
     except users.UsersError as exc:
@@ -184,7 +195,8 @@ def server_said(response: Any) -> str:
 
 def unauthorized_words(cred: Credential) -> str:
     if cred.token is None:
-        return f"the API needs a token: set {TOKEN_ENV} to an operator's token ({MAKE_TOKEN}), or add a user so the pipeline issues its own"
+        withheld = f" ({cred.source})" if cred.source else ""
+        return f"the API needs a token{withheld}: set {TOKEN_ENV} to an operator's token ({MAKE_TOKEN})"
     if cred.source == TOKEN_ENV:
         return f"the API did not accept the token in {TOKEN_ENV} (not valid, or removed): make a new one with {MAKE_TOKEN}"
     return (
@@ -252,7 +264,7 @@ def run(config: Config, base_url: str | None = None, environ: Mapping[str, str] 
     again by the next complete set), and each failure is logged as one line naming the endpoint, status and cause."""
     base_url = (base_url or config.api_url).rstrip("/")
     called_at = layout.utc_now()
-    cred = credential(config, environ)
+    cred = credential(config, base_url, environ)
     answers = call_all(base_url, endpoint_calls(config), config.api_timeout_seconds, cred.token)
     found = failures(answers, cred)
     record = {

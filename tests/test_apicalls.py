@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from drs import apicalls, diagnostics, layout, reporting, users
+from drs.errors import StageError
 from drs.settings import Config, load_config
 from tests.conftest import app_server, make_project, run_script, stage_pass
 
@@ -129,3 +130,31 @@ def test_no_pipeline_token_while_there_is_no_user(config: Config) -> None:
     """With no user the API is open on the loopback; a token would close it, so none is issued."""
     assert users.pipeline_token(config.users_file) is None
     assert not config.users_file.exists() and not users.pipeline_token_file(config.users_file).exists()
+
+
+def test_the_pipelines_token_goes_only_over_https_or_to_the_loopback(config: Config) -> None:
+    users.add_user(config.users_file, "otto", "operator", PASSWORD)
+    for url in ("https://risk.example.com", "http://127.0.0.1:8000", "http://localhost:8000", "http://[::1]:8000"):
+        assert apicalls.private_channel(url), url
+    plain = "http://risk.example.com:8000"
+    assert not apicalls.private_channel(plain)
+    cred = apicalls.credential(config, plain, environ={})
+    assert cred == apicalls.Credential(None, f"the pipeline's token is sent only over https or to the loopback, not to {plain}")
+    assert not users.pipeline_token_file(config.users_file).exists()  # not even issued
+    assert apicalls.failure({"endpoint": "scoring", "status": 401}, cred).cause.startswith(  # type: ignore[union-attr]
+        f"the API needs a token (the pipeline's token is sent only over https or to the loopback, not to {plain}): set DRS_TOKEN"
+    )
+    assert apicalls.credential(config, plain, environ={"DRS_TOKEN": "drs_mine"}) == apicalls.Credential("drs_mine", "DRS_TOKEN")
+    token = apicalls.credential(config, "http://127.0.0.1:8000", environ={}).token
+    assert token and users.read_users(config.users_file).check_token(token) == (users.PIPELINE_TOKEN, "operator")
+
+
+def test_a_pipeline_token_others_may_read_is_refused_in_one_line(config: Config) -> None:
+    users.add_user(config.users_file, "otto", "operator", PASSWORD)
+    secret = users.pipeline_token_file(config.users_file)
+    users.pipeline_token(config.users_file)
+    secret.chmod(0o644)
+    with pytest.raises(
+        StageError, match=rf"no token for the API calls: pipeline token {secret} may be read by others: run `chmod 600 {secret}`"
+    ):
+        apicalls.run(config, "http://127.0.0.1:9", environ={})
