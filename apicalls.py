@@ -1,9 +1,11 @@
 """API calls: call every endpoint of the running API and keep what it answered.
 
 Writes apireturns.txt (readable) and apireturns.json (machine-readable) to
-`output_model_path`; see drs/apicalls.py. The API's address comes from the
-config (`api_url`) unless `--url` is given. Exits 1 when the API is not
-reachable or an endpoint gave no answer or a server error.
+`output_model_path` when every call got a 2xx JSON answer; see drs/apicalls.py.
+The API's address comes from the config (`api_url`) unless `--url` is given.
+The token is DRS_TOKEN, else the pipeline's own (docs/security.md). Exits 1 when
+any call failed, with one line per failed call; the two files are then left as
+they were and the attempt goes to apireturns.failed.json.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _body(config: Config, args: argparse.Namespace) -> int:
-    return EXIT_FAILURE if apicalls.server_failed(apicalls.run(config, args.url)) else 0
+    return EXIT_FAILURE if apicalls.run(config, args.url).failures else 0
 
 
 def main(argv: list[str] | None = None) -> int:

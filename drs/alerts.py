@@ -241,6 +241,22 @@ def deployed_event(outcome: str, message: str, details: Mapping[str, Any]) -> li
     return [Event("deployed", WARNING, "New version deployed", lines, step)]
 
 
+def apicalls_event(details: Mapping[str, Any], deployed_label: str | None) -> list[Event]:
+    """The API calls after a deployment failed: each failed call, its status and cause (the deployment stands)."""
+    failed = [f for f in details.get("apicalls_failures") or [] if isinstance(f, Mapping)]
+    if not failed:
+        return []
+    lines = [
+        f"{f.get('endpoint')}: {'HTTP ' + str(f['status']) if f.get('status') is not None else 'no answer'}: {f.get('cause')}"
+        for f in failed
+    ]
+    step = (
+        f"{deployed_label or 'the new version'} stays deployed; fix what each line says, then check with `python apicalls.py`"
+        " (it exits 0 when every call succeeds)."
+    )
+    return [Event("apicalls", WARNING, "API calls failed", lines, step)]
+
+
 def file_events(details: Mapping[str, Any]) -> list[Event]:
     """Rejected source files, files changed after they were ingested, files gone from the source folder."""
     events = []
@@ -287,6 +303,7 @@ def run_events(
     events += drift_event(details, outcome, deployed_label)
     events += refused_event(details, outcome, deployed_label)
     events += deployed_event(outcome, message, details)
+    events += apicalls_event(details, deployed_label)
     events += file_events(details)
     return events
 

@@ -17,6 +17,7 @@ import pandas as pd
 from drs import ingest, layout, production, scoring, training
 from drs.errors import StageError
 from drs.fileio import atomic_write_json
+from drs.formatting import dependency_check, outdated_line
 from drs.model import feature_matrix, predicted_classes
 from drs.packages import outdated_packages_list
 from drs.schema import Schema, read_csv_as_written, read_csv_checked
@@ -108,14 +109,14 @@ def run(config: Config) -> dict[str, Any]:
         "execution_time_seconds": {"ingestion": ingestion_s, "training": training_s, "scoring": scoring_s},
         "dependencies": outdated_packages_list(config),
     }
+    result["dependency_check"] = dependency_check(result["dependencies"])
     atomic_write_json(config.model_output(layout.DIAGNOSTICS), result)
-    outdated = [d["package"] for d in result["dependencies"] if d["outdated"]]
     log.info(
         "diagnostics: %d predictions; timings ingestion %.3fs, training %.3fs, scoring %.3fs; outdated packages: %s",
         len(result["predictions_on_test_data"]),
         ingestion_s,
         training_s,
         scoring_s,
-        ", ".join(outdated) or "none",
+        outdated_line(result["dependencies"]),
     )
     return result

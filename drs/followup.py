@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 
 from drs import apicalls, diagnostics, reporting
 from drs.errors import StageError
@@ -14,16 +15,22 @@ log = logging.getLogger("fullprocess")
 
 
 def after_deploy(config: Config, report: RunReport) -> None:
-    """Step 7: diagnostics, reporting and API calls; an API that is down is a warning, not a failed deployment."""
+    """Step 7: diagnostics, reporting and API calls. Failed API calls do not undo the deployment, but the run's
+    message, its details (`apicalls`, `apicalls_failures`) and its alert (drs/alerts.py) say which call failed and why."""
     report.timed("diagnostics", lambda: diagnostics.run(config))
     reported = report.timed("reporting", lambda: reporting.run(config, current_run=report.as_run()))
     report.details["ranking"] = reported.get("ranking")
     try:
-        report.timed("apicalls", lambda: apicalls.run(config))
-        report.details["apicalls"] = "done"
-    except StageError as exc:
-        log.warning("API calls skipped: %s", exc)
-        report.details["apicalls"] = f"skipped: {exc}"
+        calls = report.timed("apicalls", lambda: apicalls.run(config))
+        found, summary = calls.failures, calls.summary()
+    except StageError as exc:  # no token could be read: no call was made
+        found = [apicalls.Failure("apicalls", None, str(exc))]
+        summary = f"failed: {exc}"
+    report.details["apicalls"] = summary
+    if found:
+        report.details["apicalls_failures"] = [asdict(f) for f in found]
+        report.message += f"; API calls {summary}"
+        log.warning("the deployment stands, but the API calls %s", summary)
 
 
 def finish_deployment(config: Config, report: RunReport, deployed: Deployment) -> None:

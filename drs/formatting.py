@@ -75,6 +75,53 @@ def dependency_status(dep: dict[str, Any]) -> str:
     return "up to date" if dep.get("newest") else "newest unknown"
 
 
+def dependency_check(dependencies: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """What the dependency check knows: status complete (every newest version known), partial or unknown, with counts
+    and why the unknown ones are unknown (reason -> packages); rows written before reasons were recorded say 'not recorded'."""
+    unknown = [d for d in dependencies if not d.get("newest")]
+    because: dict[str, int] = {}
+    for dep in unknown:
+        why = str(dep.get("newest_unknown_because") or "why was not recorded")
+        because[why] = because.get(why, 0) + 1
+    status = "unknown" if dependencies and len(unknown) == len(dependencies) else "partial" if unknown else "complete"
+    return {
+        "status": status,
+        "packages": len(dependencies),
+        "outdated": sum(1 for d in dependencies if d.get("outdated") and d.get("newest")),
+        "unknown": len(unknown),
+        "unknown_because": because,
+    }
+
+
+def reasons(check: dict[str, Any]) -> str:
+    """Why the unknown newest versions are unknown: one reason, or each with its count."""
+    because = check["unknown_because"]
+    return "; ".join(why if len(because) == 1 else f"{why}: {count}" for why, count in because.items())
+
+
+def dependency_words(dependencies: Sequence[dict[str, Any]]) -> str:
+    """The dependency check in one sentence (the page and the PDF): how many are outdated, and what is not known."""
+    check = dependency_check(dependencies)
+    total, unknown = check["packages"], check["unknown"]
+    if check["status"] == "unknown":
+        return f"The newest version of every package could not be looked up (all {total}): {reasons(check)}."
+    if not unknown:
+        return f"{check['outdated']} of {total} pinned packages have a newer release."
+    return (
+        f"{check['outdated']} of the {total - unknown} packages looked up have a newer release;"
+        f" the newest version of some ({unknown} of {total}) could not be looked up: {reasons(check)}."
+    )
+
+
+def outdated_line(dependencies: Sequence[dict[str, Any]]) -> str:
+    """The log's 'outdated packages: ...': their names, and 'none' only when every newest version is known."""
+    check = dependency_check(dependencies)
+    outdated = ", ".join(str(d.get("package")) for d in dependencies if d.get("outdated") and d.get("newest"))
+    if check["status"] == "complete":
+        return outdated or "none"
+    return (f"{outdated}; " if outdated else "") + f"unknown for {check['unknown']} of {check['packages']} ({reasons(check)})"
+
+
 def file_span(files: Sequence[str], limit: int = 3) -> str:
     """'a.csv, b.csv', or 'a.csv .. z.csv (12 files)' when there are more than `limit`."""
     if len(files) <= limit:

@@ -15,6 +15,7 @@ REQUIREMENTS = "requirements.txt"
 CRON_LOG = "logs/fullprocess.log"  # where cronjob.txt's line appends the full process's output
 USERS_FILE = "instance/users.json"  # the default users_file: git-ignored, mode 0600 (drs/users.py)
 SECRET_KEY_FILE = "secret_key"  # beside the users file: signs the page's session cookies (drs/web/signin.py)
+PIPELINE_TOKEN_FILE = "pipeline_token"  # beside the users file, 0600: the full process's own API token (drs/users.py)
 
 # output_folder_path
 FINAL_DATA = "finaldata.csv"
@@ -43,6 +44,7 @@ RELIABILITY = "reliability.png"  # the PDF's reliability curve (the page draws i
 REPORT_PDF = "report.pdf"
 API_RETURNS = "apireturns.txt"
 API_RETURNS_JSON = "apireturns.json"
+API_RETURNS_FAILED = "apireturns.failed.json"  # the last attempt that failed (the two above keep the last complete answers)
 IMAGES = (CONFUSION_MATRIX, TRENDS, RISK_DISTRIBUTION)
 
 # prod_deployment_path: versions/vNNNN/ hold these, `current` links to one, the course's names link into `current`

@@ -15,7 +15,7 @@ import sys
 import time
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import requests
@@ -101,8 +101,31 @@ def newest_release(project: dict[str, Any], python: str = PYTHON) -> str | None:
     return str(max(final)) if final else None
 
 
-def _get_json(session: requests.Session, url: str, deadline: float) -> dict[str, Any] | None:
-    """The JSON body at `url`, read within `deadline` (time.monotonic()), or None.
+class Newest(NamedTuple):
+    """A package's newest version, or why it is unknown (a few plain words, the same for every package they fit)."""
+
+    version: str | None
+    unknown_because: str | None = None
+
+
+UNREACHABLE = "the package index could not be reached"
+NOT_IN_TIME = "the package index did not answer within packages_timeout_seconds"
+
+
+def unreachable_words(exc: requests.ConnectionError) -> str:
+    """Refused, no such host, or no connection in time, as the reason every package of this index shares."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return f"{UNREACHABLE}: no connection in time"
+    text = str(exc)
+    if "refused" in text.lower():
+        return f"{UNREACHABLE}: connection refused"
+    if "resolve" in text or "not known" in text or "getaddrinfo" in text:
+        return f"{UNREACHABLE}: its host name could not be resolved"
+    return f"{UNREACHABLE}: the connection failed ({type(exc).__name__})"
+
+
+def _get_json(session: requests.Session, url: str, deadline: float) -> tuple[dict[str, Any] | None, str | None]:
+    """The JSON body at `url`, read within `deadline` (time.monotonic()), or None and why not.
 
     The body is read as it arrives so that a server answering slowly is cut off at the
     deadline: requests' own timeout bounds each connect and each receive, not the whole
@@ -111,21 +134,32 @@ def _get_json(session: requests.Session, url: str, deadline: float) -> dict[str,
     is not bounded by either)."""
     left = deadline - time.monotonic()
     if left <= 0:
-        return None
+        return None, NOT_IN_TIME
     try:
         with session.get(url, timeout=(left, min(left, INDEX_RECEIVE_SECONDS)), stream=True) as response:
             if response.status_code != 200 or "json" not in response.headers.get("Content-Type", ""):
                 log.debug(
                     "package index: %s answered %s %s", url.rsplit("/", 2)[-2], response.status_code, response.headers.get("Content-Type")
                 )
-                return None
+                if response.status_code == 404:
+                    return None, "not on the package index (HTTP 404)"
+                if response.status_code != 200:
+                    return None, f"the package index answered HTTP {response.status_code}"
+                return None, "the package index did not answer in JSON (PEP 691)"
             body = bytearray()
             while chunk := response.raw.read1(64 * 1024, decode_content=True):  # read1: at most one receive
                 body += chunk
-                if time.monotonic() > deadline or len(body) > INDEX_MAX_BYTES:
-                    return None
+                if time.monotonic() > deadline:
+                    return None, NOT_IN_TIME
+                if len(body) > INDEX_MAX_BYTES:
+                    return None, f"the package index's answer is larger than {INDEX_MAX_BYTES // 2**20} MB"
         answer = json.loads(body)
-        return answer if isinstance(answer, dict) else None
+        return (answer, None) if isinstance(answer, dict) else (None, "the package index's answer is not a PEP 691 page")
+    except requests.ConnectionError as exc:
+        log.debug("package index: %s not answered: %s", url.rsplit("/", 2)[-2], type(exc).__name__)
+        return None, unreachable_words(exc)
+    except (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError):
+        return None, NOT_IN_TIME
     except (
         requests.RequestException,
         urllib3.exceptions.HTTPError,
@@ -134,16 +168,19 @@ def _get_json(session: requests.Session, url: str, deadline: float) -> dict[str,
         RecursionError,
     ) as exc:  # raw reads raise urllib3's own; RecursionError: JSON nested too deep
         log.debug("package index: %s not answered: %s", url.rsplit("/", 2)[-2], type(exc).__name__)
-        return None
+        return None, f"the package index's answer could not be read ({type(exc).__name__})"
 
 
-def newest_version(session: requests.Session, index_url: str, name: str, deadline: float) -> str | None:
-    """Newest release of `name` on the index's Simple API (JSON form), or None when not answered by `deadline`."""
-    project = _get_json(session, f"{index_url}/{canonicalize_name(name)}/", deadline)
-    return newest_release(project) if project is not None else None
+def newest_version(session: requests.Session, index_url: str, name: str, deadline: float) -> Newest:
+    """Newest release of `name` on the index's Simple API (JSON form), or why it is unknown by `deadline`."""
+    project, why = _get_json(session, f"{index_url}/{canonicalize_name(name)}/", deadline)
+    if project is None:
+        return Newest(None, why)
+    found = newest_release(project)
+    return Newest(found) if found else Newest(None, f"no final release for Python {PYTHON} on the package index")
 
 
-def ask_index(names: list[str], index_url: str, timeout: float) -> dict[str, str | None]:
+def ask_index(names: list[str], index_url: str, timeout: float) -> dict[str, Newest]:
     """Newest version of each name, asked concurrently over one session; all within `timeout` seconds.
 
     One HTTP request per package (about 0.1-0.2 s) replaces a `pip index versions`
@@ -159,7 +196,7 @@ def ask_index(names: list[str], index_url: str, timeout: float) -> dict[str, str
     try:
         futures = {pool.submit(newest_version, session, index_url, name, deadline): name for name in names}
         done, _ = concurrent.futures.wait(futures, timeout=max(0.0, deadline - time.monotonic()) + 0.5)
-        return {futures[f]: f.result() if f in done else None for f in futures}
+        return {futures[f]: f.result() if f in done else Newest(None, NOT_IN_TIME) for f in futures}
     finally:
         pool.shutdown(wait=False, cancel_futures=True)  # not waited for here; at exit for at most one receive
         session.close()
@@ -174,13 +211,19 @@ def without_credentials(url: str) -> str:
 
 
 def newest_versions(names: list[str], timeout: float, cache_file: Path, index_url: str | None = PYPI_SIMPLE) -> dict[str, str | None]:
-    """Newest version of each package; an answer the same index gave within INDEX_CACHE_SECONDS is reused.
+    """Newest version of each package (None: unknown); see look_up."""
+    return {name: found.version for name, found in look_up(names, timeout, cache_file, index_url).items()}
+
+
+def look_up(names: list[str], timeout: float, cache_file: Path, index_url: str | None = PYPI_SIMPLE) -> dict[str, Newest]:
+    """Newest version of each package, or why it is unknown; an answer the same index gave within INDEX_CACHE_SECONDS is reused.
 
     Newest versions change far less often than the cron job runs, so the index is
     asked at most once a day per package (an unanswered one is asked again)."""
-    newest: dict[str, str | None] = {name: None for name in names}
-    if timeout <= 0 or index_url is None:
-        return newest
+    if timeout <= 0:
+        return {name: Newest(None, "not asked (packages_timeout_seconds is 0)") for name in names}
+    if index_url is None:
+        return {name: Newest(None, "not asked (PIP_INDEX_URL is not an http(s) URL)") for name in names}
     now = time.time()
     cache_key = without_credentials(index_url)
     try:
@@ -193,9 +236,8 @@ def newest_versions(names: list[str], timeout: float, cache_file: Path, index_ur
         if isinstance(e, dict) and e.get("index") == cache_key and 0 <= now - e.get("asked_at", 0) < INDEX_CACHE_SECONDS
     }
     asked = ask_index([name for name in names if name not in fresh], index_url, timeout)
-    for name in names:
-        newest[name] = fresh[name] if name in fresh else asked.get(name)
-    answered = {n: {"newest": v, "asked_at": now, "index": cache_key} for n, v in asked.items() if v is not None}
+    newest = {name: Newest(fresh[name]) if name in fresh else asked[name] for name in names}
+    answered = {n: {"newest": v.version, "asked_at": now, "index": cache_key} for n, v in asked.items() if v.version is not None}
     if answered:
         atomic_write_json(cache_file, {**{n: e for n, e in cache.items() if n in fresh}, **answered})
     log.debug("package index %s: %d cached, %d asked, %d answered", urlsplit(index_url).hostname, len(fresh), len(asked), len(answered))
@@ -212,14 +254,14 @@ def installed_version(name: str) -> str | None:
 def outdated_packages_list(config: Config | None = None) -> list[dict[str, Any]]:
     """Per requirement: required, installed and newest version, and what differs.
 
-    Index look-ups run in parallel with a time limit; an index that cannot be
-    reached leaves `newest` as None (unknown) instead of failing.
+    Index look-ups run in parallel with a time limit; a newest version the index did not give is
+    None (unknown) with `newest_unknown_because`, and then `outdated` is None too (not known), never False.
     """
     config = config if config is not None else load_config()
     requirements = read_requirements(config.project_root / layout.REQUIREMENTS)
     if config.package_index_url is None and config.packages_timeout_seconds > 0:
         log.warning("PIP_INDEX_URL is not an http(s) URL: newest versions not asked (set package_index_url in the config)")
-    newest = newest_versions(
+    newest = look_up(
         [name for name, _ in requirements],
         config.packages_timeout_seconds,
         config.model_output(layout.PACKAGE_INDEX_CACHE),
@@ -228,15 +270,17 @@ def outdated_packages_list(config: Config | None = None) -> list[dict[str, Any]]
     rows = []
     for name, required in requirements:
         installed = installed_version(name)
-        latest = newest[name]
+        latest, why = newest[name]
         rows.append(
             {
                 "package": name,
                 "required": required,
                 "installed": installed,
                 "newest": latest,
+                "newest_status": "known" if latest else "unknown",
+                "newest_unknown_because": why,
                 "differs_from_pin": bool(required and installed and installed != required),
-                "outdated": bool(latest and installed and latest != installed),
+                "outdated": bool(installed and latest != installed) if latest else None,
             }
         )
     return rows

@@ -39,7 +39,7 @@ from reportlab.platypus import (
 from drs.calibration import brier_words, plain_reading
 from drs.drift import describe_noise, describe_score_drift
 from drs.fileio import atomic_output
-from drs.formatting import dependency_status, file_span, flag, number, score, seconds, threshold_of, when
+from drs.formatting import dependency_status, dependency_words, file_span, flag, number, score, seconds, threshold_of, when
 from drs.ingest import Status
 from drs.movement import reason_words, since_words
 
@@ -557,22 +557,17 @@ def operations_section(report: Report) -> list[Flowable]:
         flow.append(Paragraph("No dependency check recorded; run diagnostics.py.", BODY))
         return flow
     rows = [["package", "required", "installed", "newest", "status"]]
-    outdated = 0
     for dep in dependencies:
-        status = dependency_status(dep)
-        outdated += status == "outdated"
         rows.append(
-            [dep.get("package"), dep.get("required") or "any", dep.get("installed") or "missing", dep.get("newest") or "unknown", status]
+            [
+                dep.get("package"),
+                dep.get("required") or "any",
+                dep.get("installed") or "missing",
+                dep.get("newest") or "unknown",
+                dependency_status(dep),
+            ]
         )
-    unknown = sum(1 for dep in dependencies if not dep.get("newest"))
-    flow.append(
-        Paragraph(
-            f"{outdated} of {len(dependencies)} pinned packages have a newer release"
-            + (f"; the newest version of {unknown} could not be looked up (package index not reached or look-up off)" if unknown else "")
-            + ".",
-            BODY,
-        )
-    )
+    flow.append(Paragraph(text(dependency_words(dependencies), limit=1000), BODY))
     flow.append(Spacer(1, 3))
     flow.append(table(rows, [0.28, 0.16, 0.16, 0.16, 0.24]))
     return flow

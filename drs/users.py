@@ -29,12 +29,13 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from drs import layout
 from drs.errors import ConfigError
-from drs.fileio import atomic_write_bytes
+from drs.fileio import atomic_write_bytes, run_lock
 from drs.settings import DEFAULT_CONFIG, load_config
 
 ROLES = ("viewer", "operator")  # each role may do what the roles before it may
 TOKEN_PREFIX = "drs_"
 MIN_PASSWORD = 8
+PIPELINE_TOKEN = "pipeline"  # the token name the full process's own API calls use (its secret: layout.PIPELINE_TOKEN_FILE)
 # a hash to check a password against when the user does not exist, so that a wrong name takes as long as a wrong password
 _DUMMY_HASH = "scrypt:32768:8:1$dummysaltdummysa$" + "0" * 128
 
@@ -141,6 +142,33 @@ def remove(path: Path, name: str) -> list[str]:
     if removed:
         write_users(path, users)
     return removed
+
+
+def pipeline_token_file(path: Path) -> Path:
+    return path.parent / layout.PIPELINE_TOKEN_FILE
+
+
+def pipeline_token(path: Path) -> str | None:
+    """The full process's own operator token, kept 0600 beside the users file `path`; issued on first need.
+
+    None while there is no user or token: the API is then open on the loopback and a token would close it.
+    A token file whose token is no longer registered (`remove pipeline`) is returned as it is, so a
+    revocation sticks; deleting the file issues a new token (and replaces the old one's hash)."""
+    if read_users(path).empty:
+        return None
+    secret = pipeline_token_file(path)
+    with run_lock(path.parent / f".{layout.PIPELINE_TOKEN_FILE}.lock", wait=True):  # two first calls issue one token
+        try:
+            with open(secret, encoding="utf-8") as handle:
+                if os.fstat(handle.fileno()).st_mode & 0o077:
+                    raise UsersError(f"pipeline token {secret} may be read by others: run `chmod 600 {secret}`")
+                return handle.read().strip()
+        except FileNotFoundError:
+            token = new_token(path, PIPELINE_TOKEN, "operator")  # the four course calls need operator
+            write_private(secret, token.encode("utf-8"))
+            return token
+        except OSError as exc:
+            raise UsersError(f"pipeline token {secret} cannot be read: {exc}") from None
 
 
 def listing(users: Users) -> list[str]:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from werkzeug.serving import make_server
 
 from drs.deploy import deploy
 from drs.ingest import ingest
@@ -18,6 +22,7 @@ from drs.layout import LOCK_FILE
 from drs.scoring import score
 from drs.settings import Config, load_config
 from drs.training import train
+from drs.web import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -105,3 +110,15 @@ def run_script(
     script: str, *args: str, cwd: Path | str = "/", env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, str(ROOT / script), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@contextlib.contextmanager
+def app_server(config_path: Path) -> Iterator[str]:
+    """create_app() for `config_path` served over real HTTP by Werkzeug in a thread of this process (cheaper than gunicorn)."""
+    server = make_server("127.0.0.1", 0, create_app(config_path), threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()

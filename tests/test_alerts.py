@@ -22,13 +22,13 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from drs import alerts, deploy, history, notify, pipeline
+from drs import alerts, deploy, history, notify, pipeline, users
 from drs.errors import StageError
 from drs.fileio import run_lock
 from drs.history import Outcome
 from drs.settings import Config, load_config
 from drs.web import create_app
-from tests.conftest import HEADER, run_script, write_config
+from tests.conftest import HEADER, app_server, run_script, write_config
 from tools.procs import free_port
 
 
@@ -191,7 +191,7 @@ def test_drift_then_deploy_then_rollback_each_say_so(
     mail, mail_url = mailbox
     config = with_targets(config, receiver.url(), mail_url)
     assert pipeline.run(config) == 0
-    assert received(receiver) == [("DRS warning: Drift found (and 1 more)", "warning")]
+    assert received(receiver) == [("DRS warning: Drift found (and 2 more)", "warning")]  # the third: no API at api_url
     body = receiver.posts[0]["message"]
     assert body.startswith(
         "Drift found.\n  Test raw (new F1 < deployed latestscore): F1 of v0001 on 10,000 new rows 0.4844 vs threshold 0.6305.\n"
@@ -199,7 +199,12 @@ def test_drift_then_deploy_then_rollback_each_say_so(
     )
     assert "the drop is beyond sampling noise" in body
     assert "  What followed: retrained; the gate promoted the candidate (" in body
-    assert "\n\nNew version deployed.\n  Deployed v0002 (F1 0.7909 on the test data).\n  It replaces v0001.\n" in body
+    unreachable = "the API is not reachable at http://127.0.0.1:9 (connection refused)"
+    assert (
+        f"\n\nNew version deployed.\n  Deployed v0002 (F1 0.7909 on the test data); API calls failed: {unreachable}.\n  It replaces v0001.\n"
+        in body
+    )
+    assert f"\n\nAPI calls failed.\n  prediction: no answer: {unreachable}: is it running?" in body
     assert "  What to do: nothing, unless it misbehaves: python deployment.py --rollback (back to v0001)" in body
     assert body.endswith("Deployed: v0002 (F1 0.7909 on the test data)")  # no public_url: no page link
     noise = history.runs(config.history_db)[-1]["details"]["drift"]["noise"]
@@ -213,7 +218,45 @@ def test_drift_then_deploy_then_rollback_each_say_so(
         "  What to do: check the page; to go forward again: python deployment.py --rollback v0002"
     )
     assert history.runs(config.history_db)[-1]["details"]["notifications"]["events"] == ["rollback"]
-    assert [m["Subject"] for m in mail.messages] == ["DRS warning: Drift found (and 1 more)", "DRS warning: Rolled back to v0001"]
+    assert [m["Subject"] for m in mail.messages] == ["DRS warning: Drift found (and 2 more)", "DRS warning: Rolled back to v0001"]
+
+
+@pytest.mark.parametrize("revoked", [False, True])
+def test_a_deployment_tells_whether_its_api_calls_worked_once_users_exist(
+    deployed_practice: Config, config: Config, receiver: JsonReceiver, revoked: bool
+) -> None:
+    """Adding the first user must not silently break the pipeline's API calls (cron's line passes no token)."""
+    users.add_user(config.users_file, "otto", "operator", "correct horse battery")
+    if revoked:  # the pipeline's token issued, then revoked: its calls get 401
+        users.pipeline_token(config.users_file)
+        users.remove(config.users_file, users.PIPELINE_TOKEN)
+    with app_server(config.config_file) as url:
+        config = with_targets(config, receiver.url(), api_url=url)
+        assert pipeline.run(config) == 0
+    run = history.runs(config.history_db)[-1]
+    assert run["outcome"] == Outcome.DEPLOYED and run["deployed_version"] == 2  # the deployment stands either way
+    body = receiver.posts[0]["message"]
+    if not revoked:
+        assert run["details"]["apicalls"] == "done" and "apicalls_failures" not in run["details"]
+        answers = json.loads(config.model_output("apireturns.json").read_text())["answers"]
+        assert [a["status"] for a in answers] == [200] * 5  # before: four 401s, recorded as "done"
+        assert run["message"] == "deployed v0002 (F1 0.7909 on the test data)"
+        assert received(receiver) == [("DRS warning: Drift found (and 1 more)", "warning")] and "API calls" not in body
+        return
+    failed = "failed: prediction 401, scoring 401, summarystats 401, diagnostics 401"
+    assert run["details"]["apicalls"] == failed  # before: "done"
+    assert [(f["endpoint"], f["status"]) for f in run["details"]["apicalls_failures"]] == [
+        ("prediction", 401),
+        ("scoring", 401),
+        ("summarystats", 401),
+        ("diagnostics", 401),
+    ]
+    assert run["message"] == f"deployed v0002 (F1 0.7909 on the test data); API calls {failed}"
+    assert received(receiver) == [("DRS warning: Drift found (and 2 more)", "warning")]
+    secret = users.pipeline_token_file(config.users_file)
+    assert f"\n\nAPI calls failed.\n  prediction: HTTP 401: the API did not accept the pipeline's token ({secret}): it was revoked" in body
+    assert body.count(": HTTP 401: the API did not accept the pipeline's token") == 4
+    assert "  What to do: v0002 stays deployed; fix what each line says, then check with `python apicalls.py`" in body
 
 
 def test_a_refused_candidate_and_a_rejected_file(deployed_practice: Config, config: Config, receiver: JsonReceiver) -> None:

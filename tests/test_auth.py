@@ -361,14 +361,15 @@ def test_an_app_for_a_bad_auth_setting_does_not_start(project: Path) -> None:
 
 @pytest.mark.slow
 def test_apicalls_takes_its_token_from_drs_token_against_a_real_server(served: Served) -> None:
+    """DRS_TOKEN when set; without it, the pipeline's own token (tests/test_apicalls.py has its failures)."""
     from tests.conftest import run_script
     from tools.procs import gunicorn_server
 
     config = served.config
     with gunicorn_server(config.config_file) as url:
         without = run_script("apicalls.py", "--config", str(config.config_file), "--url", url, env={**os.environ, "DRS_TOKEN": ""})
-        assert "the API wants a credential: set DRS_TOKEN" in without.stderr
-        assert [a["status"] for a in json.loads(config.model_output("apireturns.json").read_text())["answers"]] == [401] * 4 + [200]
+        assert without.returncode == 0, without.stderr
+        assert [a["status"] for a in json.loads(config.model_output("apireturns.json").read_text())["answers"]] == [200] * 5
         token = served.tokens["operator"]
         done = run_script("apicalls.py", "--config", str(config.config_file), "--url", url, env={**os.environ, "DRS_TOKEN": token})
         assert done.returncode == 0, done.stderr

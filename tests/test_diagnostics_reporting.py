@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import html
 import http.server
 import json
 import threading
@@ -15,10 +16,13 @@ from typing import Any
 import pandas as pd
 import pytest
 from matplotlib.image import imread
+from pypdf import PdfReader
 
 from drs import diagnostics, layout, packages, reporting
 from drs.settings import Config
+from drs.web import create_app
 from tests.conftest import tree_state
+from tools.procs import free_port
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 
@@ -147,7 +151,13 @@ def test_outdated_packages_report_required_installed_and_newest(deployed_practic
     assert by_name["pandas"]["required"] == "3.1.1"
     assert by_name["pandas"]["installed"] == pd.__version__
     assert by_name["pandas"]["newest"] == "99.0" and by_name["pandas"]["outdated"] is True
-    assert by_name["flask"]["newest"] is None and by_name["flask"]["outdated"] is False
+    assert by_name["pandas"]["newest_status"] == "known" and by_name["pandas"]["newest_unknown_because"] is None
+    # not on this index: unknown, so whether it is outdated is not known either (was False: "not outdated")
+    assert by_name["flask"]["newest"] is None and by_name["flask"]["outdated"] is None
+    assert (
+        by_name["flask"]["newest_status"] == "unknown"
+        and by_name["flask"]["newest_unknown_because"] == "not on the package index (HTTP 404)"
+    )
     assert sorted(index.asked) == sorted(r["package"].lower() for r in rows)
 
 
@@ -272,6 +282,49 @@ def test_outdated_packages_answers_when_the_index_is_unreachable(deployed_practi
     assert {r["package"] for r in rows} >= {"pandas", "scikit-learn", "flask", "gunicorn", "reportlab"}
     assert all(r["newest"] is None for r in rows)
     assert all(r["installed"] for r in rows)
+
+
+OFF = "not asked (packages_timeout_seconds is 0)"
+REFUSED = "the package index could not be reached: connection refused"
+
+
+@pytest.mark.parametrize("index", ["off", "refused", "some"])
+def test_unknown_newest_versions_are_said_as_unknown_never_as_none(
+    deployed_practice: Config, caplog: pytest.LogCaptureFixture, index: str
+) -> None:
+    """The log, diagnostics.json, /diagnostics, the page and the PDF: all unknown, or some (k of N), never 'none'."""
+    total = len(packages.read_requirements(deployed_practice.project_root / "requirements.txt"))
+    with contextlib.ExitStack() as stack:
+        if index == "off":
+            config = deployed_practice  # packages_timeout_seconds is 0 in tests
+        elif index == "refused":
+            config = replace(deployed_practice, packages_timeout_seconds=5, package_index_url=f"http://127.0.0.1:{free_port()}/simple")
+        else:
+            served = stack.enter_context(package_index(only_pandas_index()))
+            config = replace(deployed_practice, packages_timeout_seconds=5, package_index_url=served.url)
+        with caplog.at_level("INFO", logger="diagnostics"):
+            diagnostics.run(config)
+    recorded = json.loads(config.model_output(layout.DIAGNOSTICS).read_text())
+    check = recorded["dependency_check"]
+    line = next(r.getMessage() for r in caplog.records if "outdated packages:" in r.getMessage())
+    if index == "some":
+        why = "not on the package index (HTTP 404)"
+        assert check == {"status": "partial", "packages": total, "outdated": 1, "unknown": total - 1, "unknown_because": {why: total - 1}}
+        assert line.endswith(f"outdated packages: pandas; unknown for {total - 1} of {total} ({why})")
+        words = f"1 of the 1 packages looked up have a newer release; the newest version of some ({total - 1} of {total}) could not be looked up: {why}."
+    else:
+        why = OFF if index == "off" else REFUSED
+        assert check == {"status": "unknown", "packages": total, "outdated": 0, "unknown": total, "unknown_because": {why: total}}
+        assert line.endswith(f"outdated packages: unknown for {total} of {total} ({why})")  # was: "outdated packages: none"
+        assert all(d["outdated"] is None and d["newest_unknown_because"] == why for d in recorded["dependencies"])
+        words = f"The newest version of every package could not be looked up (all {total}): {why}."
+    client = create_app(config).test_client()
+    assert client.get("/diagnostics").get_json()["dependency_check"] == check
+    page = client.get("/").get_data(as_text=True)
+    assert f'<p class="muted">{html.escape(words)}</p>' in page
+    reporting.run(config)
+    pdf = " ".join(" ".join(page.extract_text() for page in PdfReader(config.model_output(layout.REPORT_PDF)).pages).split())
+    assert words in pdf
 
 
 def test_requirement_lines_are_parsed(tmp_path) -> None:

@@ -35,7 +35,8 @@ def test_first_run_deploys_a_first_model(config: Config) -> None:
     assert (config.output_model_folder / "diagnostics.json").is_file()
     run = history.runs(config.history_db)[-1]
     assert run["outcome"] == "deployed" and run["deployed_version"] == 1
-    assert run["details"]["apicalls"].startswith("skipped: the API is not reachable")
+    assert run["details"]["apicalls"] == "failed: the API is not reachable at http://127.0.0.1:9 (connection refused)"
+    assert run["message"].endswith("; API calls failed: the API is not reachable at http://127.0.0.1:9 (connection refused)")
 
 
 def test_drifted_data_redeploys_then_nothing_new_changes_nothing(

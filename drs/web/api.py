@@ -30,7 +30,7 @@ import numpy as np
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from drs import alerts, diagnostics, explain, history, layout, production, rankings, risk
+from drs import alerts, diagnostics, explain, formatting, history, layout, production, rankings, risk
 from drs.errors import DataError, DeploymentError
 from drs.metrics import metrics
 from drs.model import LinearModel, Scorer, feature_matrix, linear_model_of, scorer_for
@@ -456,6 +456,7 @@ def diagnostics_endpoint() -> Response:
             "missing_data_percent": diagnostics.missing_data(svc.config),
             "execution_time_seconds": recorded.get("execution_time_seconds"),
             "dependencies": recorded.get("dependencies"),
+            "dependency_check": formatting.dependency_check(recorded["dependencies"]) if recorded.get("dependencies") else None,
             "recorded_at": recorded.get("computed_at"),
         }
 
