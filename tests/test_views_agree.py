@@ -240,3 +240,22 @@ def test_every_view_agrees_after_each_event(project: Path, tmp_path: Path) -> No
     problems += compare_views(config, "removed file")
 
     assert not problems, "\n".join(problems)
+
+
+def test_a_change_underneath_the_events_is_said_by_every_view(deployed_practice: Config) -> None:
+    """finaldata.csv changed by hand, with no event to rank it again: the views say their list is stale, never mix."""
+    config = deployed_practice
+    refresh(config, "reporting")
+    client = create_app(config).test_client()
+    assert client.get("/risk").get_json()["stale"] is False
+    with open(config.final_data_csv, "a") as handle:
+        handle.write("zzzz,1,2,3,0\n")
+    body = client.get("/risk").get_json()
+    problem = "finaldata.csv changed after the list was ranked; run reporting.py"
+    assert body["stale"] is True and body["problems"] == [problem]
+    html = unescape(client.get("/").get_data(as_text=True))
+    assert "stale-ranking" in html and problem in html
+    top = body["clients"][0]["corporation"]
+    assert problem in unescape(client.get(f"/clients/{top}").get_data(as_text=True))
+    refresh(config, "reporting")  # the event: ranked again, current again
+    assert client.get("/risk").get_json()["stale"] is False

@@ -229,7 +229,7 @@ def client_view(
         "typical": typical_probability(current, models, schema.features),
         "reference": reference,
         "versions": [
-            {**v, "probability": row["probability"], "from_list": True} if row is not None and v["label"] == ranked_by else v
+            {**v, "probability": row["probability"]} if row is not None and v["label"] == ranked_by else v
             for v in version_probabilities(versions, models, x)
         ],
         "current": current.label if current else None,
