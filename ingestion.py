@@ -20,6 +20,8 @@ from drs.cli import add_settle_argument, run_main, with_settle
 from drs.dbsource import fetch_by_hand
 from drs.errors import StageError
 from drs.ingest import ingest
+from drs.rankings import INGESTION_BY_HAND
+from drs.reporting import refresh
 from drs.settings import Config
 
 
@@ -40,6 +42,7 @@ def body(config: Config, args: argparse.Namespace) -> int:
         print(fetch_by_hand(config, args.dry_run))
         return 0
     ingest(with_settle(config, args))
+    refresh(config, INGESTION_BY_HAND, fail=False)  # the deployed model ranks the new data: every view shows that list
     return 0
 
 

@@ -10,7 +10,9 @@ and the model was trained on the data this ingestion record describes.
 
 Deployed by hand (`deployment.py`, `deploy_by_hand`), a set replaces the deployed
 model only if it scores at least as well on the test data, unless forced; the full
-process deploys through `deploy` and has its own gate (drs/gate.py).
+process deploys through `deploy` and has its own gate (drs/gate.py). A deployment by
+hand and a rollback each leave a row in the run history and rank the list again
+(drs/reporting.refresh), so the page, the API and the PDF describe the version in use.
 """
 
 from __future__ import annotations
@@ -181,6 +183,22 @@ def deploy_by_hand(config: Config, force: bool = False) -> Deployment:
     return new
 
 
+def record_by_hand(config: Config, before: Deployment | None, new: Deployment, forced: bool) -> None:
+    """A row in the run history for a deployment by hand (kind `deployment`), as a rollback leaves one, so that the
+    page's banner speaks of the version in use and not of an older run's deployment."""
+    replaced = f", replacing {before.label}" if before else ""
+    history.append_run(
+        config.history_db,
+        started_at=utc_now(),
+        finished_at=utc_now(),
+        kind="deployment",
+        outcome=Outcome.DEPLOYED,
+        message=f"deployed {new.label} by hand{replaced}{' (--force)' if forced else ''} (F1 {new.score():.4f} on the test data)",
+        deployed_version=new.version,
+        details={"from": before.version if before else None, "to": new.version, "by_hand": True, "force": forced},
+    )
+
+
 def rollback(config: Config, version: int | None = None) -> Deployment:
     """Make `version` (default: the one before the current) current; the current stays if it cannot load."""
     prod = config.prod_deployment_folder
@@ -273,9 +291,26 @@ def parse_version(text: str) -> int:
         raise StageError(f"not a version: {text!r} (expected a number such as 3 or v0003)") from None
 
 
+def _current_or_none(config: Config) -> Deployment | None:
+    try:
+        return production.current(config.prod_deployment_folder)
+    except DeploymentError:
+        return None
+
+
 def deploy_or_roll_back(config: Config, rollback_to: str | None, force: bool = False) -> Deployment:
     """Deploy the models folder's set by hand (`force`: even if it scores below the deployed model), or roll back
-    (`rollback_to` "previous" or a version). The caller holds the run lock (deployment.py, through drs/cli.py)."""
+    (`rollback_to` "previous" or a version). The caller holds the run lock (deployment.py, through drs/cli.py),
+    so no full-process run ranks in between the switch and the refresh."""
+    from drs import rankings, reporting  # the reports' libraries, only once something is deployed or rolled back
+
     if rollback_to is None:
-        return deploy_by_hand(config, force)
-    return rollback(config, None if rollback_to == "previous" else parse_version(rollback_to))
+        before = _current_or_none(config)
+        target = deploy_by_hand(config, force)
+        record_by_hand(config, before, target, force)
+        reason = rankings.BY_HAND
+    else:
+        target = rollback(config, None if rollback_to == "previous" else parse_version(rollback_to))
+        reason = rankings.ROLLBACK
+    reporting.refresh(config, reason)
+    return target

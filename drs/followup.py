@@ -1,11 +1,12 @@
-"""Step 7 of the full process (drs/pipeline.py): after a deployment, diagnostics, reporting and API calls."""
+"""Step 7 of the full process (drs/pipeline.py): after a deployment, diagnostics, reporting and API calls; after a run
+that ingested without deploying, the deployed model's ranking of the new data (drs/reporting.py's refresh)."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import asdict
 
-from drs import apicalls, diagnostics, reporting
+from drs import apicalls, diagnostics, rankings, reporting
 from drs.errors import StageError
 from drs.history import Outcome, RunReport
 from drs.production import Deployment
@@ -18,7 +19,7 @@ def after_deploy(config: Config, report: RunReport) -> None:
     """Step 7: diagnostics, reporting and API calls. Failed API calls do not undo the deployment, but the run's
     message, its details (`apicalls`, `apicalls_failures`) and its alert (drs/alerts.py) say which call failed and why."""
     report.timed("diagnostics", lambda: diagnostics.run(config))
-    reported = report.timed("reporting", lambda: reporting.run(config, current_run=report.as_run()))
+    reported = report.timed("reporting", lambda: reporting.run(config, current_run=report.as_run(), reason=rankings.DEPLOYMENT))
     report.details["ranking"] = reported.get("ranking")
     try:
         calls = report.timed("apicalls", lambda: apicalls.run(config))
@@ -40,3 +41,14 @@ def finish_deployment(config: Config, report: RunReport, deployed: Deployment) -
     report.finish(Outcome.COMPLETED_DEPLOYMENT, message, deployed.version)  # first, so the report shows this run as it ends
     after_deploy(config, report)
     log.info("%s", report.message)
+
+
+def after_ingestion(config: Config, report: RunReport) -> None:
+    """A run that ingested without deploying (no drift, not promoted, new files rejected): the deployed model ranks the
+    new data once, and every view shows that list. Never fails the run (its outcome is already decided)."""
+    try:
+        reported = report.timed("reporting", lambda: reporting.refresh(config, rankings.INGESTION, current_run=report.as_run()))
+        report.details["ranking"] = (reported or {}).get("ranking")
+    except Exception as exc:  # the views say their list is stale (drs/standing.py) until the next refresh
+        log.error("could not rank the new data: %s", exc)
+        report.details["ranking"] = {"error": str(exc)}

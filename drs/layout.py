@@ -38,6 +38,7 @@ PACKAGE_INDEX_CACHE = "packageindex.json"
 CONFUSION_MATRIX = "confusionmatrix.png"
 RISK_LIST = "risklist.csv"
 CHANGES = "changes.json"  # what changed since the previous ranking (drs/movement.py), written with risklist.csv
+RISK_META = "risklist.json"  # which model ranked which data, when and why (drs/standing.py); written last, after the others
 RISK_DISTRIBUTION = "riskdistribution.png"
 TRENDS = "trends.png"
 RELIABILITY = "reliability.png"  # the PDF's reliability curve (the page draws its own as SVG)

@@ -4,14 +4,16 @@ A ranking is recorded by
   `deployment`  the reports after a deployment (drs/followup.py -> drs/reporting.run with the run in progress)
   `reporting`   each `reporting.py` invocation (of finaldata.csv, or of `--input CSV`: that file's name is its source)
   `ingestion`   a full-process run whose ingestion changed the list without deploying (no drift, candidate not
-                promoted, new files rejected): the deployed model ranks the new data; nothing else is written
+                promoted, new files rejected): the deployed model ranks the new data (drs/followup.py)
+  `deployment by hand`, `rollback`, `ingestion by hand`   deployment.py, deployment.py --rollback, ingestion.py
+Each is drs/reporting.refresh: the list, changes.json, the PDF and risklist.json (drs/standing.py) written together.
 Only the newest `keep_rankings` are kept (of every source together).
 
 The previous ranking of a list: the newest kept ranking of the same source recorded before it whose list
 differs from it (another client, order or probability). A ranking identical to the one before it (reporting.py
 run twice, or a run that added only exited clients) is recorded, but is not a change: the list it follows is
 compared with the last different one, so "what changed" never goes blank because nothing happened since.
-`GET /risk` compares its list the same way, with the newest kept ranking of finaldata.csv that differs from it.
+`GET /risk` and the page read the movement risklist.csv and changes.json hold; nothing ranks on request.
 """
 
 from __future__ import annotations
@@ -25,8 +27,6 @@ from typing import Any
 import pandas as pd
 
 from drs import history, layout, movement, risk
-from drs.history import RunReport
-from drs.production import Deployment, load_model
 from drs.schema import Schema
 from drs.settings import Config
 
@@ -35,6 +35,9 @@ log = logging.getLogger("rankings")
 DEPLOYMENT = "deployment"
 REPORTING = "reporting"
 INGESTION = "ingestion"
+BY_HAND = "deployment by hand"
+ROLLBACK = "rollback"
+INGESTION_BY_HAND = "ingestion by hand"
 HEADER_FIELDS = ("id", "at", "kind", "model_version", "source", "clients")
 
 
@@ -121,36 +124,3 @@ def record(
     compared = compare(ranked, frame, schema, _previous(config.history_db, source, digest, ranking_id), ranking_id)
     compared.changes.update(ranking_id=ranking_id, ranked_at=at, kind=kind, source=source, model_version=model_version)
     return compared
-
-
-def compare_live(db: Path, ranked: pd.DataFrame, schema: Schema, source: str) -> Compared:
-    """A list ranked on request (GET /risk) with its movement against the newest kept ranking of `source` that differs from it."""
-    return compare(ranked, None, schema, _previous(db, source, movement.digest(_text(ranked, schema)), None))
-
-
-def after_ingestion(config: Config, report: RunReport, deployed: Deployment) -> None:
-    """A full-process run that ingested without deploying: keep the deployed model's ranking of the new data when it
-    differs from the newest kept one of finaldata.csv. Never fails the run (its outcome is already decided)."""
-    try:
-        schema = Schema.from_config(config)
-        _, frame = risk.read_ingested(config.final_data_csv, schema)
-        ranked = risk.risk_list(load_model(deployed), frame, schema)
-        digest = movement.digest(_text(ranked, schema))
-        newest = history.newest_ranking(config.history_db, config.final_data_csv.name)
-        if newest is not None and newest["digest"] == digest:
-            report.details["ranking"] = {"id": newest["id"], "kind": newest["kind"], "recorded": False}
-            return
-        compared = record(
-            config,
-            ranked,
-            frame,
-            kind=INGESTION,
-            source=config.final_data_csv.name,
-            model_version=deployed.label,
-            run_started_at=report.started_at,
-        )
-        report.details["ranking"] = {"id": compared.ranking_id, "kind": INGESTION, "recorded": compared.ranking_id is not None}
-        log.info("kept the ranking of the new data by %s (%d active clients)", deployed.label, len(ranked))
-    except Exception as exc:  # the run's outcome stands; the next deployment's list is compared with an older ranking
-        log.warning("could not rank the new data for the run history: %s", exc)
-        report.details["ranking"] = {"error": str(exc)}

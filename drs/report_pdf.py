@@ -363,6 +363,7 @@ def risk_section(report: Report) -> list[Flowable]:
         f"<b>{number(r.get('above'))}</b> of {number(r.get('active'))} active clients have an exit probability above "
         f"{r.get('threshold', 0.5):g} (model {text(report.model.get('label'))}, scored on {text(r.get('source'))}, "
         f"{number(r.get('rows'))} rows). The full ranked list is risklist.csv; the API answers it at GET /risk?top=N."
+        + (f" {text(r['named'])}." if r.get("named") else "")
     )
     features = r.get("features", [])
     header = ["rank", "corporation", "exit probability", *[c.replace("_", " ") for c in features], "top reason"]

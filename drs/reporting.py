@@ -8,6 +8,7 @@ Writes to `output_model_path`, all with the deployed model:
                        (see drs/risk.py for "active" and "most recent row"), with its
                        movement since the previous ranking (drs/rankings.py keeps each)
   changes.json         what changed since the previous ranking (drs/movement.py)
+  risklist.json        which model ranked which data, when and why (drs/standing.py), written last
   riskdistribution.png histogram of the active clients' exit probabilities
   trends.png           F1 of every deployment, and the drift decisions over time
   report.pdf           one page each: model, clients at risk, data, operations, trends
@@ -16,6 +17,10 @@ Numbers come from production (deployment.json of each version), the run
 history (runhistory.sqlite, read with indexed queries only, so a report costs
 the same however old the history is), ingestionrecord.json and diagnostics.json;
 fields added later to the run history are shown where known and listed as they are otherwise.
+
+`refresh` is the one path that ranks: each event that changes the deployed model or the ingested data calls it
+once (drs/followup.py after a pipeline run, drs/deploy.py after a deployment by hand or a rollback, ingestion.py),
+and every view reads what it wrote (drs/standing.py).
 """
 
 from __future__ import annotations
@@ -34,8 +39,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, MaxNLocator
 
-from drs import calibration, explain, history, layout, production, rankings, risk
+from drs import calibration, explain, history, layout, production, rankings, risk, standing
 from drs.diagnostics import deployed_model, missing_percent, summarize
+from drs.errors import DataError, DeploymentError, StageError
 from drs.fileio import atomic_output, atomic_write_json
 from drs.formatting import threshold_of, when
 from drs.history import Outcome
@@ -354,21 +360,44 @@ def gather(
     )
 
 
-def run(config: Config, input_csv: Path | None = None, current_run: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Write the confusion matrix, the risk list, the trends plot and the PDF report.
+def refresh(config: Config, reason: str, current_run: dict[str, Any] | None = None, fail: bool = True) -> dict[str, Any] | None:
+    """Rank the current data with the deployed model once more after `reason` (an event that changed either), and
+    write every file the views read; None when nothing is deployed or ingested yet (there is no list to rank).
+
+    A refresh that fails raises StageError (`fail`), or is logged as an error: the views then say their list is stale."""
+    if production.current(config.prod_deployment_folder) is None or not config.final_data_csv.exists():
+        log.info("nothing deployed or ingested yet: no list to rank after %s", reason)
+        return None
+    try:
+        return run(config, current_run=current_run, reason=reason)
+    except (StageError, DataError, DeploymentError, OSError) as exc:
+        if fail:
+            raise StageError(f"after {reason}, the risk list could not be ranked again: {exc}") from None
+        log.error("after %s, the risk list could not be ranked again: %s; the page and the API say their list is stale", reason, exc)
+        return None
+
+
+def run(
+    config: Config, input_csv: Path | None = None, current_run: dict[str, Any] | None = None, reason: str | None = None
+) -> dict[str, Any]:
+    """Write the confusion matrix, the risk list, the trends plot and the PDF report, and risklist.json naming them.
 
     `current_run` is the full-process run in progress (not yet in the history),
     so that the report shows the drift decision that led to this deployment.
+    `reason` is the event that asked for this ranking (kept with it in the run history).
     """
     schema = Schema.from_config(config)
     model, deployment = deployed_model(config)
     raw: pd.DataFrame | None = None  # inputs are read and checked before anything is written
     if input_csv is None:
-        raw, clients = risk.read_ingested(config.final_data_csv, schema)
+        final = config.final_data_csv  # its identity before reading it: a change while reading shows as stale
+        data = standing.data_identity(final) if final.exists() else {}
+        raw, clients = risk.read_ingested(final, schema)
     else:
         if config.final_data_csv.exists():
             raw, _ = risk.read_ingested(config.final_data_csv, schema)  # for the report's data page
         clients = read_clients(input_csv, schema)
+        data = standing.data_identity(Path(input_csv))
     evaluation = confusion_matrix_report(config, (model, deployment))
     reliability = reliability_report(config, (model, deployment))
 
@@ -380,7 +409,7 @@ def run(config: Config, input_csv: Path | None = None, current_run: dict[str, An
     elif reference.source != explain.RECORDED:
         log.info("reasons measured against %s", reference.source)
     source = Path(input_csv).name if input_csv is not None else config.final_data_csv.name
-    kind = rankings.DEPLOYMENT if current_run else rankings.REPORTING
+    kind = reason or (rankings.DEPLOYMENT if current_run else rankings.REPORTING)
     started = (current_run or {}).get("started_at")
     compared = rankings.record(
         config,
@@ -400,10 +429,13 @@ def run(config: Config, input_csv: Path | None = None, current_run: dict[str, An
     runs = recent_runs(config.history_db, current_run)
     report = gather(config, deployment, evaluation, ranked, {"source": source, "rows": len(clients)}, raw, runs)
     report.changes = compared.changes
+    report.risk["named"] = standing.words({"model_version": deployment.label, "data": data})
     report.reliability, report.reliability_png = reliability, Path(reliability["path"])
     pdf = config.model_output(layout.REPORT_PDF)
     pages = write_pdf(report, pdf)
     log.info("wrote %s (%d pages, model %s)", pdf, pages, deployment.label)
+    facts = {"reason": kind, "active_clients": len(ranked), "above_half": risk.above(ranked), "ranking_id": compared.ranking_id}
+    standing.write(config, deployment, data, facts)
     return {
         **evaluation,
         "risk_list": str(risk_csv),

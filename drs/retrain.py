@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from drs import history, production, rankings
+from drs import history, production, standing
 from drs.deploy import check_set, deploy, model_set
 from drs.gate import gate
 from drs.history import Outcome, RunReport, Verdict
@@ -94,6 +94,17 @@ def stop(report: RunReport, outcome: Outcome, message: str, version: int, warn: 
     log.log(logging.WARNING if warn else logging.INFO, "%s", report.message)
 
 
+def _rank_again(config: Config, report: RunReport, deployed: Deployment) -> None:
+    """The deployed model ranks the data just ingested (drs/followup.py; the reports' libraries load only now), unless
+    the current ranking is already its ranking of this data (new files rejected, finaldata.csv as it was)."""
+    if not standing.problems(config, standing.read(config), deployed):
+        report.details["ranking"] = {"current": True}
+        return
+    from drs.followup import after_ingestion
+
+    after_ingestion(config, report)
+
+
 def handle_new_files(config: Config, report: RunReport, deployed: Deployment | None, new_files: list[Path], force_deploy: bool) -> None:
     """Steps 3-7 for new files (or for a first deployment)."""
     log.info("new data: %s", ", ".join(p.name for p in new_files) or "(none; nothing deployed yet)")
@@ -113,7 +124,7 @@ def handle_new_files(config: Config, report: RunReport, deployed: Deployment | N
             deployed.version,
             warn=True,
         )
-        rankings.after_ingestion(config, report, deployed)  # a changed file may have changed the list
+        _rank_again(config, report, deployed)  # a changed file may have changed the list
         return
     else:
         trigger = judge(config, report, deployed, accepted_new)  # step 4
@@ -127,7 +138,7 @@ def handle_new_files(config: Config, report: RunReport, deployed: Deployment | N
             elif measured:
                 numbers = f" (F1 {measured['new_data_f1']:.4f} >= {measured['threshold']:.4f}, {measured['test']})"
             stop(report, Outcome.NO_DRIFT, f"no drift: {deployed.label} stays deployed{numbers}", deployed.version)
-            rankings.after_ingestion(config, report, deployed)
+            _rank_again(config, report, deployed)
             return
         log.info("retraining: %s", trigger)
         candidate_f1 = retrain(config, report)  # step 5
@@ -144,7 +155,7 @@ def handle_new_files(config: Config, report: RunReport, deployed: Deployment | N
                 f"candidate not promoted, {deployed.label} stays deployed; candidate kept in {kept}",
                 deployed.version,
             )
-            rankings.after_ingestion(config, report, deployed)
+            _rank_again(config, report, deployed)
             return
         new = deploy_candidate(config, report, f"{trigger}; {decision['reason']}")
     remember(config, accepted_new, Verdict.DEPLOYED, new.version)

@@ -200,7 +200,8 @@ def test_the_empty_check_imports_nothing_heavy(deployed_practice: Config, config
 
 
 def test_a_run_that_deploys_nothing_loads_no_report_libraries(deployed_practice: Config, config: Config) -> None:
-    """A rejected file (like a no-drift run) ends before step 7: matplotlib, seaborn, reportlab and requests stay unloaded."""
+    """A rejected file that leaves finaldata.csv as it was ends before step 7 and ranks nothing (the list is current):
+    matplotlib, seaborn, reportlab and requests stay unloaded. (A run that keeps new data ranks it: drs/followup.py.)"""
     assert pipeline.run(config) == 0
     (config.input_folder / "clients_q5.csv").write_text(HEADER + "abcd,1,x,3,0\n")
     log, imported = cron_tick_imports(config)

@@ -188,7 +188,7 @@ def test_new_data_without_drift_is_a_ranking_and_a_repeat_is_not_a_change(deploy
     kept = history.rankings(practice.history_db)
     assert [(r["kind"], r["model_version"]) for r in kept] == [("reporting", "v0001"), ("ingestion", "v0001")]
     assert kept[1]["clients"] > kept[0]["clients"] and kept[1]["run_started_at"] == run["started_at"]
-    assert run["details"]["ranking"] == {"id": kept[1]["id"], "kind": "ingestion", "recorded": True}
+    assert run["details"]["ranking"] == {"id": kept[1]["id"], "kind": "ingestion", "previous": kept[0]["id"]}
 
     reporting.run(practice)
     kept = history.rankings(practice.history_db)

@@ -113,6 +113,10 @@ def test_every_documented_answer_happens_and_matches_its_schema(
     for path in ("/health", "/scoring", "/diagnostics"):
         _check(spec, "get", path, client.get(path), seen)
     (config.output_folder / "finaldata.csv").write_text((practice_config.output_folder / "finaldata.csv").read_text())
+    _check(spec, "get", "/risk", client.get("/risk"), seen)  # nothing ranked yet: 503
+    from drs import reporting
+
+    reporting.run(config)  # /risk reads the ranking reporting writes
     for path in ("/summarystats", "/diagnostics", "/risk?top=3", "/risk?top=0"):
         _check(spec, "get", path, client.get(path), seen)
 

@@ -53,7 +53,7 @@ def test_each_outcome_of_real_runs_reads_as_its_words(deployed_practice: Config,
     assert (
         sentence
         == expected(Outcome.NO_DRIFT, "v0001")
-        == ("New client data arrived today; the model was checked on it and kept. Nothing changes for you.")
+        == ("New client data arrived today; the model was checked on it and kept. The list below ranks the new data with it.")
     )
     assert "no drift: v0001 stays deployed" in technical and "-> no drift." in technical  # the numbers, for the owners
     assert card(practice) == "Model kept"

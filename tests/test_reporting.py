@@ -174,11 +174,17 @@ def test_risk_endpoint_bad_top_is_400(deployed_practice: Config, top: str) -> No
     assert answer.get_json()["message"] == f"'top' must be a whole number from 1 to 1000, got {top!r}"
 
 
-def test_risk_endpoint_without_ingested_data_is_503(deployed_practice: Config) -> None:
-    deployed_practice.final_data_csv.unlink()
-    answer = create_app(deployed_practice).test_client().get("/risk")
+def test_risk_endpoint_before_any_ranking_is_503_and_without_its_data_is_stale(deployed_practice: Config) -> None:
+    """/risk ranks nothing: before a list is ranked it is 503; a list whose data is gone is answered as stale."""
+    client = create_app(deployed_practice).test_client()
+    answer = client.get("/risk")
     assert answer.status_code == 503
-    assert "finaldata.csv: does not exist; run ingestion.py first" in answer.get_json()["message"]
+    assert answer.get_json()["message"] == "no risklist.csv yet: the pipeline (or reporting.py) ranks the clients after each deployment"
+    reporting.run(deployed_practice)
+    deployed_practice.final_data_csv.unlink()
+    body = client.get("/risk").get_json()
+    assert body["stale"] is True and body["model_version"] == body["deployed_version"] == "v0001"
+    assert body["problems"] == ["finaldata.csv is gone (the list was ranked from it); run ingestion.py"]
 
 
 # ---- the PDF report ------------------------------------------------------------------------

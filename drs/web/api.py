@@ -10,6 +10,9 @@ Each worker loads the deployed model once and checks, on every request, where
 production's `current` link points (one readlink); when a new version is
 deployed or rolled back it loads that one, and answers each request wholly
 from one loaded version, which the answer names (`model_version`).
+
+`GET /risk` ranks nothing: it reads the current ranking reporting wrote (drs/standing.py), names the model and
+data it was ranked by, and says `stale` when they are not the deployed model and the current data.
 """
 
 from __future__ import annotations
@@ -27,10 +30,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
+import pandas as pd
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from drs import alerts, diagnostics, explain, formatting, history, layout, production, rankings, risk
+from drs import alerts, diagnostics, explain, formatting, history, layout, movement, production, risk, standing
 from drs.errors import DataError, DeploymentError
 from drs.metrics import metrics
 from drs.model import LinearModel, Scorer, feature_matrix, linear_model_of, scorer_for
@@ -468,53 +472,73 @@ def diagnostics_endpoint() -> Response:
     return jsonify(model_version=version, **result)
 
 
-def ranked_clients(svc: Service, loaded: LoadedModel) -> Any:
-    """The active clients of finaldata.csv ranked by `loaded` (drs.risk), computed once per data file and model
-    (shared by /risk and /metrics); ApiError 503 when there is no usable ingested data."""
+@dataclass(frozen=True)
+class Ranking:
+    """The current ranking as reporting wrote it (drs/standing.py): the list, what changed, and which model ranked
+    which data; `problems` says why it does not match the deployed model or the current data ([] when it does)."""
 
-    def compute() -> Any:
-        try:
-            _, clients = risk.read_ingested(svc.config.final_data_csv, svc.schema)
-        except DataError as exc:
-            raise ApiError(503, f"the ingested data cannot be used: {exc}") from None
-        reasons = reasons_of(svc, loaded)
-        return risk.risk_list(loaded.model, clients, svc.schema, reasons[1] if reasons else None)
-
-    return svc.cache.get("risk", (svc.config.final_data_csv,), compute, extra=loaded.signature)
+    ranked: Any
+    meta: dict[str, Any] | None
+    changes: dict[str, Any]
+    problems: list[str]
 
 
-def ranked_with_movement(svc: Service, loaded: LoadedModel) -> rankings.Compared:
-    """ranked_clients with previous_rank, rank_change and probability_change against the newest kept ranking of
-    finaldata.csv that differs from it (drs/rankings.py); recomputed when the data, the model or the history changes."""
-    ranked = ranked_clients(svc, loaded)
-    db, data = svc.config.history_db, svc.config.final_data_csv
+def read_ranking(config: Config, schema: Schema) -> tuple[Any, dict[str, Any] | None, dict[str, Any]]:
+    """risklist.csv (as written: a corporation "NA" stays a name, an empty cell is not known), risklist.json, changes.json."""
+    path = config.model_output(layout.RISK_LIST)
+    dtypes: dict[str, str] = {schema.id_column: "str", explain.TOP_REASON: "str"}
+    dtypes.update({name: "Float64" if name == movement.PROBABILITY_CHANGE else "Int64" for name in movement.COLUMNS})
+    try:
+        frame = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype=dtypes)
+    except (OSError, ValueError) as exc:
+        raise ApiError(503, f"{layout.RISK_LIST} cannot be read: {exc}") from None
+    frame[explain.TOP_REASON] = frame[explain.TOP_REASON].fillna("")
+    try:
+        changes = json.loads(config.model_output(layout.CHANGES).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        changes = {}
+    return frame, standing.read(config), changes
 
-    def compute() -> rankings.Compared:
-        return rankings.compare_live(db, ranked, svc.schema, data.name)
 
-    return svc.cache.get("risk:movement", (data, db), compute, extra=loaded.signature)
+def current_ranking(svc: Service, deployment: Deployment) -> Ranking:
+    """The ranking every view reads (shared by /risk and /metrics), read again only when one of its files changes;
+    nothing is ranked on request. ApiError 503 when no list has been ranked yet."""
+    out = svc.config.model_output
+    if not out(layout.RISK_LIST).is_file():
+        raise ApiError(503, f"no {layout.RISK_LIST} yet: the pipeline (or reporting.py) ranks the clients after each deployment")
+    paths = (out(layout.RISK_LIST), out(layout.RISK_META), out(layout.CHANGES))
+    ranked, meta, changes = svc.cache.get("risk", paths, lambda: read_ranking(svc.config, svc.schema))
+    return Ranking(ranked, meta, changes, standing.problems(svc.config, meta, deployment))
 
 
 @api.get("/risk")
 def risk_endpoint() -> Response:
-    """The active clients most likely to leave, as in risklist.csv (drs.risk ranks both)."""
+    """The active clients most likely to leave: the top of risklist.csv, with the model and data it was ranked by."""
     svc = service()
     try:
         top = risk.parse_top(request.args.get("top"))
     except ValueError as exc:
         raise ApiError(400, str(exc)) from None
     loaded = svc.models.get()
-    compared = ranked_with_movement(svc, loaded)
-    ranked = compared.ranked
+    current = current_ranking(svc, loaded.deployment)
+    ranked, meta = current.ranked, current.meta or {}
+    data = meta.get("data") or {}
     return jsonify(
-        model_version=loaded.version,
-        data=svc.config.final_data_csv.name,
+        model_version=meta.get("model_version"),
+        model_sha256=meta.get("model_sha256"),
+        deployed_version=loaded.version,
+        data=data.get("name", svc.config.final_data_csv.name),
+        data_sha256=data.get("sha256"),
+        ranked_at=meta.get("ranked_at"),
+        ranked_because=meta.get("reason"),
+        stale=bool(current.problems),
+        problems=current.problems,
         active_clients=len(ranked),
         above_half=risk.above(ranked),
         top=top,
         clients=risk.as_records(ranked.head(top)),
         reference=reasons[1].describe(reasons[0], svc.schema.features) if (reasons := reasons_of(svc, loaded)) else None,
-        compared_with=compared.previous,
+        compared_with=current.changes.get("previous"),
     )
 
 

@@ -7,7 +7,8 @@ across the ingested files, and its exit probability under each deployed version.
   copy kept at ingestion (sourcecopies/<input folder>/) or else from the input folder; the rows are looked up per
   client and kept until the ingestion record changes.
 - Each deployed version's probability for the client's latest row: every version's model is loaded once per worker
-  (its checksum confirmed, drs/production.py) and kept while its model file's checksum stays the same.
+  (its checksum confirmed, drs/production.py) and kept while its model file's checksum stays the same; the version
+  that ranked the list (risklist.json, drs/standing.py) shows the list's own number.
 
 A corporation in neither the risk list nor the ingested files is unknown: the caller answers 404.
 """
@@ -197,9 +198,17 @@ def typical_probability(deployment: Deployment | None, models: VersionModels, fe
 
 
 def client_view(
-    config: Config, schema: Schema, corporation: str, listed: Sequence[dict[str, Any]], models: VersionModels
+    config: Config,
+    schema: Schema,
+    corporation: str,
+    listed: Sequence[dict[str, Any]],
+    models: VersionModels,
+    ranked_by: str | None = None,
 ) -> dict[str, Any] | None:
-    """What the client's page shows; None for a corporation in neither the risk list nor the ingested files."""
+    """What the client's page shows; None for a corporation in neither the risk list nor the ingested files.
+
+    The version that ranked the list (`ranked_by`, from risklist.json) shows the list's own probability, so the
+    client's page and the list never give two numbers for one version."""
     row = next((r for r in listed if r["corporation"] == corporation), None)
     rows = client_rows(config, schema, corporation)
     if row is None and not any("features" in r for r in rows):
@@ -219,7 +228,10 @@ def client_view(
         "total": sum(contributions) if contributions and None not in contributions else None,
         "typical": typical_probability(current, models, schema.features),
         "reference": reference,
-        "versions": version_probabilities(versions, models, x),
+        "versions": [
+            {**v, "probability": row["probability"]} if row is not None and v["label"] == ranked_by else v
+            for v in version_probabilities(versions, models, x)
+        ],
         "current": current.label if current else None,
         "features": [explain.feature_label(f) for f in schema.features],
     }

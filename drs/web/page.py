@@ -32,7 +32,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, render_template, request, send_file
 from werkzeug.exceptions import HTTPException
 
-from drs import alerts, calibration, explain, formatting, history, layout, movement, production, risk
+from drs import alerts, calibration, explain, formatting, history, layout, movement, production, risk, standing
 from drs.drift import describe_noise, describe_score_drift
 from drs.errors import DataError, DeploymentError
 from drs.history import Outcome
@@ -220,7 +220,13 @@ def banners(
         quiet_after = newest if newest is not None and newest is not told and newest.get("outcome") == Outcome.NO_NEW_DATA else None
         found.append(plainwords.run_banner(told, (meta or {}).get("label"), now, quiet_after, drift_words))
     drift_run = last_drift_run(runs)
-    if drift_run is not None and drift_run is not told and drift_run.get("outcome") == Outcome.NOT_PROMOTED:
+    in_use = (meta or {}).get("version")
+    if (
+        drift_run is not None
+        and drift_run is not told
+        and drift_run.get("outcome") == Outcome.NOT_PROMOTED
+        and drift_run.get("deployed_version") == in_use  # about the model in use, not one since replaced or rolled back
+    ):
         found.append(plainwords.run_banner(drift_run, (meta or {}).get("label"), now, None, drift_words))  # still what holds
     if meta:
         trained = parse_time(meta.get("trained_at") or meta.get("deployed_at"))
@@ -251,7 +257,8 @@ def status_cards(runs: Sequence[dict[str, Any]], now: datetime) -> dict[str, Any
         cards["last_update"] = {"word": words.short, "level": words.level, "when": ago(told.get("started_at"), now)}
     if drift_run is not None:
         word, level = plainwords.check_card(drift_run)
-        cards["new_data_check"] = {"word": word, "level": level, "when": ago(drift_run.get("started_at"), now)}
+        version = ((drift_run.get("details") or {}).get("drift") or {}).get("deployed_version")  # the model it checked
+        cards["new_data_check"] = {"word": word, "level": level, "when": ago(drift_run.get("started_at"), now), "version": version}
     return cards
 
 
@@ -285,7 +292,8 @@ class Section:
     notes: list[str] = field(default_factory=list)
 
 
-def _risk_section(svc: Service, meta: dict[str, Any]) -> Section:
+def _risk_section(svc: Service, deployment: Deployment | None) -> Section:
+    """The current ranking (drs/standing.py): its rows, the model and data it names, and why it is stale if it is."""
     path = svc.config.model_output(layout.RISK_LIST)
     if not path.exists():
         return Section(problem=f"No risk list yet: reporting.py writes {layout.RISK_LIST} after each deployment.")
@@ -293,13 +301,11 @@ def _risk_section(svc: Service, meta: dict[str, Any]) -> Section:
         rows = svc.cache.get("page:risklist", (path,), lambda: read_risk_list(path, svc.schema))
     except (OSError, UnicodeDecodeError, DataError, csv.Error) as exc:
         return Section(problem=f"{layout.RISK_LIST} cannot be read: {exc}")
-    written = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    meta = standing.read(svc.config)
     above = sum(1 for r in rows if r["probability"] > risk.THRESHOLD)
-    section = Section(data={"rows": rows, "above": above, "written_at": written.isoformat(timespec="seconds")})
-    deployed = parse_time(meta.get("deployed_at"))
-    if deployed is not None and written < deployed - timedelta(seconds=1):
-        section.notes.append(f"This list was ranked before {meta.get('label')} was deployed; run reporting.py to rank with it.")
-    return section
+    ranked_at = (meta or {}).get("ranked_at") or datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat(timespec="seconds")
+    data = {"rows": rows, "above": above, "written_at": ranked_at, "named": standing.words(meta), "meta": meta}
+    return Section(data=data, notes=standing.problems(svc.config, meta, deployment))
 
 
 def _changes_section(svc: Service) -> Section:
@@ -381,7 +387,7 @@ def index() -> str:
     last_run = last_real_run(runs.data)
     recent = recent_runs(runs.data, now, config.history_days)
 
-    clients = _risk_section(svc, meta) if meta else Section()
+    clients = _risk_section(svc, deployment) if meta else Section()
     query = request.args.get("q", "")[:100]
     paged = None
     if clients.data:
@@ -426,29 +432,48 @@ def index() -> str:
 def client(corporation: str) -> str:
     """One client's own view (drs/web/clients.py): why it is at risk, its rows over time, each version's probability."""
     svc = service()
-    section = _risk_section(svc, {})
+    try:
+        deployed = production.current(svc.config.prod_deployment_folder)
+    except DeploymentError:
+        deployed = None
+    section = _risk_section(svc, deployed)
     listed = section.data["rows"] if section.data else []
+    ranked_by = (section.data or {}).get("meta") or {}
     extensions = current_app.extensions
     models = extensions.setdefault("drs.version_models", client_page.VersionModels())
     cache = extensions.setdefault("drs.client_rows", FileCache(64))  # apart from the service's: many clients must not evict the rest
     config = svc.config
     view = cache.get(
         corporation,
-        (config.ingestion_record, config.model_output(layout.RISK_LIST), config.prod_deployment_folder / layout.CURRENT),
-        lambda: client_page.client_view(config, svc.schema, corporation, listed, models),
+        (
+            config.ingestion_record,
+            config.model_output(layout.RISK_LIST),
+            config.model_output(layout.RISK_META),
+            config.prod_deployment_folder / layout.CURRENT,
+        ),
+        lambda: client_page.client_view(config, svc.schema, corporation, listed, models, ranked_by.get("model_version")),
     )
     if view is None:
         abort(404, f"no client {corporation!r} in the risk list or the ingested files")
-    return render_template("client.html", **view, problem=section.problem, ago=lambda value: ago(value, datetime.now(UTC)))
+    return render_template(
+        "client.html",
+        **view,
+        problem=section.problem,
+        named=(section.data or {}).get("named"),
+        stale=section.notes,
+        ago=lambda value: ago(value, datetime.now(UTC)),
+    )
 
 
 @page.get("/risklist.csv")
 def risk_list_csv() -> Response:
-    """The whole ranked list, exactly as reporting wrote it."""
+    """The whole ranked list, exactly as reporting wrote it, its X-DRS-* headers naming the model and data (drs/standing.py)."""
     path = service().config.model_output(layout.RISK_LIST)
     if not path.is_file():
         abort(404, f"no {layout.RISK_LIST} yet: reporting.py writes it after each deployment")
-    return send_file(path, mimetype="text/csv", as_attachment=True, download_name=layout.RISK_LIST, max_age=0)
+    response = send_file(path, mimetype="text/csv", as_attachment=True, download_name=layout.RISK_LIST, max_age=0)
+    response.headers.update(standing.headers(standing.read(service().config)))  # which model ranked it, from which data
+    return response
 
 
 @page.get("/images/<name>")

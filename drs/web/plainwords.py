@@ -40,7 +40,9 @@ OUTCOME_WORDS: dict[str, Words] = {
         "New model", "A new model ({label}) was deployed {day} (its last steps finished late): the list below uses it.", INFO
     ),
     Outcome.NO_DRIFT: Words(
-        "Model kept", "New client data arrived {day}; the model was checked on it and kept. Nothing changes for you.", INFO
+        "Model kept",
+        "New client data arrived {day}; the model was checked on it and kept. The list below ranks the new data with it.",
+        INFO,
     ),
     NOT_MEASURED: Words(
         "Model kept",
@@ -51,7 +53,7 @@ OUTCOME_WORDS: dict[str, Words] = {
     Outcome.NOT_PROMOTED: Words(
         "Model kept",
         "New client data arrived {day}; the model scored a little lower on it, within what chance alone explains, "
-        "and a model retrained on it was no better, so the model was kept. Nothing changes for you.",
+        "and a model retrained on it was no better, so the model was kept. The list below ranks the new data with it.",
         INFO,
     ),
     BEYOND_NOISE: Words(
@@ -71,7 +73,9 @@ OUTCOME_WORDS: dict[str, Words] = {
         "Update failed", "The last update ({day}) failed: the list below is from before it and may miss the newest data.", WARNING
     ),
     Outcome.SKIPPED_LOCKED: Words("Busy", "An update was already running {day}; this check waited for the next turn.", INFO),
-    Outcome.ROLLED_BACK: Words("Earlier model", "The model was switched back to an earlier version ({label}) {day}.", NOTICE),
+    Outcome.ROLLED_BACK: Words(
+        "Earlier model", "The model was switched back to an earlier version ({label}) {day}: the list below uses it.", NOTICE
+    ),
 }
 UNKNOWN = Words("Unknown", "The last update ({day}) ended in a way this page does not know.", NOTICE)
 QUIET = (Outcome.NO_NEW_DATA, Outcome.SKIPPED_LOCKED)  # runs that change nothing: the banner speaks of the last one that did
@@ -158,7 +162,7 @@ def run_banner(
 ) -> dict[str, str]:
     """What the telling run did, in words; `last_check` is the newest run if it was a quiet one after it."""
     words = words_for(run)
-    version = run.get("deployed_version")  # the run's own: a version deployed by hand since records no run
+    version = run.get("deployed_version")  # the run's own (a deployment by hand and a rollback record a row too)
     named = version_label(version) if isinstance(version, int) else label or "the deployed model"
     sentence = words.sentence.format(label=named, day=day_words(run.get("started_at"), now))
     if last_check is not None and last_check is not run:

@@ -33,8 +33,9 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from drs import history, monitoring, production, risk
+from drs.layout import RISK_LIST
 from drs.multiproc import ENV
-from drs.web.api import Service, ranked_clients
+from drs.web.api import Service, current_ranking
 
 EXTENSION = "drs.telemetry"  # the key of the Telemetry in app.extensions
 UNMATCHED = "unmatched"
@@ -256,9 +257,9 @@ class PipelineCollector:
         return found
 
     def _risk(self) -> list[Metric]:
-        if self._deployed() is None or not self.svc.config.final_data_csv.exists():
-            return []  # nothing to rank yet: not a fault
-        ranked: Any = ranked_clients(self.svc, self.svc.models.get())  # the same cached ranking as GET /risk
+        if self._deployed() is None or not self.svc.config.model_output(RISK_LIST).exists():
+            return []  # nothing ranked yet: not a fault
+        ranked: Any = current_ranking(self.svc, self.svc.models.get().deployment).ranked  # the list GET /risk reads
         return [
             *gauge("drs_active_clients", "active clients in finaldata.csv (their latest row says they stayed)", len(ranked)),
             *gauge("drs_active_clients_above_half", f"active clients with an exit probability above {risk.THRESHOLD}", risk.above(ranked)),
