@@ -124,8 +124,10 @@ def update(path: Path, change: Callable[[Users], T]) -> T:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     with run_lock(lock_file(path), wait=True):
         users = read_users(path)
+        before = json.dumps(users.as_json(), sort_keys=True)
         result = change(users)
-        write_users(path, users)
+        if json.dumps(users.as_json(), sort_keys=True) != before:  # a change that changed nothing writes nothing
+            write_users(path, users)
         return result
 
 
@@ -252,7 +254,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 action = audit.USER_REMOVED if kind == "user" else audit.TOKEN_REMOVED
                 audit.record(config, audit.os_user(), action, args.name, audit.command_line())
             print(f"removed {args.name} from {path}")
-    except (ConfigError, ValueError, OSError, sqlite3.Error) as exc:
+    except sqlite3.Error as exc:
+        print(f"error: the change is saved in {path}, but the audit log {config.history_db} cannot be written: {exc}", file=sys.stderr)
+        return 1
+    except (ConfigError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ConfigError) else 1
     return 0

@@ -150,7 +150,10 @@ def sign_out() -> Response:
     _check_csrf()
     state, name = auth.auth_state(), session.get("user")
     if isinstance(name, str) and auth.from_session(state, state.users.get()) is not None:
-        user_store.end_sessions(state.config.users_file, name)
+        try:
+            user_store.end_sessions(state.config.users_file, name)
+        except OSError as exc:  # a users file this server may not write: this browser is signed out, copies are not
+            current_app.logger.error("cannot end the other sessions of %r (%s): remove or re-add the user to end them", name, exc)
         auth.record(state, name, audit.SIGN_OUT, {"sessions": "all of this user's"})
     session.clear()
     return redirect(url_for("signin.form"))  # type: ignore[return-value]
