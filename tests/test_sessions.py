@@ -362,3 +362,19 @@ def modes_under(umask: int, project: Path, config_file: Path) -> dict[str, int]:
 def test_outputs_follow_the_umask_and_secrets_stay_0600(project: Path, umask: int, data_mode: int) -> None:
     modes = modes_under(umask, project, write_config(project))
     assert modes == {"finaldata.csv": data_mode, "ingestedfiles.txt": data_mode, "users.json": 0o600}
+
+
+def test_a_sign_out_that_cannot_write_the_users_file_signs_this_browser_out_and_says_so(
+    app: Flask, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = app.test_client()
+    assert sign_in(client).status_code == 302
+
+    def read_only(path: Path, name: str) -> bool:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(users, "end_sessions", read_only)
+    caplog.set_level(logging.ERROR)
+    assert client.post("/signout", data={"csrf_token": csrf(client)}).status_code == 302
+    assert client.get("/risk").status_code == 401
+    assert "cannot end the other sessions of 'vera' ([Errno 13] Permission denied): remove or re-add the user to end them" in caplog.text
