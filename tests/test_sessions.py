@@ -222,6 +222,28 @@ def test_with_no_user_a_request_through_a_proxy_is_not_served_as_local(config: C
     assert client.get("/health", headers=headers).status_code in (200, 503)  # open to all, as always
 
 
+@pytest.mark.parametrize(
+    ("host", "served"),
+    [
+        ("localhost:8000", True),
+        ("127.0.0.1:8000", True),
+        ("127.0.0.2", True),
+        ("[::1]:8000", True),
+        ("evil.example", False),  # DNS rebinding: a page of evil.example, its name now 127.0.0.1, reads the list
+        ("evil.example:8000", False),
+        ("127.0.0.1.nip.io:8000", False),
+        ("localhost.evil.example", False),
+    ],
+)
+def test_with_no_user_only_a_request_addressed_to_this_machine_is_local(config: Config, host: str, served: bool) -> None:
+    answer = create_app(config).test_client().get("/risk", base_url=f"http://{host}")
+    if served:
+        assert answer.status_code == 503  # open (nothing deployed yet)
+    else:
+        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+        assert answer.status_code == 401 and f"it was addressed to '{name}', not to this machine" in answer.get_json()["message"]
+
+
 def test_with_no_user_and_a_proxy_declared_a_forwarded_request_is_refused(project: Path) -> None:
     config = load_config(write_config(project, proxy_hops=1))
     client = create_app(config).test_client()

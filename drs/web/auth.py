@@ -7,7 +7,8 @@ in constant time (drs/users.py). A missing or wrong credential is a 401 with `WW
 instead. A token in the query string is refused (URLs end up in logs and browser histories).
 
 With no user and no token configured, the app is open as before, but only while it serves on the loopback
-and the request is local: from the loopback and through no proxy (no forwarding header); drs/serving.py
+and the request is local: from the loopback, through no proxy (no forwarding header), addressed to a loopback
+name (Host: localhost or 127.0.0.1, not a rebound DNS name); drs/serving.py
 refuses to start open on any other address. Failed password checks go to the audit log (drs/audit.py). `auth: "off"`
 in config turns every check off, on purpose.
 """
@@ -283,6 +284,13 @@ def check_access() -> BaseResponse | None:
     return None
 
 
+def host_name(host: str) -> str:
+    """The name or address of a Host header: 'localhost' of 'localhost:8000', '::1' of '[::1]:8000'."""
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
 def forwarded_by() -> list[str]:
     """The forwarding headers of the request: present, it came through a proxy, whatever its address says."""
     return [name for name in FORWARDING_HEADERS if name in request.headers]
@@ -291,11 +299,19 @@ def forwarded_by() -> list[str]:
 def open_mode() -> Response | None:
     """No user and no token yet: serve the request only if it is local (loopback bind, loopback peer, no proxy)."""
     state = auth_state()
-    proxied = forwarded_by()
-    if state.loopback_bind and is_loopback(request.remote_addr) and not proxied:
+    proxied, host = forwarded_by(), host_name(request.host)
+    local_host = is_loopback(host)  # a page elsewhere whose name resolves to 127.0.0.1 (DNS rebinding) sends its own Host
+    if state.loopback_bind and is_loopback(request.remote_addr) and not proxied and local_host:
         g.identity = Identity("anyone", OPERATOR, "open")  # as before authentication existed
         return None
-    why = f"it came through a proxy ({', '.join(proxied)})" if proxied else f"it came from {client_address()}"
+    if proxied:
+        why = f"it came through a proxy ({', '.join(proxied)})"
+    elif not is_loopback(request.remote_addr):
+        why = f"it came from {client_address()}"
+    elif not local_host:
+        why = f"it was addressed to {host!r}, not to this machine"
+    else:
+        why = "this server listens beyond the loopback"
     return unauthorized(
         f"no user is configured, so only local requests are served and {why}: add a user with"
         " `python -m drs.users add NAME --role operator`"
