@@ -7,6 +7,10 @@ Only hashes are stored: passwords with Werkzeug's scrypt (salted, memory-hard), 
 is 256 random bits, so a fast hash is enough and the API can check one on every request). The file is
 `users_file` in config (default instance/users.json, git-ignored), written atomically with mode 0600; a file
 the group or others may read is refused with a message saying how to fix it. Checks compare in constant time.
+Every change is one read-modify-write under an exclusive lock (`update`), so concurrent changes never lose one
+another. Each user has a random `session_epoch` that the page's session cookie carries: a new password or role,
+removal, or a sign-out (`end_sessions`) gives a new one and so ends every session signed in before. Each change
+made by the command is one row of the audit log (drs/audit.py).
 """
 
 from __future__ import annotations
@@ -36,8 +40,8 @@ from drs.settings import DEFAULT_CONFIG, load_config
 ROLES = ("viewer", "operator")  # each role may do what the roles before it may
 TOKEN_PREFIX = "drs_"
 MIN_PASSWORD = 8
-# a hash to check a password against when the user does not exist, so that a wrong name takes as long as a wrong password
 T = TypeVar("T")
+# a hash to check a password against when the user does not exist, so that a wrong name takes as long as a wrong password
 _DUMMY_HASH = "scrypt:32768:8:1$dummysaltdummysa$" + "0" * 128
 
 
