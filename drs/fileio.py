@@ -2,7 +2,8 @@
 
 A file is written to a temporary name in its own folder, flushed to disk and
 then renamed over the target with `os.replace`, so a reader sees either the
-old file or the new one, never half of one. The run lock is a kernel lock
+old file or the new one, never half of one. It gets the mode the umask gives any new file
+(0640 under `umask 027`), or 0600 for a secret. The run lock is a kernel lock
 (`fcntl.flock`): it is released when its process dies, so a killed run never
 blocks the next one.
 """
@@ -153,7 +154,7 @@ def run_lock(path: Path, wait: bool = False) -> Iterator[None]:
     """Hold an exclusive kernel lock on `path` for the block (LockBusy at once if held elsewhere, unless `wait`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)  # as the umask allows, like every other file
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
     except BlockingIOError:
