@@ -23,6 +23,7 @@ control_socket_disable = True
 # the workers' heartbeat files (unlinked at once) in memory rather than the system's temp folder
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 accesslog = os.environ.get("ACCESS_LOG") or None
+logger_class = "drs.accesslog.RedactingLogger"  # no token, password or cookie in the access log
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info")
 
@@ -41,6 +42,8 @@ def on_starting(server):
         sys.exit(refused)  # the one line on stderr, exit status 1, before anything listens
     if (warning := serving.warning(config)) is not None:
         server.log.warning("%s", warning)
+    if (clear := serving.tls_warning(config, binds, tls=bool(server.cfg.certfile))) is not None:
+        server.log.warning("%s", clear)  # once, here in the master
     server.log.info("%s", multiproc.prepare(os.environ.get("DRS_CONFIG")))
 
 

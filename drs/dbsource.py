@@ -447,7 +447,6 @@ def land(config: Config, key: str, name: str, data: bytes, rows: int, low: Any, 
         batch_id = history.add_batch(
             config.history_db, source=key, name=name, sha256=sha256_bytes(data), rows=rows, low=encode(low), high=encode_mark(mark)
         )
-        os.chmod(tmp, 0o644)
         os.replace(tmp, folder / name)
     except BaseException:
         with contextlib.suppress(OSError):

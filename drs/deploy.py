@@ -22,7 +22,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from drs import history, layout, notify, production, reference
+from drs import audit, history, layout, notify, production, reference
 from drs.errors import DeploymentError, StageError
 from drs.fileio import sha256_file
 from drs.history import Outcome, Verdict
@@ -109,17 +109,23 @@ def training_reference(config: Config) -> Path:
     return path
 
 
-def deploy(config: Config, extra_meta: dict[str, Any] | None = None) -> Deployment:
+def deploy(config: Config, extra_meta: dict[str, Any] | None = None, forced: bool = False) -> Deployment:
     """Deploy the models folder's set with the training data's summary; the caller holds the run lock."""
-    deployment = _publish(config, {**check_set(config), **(extra_meta or {})})
+    deployment = _publish(config, {**check_set(config), **(extra_meta or {})}, forced)
     log.info("deployed %s (F1 %.4f) to %s", deployment.label, deployment.score(), config.prod_deployment_folder)
     return deployment
 
 
-def _publish(config: Config, meta: dict[str, Any]) -> Deployment:
-    """Publish the checked set (`meta` from check_set) as a new version and make it current."""
+def _publish(config: Config, meta: dict[str, Any], forced: bool = False) -> Deployment:
+    """Publish the checked set (`meta` from check_set) as a new version, make it current, and say so in the audit log."""
     files = {**model_set(config), layout.REFERENCE_FILE: training_reference(config)}
-    return production.publish(config.prod_deployment_folder, files, meta)
+    new = production.publish(config.prod_deployment_folder, files, meta)
+    by_pipeline = meta.get("deployed_by") == production.DEPLOYED_BY_PIPELINE
+    action = audit.FORCED_DEPLOYMENT if forced else audit.DEPLOYED
+    where = "full process" if by_pipeline else audit.command_line()
+    details = {"version": new.version, "f1": new.score(), "reason": meta.get("reason", "by hand")}
+    audit.record(config, production.DEPLOYED_BY_PIPELINE if by_pipeline else audit.os_user(), action, new.label, where, details)
+    return new
 
 
 def current_label(config: Config) -> str | None:
@@ -154,7 +160,7 @@ def deploy_by_hand(config: Config, force: bool = False) -> Deployment:
         if not force:
             raise StageError(f"{exc}; cannot compare the new set with it; nothing deployed (use --force to deploy it anyway)") from None
         log.warning("%s; deploying without comparing (--force)", exc)
-        new = _publish(config, meta)
+        new = _publish(config, meta, forced=True)
         log.info("deployed %s (F1 %.4f, forced by --force) to %s", new.label, new.score(), prod)
         return new
     if deployed is None or scores is None:
@@ -168,7 +174,7 @@ def deploy_by_hand(config: Config, force: bool = False) -> Deployment:
             f"the new set scores F1 {candidate_f1:.4f} on {test_name}, below {deployed.label}'s {deployed_f1:.4f} ({change:+.4f});"
             " nothing deployed (use --force to deploy it anyway)"
         )
-    new = _publish(config, meta)
+    new = _publish(config, meta, forced=worse)
     forced = " (forced by --force)" if worse else ""
     log.info(
         "deployed %s%s, replacing %s: F1 %.4f -> %.4f (%+.4f) on %s",
@@ -218,6 +224,7 @@ def rollback(config: Config, version: int | None = None) -> Deployment:
     sent = notify.alert_rollback(config, now.label if now else None, target.label, pinned)
     if sent is not None:
         details["notifications"] = sent
+    audit.record(config, audit.os_user(), audit.ROLLED_BACK, target.label, audit.command_line(), details)
     history.append_run(
         config.history_db,
         started_at=utc_now(),

@@ -2,7 +2,8 @@
 
 A file is written to a temporary name in its own folder, flushed to disk and
 then renamed over the target with `os.replace`, so a reader sees either the
-old file or the new one, never half of one. The run lock is a kernel lock
+old file or the new one, never half of one. It gets the mode the umask gives any new file
+(0640 under `umask 027`), or 0600 for a secret. The run lock is a kernel lock
 (`fcntl.flock`): it is released when its process dies, so a killed run never
 blocks the next one.
 """
@@ -55,8 +56,27 @@ def _clear_write_errors(path: Path) -> Iterator[None]:
         raise WriteError(path, exc) from exc
 
 
-def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Write `data` to `path` so that readers never see a partial file (0600 for a secret)."""
+def current_umask() -> int:
+    """The process's umask, read from /proc where it can be (setting it to read it would race other threads)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    old = os.umask(0o077)  # no /proc: the classic read-by-setting, briefly the strictest mask
+    os.umask(old)
+    return old
+
+
+def default_mode() -> int:
+    """The mode a new file gets from open(): 0666 less the umask (0644 under 022, 0640 under 027)."""
+    return 0o666 & ~current_umask()
+
+
+def atomic_write_bytes(path: Path, data: bytes, mode: int | None = None) -> None:
+    """Write `data` to `path` so that readers never see a partial file; mode as the umask says, or `mode` (0600 for a secret)."""
     with atomic_output(path, mode) as tmp, open(tmp, "wb") as handle:
         handle.write(data)
 
@@ -70,10 +90,11 @@ def atomic_write_json(path: Path, obj: Any) -> None:
 
 
 @contextlib.contextmanager
-def atomic_output(path: Path, mode: int = 0o644) -> Iterator[Path]:
+def atomic_output(path: Path, mode: int | None = None) -> Iterator[Path]:
     """Yield a temporary path to write to (for libraries that want a filename);
     it replaces `path` only if the block finishes without error. The temporary is created 0600
-    (mkstemp) and given `mode` just before the rename, so a private file is never readable by others."""
+    (mkstemp) and given `mode` (default: what the umask allows, as for any new file) just before the rename,
+    so a private file is never readable by others and the data is never more readable than the user asked."""
     path = Path(path)
     with _clear_write_errors(path):
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -84,7 +105,7 @@ def atomic_output(path: Path, mode: int = 0o644) -> Iterator[Path]:
             yield Path(tmp_name)
             with open(tmp_name, "rb+") as handle:
                 os.fsync(handle.fileno())
-            os.chmod(tmp_name, mode)
+            os.chmod(tmp_name, default_mode() if mode is None else mode)
             os.replace(tmp_name, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -177,7 +198,7 @@ def run_lock(
     so a second take in the same process finds it held."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)  # as the umask allows, like every other file
     try:
         deadline, seen = time.monotonic() + wait_seconds, None
         while not _try_lock(fd):

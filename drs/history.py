@@ -90,7 +90,7 @@ class RunReport:
         }
 
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -199,8 +199,35 @@ CREATE TABLE IF NOT EXISTS arrivals (
     PRIMARY KEY (folder, name)
 );
 """
+# Version 7: the audit log (drs/audit.py): who did what, when, from where. Append-only: the triggers refuse every
+# UPDATE and DELETE, so no code path (and no sqlite3 shell, short of dropping the triggers) rewrites what was recorded.
+MIGRATION_7 = """
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    details TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_at ON audit(at);
+CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+"""
 # MIGRATIONS[v] brings a file of user_version v to v + 1; a new file runs SCHEMA, then all of them.
-MIGRATIONS = (MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4, MIGRATION_5, MIGRATION_6)
+MIGRATIONS = (MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4, MIGRATION_5, MIGRATION_6, MIGRATION_7)
+
+
+def statements(script: str) -> Iterator[str]:
+    """The SQL statements of `script`, one at a time (a trigger's body has semicolons of its own)."""
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                yield pending
+            pending = ""
 
 
 def connect(path: StrPath) -> sqlite3.Connection:
@@ -216,9 +243,8 @@ def connect(path: StrPath) -> sqlite3.Connection:
                 conn.execute("BEGIN IMMEDIATE")
                 if not is_current(conn):  # another process may have just done it
                     steps = [SCHEMA] if schema_version(conn) == 0 else []
-                    for statement in ";".join(steps + list(MIGRATIONS[schema_version(conn) :])).split(";"):
-                        if statement.strip():
-                            conn.execute(statement)
+                    for statement in statements(";".join(steps + list(MIGRATIONS[schema_version(conn) :]))):
+                        conn.execute(statement)
                     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except sqlite3.OperationalError:
             if not os.access(path, os.W_OK):

@@ -74,7 +74,8 @@ def retrain(config: Config, report: RunReport) -> float:
 
 
 def deploy_candidate(config: Config, report: RunReport, reason: str) -> Deployment:
-    return report.timed("deployment", lambda: deploy(config, {"reason": reason, "deployed_by": production.DEPLOYED_BY_PIPELINE}))
+    meta, forced = {"reason": reason, "deployed_by": production.DEPLOYED_BY_PIPELINE}, bool(report.details.get("gate", {}).get("forced"))
+    return report.timed("deployment", lambda: deploy(config, meta, forced))
 
 
 def keep_candidate(config: Config, decision: dict[str, Any]) -> Path:

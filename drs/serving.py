@@ -3,7 +3,8 @@
 gunicorn.conf.py asks `refusal` before any worker starts (and passes the bind on to the workers as DRS_BIND,
 so create_app asks again). Serving on an address other than the loopback with authentication on and no
 user or token configured is refused with one line saying how to add a user, or how to switch
-authentication off on purpose; `auth: "off"` is allowed and warned about at every start.
+authentication off on purpose; `auth: "off"` is allowed and warned about at every start. Serving beyond the
+loopback without TLS and with no proxy declared (`proxy_hops` 0) is warned about once, at start, with the fix.
 """
 
 from __future__ import annotations
@@ -66,3 +67,15 @@ def warning(config: Config) -> str | None:
     if config.auth != "off":
         return None
     return f'authentication is off ("auth": "off" in {config.config_file.name}): anyone who reaches this server reads every client'
+
+
+def tls_warning(config: Config, binds: Iterable[str], tls: bool) -> str | None:
+    """The warning of a start beyond the loopback without TLS and with no proxy declared: credentials in clear."""
+    outside = [b for b in binds if not is_loopback_bind(b)]
+    if tls or config.proxy_hops or not outside:
+        return None
+    return (
+        f"serving on {', '.join(outside)} without TLS: passwords, tokens and session cookies cross the network in clear;"
+        ' give gunicorn a certificate (GUNICORN_CMD_ARGS="--certfile=cert.pem --keyfile=key.pem"), or serve on 127.0.0.1'
+        f' behind a TLS proxy and set "proxy_hops": 1 in {config.config_file.name} (docs/security.md#tls)'
+    )

@@ -7,6 +7,10 @@ Only hashes are stored: passwords with Werkzeug's scrypt (salted, memory-hard), 
 is 256 random bits, so a fast hash is enough and the API can check one on every request). The file is
 `users_file` in config (default instance/users.json, git-ignored), written atomically with mode 0600; a file
 the group or others may read is refused with a message saying how to fix it. Checks compare in constant time.
+Every change is one read-modify-write under an exclusive lock (`update`), so concurrent changes never lose one
+another. Each user has a random `session_epoch` that the page's session cookie carries: a new password or role,
+removal, or a sign-out (`end_sessions`) gives a new one and so ends every session signed in before. Each change
+made by the command is one row of the audit log (drs/audit.py).
 """
 
 from __future__ import annotations
@@ -18,16 +22,17 @@ import hmac
 import json
 import os
 import secrets
+import sqlite3
 import stat
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from drs import layout
+from drs import audit, layout
 from drs.errors import ConfigError
 from drs.fileio import atomic_write_bytes, run_lock
 from drs.settings import DEFAULT_CONFIG, load_config
@@ -35,7 +40,9 @@ from drs.settings import DEFAULT_CONFIG, load_config
 ROLES = ("viewer", "operator")  # each role may do what the roles before it may
 TOKEN_PREFIX = "drs_"
 MIN_PASSWORD = 8
+USERS_LOCK_WAIT_SECONDS = 30.0  # a change of the users file waits this long for another one in progress
 PIPELINE_TOKEN = "pipeline"  # the token name the full process's own API calls use (its secret: layout.PIPELINE_TOKEN_FILE)
+T = TypeVar("T")
 # a hash to check a password against when the user does not exist, so that a wrong name takes as long as a wrong password
 _DUMMY_HASH = "scrypt:32768:8:1$dummysaltdummysa$" + "0" * 128
 
@@ -113,35 +120,83 @@ def write_users(path: Path, users: Users) -> None:
     write_private(path, (json.dumps(users.as_json(), indent=2, sort_keys=True) + "\n").encode("utf-8"))
 
 
-def add_user(path: Path, name: str, role: str, password: str) -> None:
-    """Add or replace user `name`; ValueError for a bad role or a short password."""
+def lock_file(path: Path) -> Path:
+    return path.with_name(path.name + ".lock")
+
+
+def update(path: Path, change: Callable[[Users], T]) -> T:
+    """Apply `change` to the users of `path` and write them back, under an exclusive lock on a file beside it, so
+    that two changes at once (two `python -m drs.users`, a sign-out in the app) never lose one another."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with run_lock(lock_file(path), wait_seconds=USERS_LOCK_WAIT_SECONDS):
+        users = read_users(path)
+        before = json.dumps(users.as_json(), sort_keys=True)
+        result = change(users)
+        if json.dumps(users.as_json(), sort_keys=True) != before:  # a change that changed nothing writes nothing
+            write_users(path, users)
+        return result
+
+
+def new_epoch() -> str:
+    """A user's session epoch: part of every session cookie; a new one ends every session signed in before it."""
+    return secrets.token_hex(16)
+
+
+def add_user(path: Path, name: str, role: str, password: str) -> dict[str, str] | None:
+    """Add or replace user `name` (a new password or role ends their sessions); the entry it replaced, if any.
+
+    ValueError for a bad role or a short password."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     if len(password) < MIN_PASSWORD:
         raise ValueError(f"the password must have at least {MIN_PASSWORD} characters")
-    users = read_users(path)
-    users.users[name] = {"role": role, "password": generate_password_hash(password), "created_at": layout.utc_now()}
-    write_users(path, users)
+    entry = {"role": role, "password": generate_password_hash(password), "created_at": layout.utc_now(), "session_epoch": new_epoch()}
+
+    def change(users: Users) -> dict[str, str] | None:
+        before = users.users.get(name)
+        users.users[name] = entry
+        return before
+
+    return update(path, change)
+
+
+def end_sessions(path: Path, name: str) -> bool:
+    """End every session of user `name` (a new session epoch); False when there is no such user."""
+
+    def change(users: Users) -> bool:
+        if name not in users.users:
+            return False
+        users.users[name] = {**users.users[name], "session_epoch": new_epoch()}
+        return True
+
+    return update(path, change)
 
 
 def new_token(path: Path, name: str, role: str) -> str:
     """Create (or replace) the token `name` and return it; only its hash is kept."""
+    return issue_token(path, name, role)[0]
+
+
+def issue_token(path: Path, name: str, role: str) -> tuple[str, dict[str, str] | None]:
+    """A new token `name` (shown once) and the entry it replaced, if any."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    users = read_users(path)
-    users.tokens[name] = {"role": role, "sha256": token_hash(token), "created_at": layout.utc_now()}
-    write_users(path, users)
-    return token
+    entry = {"role": role, "sha256": token_hash(token), "created_at": layout.utc_now()}
+
+    def change(users: Users) -> dict[str, str] | None:
+        before = users.tokens.get(name)
+        users.tokens[name] = entry
+        return before
+
+    return token, update(path, change)
 
 
 def remove(path: Path, name: str) -> list[str]:
     """Remove the user and the token called `name`; what was removed ("user", "token")."""
-    users = read_users(path)
-    removed = [kind for kind, table in (("user", users.users), ("token", users.tokens)) if table.pop(name, None) is not None]
-    if removed:
-        write_users(path, users)
-    return removed
+    return update(
+        path, lambda users: [kind for kind, table in (("user", users.users), ("token", users.tokens)) if table.pop(name, None) is not None]
+    )
 
 
 def pipeline_token_file(path: Path) -> Path:
@@ -157,7 +212,7 @@ def pipeline_token(path: Path) -> str | None:
     if read_users(path).empty:
         return None
     secret = pipeline_token_file(path)
-    with run_lock(path.parent / f".{layout.PIPELINE_TOKEN_FILE}.lock", wait=True):  # two first calls issue one token
+    with run_lock(path.parent / f".{layout.PIPELINE_TOKEN_FILE}.lock", wait_seconds=USERS_LOCK_WAIT_SECONDS):  # two first calls issue one token
         try:
             with open(secret, encoding="utf-8") as handle:
                 if os.fstat(handle.fileno()).st_mode & 0o077:
@@ -207,20 +262,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     rm.add_argument("name")
     args = parser.parse_args(argv)
     try:
-        path = load_config(args.config).users_file
+        config = load_config(args.config)
+        path = config.users_file
         if args.command == "add":
-            add_user(path, args.name, args.role, read_password())
+            before = add_user(path, args.name, args.role, read_password())
+            change = {"role": args.role} if before is None else {"role": args.role, "role_before": before.get("role")}
+            audit.record(
+                config, audit.os_user(), audit.USER_CHANGED if before else audit.USER_ADDED, args.name, audit.command_line(), change
+            )
             print(f"user {args.name} ({args.role}) saved in {path}")
         elif args.command == "token":
-            print(new_token(path, args.name, args.role))
+            secret, replaced = issue_token(path, args.name, args.role)
+            action = audit.TOKEN_REPLACED if replaced else audit.TOKEN_CREATED
+            audit.record(config, audit.os_user(), action, args.name, audit.command_line(), {"role": args.role})
+            print(secret)
             print(f"token {args.name} ({args.role}) saved in {path}; it is shown only now", file=sys.stderr)
         elif args.command == "list":
             print("\n".join(listing(read_users(path))) or f"no users or tokens in {path}")
-        elif not remove(path, args.name):
+        elif not (removed := remove(path, args.name)):
             print(f"error: no user or token {args.name} in {path}", file=sys.stderr)
             return 1
         else:
+            for kind in removed:
+                action = audit.USER_REMOVED if kind == "user" else audit.TOKEN_REMOVED
+                audit.record(config, audit.os_user(), action, args.name, audit.command_line())
             print(f"removed {args.name} from {path}")
+    except sqlite3.Error as exc:
+        print(f"error: the change is saved in {path}, but the audit log {config.history_db} cannot be written: {exc}", file=sys.stderr)
+        return 1
     except (ConfigError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ConfigError) else 1

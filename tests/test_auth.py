@@ -46,6 +46,7 @@ TABLE: dict[str, tuple[str, str, tuple[int, int, int, int]]] = {
     "page.client": ("GET", "/clients/{top}", (302, 401, 200, 200)),
     "page.risk_list_csv": ("GET", "/risklist.csv", (302, 401, 200, 200)),
     "page.image": ("GET", "/images/trends.png", (302, 401, 200, 200)),
+    "audit.audit_page": ("GET", "/audit", (302, 401, 403, 200)),
     "page_assets.static": ("GET", "/static/page.css", (200, 200, 200, 200)),
     "signin.form": ("GET", "/signin", (200, 200, 200, 200)),
     "signin.sign_in": ("POST", "/signin", (400, 400, 400, 400)),  # no CSRF token: refused whoever asks

@@ -41,6 +41,7 @@ PAGE_ROUTES = {
     ("/images/<name>", "get"),
     ("/static/<path:filename>", "get"),
     ("/clients/<path:corporation>", "get"),
+    ("/audit", "get"),
 }
 
 
@@ -53,7 +54,7 @@ def test_the_server_has_exactly_the_documented_endpoints(spec: dict[str, Any], d
         if method.lower() in HTTP_METHODS
     }
     documented = {(path, method) for path, item in spec["paths"].items() for method in item if method in HTTP_METHODS}
-    page = ("page", "page_assets", "signin")
+    page = ("page", "page_assets", "signin", "audit")
     assert {(rule, method) for blueprint, rule, method in served if blueprint not in page} == documented
     assert {(rule, method) for blueprint, rule, method in served if blueprint in page} == PAGE_ROUTES
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from drs import history, pipeline, production
+from drs import audit, history, pipeline, production
 from drs.fileio import sha256_file
 from drs.settings import Config, load_config
 from tests.conftest import run_script, stage_pass, tree_state, write_config
@@ -96,6 +96,13 @@ def test_force_deploy_overrides_the_gate_and_the_record_says_so(production_model
     assert run["details"]["gate"]["forced"] is True and run["details"]["gate"]["passes"] is False
     assert run["message"] == "deployed v0002 past the gate (--force-deploy) (F1 0.6305 on the test data)"
     assert "forced by --force-deploy" in current.meta["reason"]
+    event = audit.events(practice, limit=1)[0]  # the audit log names the forced deployment
+    assert (event["actor"], event["action"], event["target"], event["origin"]) == (
+        "fullprocess",
+        "forced deployment",
+        "v0002",
+        "full process",
+    )
 
 
 def test_minimum_improvement_is_configurable(deployed_practice: Config, config: Config) -> None:
@@ -113,6 +120,8 @@ def test_shipped_story_under_the_default_config_records_every_decision(deployed_
     d = run["details"]
     assert run["outcome"] == "deployed" and run["deployed_version"] == 2
     assert d["trigger"] == "drift (raw): F1 0.4844 < 0.6305" and d["force_deploy"] is False
+    event = audit.events(config, limit=1)[0]
+    assert (event["actor"], event["action"], event["target"]) == ("fullprocess", "deployed", "v0002")
     assert d["drift"]["test"] == "raw" and d["drift"]["fallback"] is None and d["drift"]["drift"] is True
     assert d["drift"]["new_data_f1"] == pytest.approx(0.484434, abs=1e-6) and d["drift"]["new_rows"] == 10000
     assert d["new_data"] == {"files": SOURCED_FILES, "rows": 10000, "rows_already_trained_on": 0}

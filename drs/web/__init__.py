@@ -16,7 +16,7 @@ from drs import serving
 from drs.errors import ConfigError
 from drs.schema import Schema
 from drs.settings import Config, load_config
-from drs.web import api, auth, headers, page, signin, telemetry
+from drs.web import api, auditpage, auth, headers, page, signin, telemetry
 
 
 def create_app(config: Config | str | os.PathLike[str] | None = None) -> Flask:
@@ -43,6 +43,7 @@ def create_app(config: Config | str | os.PathLike[str] | None = None) -> Flask:
     app.register_blueprint(api.api)  # the JSON endpoints
     app.register_blueprint(page.page)  # the HTML page for client managers (GET /)
     app.register_blueprint(page.assets)  # its CSS and script
+    app.register_blueprint(auditpage.audit)  # the audit log, for operators
     telemetry.install(app, svc)  # counts every request; GET /metrics for Prometheus
     auth.install(app, config, all(serving.is_loopback_bind(b) for b in binds))  # who may call what (one table)
     signin.install(app, config)  # the page's sign-in form and session cookie

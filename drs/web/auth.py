@@ -7,7 +7,9 @@ in constant time (drs/users.py). A missing or wrong credential is a 401 with `WW
 instead. A token in the query string is refused (URLs end up in logs and browser histories).
 
 With no user and no token configured, the app is open as before, but only while it serves on the loopback
-and the request comes from it (drs/serving.py refuses to start open on any other address). `auth: "off"`
+and the request is local: from the loopback, through no proxy (no forwarding header), addressed to a loopback
+name (Host: localhost or 127.0.0.1, not a rebound DNS name); drs/serving.py
+refuses to start open on any other address. Failed password checks go to the audit log (drs/audit.py). `auth: "off"`
 in config turns every check off, on purpose.
 """
 
@@ -17,6 +19,7 @@ import base64
 import binascii
 import hmac
 import ipaddress
+import sqlite3
 import threading
 import time
 from collections import deque
@@ -27,6 +30,7 @@ from pathlib import Path
 from flask import Flask, Response, current_app, g, redirect, request, session, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
+from drs import audit
 from drs import users as user_store
 from drs.settings import Config
 from drs.users import Users, UsersError
@@ -48,15 +52,31 @@ ACCESS: dict[str, str | None] = {
     "page.client": VIEWER,
     "page.risk_list_csv": VIEWER,
     "page.image": VIEWER,
+    "audit.audit_page": OPERATOR,  # who did what: names and addresses
     "page_assets.static": OPEN,  # the CSS and script, needed by the sign-in form
     "signin.form": OPEN,
     "signin.sign_in": OPEN,
     "signin.sign_out": OPEN,  # checks its CSRF token itself
 }
-PAGE_BLUEPRINTS = ("page",)  # a person without a credential is sent to the sign-in form
+PAGE_BLUEPRINTS = ("page", "audit")  # a person without a credential is sent to the sign-in form
 CHALLENGE = 'Bearer realm="drs", Basic realm="drs", charset="UTF-8"'
 QUERY_TOKENS = ("access_token", "token", "api_key")
 READ_METHODS = ("GET", "HEAD")
+# any of these says a proxy passed the request on: not local, even from 127.0.0.1 (open mode serves only local requests)
+FORWARDING_HEADERS = (
+    "Forwarded",
+    "X-Forwarded-For",
+    "X-Forwarded-Host",
+    "X-Forwarded-Proto",
+    "X-Forwarded-Port",
+    "X-Forwarded-Server",
+    "X-Forwarded-Prefix",
+    "X-Real-IP",
+    "X-Client-IP",
+    "True-Client-IP",
+    "CF-Connecting-IP",
+    "Via",
+)
 FAILURES_PER_MINUTE = 5
 
 
@@ -173,7 +193,16 @@ def check_password(state: Auth, users: Users, name: str, password: str) -> tuple
     if role is None:
         state.limiter.failed(address)
         current_app.logger.warning("failed sign-in for %r from %s", name, address)  # never the password
+        record(state, name, audit.SIGN_IN_FAILED, {"via": "form" if request.endpoint == "signin.sign_in" else "HTTP Basic"})
     return role, None
+
+
+def record(state: Auth, actor: str, action: str, details: dict[str, object] | None = None) -> None:
+    """One audit event from the web (drs/audit.py); a history the app cannot write is an error in the log, not a 500."""
+    try:
+        audit.record(state.config, actor, action, actor, client_address(), details)
+    except (OSError, sqlite3.Error) as exc:
+        current_app.logger.error("audit log %s: cannot record %s of %r: %s", state.config.history_db, action, actor, exc)
 
 
 def _from_header(state: Auth, users: Users, header: str) -> Identity | Response:
@@ -196,7 +225,7 @@ def _from_header(state: Auth, users: Users, header: str) -> Identity | Response:
     return unauthorized("send Authorization: Bearer <token> or Basic credentials")
 
 
-def _from_session(state: Auth, users: Users) -> Identity | None:
+def from_session(state: Auth, users: Users) -> Identity | None:
     """The signed-in user of the session cookie, while the sign-in is young enough and the user still has that role."""
     name, since = session.get("user"), session.get("since")
     if not isinstance(name, str) or not isinstance(since, (int, float)):
@@ -207,6 +236,9 @@ def _from_session(state: Auth, users: Users) -> Identity | None:
     user = users.users.get(name)
     if user is None or not hmac.compare_digest(user["role"], str(session.get("role", ""))):
         return None
+    # the user's session epoch changes on sign-out, a new password or role, removal: every older cookie stops here
+    if not hmac.compare_digest(str(user.get("session_epoch", "")), str(session.get("epoch", ""))):
+        return None
     return Identity(name, user["role"], "session")
 
 
@@ -214,7 +246,7 @@ def identify(state: Auth, users: Users) -> Identity | Response | None:
     header = request.headers.get("Authorization")
     if header is not None:
         return _from_header(state, users, header)
-    return _from_session(state, users) if request.method in READ_METHODS else None
+    return from_session(state, users) if request.method in READ_METHODS else None
 
 
 def check_access() -> BaseResponse | None:
@@ -237,9 +269,8 @@ def check_access() -> BaseResponse | None:
         response, status = error_response(503, "the users file cannot be used; see the server log")
         response.status_code = status
         return response
-    if users.empty and state.loopback_bind and is_loopback(request.remote_addr):
-        g.identity = Identity("anyone", OPERATOR, "open")  # no user yet, loopback only: as before authentication existed
-        return None
+    if users.empty:
+        return open_mode()
     found = identify(state, users)
     if isinstance(found, Response):
         return found
@@ -251,6 +282,40 @@ def check_access() -> BaseResponse | None:
         return forbidden(found, needed)
     g.identity = found
     return None
+
+
+def host_name(host: str) -> str:
+    """The name or address of a Host header: 'localhost' of 'localhost:8000', '::1' of '[::1]:8000'."""
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def forwarded_by() -> list[str]:
+    """The forwarding headers of the request: present, it came through a proxy, whatever its address says."""
+    return [name for name in FORWARDING_HEADERS if name in request.headers]
+
+
+def open_mode() -> Response | None:
+    """No user and no token yet: serve the request only if it is local (loopback bind, loopback peer, no proxy)."""
+    state = auth_state()
+    proxied, host = forwarded_by(), host_name(request.host)
+    local_host = is_loopback(host)  # a page elsewhere whose name resolves to 127.0.0.1 (DNS rebinding) sends its own Host
+    if state.loopback_bind and is_loopback(request.remote_addr) and not proxied and local_host:
+        g.identity = Identity("anyone", OPERATOR, "open")  # as before authentication existed
+        return None
+    if proxied:
+        why = f"it came through a proxy ({', '.join(proxied)})"
+    elif not is_loopback(request.remote_addr):
+        why = f"it came from {client_address()}"
+    elif not local_host:
+        why = f"it was addressed to {host!r}, not to this machine"
+    else:
+        why = "this server listens beyond the loopback"
+    return unauthorized(
+        f"no user is configured, so only local requests are served and {why}: add a user with"
+        " `python -m drs.users add NAME --role operator`"
+    )
 
 
 def install(app: Flask, config: Config, loopback_bind: bool) -> Auth:

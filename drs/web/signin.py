@@ -2,7 +2,9 @@
 
 The session lives in Flask's signed cookie (HttpOnly, SameSite=Lax, Secure when the request came over
 TLS), signed with a key generated on the first start and kept, mode 0600, beside the users file. A
-sign-in lasts `session_hours` from the moment it was made (drs/web/auth.py checks). Failed sign-ins are
+sign-in lasts `session_hours` from the moment it was made, and ends earlier when the user's session epoch in
+the users file changes: on sign-out (every session of that user), a new password or role, removal (drs/web/auth.py
+checks; a copied cookie stops working then too). `next` is followed only to a path on this site. Failed sign-ins are
 limited per address (drs/web/auth.py's FailureLimiter) and logged with the name, never the password.
 """
 
@@ -10,22 +12,26 @@ from __future__ import annotations
 
 import hmac
 import os
+import re
 import secrets
 import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from flask import Blueprint, Flask, Response, abort, current_app, redirect, render_template, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 
-from drs import layout
+from drs import audit, layout
+from drs import users as user_store
 from drs.settings import Config
 from drs.users import write_private
 from drs.web import auth
 
 signin = Blueprint("signin", __name__, template_folder="templates")
 CSRF_FIELD = "csrf_token"
+MAX_NEXT = 2048  # a longer `next` is not a link of this site
 
 
 class SessionCookies(SecureCookieSessionInterface):
@@ -85,11 +91,29 @@ def _check_csrf() -> None:
         abort(400, "the form has expired or did not come from this site; reload the sign-in page and try again")
 
 
+def same_site_path(target: str | None) -> str | None:
+    """`target` as a browser would read it, if that is a path on this site; else None.
+
+    A browser drops ASCII tab, newline and carriage return anywhere in a URL and reads a backslash as a slash
+    (the WHATWG URL standard), so `/\t/evil.example` and `/\\evil.example` are `//evil.example`: another host. The
+    check runs on that normalised form, and on it percent-decoded too (`/%2F%2Fevil.example`); the form itself is what
+    is returned, so the browser follows exactly what was checked."""
+    if not target or len(target) > MAX_NEXT:
+        return None
+    cleaned = re.sub(r"[\t\n\r]", "", target).replace("\\", "/")
+    decoded = re.sub(r"[\t\n\r]", "", unquote(cleaned)).replace("\\", "/")
+    for form in (cleaned, decoded):
+        if not form.startswith("/") or form.startswith("//") or any(ord(c) < 0x20 or ord(c) == 0x7F for c in form):
+            return None
+        parts = urlsplit(form)
+        if parts.scheme or parts.netloc:
+            return None
+    return cleaned
+
+
 def safe_next(target: str | None) -> str:
-    """Where to go after signing in: a path on this site only (never //host or a full URL)."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("page.index")
+    """Where to go after signing in: a path on this site only (never another host, a full URL or a script), else the page."""
+    return same_site_path(target) or url_for("page.index")
 
 
 def _form(status: int = 200, **context: Any) -> tuple[str, int]:
@@ -111,15 +135,25 @@ def sign_in() -> Response | tuple[str, int]:
         return _form(429, error="Too many failed sign-ins from this address. Wait a minute and try again.", name=name)
     if role is None:
         return _form(401, error="Wrong name or password.", name=name)
+    epoch = str(state.users.get().users.get(name, {}).get("session_epoch", ""))
     session.clear()  # a new session for the signed-in user (no fixation of the one before)
     session.permanent = True
-    session.update(user=name, role=role, since=time.time(), csrf=secrets.token_urlsafe(32))
+    session.update(user=name, role=role, since=time.time(), epoch=epoch, csrf=secrets.token_urlsafe(32))
     current_app.logger.info("%s (%s) signed in from %s", name, role, auth.client_address())
+    auth.record(state, name, audit.SIGN_IN, {"role": role})
     return redirect(safe_next(request.form.get("next")))  # type: ignore[return-value]
 
 
 @signin.post("/signout")
 def sign_out() -> Response:
+    """Sign out: this user's sessions end everywhere (a new session epoch), so a copied cookie stops working too."""
     _check_csrf()
+    state, name = auth.auth_state(), session.get("user")
+    if isinstance(name, str) and auth.from_session(state, state.users.get()) is not None:
+        try:
+            user_store.end_sessions(state.config.users_file, name)
+        except OSError as exc:  # a users file this server may not write: this browser is signed out, copies are not
+            current_app.logger.error("cannot end the other sessions of %r (%s): remove or re-add the user to end them", name, exc)
+        auth.record(state, name, audit.SIGN_OUT, {"sessions": "all of this user's"})
     session.clear()
     return redirect(url_for("signin.form"))  # type: ignore[return-value]

@@ -1,0 +1,18 @@
+"""`GET /audit`: the audit log (drs/audit.py) for operators, newest first; `?limit=` shows more."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, render_template, request
+
+from drs import audit as audit_log
+from drs.web import api
+
+audit = Blueprint("audit", __name__, template_folder="templates")
+SHOWN, MOST = 200, 5000
+
+
+@audit.get("/audit")
+def audit_page() -> str:
+    config = current_app.extensions[api.SERVICE].config
+    limit = min(max(request.args.get("limit", SHOWN, type=int) or SHOWN, 1), MOST)
+    return render_template("audit.html", events=audit_log.events(config, request.args.get("since"), limit), limit=limit)
