@@ -135,15 +135,16 @@ def compare_views(config: Config, step: str) -> list[str]:
     banner_text = " ".join(re.findall(r'<div class="banner[^"]*"[^>]*><p>(.*?)</p>', html, re.S))
     for version in set(re.findall(r"v\d{4}", banner_text)) - {now}:
         check(False, f"a banner speaks of {version} while {now} is deployed: {re.sub(r'<[^>]+>', '', banner_text)[:300]}")
-    card = re.search(r'id="card-check">([^<]*)</div>\s*<div class="tile-note">([^<]*)</div>', html)
+    card = re.search(r'<div class="tile-value ([^"]*)" id="card-check">([^<]*)</div>\s*<div class="tile-note">([^<]*)</div>', html)
     drift_run = page.last_drift_run(history.runs(config.history_db))
     if card is not None and drift_run is not None:
         checked = (drift_run["details"]["drift"] or {}).get("deployed_version")
         if checked is not None and checked != now:
             check(
-                checked in card.group(2),
-                f"the 'Model on new data' tile ({card.group(1)}) is about {checked}, not {now}, and does not say so",
+                checked in card.group(3),
+                f"the 'Model on new data' tile ({card.group(2)}) is about {checked}, not {now}, and does not say so",
             )
+            check(card.group(1) == "muted", f"the tile about {checked} is coloured {card.group(1)!r} as if it were {now}'s state")
 
     # a client view: the top client
     view = unescape(client.get(f"/clients/{top_corp}").get_data(as_text=True))
