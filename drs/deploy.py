@@ -193,15 +193,23 @@ def record_by_hand(config: Config, before: Deployment | None, new: Deployment, f
     """A row in the run history for a deployment by hand (kind `deployment`), as a rollback leaves one, so that the
     page's banner speaks of the version in use and not of an older run's deployment."""
     replaced = f", replacing {before.label}" if before else ""
+    message = f"deployed {new.label} by hand{replaced}{' (--force)' if forced else ''} (F1 {new.score():.4f} on the test data)"
+    details = {"from": before.version if before else None, "to": new.version, "by_hand": True, "force": forced}
+    record_event(config, "deployment", Outcome.DEPLOYED, message, new, details)
+
+
+def record_event(config: Config, kind: str, outcome: Outcome, message: str, now_current: Deployment, details: dict[str, Any]) -> None:
+    """One run-history row for a change of production made outside a full-process run (by hand, a rollback)."""
+    at = utc_now()
     history.append_run(
         config.history_db,
-        started_at=utc_now(),
-        finished_at=utc_now(),
-        kind="deployment",
-        outcome=Outcome.DEPLOYED,
-        message=f"deployed {new.label} by hand{replaced}{' (--force)' if forced else ''} (F1 {new.score():.4f} on the test data)",
-        deployed_version=new.version,
-        details={"from": before.version if before else None, "to": new.version, "by_hand": True, "force": forced},
+        started_at=at,
+        finished_at=at,
+        kind=kind,
+        outcome=outcome,
+        message=message,
+        deployed_version=now_current.version,
+        details=details,
     )
 
 
@@ -225,15 +233,8 @@ def rollback(config: Config, version: int | None = None) -> Deployment:
     if sent is not None:
         details["notifications"] = sent
     audit.record(config, audit.os_user(), audit.ROLLED_BACK, target.label, audit.command_line(), details)
-    history.append_run(
-        config.history_db,
-        started_at=utc_now(),
-        finished_at=utc_now(),
-        kind="rollback",
-        outcome=Outcome.ROLLED_BACK,
-        message=f"rolled back from {now.label if now else 'nothing'} to {target.label}",
-        deployed_version=target.version,
-        details=details,
+    record_event(
+        config, "rollback", Outcome.ROLLED_BACK, f"rolled back from {now.label if now else 'nothing'} to {target.label}", target, details
     )
     return target
 
