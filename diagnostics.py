@@ -5,16 +5,16 @@ which the API serves (see drs/diagnostics.py; newest package versions: drs/packa
 
     python diagnostics.py [--config FILE] [-v]
 
-The course's functions keep their names here and work with no arguments
-(reading config.json beside the scripts): model_predictions(), dataframe_summary(),
-missing_data(), execution_time(), outdated_packages_list().
+The course's functions keep their names here, with no arguments and the course's lists
+(DRS_CONFIG or config.json beside the scripts; drs/course.py): model_predictions(),
+dataframe_summary(), missing_data(), execution_time(), outdated_packages_list().
 """
 
 from __future__ import annotations
 
 from drs.cli import run_stage
-from drs.diagnostics import dataframe_summary, execution_time, missing_data, model_predictions, run
-from drs.packages import outdated_packages_list
+from drs.course import dataframe_summary, execution_time, missing_data, model_predictions, outdated_packages_list
+from drs.diagnostics import run
 
 __all__ = ["dataframe_summary", "execution_time", "main", "missing_data", "model_predictions", "outdated_packages_list"]
 

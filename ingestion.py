@@ -10,6 +10,7 @@ CSV (drs/dbsource.py), as each cron tick does first; --dry-run says how many row
     python ingestion.py [--config FILE] [--settle-seconds S] [--from-database [--dry-run]] [--wait-seconds S] [-v]
 
 It runs under the full process's lock (waiting for a run in progress; docs/stages.md), but for --dry-run.
+The course's merge_multiple_dataframe() does the same from Python, returning the data (drs/course.py).
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ from __future__ import annotations
 import argparse
 
 from drs.cli import add_settle_argument, run_main, with_settle
+from drs.course import ingest_by_hand, merge_multiple_dataframe
 from drs.dbsource import fetch_by_hand
 from drs.errors import StageError
-from drs.ingest import ingest
-from drs.rankings import INGESTION_BY_HAND
-from drs.reporting import refresh
 from drs.settings import Config
+
+__all__ = ["main", "merge_multiple_dataframe"]
 
 
 def arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,8 +42,7 @@ def body(config: Config, args: argparse.Namespace) -> int:
     if args.from_database:
         print(fetch_by_hand(config, args.dry_run))
         return 0
-    ingest(with_settle(config, args))
-    refresh(config, INGESTION_BY_HAND, fail=False)  # the deployed model ranks the new data: every view shows that list
+    ingest_by_hand(with_settle(config, args))  # then the deployed model ranks the new data: every view shows that list
     return 0
 
 

@@ -6,6 +6,8 @@ run that deploys does the same; `--input CSV` ranks the clients of that file (ex
 optional) instead of the latest ingested data.
 
     python reporting.py [--config FILE] [-v] [--input CSV]
+
+The course's score_model() draws confusionmatrix.png alone and returns its path (drs/course.py).
 """
 
 from __future__ import annotations
@@ -14,8 +16,11 @@ import argparse
 from pathlib import Path
 
 from drs.cli import run_main
+from drs.course import confusion_matrix as score_model
 from drs.reporting import run
 from drs.settings import Config
+
+__all__ = ["main", "score_model"]
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:

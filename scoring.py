@@ -4,12 +4,17 @@ Writes `output_model_path/latestscore.txt` (the bare F1, as the course has it) a
 `latestscore.json` (see drs/scoring.py).
 
     python scoring.py [--config FILE] [-v]
+
+The course's score_model() does the same from Python and returns the F1 (drs/course.py).
 """
 
 from __future__ import annotations
 
 from drs.cli import run_stage
+from drs.course import score_model
 from drs.scoring import score
+
+__all__ = ["main", "score_model"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,12 +4,17 @@ Reads `output_folder_path/finaldata.csv`; writes `output_model_path/trainedmodel
 and `trainedmodel.json` (see drs/training.py).
 
     python training.py [--config FILE] [-v]
+
+The course's train_model() does the same from Python (drs/course.py).
 """
 
 from __future__ import annotations
 
 from drs.cli import run_stage
+from drs.course import train_model
 from drs.training import train
+
+__all__ = ["main", "train_model"]
 
 
 def main(argv: list[str] | None = None) -> int:
