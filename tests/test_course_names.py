@@ -20,7 +20,7 @@ from flask import Flask
 from drs import production
 from drs.fileio import LockBusy, run_lock
 from drs.settings import load_config
-from tests.conftest import ROOT, SHARED_STARTER, run_script, write_config
+from tests.conftest import HEADER, ROOT, SHARED_STARTER, run_script, write_config
 from tools.procs import free_port, stop, wait_until_answering
 
 
@@ -73,6 +73,16 @@ def test_train_score_and_store_do_what_the_scripts_do(practice: Path, project: P
     assert deployed.version == 1 and production.current(config.prod_deployment_folder).version == 1
     assert deployed.score() == pytest.approx(f1, abs=1e-6)
     assert (config.prod_deployment_folder / "current" / "trainedmodel.pkl").exists()
+
+
+def test_merge_multiple_dataframe_ranks_the_new_data_as_ingestion_py_does(practice: Path, project: Path) -> None:
+    course_pass()
+    config = load_config(practice)
+    (config.input_folder / "dataset9.csv").write_text(HEADER + "zqzq,12,345,67,0\n")
+    assert "zqzq" not in config.model_output("risklist.csv").read_text()
+    frame = script("ingestion").merge_multiple_dataframe()
+    assert "zqzq" in set(frame.corporation)
+    assert "zqzq" in config.model_output("risklist.csv").read_text()  # the deployed model ranked the new data
 
 
 def test_diagnostics_and_reporting_names_return_the_course_values(practice: Path, project: Path) -> None:
