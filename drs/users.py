@@ -212,7 +212,9 @@ def pipeline_token(path: Path) -> str | None:
     if read_users(path).empty:
         return None
     secret = pipeline_token_file(path)
-    with run_lock(path.parent / f".{layout.PIPELINE_TOKEN_FILE}.lock", wait_seconds=USERS_LOCK_WAIT_SECONDS):  # two first calls issue one token
+    with run_lock(
+        path.parent / f".{layout.PIPELINE_TOKEN_FILE}.lock", wait_seconds=USERS_LOCK_WAIT_SECONDS
+    ):  # two first calls issue one token
         try:
             with open(secret, encoding="utf-8") as handle:
                 if os.fstat(handle.fileno()).st_mode & 0o077:
