@@ -202,12 +202,17 @@ class ArrivalPlan:
         return (self.order.get(name, 0), name)
 
 
+NS_PER_SECOND = 1_000_000_000
+
+
 def arrival_plan(known: list[dict[str, Any]], files: list[Stamp], ingested_before: set[str], now: str | None = None) -> ArrivalPlan:
     """The arrival order of `files`, given the `known` arrivals of their folder (history.arrivals); pure.
 
     A known file keeps its place while its content is the same (a touch is only noted); a file whose content
-    changed, and every file never seen, go after everything known, in the order of their modification time,
-    then name (the rule for files first seen together, and for the first ingestion ever). `ingested_before`
+    changed, and every file never seen, go after everything known, in the order of their modification time to
+    the whole second, then name (the rule for files first seen together, and for the first ingestion ever: files
+    written in the same second, as a `git clone` or a bulk copy writes them, count as written together and go by
+    name, since nanoseconds there say only the order the copier happened to take). `ingested_before`
     names the files an ingestion from before the record existed took: at the first record they come first (by the
     same rule; they were there before any new file) and are recorded as found then."""
     now = now or utc_now()
@@ -232,7 +237,7 @@ def arrival_plan(known: list[dict[str, Any]], files: list[Stamp], ingested_befor
             del by_content[old["sha256"]]
     following = max(order.values(), default=0)
     first = not known  # at the first record, the files an earlier ingestion took were there before the new ones
-    for stamp in sorted(fresh, key=lambda s: (first and s.name not in ingested_before, s.mtime_ns, s.name)):
+    for stamp in sorted(fresh, key=lambda s: (first and s.name not in ingested_before, s.mtime_ns // NS_PER_SECOND, s.name)):
         following += 1
         old = by_name.get(stamp.name)
         how = CHANGED if old is not None else FOUND if first and stamp.name in ingested_before else ARRIVED

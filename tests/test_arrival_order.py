@@ -72,6 +72,19 @@ def test_a_later_file_whose_name_sorts_first_holds_the_newest_rows(practice_conf
     assert arrived(config) == ["dataset1.csv", "dataset2.csv", OLD, NEW]
 
 
+def test_files_written_in_the_same_second_go_by_name_whatever_their_nanoseconds() -> None:
+    """A fresh clone writes the shipped files within one second in an order of its own (seen: dataset2.csv a few
+    hundred microseconds before dataset1.csv), which must not decide whose rows are newest."""
+    second = 1_796_000_000 * sources.NS_PER_SECOND
+    files = [
+        sources.Stamp(name="dataset2.csv", sha256="b" * 64, size=10, mtime_ns=second + 100),
+        sources.Stamp(name="dataset1.csv", sha256="a" * 64, size=10, mtime_ns=second + 900_000),
+        sources.Stamp(name="later.csv", sha256="c" * 64, size=10, mtime_ns=second + 2 * sources.NS_PER_SECOND),
+    ]
+    plan = sources.arrival_plan([], files, set(), now="2026-12-02T00:00:00+00:00")
+    assert sorted(plan.order, key=plan.key) == ["dataset1.csv", "dataset2.csv", "later.csv"]
+
+
 def test_files_first_seen_together_go_by_modification_time_then_name(practice_config: Config) -> None:
     config = practice_config
     ingest.ingest(config)
