@@ -12,8 +12,8 @@ Order of one fetch, under the run lock (docs/database.md gives the exactly-once 
    already landed, and are told apart by their identity (the watermark value and the row's five values, hashed),
    which the landed record keeps for every row in the window. No rows: done, one round trip.
 3. Rows whose watermark is NULL are named (log and run record) and left for a later tick: they land once stamped.
-   Every other row is checked against the schema (a missing column, a NULL, text in a numeric column: one line
-   naming the row and column; nothing written, the watermark not moved). Rows already landed are dropped.
+   Every other row is checked against the schema (a missing column, a NULL, text in a numeric column, an id the
+   readers refuse (drs/ids.py): one line naming the row and column; nothing written, the watermark not moved). Rows already landed are dropped.
 4. Write `db-<from>-<to>.csv` under a temporary name, fsync, record the batch `pending` (name, sha256, range, the
    new watermark and the identities in its window), rename it into place, then mark it `landed`: the new watermark.
 
@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from drs import history
+from drs import ids as id_rule
 from drs.errors import DataError, StageError
 from drs.fileio import fsync_dir, sha256_bytes
 from drs.layout import TMP_PREFIX
@@ -303,11 +304,13 @@ def count_value(value: Any) -> int | None:
 
 @dataclass(frozen=True)
 class Columns:
-    """The schema's columns (drs/schema.py's Schema, without loading polars): the id, the features, the target."""
+    """The schema's columns (drs/schema.py's Schema, without loading polars): the id, the features, the target, and
+    the longest id accepted (drs/ids.py)."""
 
     id_column: str
     features: tuple[str, ...]
     target: str
+    max_id_length: int = id_rule.DEFAULT_MAX_LENGTH
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -315,7 +318,7 @@ class Columns:
 
     @classmethod
     def from_config(cls, config: Config) -> Columns:
-        return cls(config.id_column, tuple(config.features), config.target)
+        return cls(config.id_column, tuple(config.features), config.target, config.max_id_length)
 
 
 @dataclass(frozen=True)
@@ -340,13 +343,16 @@ def checked_rows(columns: list[str], rows: Sequence[Sequence[Any]], schema: Colu
     out, stamps, unstamped = [], [], []
     for number, row in enumerate(rows, start=1):
         ident = row[at[schema.id_column]]
-        where = f"row {number} ({schema.id_column} {ident!r})"
+        where = f"row {number} ({schema.id_column} {id_rule.clipped(ident) if isinstance(ident, str) else repr(ident)})"
         if row[at[mark_column]] is None:
             unstamped.append(where)
             continue
         if ident is None or not str(ident).strip():
             raise DataError(source, f"row {number}: column '{schema.id_column}' is empty (NULL)", 1)
         values: list[Any] = [str(ident).strip()]
+        wrong = id_rule.problem(values[0], schema.max_id_length)  # the readers' rule: the batch would be rejected whole
+        if wrong:
+            raise DataError(source, f"{where}: column '{schema.id_column}' {wrong}", 1)
         for column in (*schema.features, schema.target):
             raw = row[at[column]]
             value = count_value(raw)

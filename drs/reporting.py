@@ -39,7 +39,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, MaxNLocator
 
-from drs import calibration, explain, history, layout, production, rankings, risk, standing
+from drs import calibration, csvsafe, explain, history, layout, production, rankings, risk, standing
 from drs.diagnostics import deployed_model, missing_percent, summarize
 from drs.errors import DataError, DeploymentError, StageError
 from drs.fileio import atomic_output, atomic_write_json
@@ -163,9 +163,8 @@ def read_clients(path: Path, schema: Schema) -> pd.DataFrame:
 
 
 def write_risk_list(ranked: pd.DataFrame, path: Path) -> None:
-    out = risk.rounded(ranked)
-    with atomic_output(path) as tmp:
-        out.to_csv(tmp, index=False, lineterminator="\n")
+    """risklist.csv, rounded as the API gives it, through the writer of every CSV for people (drs/csvsafe.py)."""
+    csvsafe.write_frame(risk.rounded(ranked), path)
 
 
 # ---- history and trends ---------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The data schema and the one checked CSV reader every stage uses.
 
-A file is accepted whole or rejected whole: a file with a bad row is a sign of
-a broken export, and training on the rest of it would hide that. The error
+A file is accepted whole or rejected whole: a file with a bad row (a bad value, or an id
+drs/ids.py refuses: too long, a control character) is a sign of a broken export, and
+training on the rest of it would hide that. The error
 names the file, the line (as an editor numbers it) and the column, so the sender can
 fix it; a fixed file (new sha256) is tried again.
 
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
+from drs import ids as id_rule
 from drs.errors import DataError
 
 if TYPE_CHECKING:
@@ -47,6 +49,7 @@ class Schema:
     id_column: str = "corporation"
     features: tuple[str, ...] = ("lastmonth_activity", "lastyear_activity", "number_of_employees")
     target: str = "exited"
+    max_id_length: int = id_rule.DEFAULT_MAX_LENGTH
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -54,7 +57,7 @@ class Schema:
 
     @classmethod
     def from_config(cls, config: Config) -> Schema:
-        return cls(id_column=config.id_column, features=tuple(config.features), target=config.target)
+        return cls(id_column=config.id_column, features=tuple(config.features), target=config.target, max_id_length=config.max_id_length)
 
 
 # ---- how a problem is said -----------------------------------------------------------------
@@ -67,9 +70,9 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
-def _examples(lines: list[int], values: list[object]) -> str:
+def _examples(lines: list[int], values: list[object], show: Callable[[Any], str] = repr) -> str:
     def one(line: int, value: object) -> str:
-        return f"line {line}" if isinstance(value, str) and not value.strip() else f"line {line} ({value!r})"
+        return f"line {line}" if isinstance(value, str) and not value.strip() else f"line {line} ({show(value)})"
 
     shown = ", ".join(one(n, v) for n, v in zip(lines[:MAX_EXAMPLES], values[:MAX_EXAMPLES], strict=True))
     more = len(lines) - MAX_EXAMPLES
@@ -286,6 +289,14 @@ def value_checks(raw: pd.Series, values: pd.Series, is_target: bool) -> list[tup
     ]
 
 
+def id_checks(ids: pd.Series, max_length: int) -> list[tuple[np.ndarray, str, str]]:
+    """(which ids, what is wrong with them, the rule) for the stripped ids, in drs/ids.py's words, in the order they are told."""
+    return [
+        (ids.str.contains(id_rule.CONTROL).to_numpy(dtype=bool), id_rule.CONTROL_WORDS, f": {id_rule.PLAIN_TEXT}"),
+        ((ids.str.len() > max_length).to_numpy(dtype=bool), id_rule.too_long_words(max_length), ""),
+    ]
+
+
 HINTS = {"has a number written with a separator in": ": write whole numbers with no thousands separator or decimal comma (1200, not 1,200)"}
 
 
@@ -307,8 +318,17 @@ def validate_frame(
             int(missing.sum()),
         )
 
+    stripped = ids.astype(str).str.strip()  # spaces around an id are not part of it
+    for bad, words, hint in id_checks(stripped, schema.max_id_length):
+        if bad.any():
+            raise DataError(
+                source,
+                f"column '{schema.id_column}' {words} in {_examples(list(line_numbers[bad]), list(stripped[bad]), id_rule.clipped)}{hint}",
+                int(bad.sum()),
+            )
+
     numeric_columns = list(schema.features) + ([schema.target] if require_target and schema.target in frame else [])
-    out = pd.DataFrame({schema.id_column: ids.astype(str).str.strip()})
+    out = pd.DataFrame({schema.id_column: stripped})
     for column in numeric_columns:
         raw = frame[column]
         values = pd.to_numeric(raw, errors="coerce").astype("float64")
@@ -329,7 +349,7 @@ def fast_frame(data: bytes, schema: Schema, require_target: bool = True) -> pl.D
     """The common case at native speed: polars parses the numbers as int64 and checks the rules.
 
     It only ever accepts: any file it is unsure about (a parse error, a blank
-    line, a value such as `3.0`, an id with spaces to strip) returns None and
+    line, a value such as `3.0`, an id with spaces to strip, an id drs/ids.py refuses) returns None and
     goes to `frame_from_text`, which accepts it or names the problem exactly
     as before. So both readers accept the same files with the same values.
     """
@@ -357,6 +377,8 @@ def fast_frame(data: bytes, schema: Schema, require_target: bool = True) -> pl.D
         pl.all_horizontal(pl.all().is_not_null().all()),
         (ids.str.len_bytes() > 0).all(),
         ~ids.str.contains(EDGE_SPACE).any(),
+        ~ids.str.contains(id_rule.CONTROL_REGEX).any(),
+        (ids.str.len_chars() <= schema.max_id_length).all(),
         *[((pl.col(c) >= 0) & (pl.col(c) <= EXACT_LIMIT)).all() for c in checked],
     ]
     if require_target:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from drs import layout
+from drs import ids, layout
 from drs.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -261,6 +261,9 @@ class Config:
     )
     target: str = setting("target", "exited", NAME, "the label column (0 stayed, 1 exited)")
     id_column: str = setting("id_column", "corporation", NAME, "the client id column (never a feature)")
+    max_id_length: int = setting(
+        "max_id_length", ids.DEFAULT_MAX_LENGTH, COUNT, "longest id accepted, in characters (a longer one rejects its file; docs/data.md)"
+    )
     model: dict[str, Any] = setting(
         "model", MODEL_DEFAULTS, MODEL, "logistic regression settings: C, solver, random_state, scale, max_iter, dtype"
     )

@@ -52,7 +52,7 @@ def generated_arrivals(folder: Path) -> list[str]:
     write_frame(pd.concat([a, a.iloc[:200], a.iloc[50:60]], ignore_index=True), folder / "f01.csv")  # within-file duplicates
     write_frame(pd.concat([a.iloc[-300:], b], ignore_index=True), folder / "f02.csv")  # re-sent rows of f01
     odd = b.iloc[:20].copy()
-    odd.loc[odd.index[:5], "corporation"] = ["x,y", 'q"uote', "sp ace", "ünï", "tab\tid"]
+    odd.loc[odd.index[:5], "corporation"] = ["x,y", 'q"uote', "sp ace", "ünï", "=formula"]
     write_frame(pd.concat([odd, c], ignore_index=True), folder / "f03.csv")
     text = (folder / "f03.csv").read_text()
     (folder / "f04.csv").write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode())  # all duplicates, BOM + CRLF

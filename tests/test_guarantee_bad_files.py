@@ -92,6 +92,11 @@ REJECTED: dict[str, tuple[Callable[[Path], None], str]] = {
     "exited_minus_one.csv": (text(HEADER + "abcd,12,340,56,-1\n"), "column 'exited' must be 0 or 1 but is not in line 2 ('-1')"),
     "exited_yes.csv": (text(HEADER + "abcd,12,340,56,yes\n"), "column 'exited' must be 0 or 1 but is not in line 2 ('yes')"),
     "no_corporation.csv": (text(HEADER + ",12,340,56,1\n"), "column 'corporation' is empty in line 2"),
+    "multiline_name.csv": (  # issue 21: an id is plain text on one line (drs/ids.py)
+        text(HEADER + '"Acme\nHoldings",12,340,56,1\n'),
+        "column 'corporation' holds a control character in line 2 ('Acme\\nHoldings'):"
+        " an id must be plain text on one line (no NUL, tab, line break or other control character)",
+    ),
     "latin1.csv": (
         raw((HEADER + "caf\xe9,12,340,56,1\n").encode("latin-1")),
         f"is not UTF-8 text (line 2 has the byte 0xe9, at offset {len(HEADER) + 3}: saved as Latin-1 or Windows-1252?):"
@@ -238,7 +243,6 @@ ACCEPTED: dict[str, tuple[Callable[[Path], None], list[list[object]]]] = {
         text(HEADER + rows(2, start=700) + '"Smith, Jones, and Co",1,2,3,0\n'),
         [["zz700", 20, 1100, 75, 0], ["zz701", 21, 1101, 76, 1], ["Smith, Jones, and Co", 1, 2, 3, 0]],
     ),
-    "multiline_name.csv": (text(HEADER + '"Acme\nHoldings",12,340,56,1\n'), [["Acme\nHoldings", 12, 340, 56, 1]]),
 }
 GOOD = ["dataset1.csv", "dataset2.csv"]
 

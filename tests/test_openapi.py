@@ -41,6 +41,7 @@ PAGE_ROUTES = {
     ("/images/<name>", "get"),
     ("/static/<path:filename>", "get"),
     ("/clients/<path:corporation>", "get"),
+    ("/clients/", "get"),  # ?id=<id>: an id the path cannot carry (drs/web/page.py client_url)
     ("/audit", "get"),
 }
 

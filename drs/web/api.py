@@ -30,11 +30,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
-import pandas as pd
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from drs import alerts, diagnostics, explain, formatting, history, layout, movement, production, risk, standing
+from drs import alerts, csvsafe, diagnostics, explain, formatting, history, layout, movement, production, risk, standing
+from drs import ids as id_rule
 from drs.errors import DataError, DeploymentError
 from drs.metrics import metrics
 from drs.model import LinearModel, Scorer, feature_matrix, linear_model_of, scorer_for
@@ -221,6 +221,9 @@ def records_to_matrix(records: Any, schema: Schema, max_records: int) -> Rows:
             if type(corp) is not int:
                 raise ApiError(400, f"record {i}: '{id_column}' must be a string, got {json_repr(corp)}")
             corp = str(corp)
+        wrong = id_rule.problem(corp.strip(), schema.max_id_length) if corp is not None else None
+        if wrong:
+            raise ApiError(400, f"record {i}: '{id_column}' {wrong}")
         ids.append(corp)
     if not {type(v) for row in rows for v in row} <= {int, float}:  # strings, booleans, null, ...
         rows = [[_number(v, i, c) for v, c in zip(row, features, strict=True)] for i, row in enumerate(rows, start=1)]
@@ -484,12 +487,13 @@ class Ranking:
 
 
 def read_ranking(config: Config, schema: Schema) -> tuple[Any, dict[str, Any] | None, dict[str, Any]]:
-    """risklist.csv (as written: a corporation "NA" stays a name, an empty cell is not known), risklist.json, changes.json."""
+    """risklist.csv (as written: a corporation "NA" stays a name, an empty cell is not known, a name neutralised for
+    spreadsheets back to the original: drs/csvsafe.py), risklist.json, changes.json."""
     path = config.model_output(layout.RISK_LIST)
     dtypes: dict[str, str] = {schema.id_column: "str", explain.TOP_REASON: "str"}
     dtypes.update({name: "Float64" if name == movement.PROBABILITY_CHANGE else "Int64" for name in movement.COLUMNS})
     try:
-        frame = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype=dtypes)
+        frame = csvsafe.read_frame(path, dtypes)
     except (OSError, ValueError) as exc:
         raise ApiError(503, f"{layout.RISK_LIST} cannot be read: {exc}") from None
     frame[explain.TOP_REASON] = frame[explain.TOP_REASON].fillna("")

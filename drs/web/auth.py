@@ -26,6 +26,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from flask import Flask, Response, current_app, g, redirect, request, session, url_for
 from werkzeug.wrappers import Response as BaseResponse
@@ -276,12 +277,19 @@ def check_access() -> BaseResponse | None:
         return found
     if found is None:
         if request.blueprint in PAGE_BLUEPRINTS and request.method in READ_METHODS:
-            return redirect(url_for("signin.form", next=request.full_path.rstrip("?")))
+            return redirect(url_for("signin.form", next=own_path()))
         return unauthorized("sign in, or send Authorization: Bearer <token> (python -m drs.users token NAME --role ROLE)")
     if not user_store.role_allows(found.role, needed):
         return forbidden(found, needed)
     g.identity = found
     return None
+
+
+def own_path() -> str:
+    """This request's path and query as a link back to it: the path quoted again, so that an id with `?`, `#` or `%`
+    in /clients/<id> comes back as itself after the sign-in (`request.full_path` is decoded)."""
+    query = request.query_string.decode("latin-1")
+    return quote(request.path) + (f"?{query}" if query else "")
 
 
 def host_name(host: str) -> str:

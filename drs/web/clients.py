@@ -25,6 +25,7 @@ import numpy as np
 import polars as pl
 
 from drs import explain, production
+from drs import ids as id_rule
 from drs.errors import DeploymentError
 from drs.ingest import Status
 from drs.model import Scorer, scorer_for
@@ -121,7 +122,8 @@ def client_rows(config: Config, schema: Schema, corporation: str) -> list[dict[s
         frame = pl.read_csv(path, infer_schema=False)
         if schema.id_column not in frame.columns:
             continue
-        found = frame.with_row_index("line", offset=2).filter(pl.col(schema.id_column) == corporation)
+        ids = pl.col(schema.id_column).str.strip_chars(id_rule.SPACES)  # as the readers took it (drs/schema.py)
+        found = frame.with_row_index("line", offset=2).filter(ids == corporation)
         for row in found.iter_rows(named=True):
             rows.append(
                 {

