@@ -13,7 +13,8 @@ Order of one fetch, under the run lock (docs/database.md gives the exactly-once 
    which the landed record keeps for every row in the window. No rows: done, one round trip.
 3. Rows whose watermark is NULL are named (log and run record) and left for a later tick: they land once stamped.
    Every other row is checked against the schema (a missing column, a NULL, text in a numeric column, an id the
-   readers refuse (drs/ids.py): one line naming the row and column; nothing written, the watermark not moved). Rows already landed are dropped.
+   readers refuse (drs/ids.py): one line naming the row and column; nothing written, the watermark not moved).
+   Rows already landed are dropped.
 4. Write `db-<from>-<to>.csv` under a temporary name, fsync, record the batch `pending` (name, sha256, range, the
    new watermark and the identities in its window), rename it into place, then mark it `landed`: the new watermark.
 

@@ -1,6 +1,6 @@
 """What a client id may be: the one rule of the CSV readers (drs/schema.py), the database source (drs/dbsource.py)
-and the API's JSON records, in words the sender can act on. Standard library only: the database source and the
-API check ids without loading polars.
+and the API's JSON records, in words the sender can act on. Standard library only: the database source checks
+its rows without loading polars.
 
 An id is the client's key: it names the client on the page, in links (/clients/<id>), in logs and in every file.
 After the spaces around it are removed (as they always were), it must be

@@ -47,6 +47,7 @@ QUOTED = ["'quoted already", "''twice quoted"]  # a leading ' gets one more, so 
 PATHLIKE = ["a/b", "a/../b", "..", ".", "a//b", "/leading slash", "trailing slash/", "?q=1#frag", "100% sure", "%2F", "a\\b"]
 PLAIN_BUT_ODD = ["space in name", "été ünïcode 東京", "<script>alert(1)</script>", 'say "hi", then', "O'Brien & Sons; Ltd."]
 HOSTILE = FORMULAS + QUOTED + PATHLIKE + PLAIN_BUT_ODD
+PADDED = "space in name"  # written with spaces and a tab around it
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 PLAIN = "an id must be plain text on one line (no NUL, tab, line break or other control character)"
 
@@ -56,7 +57,8 @@ def hostile_csv() -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(HEADER.strip().split(","))
     for i, name in enumerate(HOSTILE):
-        writer.writerow([name, 1 + i % 3, 100 + i, 10 + i % 5, 0])  # active, and at high risk: on the list and in the PDF
+        written = f"  {name} \t" if name == PADDED else name  # the readers take it without the spaces around it
+        writer.writerow([written, 1 + i % 3, 100 + i, 10 + i % 5, 0])  # active, and at high risk: on the list and in the PDF
     return buffer.getvalue()
 
 
