@@ -9,7 +9,7 @@ workers share their metrics (GET /metrics) through files in the project's
 import os
 import sys
 
-from drs import multiproc, serving
+from drs import answers, multiproc, serving
 from drs.errors import ConfigError
 from drs.settings import load_config
 
@@ -26,11 +26,14 @@ accesslog = os.environ.get("ACCESS_LOG") or None
 logger_class = "drs.accesslog.RedactingLogger"  # no token, password or cookie in the access log
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info")
+# The longest request line (method, URL, HTTP version) served, gunicorn's default said here: over it a JSON 414 (docs/api.md).
+limit_request_line = 4094
 
 
 def on_starting(server):
     """In the master, before any worker: never open on the network by mistake (drs/serving.py; the workers check
     again through DRS_BIND); prometheus-client reads PROMETHEUS_MULTIPROC_DIR when a worker first imports it."""
+    answers.answer_gunicorn_errors_in_json(server.cfg.limit_request_line)  # gunicorn's own 414, 431, 400: JSON too
     binds = list(server.cfg.bind)
     os.environ[serving.BIND_ENV] = ",".join(binds)
     try:
