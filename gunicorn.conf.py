@@ -33,7 +33,6 @@ limit_request_line = 4094
 def on_starting(server):
     """In the master, before any worker: never open on the network by mistake (drs/serving.py; the workers check
     again through DRS_BIND); prometheus-client reads PROMETHEUS_MULTIPROC_DIR when a worker first imports it."""
-    answers.answer_gunicorn_errors_in_json(server.cfg.limit_request_line)  # gunicorn's own 414, 431, 400: JSON too
     binds = list(server.cfg.bind)
     os.environ[serving.BIND_ENV] = ",".join(binds)
     try:
@@ -52,3 +51,8 @@ def on_starting(server):
 
 def child_exit(server, worker):
     multiproc.worker_exited(worker.pid)
+
+
+def post_worker_init(worker):
+    """In each worker, before it serves: gunicorn's own error answers (414, 431, 400) in JSON, like the app's (drs/answers.py)."""
+    answers.answer_gunicorn_errors_in_json(worker.cfg.limit_request_line)
