@@ -9,7 +9,7 @@ workers share their metrics (GET /metrics) through files in the project's
 import os
 import sys
 
-from drs import multiproc, serving
+from drs import answers, multiproc, serving
 from drs.errors import ConfigError
 from drs.settings import load_config
 
@@ -26,6 +26,8 @@ accesslog = os.environ.get("ACCESS_LOG") or None
 logger_class = "drs.accesslog.RedactingLogger"  # no token, password or cookie in the access log
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info")
+# The longest request line (method, URL, HTTP version) served, gunicorn's default said here: over it a JSON 414 (docs/api.md).
+limit_request_line = 4094
 
 
 def on_starting(server):
@@ -49,3 +51,8 @@ def on_starting(server):
 
 def child_exit(server, worker):
     multiproc.worker_exited(worker.pid)
+
+
+def post_worker_init(worker):
+    """In each worker, before it serves: gunicorn's own error answers (414, 431, 400) in JSON, like the app's (drs/answers.py)."""
+    answers.answer_gunicorn_errors_in_json(worker.cfg.limit_request_line)

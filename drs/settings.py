@@ -289,6 +289,9 @@ class Config:
     )
     auth: str = setting("auth", "on", AUTH, 'sign-in and tokens required; "off" serves open on purpose (a warning at every start)')
     session_hours: float = setting("session_hours", 12, HOURS, "a page sign-in lasts this long")
+    signin_failures_per_minute: int = setting(
+        "signin_failures_per_minute", 5, COUNT, "wrong passwords one address may send a worker per minute; then 429 (docs/security.md)"
+    )
     proxy_hops: int = setting(
         "proxy_hops", 0, HOPS, "reverse proxies in front whose X-Forwarded-For/-Proto are trusted (0: none; docs/security.md)"
     )

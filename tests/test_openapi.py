@@ -173,6 +173,16 @@ def test_every_documented_answer_happens_and_matches_its_schema(
         if path != "/risk":
             answer = client.open(path, method=method.upper(), headers=viewer, json={"records": [RECORD]} if method == "post" else None)
             _check(spec, method, path, answer, seen)
+    # wrong passwords from one address: after signin_failures_per_minute of them every credential is a 429 (Retry-After)
+    import base64
+
+    wrong = {"Authorization": "Basic " + base64.b64encode(b"nobody:guess").decode()}
+    for path in ("/scoring", "/summarystats", "/diagnostics", "/risk", "/metrics", "/prediction"):
+        method = "post" if path == "/prediction" else "get"
+        for _ in range(config.signin_failures_per_minute + 1):
+            limited = client.open(path, method=method.upper(), headers=wrong, json={"records": [RECORD]} if method == "post" else None)
+        assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
+        _check(spec, method, path, limited, seen)
     assert client.get("/health").status_code == 200 and spec["paths"]["/health"]["get"]["security"] == []
     assert set(spec["components"]["securitySchemes"]) == {"bearerAuth", "basicAuth"}
 

@@ -25,15 +25,14 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http import HTTPStatus
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import BadRequest, HTTPException
 
-from drs import alerts, csvsafe, diagnostics, explain, formatting, history, layout, movement, production, risk, standing
+from drs import alerts, answers, csvsafe, diagnostics, explain, formatting, history, layout, movement, production, risk, standing
 from drs import ids as id_rule
 from drs.errors import DataError, DeploymentError
 from drs.metrics import metrics
@@ -574,20 +573,25 @@ def health() -> Response:
 # ---- errors, app-wide ---------------------------------------------------------------------
 
 
-def _reason(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Error"
-
-
 def error_response(status: int, message: str) -> tuple[Response, int]:
-    """The one error shape: {"status": 400, "error": "Bad Request", "message": "..."}."""
-    return jsonify(status=status, error=_reason(status), message=message), status
+    """The one error shape (drs/answers.py): {"status": 400, "error": "Bad Request", "message": "..."}."""
+    return jsonify(answers.error_body(status, message)), status
+
+
+def refuse_repeated_query_parameters() -> None:
+    """The before_request hook of the whole app: a query parameter given more than once is a 400 naming it.
+
+    `?top=5&top=10` has no one meaning (Werkzeug would take the first, others the last), so no endpoint guesses;
+    this holds for every parameter, documented or not, on every route (the page renders the 400 as a page)."""
+    for name, values in request.args.lists():
+        if len(values) > 1:
+            raise BadRequest(f"the query parameter '{name}' is given {len(values)} times: give it once")
 
 
 def register_errors(app: Flask, max_request_bytes: int) -> None:
-    """JSON errors for everything but the page's own routes (page.py renders those as HTML)."""
+    """JSON errors for everything but the page's own routes (page.py renders those as HTML); the query rule."""
+
+    app.before_request(refuse_repeated_query_parameters)
 
     @app.errorhandler(ApiError)
     def api_error(exc: ApiError) -> tuple[Response, int]:
@@ -606,7 +610,7 @@ def register_errors(app: Flask, max_request_bytes: int) -> None:
             return response, 405
         if status == 404:
             return error_response(404, f"no endpoint {request.path}; see openapi.yaml for the endpoints")
-        return error_response(status, exc.description or _reason(status))
+        return error_response(status, exc.description or answers.reason(status))
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> tuple[Response, int]:

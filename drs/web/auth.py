@@ -78,7 +78,6 @@ FORWARDING_HEADERS = (
     "CF-Connecting-IP",
     "Via",
 )
-FAILURES_PER_MINUTE = 5
 
 
 @dataclass(frozen=True)
@@ -111,9 +110,9 @@ class UsersCache:
 
 
 class FailureLimiter:
-    """Failed password checks per address: at most `limit` in `window` seconds, in this worker process."""
+    """Failed password checks per address: at most `limit` (signin_failures_per_minute) in `window` seconds, in this worker process."""
 
-    def __init__(self, limit: int = FAILURES_PER_MINUTE, window: float = 60.0, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, limit: int, window: float = 60.0, clock: Callable[[], float] = time.monotonic):
         self.limit, self.window, self.clock = limit, window, clock
         self._failures: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
@@ -328,7 +327,7 @@ def open_mode() -> Response | None:
 
 def install(app: Flask, config: Config, loopback_bind: bool) -> Auth:
     """Check every request of `app` against ACCESS (registered before the other hooks, so it runs first)."""
-    state = Auth(config, UsersCache(config.users_file), FailureLimiter(), loopback_bind)
+    state = Auth(config, UsersCache(config.users_file), FailureLimiter(config.signin_failures_per_minute), loopback_bind)
     state.users.get()  # a users file others may read stops the app here (UsersError)
     app.extensions[EXTENSION] = state
     app.before_request(check_access)

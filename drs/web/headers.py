@@ -3,39 +3,23 @@
 A Content-Security-Policy with no inline script (the page's only script is static/page.js; style
 attributes stay allowed for the bars' widths), nothing framed, no MIME sniffing, no referrer sent to other
 sites, and `Cache-Control: no-store` on everything but the static CSS and script: the answers hold
-client data (the page, /risk, /prediction, the risk list) or say who may see it.
+client data (the page, /risk, /prediction, the risk list) or say who may see it. The headers themselves are in
+drs/answers.py, which gunicorn's own error answers use too.
 """
 
 from __future__ import annotations
 
 from flask import Flask, Response, request
 
-CSP = "; ".join(
-    (
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "style-src-attr 'unsafe-inline'",
-        "img-src 'self' data:",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    )
-)
-HEADERS = {
-    "Content-Security-Policy": CSP,
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "same-origin",
-}
+from drs.answers import HEADERS, NO_STORE
+
 CACHEABLE_ENDPOINTS = ("page_assets.static",)  # the CSS and script: no client data
 
 
 def secure(response: Response) -> Response:
     response.headers.update(HEADERS)
     if request.endpoint not in CACHEABLE_ENDPOINTS:
-        response.headers["Cache-Control"] = "no-store"
+        response.headers.update(NO_STORE)
     return response
 
 
