@@ -105,7 +105,8 @@ ACCEPTED = {
     "exited column": f"{HEADER},exited\nabcd,3,400,900,1\n",
     "id with inner spaces and symbols": f"{HEADER}\nacme & sons ltd.,3,400,900\n",
     "numeric id": f"{HEADER}\n1234,3,400,900\n",
-    "id of a control character that is no space": f"{HEADER}\n\x1a,3,400,900\n",
+    "id of 200 characters, the longest max_id_length allows": f"{HEADER}\n{'a' * 200},3,400,900\n",
+    "id of one character": f"{HEADER}\nx,3,400,900\n",
     "leading zeros": f"{HEADER}\nabcd,003,0400,0900\n",
     "largest count the pattern allows": f"{HEADER}\nabcd,999999999999999,0,0\n",
     "exited values, ignored": f"{HEADER},exited\nabcd,3,400,900,1*\nefgh,1,2,3,\nijkl,1,2,3,yes\n",
@@ -126,6 +127,17 @@ REFUSED = {
     "an empty id": (f"{HEADER}\n ,3,400,900\n", "request body: column 'corporation' is empty in line 2"),
     # spaces to Python (str.strip), not to the pattern's \s: the pattern names them
     "an id of a record separator": (f"{HEADER}\n\x1e,3,400,900\n", "request body: column 'corporation' is empty in line 2"),
+    # drs/ids.py: no control character, at most max_id_length characters (the pattern says both)
+    "an id holding a control character": (
+        f"{HEADER}\na\x1ab,3,400,900\n",
+        "request body: column 'corporation' holds a control character in line 2",
+    ),
+    "an id holding NUL": (f"{HEADER}\na\x00b,3,400,900\n", "request body: column 'corporation' holds a control character in line 2"),
+    "an id holding a bidirectional override": (
+        f"{HEADER}\na\u202eb,3,400,900\n",
+        "request body: column 'corporation' holds a control character in line 2",
+    ),
+    "an id too long": (f"{HEADER}\n{'a' * 201},3,400,900\n", "request body: column 'corporation' is longer than 200 characters"),
     "an id of a next-line character": (f"{HEADER}\na,3,400,900\n\x85,3,400,900\n", "request body: column 'corporation' is empty in line 3"),
 }
 
