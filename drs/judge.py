@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from drs import drift, history, layout, production
+from drs import drift, estimate, history, layout, production
 from drs.errors import StageError
 from drs.ingest import FileRecord, deduplicate, read_source_file
 from drs.metrics import metrics
+from drs.model import feature_matrix
 from drs.production import Deployment
 from drs.reference import Reference
 from drs.reference import read as read_reference
@@ -100,6 +101,26 @@ def score_drift_check(config: Config, deployed: Deployment, frame: pd.DataFrame)
     return {**verdict, **about}
 
 
+def production_calibration(config: Config, deployed: Deployment) -> dict[str, Any] | None:
+    """How the deployed model's probabilities hold on production-like data (drs/estimate.py): as recorded at its
+    training; for a version deployed before that was recorded, judged now on its training data; None without one."""
+    recorded = deployed.meta.get("production_calibration")
+    if isinstance(recorded, dict):
+        return recorded
+    settings = deployed.meta.get("settings")
+    data = training_data(config, deployed) if isinstance(settings, dict) else None
+    if data is None or not isinstance(settings, dict):
+        return None
+    log.info("%s was deployed without a record of its calibration; judging it now on its %s", deployed.label, layout.TRAINING_DATA_FILE)
+    return estimate.production_calibration(data, Schema.from_config(config), settings)
+
+
+def estimate_check(config: Config, deployed: Deployment, frame: pd.DataFrame) -> dict[str, Any]:
+    """The label-free estimate of the deployed model's F1 on the new rows: from their features alone, before any label."""
+    features = feature_matrix(frame, Schema.from_config(config))
+    return estimate.of_model(production.load_model(deployed), features, production_calibration(config, deployed))
+
+
 def flat_counts(matrix: Any) -> list[int]:
     """[tn, fp, fn, tp] of a [[tn, fp], [fn, tp]] confusion matrix."""
     return [int(c) for row in matrix for c in row]
@@ -159,7 +180,10 @@ def judge(config: Config, report: history.RunReport, deployed: Deployment, accep
     if frame.empty:
         log.info("no drift test: the new files hold only rows %s was trained on", deployed.label)
         return None
+    expected = report.timed("estimate", lambda: estimate_check(config, deployed, frame))  # before any label is looked at
+    log.info("label-free estimate (CBPE) for %s: %s", deployed.label, estimate.describe(expected))
     score = report.timed("drift", lambda: score_drift_check(config, deployed, frame))
+    score["estimate"] = expected
     report.details["drift"] = score
     if score["fallback"]:
         log.warning("drift test %s falls back to raw: %s", score["requested_test"], score["fallback"])
