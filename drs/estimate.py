@@ -184,8 +184,19 @@ def of_model(model: Any, x: np.ndarray, calibration: Mapping[str, Any] | None) -
     return estimate(probabilities_of(model, x), flagged, calibration)
 
 
-def describe(record: Mapping[str, Any], realized: float | None = None) -> str:
-    """The estimate in one line (log, page, PDF), with the realized F1 beside it once the labels exist."""
+def contradiction_words(against: Mapping[str, Any]) -> str:
+    """Whether the labels contradict the estimate (drs/drift.py's sampling_noise of the realized F1 against it)."""
+    if against["beyond_noise"]:
+        return (
+            f"realized minus expected F1 {against['drop']:+.4f} ({against['drop_low']:+.4f} to {against['drop_high']:+.4f}):"
+            " below the estimate beyond sampling noise, so the link from activity to exit has changed (concept drift), which the estimate cannot see"
+        )
+    return f"realized minus expected F1 {against['drop']:+.4f} ({against['drop_low']:+.4f} to {against['drop_high']:+.4f}): the labels do not contradict the estimate"
+
+
+def describe(record: Mapping[str, Any], realized: float | None = None, against: Mapping[str, Any] | None = None) -> str:
+    """The estimate in one line (log, page, PDF), with the realized F1 beside it once the labels exist (and, `against`,
+    whether they contradict it)."""
     if not record.get("estimated"):
         return f"no label-free estimate: {record.get('reason') or 'not recorded'}"
     line = (
@@ -193,5 +204,6 @@ def describe(record: Mapping[str, Any], realized: float | None = None) -> str:
         f" {record['precision']:.4f}, recall {record['recall']:.4f}) from the probabilities over {record['rows']:,} rows, before any label"
     )
     if realized is not None:
-        line += f"; realized F1 {realized:.4f} ({realized - record['f1']:+.4f})"
+        line += f"; realized F1 {realized:.4f} ({realized - record['f1']:+.4f}"
+        line += f", {'beyond' if against['beyond_noise'] else 'within'} sampling noise)" if against else ")"
     return f"{line}; {record['assumptions']}"

@@ -83,8 +83,9 @@ def lineage_history(config: Config, deployed: Deployment) -> list[float]:
     return points + history.lineage_f1(config.history_db, sha)
 
 
-def score_drift_check(config: Config, deployed: Deployment, frame: pd.DataFrame) -> dict[str, Any]:
-    """The configured score test on the deployed model's F1 on the new rows; not run (drift.unmeasurable) when too few of them exited."""
+def score_drift_check(config: Config, deployed: Deployment, frame: pd.DataFrame, expected_f1: float | None = None) -> dict[str, Any]:
+    """The configured score test on the deployed model's F1 on the new rows; not run (drift.unmeasurable) when too few of them exited.
+    With the label-free estimate made before (`expected_f1`), also whether the labels contradict it beyond sampling noise."""
     schema = Schema.from_config(config)
     exits = int((frame[schema.target] == 1).sum())
     about = {"deployed_version": deployed.label, "model_sha256": deployed.model_sha256, "new_rows": len(frame), "exits": exits}
@@ -98,6 +99,8 @@ def score_drift_check(config: Config, deployed: Deployment, frame: pd.DataFrame)
     verdict["noise"] = drift.sampling_noise(
         flat_counts(measured["confusion_matrix"]), verdict["threshold"], threshold_counts(deployed, verdict)
     )
+    if expected_f1 is not None:  # below it beyond noise: the link from activity to exit changed (concept drift)
+        verdict["against_estimate"] = drift.sampling_noise(flat_counts(measured["confusion_matrix"]), expected_f1)
     return {**verdict, **about}
 
 
@@ -182,7 +185,7 @@ def judge(config: Config, report: history.RunReport, deployed: Deployment, accep
         return None
     expected = report.timed("estimate", lambda: estimate_check(config, deployed, frame))  # before any label is looked at
     log.info("label-free estimate (CBPE) for %s: %s", deployed.label, estimate.describe(expected))
-    score = report.timed("drift", lambda: score_drift_check(config, deployed, frame))
+    score = report.timed("drift", lambda: score_drift_check(config, deployed, frame, expected.get("f1")))
     score["estimate"] = expected
     report.details["drift"] = score
     if score["fallback"]:
@@ -190,6 +193,8 @@ def judge(config: Config, report: history.RunReport, deployed: Deployment, accep
     log.info("drift check (%s): %s %s", score["test"], deployed.label, drift.describe_score_drift(score))
     if score["measured"]:
         log.info("sampling noise: %s", drift.describe_noise(score["noise"]))
+    if isinstance(score.get("against_estimate"), dict):
+        log.info("labels vs the estimate: %s", estimate.contradiction_words(score["against_estimate"]))
     if score["drift"]:
         return f"drift ({score['test']}): F1 {score['new_data_f1']:.4f} < {score['threshold']:.4f}"
     if data.get("drift"):

@@ -255,7 +255,8 @@ def drift_block(last_run: dict[str, Any] | None, drift: dict[str, Any] | None) -
         rows.append(("Fallback", text(check["fallback"])))
     if isinstance(check.get("estimate"), dict):
         realized = check.get("new_data_f1") if check.get("measured") is not False else None
-        rows.append(("Estimated F1 (before the labels)", text(describe_estimate(check["estimate"], realized), 400)))
+        against = check.get("against_estimate") if realized is not None and isinstance(check.get("against_estimate"), dict) else None
+        rows.append(("Estimated F1 (before the labels)", text(describe_estimate(check["estimate"], realized, against), 400)))
     if isinstance(check.get("noise"), dict):
         rows.append(("Sampling noise", text(describe_noise(check["noise"]), 400)))
     rows.append(("New files", text(", ".join(drift.get("new_files") or []) or "-", 400)))
@@ -321,6 +322,7 @@ def data_drift_table(data: Any) -> list[Flowable]:
 KNOWN_DRIFT_KEYS = {
     "noise",
     "estimate",
+    "against_estimate",
     "measured",
     "reason",
     "exits",

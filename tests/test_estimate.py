@@ -126,12 +126,16 @@ def test_the_drift_decision_records_the_estimate_made_before_the_labels_and_ever
         "drift check (raw): v0001 F1 on the new data 0.4844"
     )
     assert "valid only if the link from activity to exit is unchanged and the probabilities are calibrated for production data" in log
+    # once the labels are in: they contradict the estimate beyond sampling noise, which is concept drift
+    against = check["against_estimate"]
+    assert against["beyond_noise"] is True and against["drop"] == pytest.approx(check["new_data_f1"] - expected["f1"], abs=1e-6)
+    assert "labels vs the estimate: realized minus expected F1 -0.299" in log and "(concept drift), which the estimate cannot see" in log
 
     samples = scrape(create_app(config).test_client())
     assert value(samples, "drs_drift_check_estimated_f1") == expected["f1"]
     assert value(samples, "drs_drift_check_f1") == check["new_data_f1"]
     html = create_app(config).test_client().get("/").get_data(as_text=True)
-    realized = f"realized F1 {check['new_data_f1']:.4f} ({check['new_data_f1'] - expected['f1']:+.4f})"
+    realized = f"realized F1 {check['new_data_f1']:.4f} ({check['new_data_f1'] - expected['f1']:+.4f}, beyond sampling noise)"
     assert "<dt>Estimated F1</dt><dd>expected F1 0.7840 (95% " in html and realized in html
     reporting.run(config)
     text = re.sub(r"\s+", " ", " ".join(p.extract_text() for p in PdfReader(config.output_model_folder / "report.pdf").pages))
@@ -150,3 +154,17 @@ def test_a_version_deployed_without_a_calibration_record_is_judged_on_its_traini
     assert again is not None and "production_calibration" not in again.meta
     assert judge.production_calibration(config, again) == recorded
     assert "v0001 was deployed without a record of its calibration; judging it now on its trainingdata.csv" in caplog.text
+
+
+def test_labels_that_agree_with_the_estimate_are_said_to_be_within_noise() -> None:
+    from drs import drift
+
+    record = estimate.estimate(
+        np.full(400, 0.7),
+        np.ones(400, dtype=bool),
+        {"status": estimate.CALIBRATED, "data": "d", "out_of_fold": {"error": 0, "noise_limit": 0}},
+    )
+    against = drift.sampling_noise([0, 125, 0, 275], record["f1"])  # 275 of the 400 flagged exited: F1 0.815, the estimate 0.8235
+    assert against["beyond_noise"] is False
+    assert estimate.contradiction_words(against).endswith("the labels do not contradict the estimate")
+    assert f"realized F1 0.8148 ({0.8148 - record['f1']:+.4f}, within sampling noise)" in estimate.describe(record, 0.8148, against)

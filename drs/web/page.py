@@ -185,7 +185,8 @@ def estimate_words(check: dict[str, Any]) -> str | None:
         return None
     realized = check.get("new_data_f1") if check.get("measured") is not False else None
     try:
-        return estimate.describe(expected, realized)
+        against = check.get("against_estimate")
+        return estimate.describe(expected, realized, against if isinstance(against, dict) and realized is not None else None)
     except (KeyError, TypeError, ValueError):
         return None
 
