@@ -311,6 +311,19 @@ def plot(result: dict[str, Any], path: Path) -> None:
         label=f"labelled sample F1, 95% interval ({n} labels)",
     )
     ax.plot(x, values("realized_f1"), "D-", color="#2ca02c", linewidth=2, label="realized F1 (all labels, known later)")
+    drops = [i for i, b in enumerate(batches) if b.get("realized_drop")]
+    if drops:
+        realized = values("realized_f1")
+        ax.scatter(
+            drops,
+            realized[drops],
+            s=170,
+            facecolors="none",
+            edgecolors="#d62728",
+            linewidths=1.8,
+            zorder=4,
+            label="realized F1 below the threshold",
+        )
     alarms = [i for i, b in enumerate(batches) if b["alarm"]]
     if alarms:
         ax.scatter(
