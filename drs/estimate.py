@@ -91,11 +91,11 @@ def _judged(outcomes: np.ndarray, probabilities: np.ndarray, rng: np.random.Gene
 def production_calibration(frame: Any, schema: Schema, settings: dict[str, Any]) -> dict[str, Any]:
     """Whether a model with these `settings` is calibrated on data like `frame` (its training data), judged out of fold;
     the isotonic map when it needs one, or why no estimate can be trusted. The record training writes and deploys."""
-    x, y = feature_matrix(frame, schema), np.asarray(frame[schema.target].to_numpy(), dtype=np.int64)
     rng = np.random.default_rng(SEED)
-    if y.size > MAX_ROWS:
-        keep = np.sort(rng.choice(y.size, MAX_ROWS, replace=False))
-        x, y = x[keep], y[keep]
+    if len(frame) > MAX_ROWS:  # sampled before any matrix is built: ten million training rows cost no copy
+        keep = np.sort(rng.choice(len(frame), MAX_ROWS, replace=False))
+        frame = frame.iloc[keep] if hasattr(frame, "iloc") else frame[keep]
+    x, y = feature_matrix(frame, schema), np.asarray(frame[schema.target].to_numpy(), dtype=np.int64)
     record: dict[str, Any] = {"data": CALIBRATION_DATA, "rows": int(y.size), "exits": int(y.sum()), "isotonic": None}
     fewest = min(int(y.sum()), int(y.size - y.sum()))
     if fewest < MIN_EACH:
