@@ -20,6 +20,7 @@ replay's result is JSON-ready (`batches`, `first_alarm`, `first_realized_drop`);
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -95,8 +96,9 @@ def known_arrivals(config: Config, folder: Path) -> list[dict[str, Any]]:
     if not source.exists():
         return []
     copy = folder / "production-history-copy.sqlite"
-    with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as original, sqlite3.connect(copy) as target:
-        original.backup(target)
+    with contextlib.closing(sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)) as original:
+        with contextlib.closing(sqlite3.connect(copy)) as target:
+            original.backup(target)
     return history.arrivals(copy, str(config.input_folder))
 
 
@@ -127,7 +129,7 @@ def on_arrival(config: Config, source: Config, path: Path, options: Options, rng
     schema = Schema.from_config(config)
     deployed = production.current(config.prod_deployment_folder)
     if deployed is None:
-        raise RuntimeError("nothing deployed on the scratch copy after the practice pass")
+        raise StageError("nothing is deployed on the scratch copy after the practice pass")
     frame, record = read_source_file(path, source.input_folder, schema)
     row: dict[str, Any] = {"file": path.name, "deployed_version": deployed.label}
     if frame is None or record.status != Status.ACCEPTED:

@@ -86,3 +86,21 @@ def test_bad_options_are_refused_before_anything_is_copied(config: Config, pract
     with pytest.raises(StageError, match="--label-delay must be >= 0 and --sample >= 1"):
         backtest.replay(config, practice_config, tmp_path / "scratch", backtest.Options(label_delay=-1))
     assert not (tmp_path / "scratch").exists()
+
+
+def test_the_files_come_in_the_order_production_saw_them(config: Config, project: Path, tmp_path: Path) -> None:
+    import os
+
+    from drs.ingest import ingest
+
+    start = 1_700_000_000
+    for i, name in enumerate(reversed(FILES)):  # written q4 first, q1 last
+        os.utime(config.input_folder / name, (start + 10 * i, start + 10 * i))
+    assert [p.name for p in backtest.arrival_order(config, tmp_path / "a")] == list(reversed(FILES))
+    ingest(config)  # production records that order
+    for i, name in enumerate(FILES):  # touched again, now in name order: production keeps the order it saw
+        os.utime(config.input_folder / name, (start + 100 + 10 * i, start + 100 + 10 * i))
+    before = tree_state(project / "ingesteddata")
+    (tmp_path / "b").mkdir()
+    assert [p.name for p in backtest.arrival_order(config, tmp_path / "b")] == list(reversed(FILES))
+    assert tree_state(project / "ingesteddata") == before  # its history was only copied, read-only
