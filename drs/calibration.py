@@ -69,6 +69,13 @@ def reliability(outcomes: Any, probabilities: Any, bins: int = BINS) -> dict[str
     }
 
 
+def calibration_error(record: dict[str, Any]) -> float:
+    """The expected calibration error of a `reliability` record: the gap between mean predicted probability and share
+    exited in each decile, weighted by its rows (0: every decile on the diagonal)."""
+    rows = sum(d["rows"] for d in record["deciles"])
+    return float(sum(d["rows"] * abs(d["mean_predicted"] - d["observed_rate"]) for d in record["deciles"]) / rows)
+
+
 def sigmoid(z: np.ndarray) -> np.ndarray:
     """1 / (1 + e^-z) in numpy alone, without overflow (scipy's expit, to within a unit in the last place)."""
     e = np.exp(-np.abs(z))

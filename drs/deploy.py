@@ -83,6 +83,7 @@ def check_set(config: Config) -> dict[str, Any]:
         "settings": trained.get("settings"),
         "features": trained.get("features"),
         "reference": trained.get("reference"),  # the training data's mean of each feature (drs/explain.py)
+        "production_calibration": trained.get("production_calibration"),  # for the label-free estimate (drs/estimate.py)
         "score": {
             k: scored.get(k)
             for k in ("f1", "precision", "recall", "accuracy", "rows", "confusion_matrix", "calibration", "test_data", "scored_at")

@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from drs import drift, history, layout, production
+from drs import drift, estimate, history, layout, production
 from drs.errors import StageError
 from drs.ingest import FileRecord, deduplicate, read_source_file
 from drs.metrics import metrics
+from drs.model import feature_matrix
 from drs.production import Deployment
 from drs.reference import Reference
 from drs.reference import read as read_reference
@@ -82,8 +83,9 @@ def lineage_history(config: Config, deployed: Deployment) -> list[float]:
     return points + history.lineage_f1(config.history_db, sha)
 
 
-def score_drift_check(config: Config, deployed: Deployment, frame: pd.DataFrame) -> dict[str, Any]:
-    """The configured score test on the deployed model's F1 on the new rows; not run (drift.unmeasurable) when too few of them exited."""
+def score_drift_check(config: Config, deployed: Deployment, frame: pd.DataFrame, expected_f1: float | None = None) -> dict[str, Any]:
+    """The configured score test on the deployed model's F1 on the new rows; not run (drift.unmeasurable) when too few of them exited.
+    With the label-free estimate made before (`expected_f1`), also whether the labels contradict it beyond sampling noise."""
     schema = Schema.from_config(config)
     exits = int((frame[schema.target] == 1).sum())
     about = {"deployed_version": deployed.label, "model_sha256": deployed.model_sha256, "new_rows": len(frame), "exits": exits}
@@ -97,7 +99,29 @@ def score_drift_check(config: Config, deployed: Deployment, frame: pd.DataFrame)
     verdict["noise"] = drift.sampling_noise(
         flat_counts(measured["confusion_matrix"]), verdict["threshold"], threshold_counts(deployed, verdict)
     )
+    if expected_f1 is not None:  # below it beyond noise: the link from activity to exit changed (concept drift)
+        verdict["against_estimate"] = drift.sampling_noise(flat_counts(measured["confusion_matrix"]), expected_f1)
     return {**verdict, **about}
+
+
+def production_calibration(config: Config, deployed: Deployment) -> dict[str, Any] | None:
+    """How the deployed model's probabilities hold on production-like data (drs/estimate.py): as recorded at its
+    training; for a version deployed before that was recorded, judged now on its training data; None without one."""
+    recorded = deployed.meta.get("production_calibration")
+    if isinstance(recorded, dict):
+        return recorded
+    settings = deployed.meta.get("settings")
+    data = training_data(config, deployed) if isinstance(settings, dict) else None
+    if data is None or not isinstance(settings, dict):
+        return None
+    log.info("%s was deployed without a record of its calibration; judging it now on its %s", deployed.label, layout.TRAINING_DATA_FILE)
+    return estimate.production_calibration(data, Schema.from_config(config), settings)
+
+
+def estimate_check(config: Config, deployed: Deployment, frame: pd.DataFrame) -> dict[str, Any]:
+    """The label-free estimate of the deployed model's F1 on the new rows: from their features alone, before any label."""
+    features = feature_matrix(frame, Schema.from_config(config))
+    return estimate.of_model(production.load_model(deployed), features, production_calibration(config, deployed))
 
 
 def flat_counts(matrix: Any) -> list[int]:
@@ -159,13 +183,18 @@ def judge(config: Config, report: history.RunReport, deployed: Deployment, accep
     if frame.empty:
         log.info("no drift test: the new files hold only rows %s was trained on", deployed.label)
         return None
-    score = report.timed("drift", lambda: score_drift_check(config, deployed, frame))
+    expected = report.timed("estimate", lambda: estimate_check(config, deployed, frame))  # before any label is looked at
+    log.info("label-free estimate (CBPE) for %s: %s", deployed.label, estimate.describe(expected))
+    score = report.timed("drift", lambda: score_drift_check(config, deployed, frame, expected.get("f1")))
+    score["estimate"] = expected
     report.details["drift"] = score
     if score["fallback"]:
         log.warning("drift test %s falls back to raw: %s", score["requested_test"], score["fallback"])
     log.info("drift check (%s): %s %s", score["test"], deployed.label, drift.describe_score_drift(score))
     if score["measured"]:
         log.info("sampling noise: %s", drift.describe_noise(score["noise"]))
+    if isinstance(score.get("against_estimate"), dict):
+        log.info("labels vs the estimate: %s", estimate.contradiction_words(score["against_estimate"]))
     if score["drift"]:
         return f"drift ({score['test']}): F1 {score['new_data_f1']:.4f} < {score['threshold']:.4f}"
     if data.get("drift"):

@@ -187,3 +187,21 @@ def fit(frame: Any, schema: Schema, settings: dict[str, Any]) -> Any:
     if len(np.unique(y)) < 2:
         raise StageError(f"training data has only one class in '{schema.target}'; cannot fit a classifier")
     return build_model(settings).fit(x, y)
+
+
+def out_of_fold_probabilities(x: np.ndarray, y: np.ndarray, settings: dict[str, Any], folds: int, seed: int) -> np.ndarray:
+    """The exit probability of each row from a model with these settings fitted on the other folds (stratified, seeded):
+    what the model would say of rows it has not seen, drawn like its training data (drs/estimate.py judges calibration on it)."""
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    return np.asarray(cross_val_predict(build_model(settings), x, y, cv=cv, method="predict_proba")[:, 1])
+
+
+def fit_isotonic(probabilities: np.ndarray, y: np.ndarray) -> tuple[list[float], list[float]]:
+    """An isotonic regression of the outcomes on the probabilities, as the knots (x, y) of the piecewise-linear map it
+    predicts with (out of range: the end values); `numpy.interp` over the knots gives scikit-learn's predictions."""
+    from sklearn.isotonic import IsotonicRegression
+
+    fitted = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(probabilities, y)
+    return [float(v) for v in fitted.X_thresholds_], [float(v) for v in fitted.y_thresholds_]

@@ -44,6 +44,7 @@ class DriftCheck:
     drift: bool
     data_drift: bool | None  # None when data drift was not measured in that run
     psi: dict[str, float] = field(default_factory=dict)  # per feature; empty when not measured
+    estimated_f1: float | None = None  # the label-free estimate (drs/estimate.py) made before the labels; None when refused
 
 
 def unix_seconds(stamp: Any) -> float | None:
@@ -85,6 +86,8 @@ def drift_check_of(run: dict[str, Any]) -> DriftCheck | None:
     features = data.get("features") if measured and isinstance(data, dict) else None
     measured_f1 = check.get("new_data_f1") is not None and check.get("measured") is not False
     threshold = threshold_of(check) if measured_f1 else None
+    expected = check.get("estimate")
+    estimated = isinstance(expected, dict) and bool(expected.get("estimated")) and expected.get("f1") is not None
     return DriftCheck(
         started_at=unix_seconds(run.get("started_at")),
         test=str(check.get("test", "")),
@@ -93,6 +96,7 @@ def drift_check_of(run: dict[str, Any]) -> DriftCheck | None:
         drift=bool(check.get("drift")),
         data_drift=bool(data.get("drift")) if measured and isinstance(data, dict) else None,
         psi={str(row["feature"]): float(row["psi"]) for row in features or [] if isinstance(row, dict) and "psi" in row},
+        estimated_f1=float(expected["f1"]) if estimated and isinstance(expected, dict) else None,
     )
 
 

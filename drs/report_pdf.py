@@ -38,6 +38,7 @@ from reportlab.platypus import (
 
 from drs.calibration import brier_words, plain_reading
 from drs.drift import describe_noise, describe_score_drift
+from drs.estimate import describe as describe_estimate
 from drs.fileio import atomic_output
 from drs.formatting import dependency_status, dependency_words, file_span, flag, number, score, seconds, threshold_of, when
 from drs.ingest import Status
@@ -252,6 +253,10 @@ def drift_block(last_run: dict[str, Any] | None, drift: dict[str, Any] | None) -
     ]
     if check.get("fallback"):
         rows.append(("Fallback", text(check["fallback"])))
+    if isinstance(check.get("estimate"), dict):
+        realized = check.get("new_data_f1") if check.get("measured") is not False else None
+        against = check.get("against_estimate") if realized is not None and isinstance(check.get("against_estimate"), dict) else None
+        rows.append(("Estimated F1 (before the labels)", text(describe_estimate(check["estimate"], realized, against), 400)))
     if isinstance(check.get("noise"), dict):
         rows.append(("Sampling noise", text(describe_noise(check["noise"]), 400)))
     rows.append(("New files", text(", ".join(drift.get("new_files") or []) or "-", 400)))
@@ -316,6 +321,8 @@ def data_drift_table(data: Any) -> list[Flowable]:
 
 KNOWN_DRIFT_KEYS = {
     "noise",
+    "estimate",
+    "against_estimate",
     "measured",
     "reason",
     "exits",

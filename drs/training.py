@@ -4,7 +4,8 @@ Reads `output_folder_path/finaldata.csv` (from the row store when it matches the
 file); writes `output_model_path/trainedmodel.pkl` and `trainedmodel.json` (when,
 on which files and rows, with which settings; for a binary logistic regression
 also its weights, `linear`, so scoring need not unpickle; and `reference`, the training
-data's mean of each feature, against which drs/explain.py measures each client's reasons).
+data's mean of each feature, against which drs/explain.py measures each client's reasons; and `production_calibration`,
+whether such a model's probabilities are calibrated out of fold on this data, drs/estimate.py).
 `corporation` is an id, never a feature.
 """
 
@@ -15,7 +16,7 @@ import pickle
 import time
 from typing import Any
 
-from drs import rowstore
+from drs import estimate, rowstore
 from drs.errors import StageError
 from drs.explain import reference_record
 from drs.fileio import atomic_write_bytes, atomic_write_json, sha256_bytes, sha256_file
@@ -59,6 +60,7 @@ def train(config: Config) -> dict[str, Any]:
         "model_sha256": sha256_bytes(blob),
         "linear": linear.to_record() if linear is not None else None,
         "reference": reference_record({f: frame[f].to_numpy() for f in schema.features}, schema.features),
+        "production_calibration": estimate.production_calibration(frame, schema, config.model),
         "seconds": round(time.perf_counter() - started, 4),
     }
     atomic_write_bytes(config.model_pkl, blob)

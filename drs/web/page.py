@@ -32,7 +32,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, render_template, request, send_file, url_for
 from werkzeug.exceptions import HTTPException
 
-from drs import alerts, calibration, csvsafe, explain, formatting, history, layout, movement, production, risk, standing
+from drs import alerts, calibration, csvsafe, estimate, explain, formatting, history, layout, movement, production, risk, standing
 from drs.drift import describe_noise, describe_score_drift
 from drs.errors import DataError, DeploymentError
 from drs.history import Outcome
@@ -176,6 +176,19 @@ def drift_words(check: dict[str, Any]) -> str:
     except (KeyError, TypeError, ValueError):
         threshold = formatting.threshold_of(check)
         return f"F1 on the new data {formatting.score(check.get('new_data_f1'))} vs threshold {formatting.score(threshold)}"
+
+
+def estimate_words(check: dict[str, Any]) -> str | None:
+    """The label-free estimate recorded with a drift check, beside the realized F1 once measured; None when none was made."""
+    expected = check.get("estimate")
+    if not isinstance(expected, dict):
+        return None
+    realized = check.get("new_data_f1") if check.get("measured") is not False else None
+    try:
+        against = check.get("against_estimate")
+        return estimate.describe(expected, realized, against if isinstance(against, dict) and realized is not None else None)
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def last_finished(runs: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
@@ -422,6 +435,7 @@ def index() -> str:
         images={name: _image(config, name) for name in layout.IMAGES},
         run_files=run_files,
         drift_words=drift_words,
+        estimate_words=estimate_words,
         describe_noise=describe_noise,
         ago=lambda value: ago(value, now),
         fmt=formatting,

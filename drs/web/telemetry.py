@@ -230,6 +230,11 @@ class PipelineCollector:
                     *gauge("drs_drift_check_f1", "the deployed model's F1 on the new rows at the last drift check", drift.f1),
                     *gauge("drs_drift_check_threshold", "the F1 below which the last drift check found drift", drift.threshold),
                 ]
+            found += gauge(  # left out when the estimate was refused (drs/estimate.py records why)
+                "drs_drift_check_estimated_f1",
+                "the label-free estimate (CBPE) of the deployed model's F1 on the new rows at the last drift check, made before their labels",
+                drift.estimated_f1,
+            )
             found += [
                 *gauge(
                     "drs_drift_check_measured",
