@@ -156,6 +156,7 @@ def sha256_file(path: str | os.PathLike[str], chunk_size: int = 1 << 20) -> str:
 
 
 LOCK_POLL_SECONDS = 0.2
+HOLDER_GRACE_SECONDS = 2.0  # how long a busy lock's holder is given to write its name (it does so at once)
 
 
 def _try_lock(fd: int) -> bool:
@@ -184,6 +185,15 @@ def describe_holder(holder: Mapping[str, Any] | None) -> str:
     return f"{named} (pid {holder.get('pid')}, started at {holder.get('started_at')})"
 
 
+def _named_holder(path: Path) -> dict[str, Any] | None:
+    """The lock's holder, waiting up to HOLDER_GRACE_SECONDS for its record: a holder writes it just after taking the
+    lock, and on a loaded machine a run that lost the race by microseconds would otherwise name 'another process'."""
+    deadline = time.monotonic() + HOLDER_GRACE_SECONDS
+    while (holder := lock_holder(path)) is None and time.monotonic() < deadline:
+        time.sleep(LOCK_POLL_SECONDS / 10)
+    return holder
+
+
 @contextlib.contextmanager
 def run_lock(
     path: Path,
@@ -202,7 +212,7 @@ def run_lock(
     try:
         deadline, seen = time.monotonic() + wait_seconds, None
         while not _try_lock(fd):
-            holder = lock_holder(path)
+            holder = _named_holder(path)
             if time.monotonic() >= deadline:
                 raise LockBusy(path, holder)
             if on_wait is not None and (seen is None or holder != seen[0]):

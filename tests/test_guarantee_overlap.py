@@ -182,3 +182,28 @@ def test_the_full_process_skips_while_a_stage_script_holds_the_lock(deployed_pra
 
 def without_history(state: dict[str, tuple[str, int]]) -> dict[str, tuple[str, int]]:
     return {k: v for k, v in state.items() if not k.endswith("runhistory.sqlite")}
+
+
+def test_a_run_that_loses_the_race_by_an_instant_still_names_the_holder(tmp_path) -> None:
+    """The holder writes its name just after taking the lock; a run refused in between used to name 'another process'
+    (seen on a loaded machine in test_two_runs_started_together_one_works_the_other_exits_zero)."""
+    import fcntl
+    import json
+    import threading
+
+    from drs.fileio import LockBusy
+
+    path = tmp_path / "run.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # taken, its name not written yet
+    later = threading.Timer(
+        0.3, lambda: os.pwrite(fd, (json.dumps({"pid": 4242, "script": "fullprocess.py", "started_at": "t"}) + "\n").encode(), 0)
+    )
+    later.start()
+    try:
+        with pytest.raises(LockBusy) as refused, run_lock(path):
+            pass
+    finally:
+        later.join()
+        os.close(fd)
+    assert refused.value.holder == {"pid": 4242, "script": "fullprocess.py", "started_at": "t"}
