@@ -226,7 +226,7 @@ def wrk_load(port: int, path: str, body: bytes, requests: int, concurrency: int,
 
 
 def python_load(port: int, path: str, body: bytes, requests: int, concurrency: int, work: Path) -> tuple[int, float, float, float, int]:
-    """The same from threads of http.client (one connection per request, as gunicorn's sync workers close them)."""
+    """The same from threads of http.client (one connection per request, as gunicorn's sync workers closed them)."""
     method = "POST" if body else "GET"
     headers = {**({"Content-Type": "application/json"} if body else {}), **auth_headers()}
 
@@ -280,7 +280,9 @@ def machine() -> dict[str, Any]:
         (text.split(":", 1)[1].strip() for text in Path("/proc/cpuinfo").read_text().splitlines() if text.startswith("model name")),
         platform.processor(),
     )
-    versions = {name: metadata.version(name) for name in ("flask", "werkzeug", "gunicorn", "numpy", "scipy", "scikit-learn", "pandas")}
+    versions = {
+        name: metadata.version(name) for name in ("flask", "werkzeug", "gunicorn", "gevent", "numpy", "scipy", "scikit-learn", "pandas")
+    }
     if shutil.which("wrk"):
         out = subprocess.run(["wrk", "--version"], capture_output=True, text=True)
         versions["wrk"] = (out.stdout or out.stderr).split()[1]
@@ -317,6 +319,8 @@ def run(rounds: int, requests: int, concurrency: int, client: str, workers: int)
             server("gunicorn", ours_cmd, ours_port, ours_env, RESULTS / "ours.log") as ours_pid,
             server("naive", naive_cmd, naive_port, {}, RESULTS / "naive.log") as naive_pid,
         ):
+            used = re.search(r"Using worker: (\S+)", (RESULTS / "ours.log").read_text())
+            worker_class = used.group(1) if used else "?"  # as gunicorn.conf.py and the environment chose it
             for scenario in SCENARIOS:  # warm up: imports, first model load, caches
                 for port in (ours_port, naive_port):
                     load(
@@ -366,7 +370,7 @@ def run(rounds: int, requests: int, concurrency: int, client: str, workers: int)
     info["load_after"] = os.getloadavg()
     return {
         "machine": info,
-        "settings": {"rounds": rounds, "requests": requests, "concurrency": concurrency, "workers": workers},
+        "settings": {"rounds": rounds, "requests": requests, "concurrency": concurrency, "workers": workers, "worker_class": worker_class},
         "runs": [asdict(r) for r in runs],
         "finished_at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
     }
@@ -418,7 +422,7 @@ def markdown(result: dict[str, Any]) -> str:
     client = result["runs"][0]["client"]
     lines = [
         f"Run {result['finished_at']}: {s['rounds']} rounds x {s['requests']} requests per scenario at concurrency {s['concurrency']}, "
-        f"load generator `{client}`, our server gunicorn with {s['workers']} sync workers.",
+        f"load generator `{client}`, our server gunicorn with {s['workers']} {s.get('worker_class', 'sync')} workers.",
         f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, {m['os']}; load average before {m['load_before'][0]:.2f}, after {m['load_after'][0]:.2f} (`uptime`, 1 min; the machine is shared).",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + ".",
         "",

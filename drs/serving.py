@@ -5,6 +5,8 @@ so create_app asks again). Serving on an address other than the loopback with au
 user or token configured is refused with one line saying how to add a user, or how to switch
 authentication off on purpose; `auth: "off"` is allowed and warned about at every start. Serving beyond the
 loopback without TLS and with no proxy declared (`proxy_hops` 0) is warned about once, at start, with the fix.
+A worker class that idle or slow clients can hold up, or a request head given no time limit, is warned
+about at start too (`slow_client_warning`; docs/security.md#slow-and-idle-clients).
 """
 
 from __future__ import annotations
@@ -78,4 +80,24 @@ def tls_warning(config: Config, binds: Iterable[str], tls: bool) -> str | None:
         f"serving on {', '.join(outside)} without TLS: passwords, tokens and session cookies cross the network in clear;"
         ' give gunicorn a certificate (GUNICORN_CMD_ARGS="--certfile=cert.pem --keyfile=key.pem"), or serve on 127.0.0.1'
         f' behind a TLS proxy and set "proxy_hops": 1 in {config.config_file.name} (docs/security.md#tls)'
+    )
+
+
+def slow_client_warning(worker_class: str, keepalive: int) -> str | None:
+    """The warning of a start whose workers a few idle or slow connections can hold (issue 21), or None.
+
+    gevent's workers (the default) give each connection a greenlet and close one whose request head has not
+    arrived within `keepalive` seconds; with keepalive 0 a head has no limit. sync workers serve one
+    connection each, gthread workers one per thread, for as long as the client keeps it open."""
+    if worker_class in ("gevent", "gunicorn.workers.ggevent.GeventWorker"):
+        if keepalive >= 1:
+            return None
+        return (
+            "KEEPALIVE=0: a request head has no time limit, so clients that never finish one hold connections"
+            " until WORKER_CONNECTIONS are used up; set KEEPALIVE to 1 or more seconds (docs/security.md#slow-and-idle-clients)"
+        )
+    return (
+        f"worker class {worker_class}: each idle or slow connection holds a worker (or a thread) for as long as the"
+        " client keeps it open, so a few stop the server answering anyone; serve behind a buffering proxy, or use"
+        " the default WORKER_CLASS=gevent (docs/security.md#slow-and-idle-clients)"
     )

@@ -311,7 +311,8 @@ def test_gunicorns_access_log_never_holds_a_credential(config: Config, monkeypat
 def fake_server(binds: list[str], certfile: str | None = None) -> tuple[SimpleNamespace, list[str]]:
     said: list[str] = []
     log = SimpleNamespace(warning=lambda fmt, *a: said.append(fmt % a), info=lambda *a: None)
-    return SimpleNamespace(cfg=SimpleNamespace(bind=binds, certfile=certfile), log=log), said
+    cfg = SimpleNamespace(bind=binds, certfile=certfile, worker_class_str="gevent", keepalive=5)
+    return SimpleNamespace(cfg=cfg, log=log), said
 
 
 @pytest.mark.parametrize(

@@ -50,11 +50,11 @@ def wait_until_answering(proc: subprocess.Popen, url: str, log: Path, limit: flo
 
 
 @contextlib.contextmanager
-def gunicorn_server(config_path: Path, workers: int = 2) -> Iterator[str]:
-    """A real gunicorn serving create_app() for `config_path` on a free loopback port."""
+def gunicorn_server(config_path: Path, workers: int = 2, env: dict[str, str] | None = None) -> Iterator[str]:
+    """A real gunicorn serving create_app() for `config_path` on a free loopback port (`env`: more variables for it)."""
     gunicorn = Path(sys.executable).parent / "gunicorn"  # a pinned dependency, installed beside this Python
     port = free_port()
-    env = {**os.environ, "DRS_CONFIG": str(config_path), "PORT": str(port), "WORKERS": str(workers)}
+    env = {**os.environ, "DRS_CONFIG": str(config_path), "PORT": str(port), "WORKERS": str(workers), **(env or {})}
     log = config_path.parent / f"gunicorn-{port}.log"
     with open(log, "w") as handle:
         proc = subprocess.Popen(

@@ -123,7 +123,7 @@ class FileCache:
     def __init__(self, size: int = 32) -> None:
         self._entries: OrderedDict[str, tuple[Any, Any]] = OrderedDict()
         self._size = size
-        self._lock = threading.Lock()  # for threaded workers (WORKER_CLASS=gthread)
+        self._lock = threading.Lock()  # for gevent's greenlets (gevent's lock there) and threaded workers
 
     def get(self, name: str, paths: tuple[Path, ...], compute: Callable[[], T], extra: Any = None) -> T:
         key = (extra, *(_stat_key(p) for p in paths))
