@@ -80,3 +80,16 @@ def describe(record: Mapping[str, Any]) -> str:
     found = "below it beyond sampling noise" if record["below_threshold"] else "no contradiction"
     parts.append(f"vs the threshold {record['threshold']:.4f}: {found}")
     return f"{reading}; {'; '.join(parts)} -> {'ALARM' if record['alarm'] else 'no alarm'}"
+
+
+def recorded_words(check: Mapping[str, Any]) -> str | None:
+    """A drift check's labelled-sample verdict as the page and the PDF show it (a partly labelled batch, drs/judge.py),
+    with how many of the new rows were labelled; None when the check has none."""
+    sample = check.get("labelled_sample")
+    if not isinstance(sample, Mapping):
+        return None
+    try:
+        of = f"{sample['labels']:,} of {check.get('new_rows', 0):,} new rows labelled so far: "
+        return of + describe(sample) + (f" (caveat: {sample['caveat']})" if sample.get("caveat") else "")
+    except (KeyError, TypeError, ValueError):
+        return None
