@@ -18,7 +18,7 @@ import polars as pl
 import pytest
 from pypdf import PdfReader
 
-from drs import alerts, dbsource, history, pipeline, reporting, risk
+from drs import alerts, dbsource, diagnostics, history, pipeline, reporting, risk
 from drs.errors import DataError
 from drs.ingest import ingest
 from drs.schema import Schema, checked_frame, fast_frame, frame_from_text, labelled, to_pandas, to_polars
@@ -80,6 +80,7 @@ def test_rows_with_no_label_are_ingested_ranked_and_never_trained_on(deployed_pr
     final = pl.read_csv(config.final_data_csv, schema_overrides={"corporation": pl.String})
     assert final.height == 406 and final["exited"].null_count() == 102  # in finaldata.csv with an empty exited
     assert final.filter(pl.col("corporation") == "efgh")["exited"].to_list() == [None]
+    assert diagnostics.missing_data(config)["exited"] == round(102 / 406 * 100, 4)  # an unknown label is missing as written
     meta = train(config)
     assert (meta["training_rows"], meta["unlabelled_rows"]) == (304, 102)
     _, checked = risk.read_ingested(config.final_data_csv, Schema())
@@ -113,7 +114,7 @@ def test_300_labels_of_5000_raise_the_alarm_then_the_labels_arrive_and_the_batch
     assert check["reason"].startswith("4,700 of the 5,000 new rows have no label yet; the score test waits for every label")
     assert check["estimate"]["rows"] == 5000  # the estimate on every new row
     alarm = check["labelled_sample"]
-    assert alarm["alarm"] is True and alarm["below_estimate"] is True and alarm["labels"] == 300
+    assert alarm["alarm"] is True and alarm["below_estimate"] is True and alarm["below_threshold"] is True and alarm["labels"] == 300
     assert alarm["exits"] == int(batch["exited"].to_numpy()[sample].sum())
     assert "matured first" in alarm["caveat"]
     assert f"labelled sample (300 of 5,000 new rows labelled): 300 labelled client(s), {alarm['exits']} exited" in caplog.text
@@ -137,6 +138,10 @@ def test_300_labels_of_5000_raise_the_alarm_then_the_labels_arrive_and_the_batch
     check = again["details"]["drift"]
     assert (check["new_rows"], check["labelled_rows"], check["measured"]) == (5000, 5000, True)
     assert check["new_data_f1"] < alarm["high"] and check.get("labelled_sample") is None
+    # the numbers docs/drift.md shows: estimate 0.7824 (the first run's), 300 labels 0.4496 (0.3830-0.5110), realized 0.4884
+    assert (round(alarm["estimated_f1"], 4), round(alarm["f1"], 4), round(check["new_data_f1"], 4)) == (0.7824, 0.4496, 0.4884)
+    assert check["drift"] is True  # below the raw threshold 0.6305: the full labels retrain
+    assert round(check["estimate"]["f1"], 4) == 0.7824  # the same rows' features: the same estimate
     changed = again["details"]["changed_files"]
     assert [(c["name"], c["labels_filled"]) for c in changed] == [("clients_q5.csv", 4700)]
     assert "labels arrived for 4,700 row(s) of clients_q5.csv (its only change)" in caplog.text
