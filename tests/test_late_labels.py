@@ -18,13 +18,15 @@ import polars as pl
 import pytest
 from pypdf import PdfReader
 
-from drs import alerts, dbsource, diagnostics, history, pipeline, reporting, risk
+from drs import alerts, dbsource, diagnostics, history, judge, pipeline, production, reporting, risk
+from drs import ingest as ingest_module
 from drs.errors import DataError
 from drs.ingest import ingest
 from drs.schema import Schema, checked_frame, fast_frame, frame_from_text, labelled, to_pandas, to_polars
 from drs.settings import Config
 from drs.training import train
 from drs.web import create_app
+from tests.conftest import stage_pass
 from tests.test_alerts import JsonReceiver, receiver, with_targets  # noqa: F401 (receiver: a fixture)
 from tests.test_dbsource import COLUMNS, client, db_project, insert
 from tools.generate_data import CHANGED_WORLD, clients, unique_ids
@@ -118,6 +120,10 @@ def test_300_labels_of_5000_raise_the_alarm_then_the_labels_arrive_and_the_batch
     assert alarm["exits"] == int(batch["exited"].to_numpy()[sample].sum())
     assert "matured first" in alarm["caveat"]
     assert f"labelled sample (300 of 5,000 new rows labelled): 300 labelled client(s), {alarm['exits']} exited" in caplog.text
+    ranked = pd.read_csv(config.output_model_folder / "risklist.csv", keep_default_na=False)
+    waiting = set(batch["corporation"]) - set(batch["corporation"].to_numpy()[sample])
+    stayed = int((batch["exited"].to_numpy()[sample] == 0).sum())
+    assert waiting <= set(ranked["corporation"]) and len(ranked) == 4700 + stayed  # every client with no label yet is ranked
     recorded = history.alerts(config.history_db)[-1]
     assert "sample_alarm" in recorded["events"] and recorded["severity"] == alerts.WARNING
     body = json.dumps(receiver.posts[-1])
@@ -170,3 +176,15 @@ def test_a_null_exited_in_the_source_database_is_a_label_not_known_yet(project: 
         dbsource.checked_rows([*COLUMNS, "updated_at"], [("c003", None, 1, 1, 0, "t")], columns, "updated_at", "db")
     with pytest.raises(DataError, match=r"column 'exited' must be 0 or 1 but is 2"):
         dbsource.checked_rows([*COLUMNS, "updated_at"], [("c003", 5, 1, 1, 2, "t")], columns, "updated_at", "db")
+
+
+def test_a_row_with_no_label_is_never_counted_as_one_the_deployed_model_was_trained_on(practice_config: Config) -> None:
+    """Its version's trainingdata.csv holds the row (a copy of finaldata.csv), but training skipped it: it stays new."""
+    (practice_config.input_folder / "dataset3.csv").write_text(HEADER + "waits,5,50,5,\nknown,6,60,6,1\n")
+    stage_pass(practice_config)
+    deployed = production.current(practice_config.prod_deployment_folder)
+    assert deployed is not None and deployed.training_data_path is not None
+    assert "waits,5,50,5,\n" in deployed.training_data_path.read_text()
+    records = [ingest_module.read_source_file(practice_config.input_folder / "dataset3.csv", practice_config.input_folder, Schema())[1]]
+    rows, info = judge.new_rows(practice_config, records, judge.drift_reference(practice_config, deployed))
+    assert (info["rows"], info["rows_already_trained_on"]) == (1, 1) and rows["corporation"].tolist() == ["waits"]
