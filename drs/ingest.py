@@ -225,18 +225,18 @@ def labels_filled_in(old: pl.DataFrame, new: pl.DataFrame, schema: Schema) -> in
     if not old.select(others).equals(new.select(others)):
         return None
     was, now = old[target], new[target]
-    if not (was.is_null() | (was == now)).all():
+    if not (was.is_null() | (was == now).fill_null(False)).all():  # a known label changed or removed: more than labels
         return None
     filled = int((was.is_null() & now.is_not_null()).sum())
     return filled or None
 
 
 def labels_arrived(config: Config, frame: pl.DataFrame, record: FileRecord, schema: Schema) -> int | None:
-    """`labels_filled_in` between the copy kept at the file's last ingestion and its new content; None without a copy
-    of other content (read only when the file changed: a cheap tick never gets here with an ingested file)."""
+    """`labels_filled_in` between the copy kept at the file's last ingestion (of other content: `copy_is_current` said
+    no) and its new content; None without such a copy. Read only when a kept file changed, never on a cheap tick."""
     copy = config.kept_sources_folder / record.name
     try:
-        if not copy.is_file() or sha256_file(copy) == record.sha256:
+        if not copy.is_file():
             return None
         old = checked_frame(copy.read_bytes(), schema, record.name, unlabelled=True)
     except (OSError, DataError):
@@ -244,11 +244,21 @@ def labels_arrived(config: Config, frame: pl.DataFrame, record: FileRecord, sche
     return labels_filled_in(old, frame, schema)
 
 
-def kept_copy(config: Config, data: bytes, record: FileRecord) -> None:
-    """Keep what was accepted from the input folder, so its rows outlive the file; rewritten only when it changed."""
+def copy_is_current(config: Config, record: FileRecord) -> bool:
+    """Whether the copy kept of this file holds its content (size, then sha256)."""
     copy = config.kept_sources_folder / record.name
     try:
-        if not (copy.is_file() and copy.stat().st_size == len(data) and sha256_file(copy) == record.sha256):
+        return copy.is_file() and copy.stat().st_size == record.size and sha256_file(copy) == record.sha256
+    except OSError:
+        return False
+
+
+def kept_copy(config: Config, data: bytes, record: FileRecord, current: bool) -> None:
+    """Keep what was accepted from the input folder, so its rows outlive the file; rewritten only when it changed
+    (`current`: `copy_is_current`)."""
+    copy = config.kept_sources_folder / record.name
+    try:
+        if not current:
             copy.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(copy, data)
         if record.mtime_ns is not None:  # the file's own time stamp, so a record made from the copy equals one made from the file
@@ -271,8 +281,9 @@ def read_files(sources: list[Source], config: Config, schema: Schema) -> tuple[l
         frames.append(frame)
         if source.kept is None:
             log.info("accepted %s: %d rows (sha256 %s)", record.name, record.rows_read, (record.sha256 or "")[:12])
-            record.labels_filled = labels_arrived(config, frame, record, schema)
-            kept_copy(config, data, record)
+            current = copy_is_current(config, record)
+            record.labels_filled = None if current else labels_arrived(config, frame, record, schema)
+            kept_copy(config, data, record, current)
         else:
             log.info("%s is %s (%d rows)", record.name, source.kept, record.rows_read)
     return frames, records

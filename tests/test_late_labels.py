@@ -188,3 +188,19 @@ def test_a_row_with_no_label_is_never_counted_as_one_the_deployed_model_was_trai
     records = [ingest_module.read_source_file(practice_config.input_folder / "dataset3.csv", practice_config.input_folder, Schema())[1]]
     rows, info = judge.new_rows(practice_config, records, judge.drift_reference(practice_config, deployed))
     assert (info["rows"], info["rows_already_trained_on"]) == (1, 1) and rows["corporation"].tolist() == ["waits"]
+
+
+def test_only_labels_filled_in_is_told_as_labels_arrived() -> None:
+    """Same rows in the same order, every known label unchanged: labels arrived; anything more is a change."""
+    old = checked_frame(PARTLY.encode(), Schema(), "q5.csv", unlabelled=True)
+    filled = PARTLY.replace("40,\n", "40,1\n")
+    assert ingest_module.labels_filled_in(old, checked_frame(filled.encode(), Schema(), "q5.csv", unlabelled=True), Schema()) == 1
+    for other in (
+        PARTLY.replace("10,200,5,0", "10,200,5,1"),  # a known label changed
+        PARTLY.replace("10,200,5,0", "10,200,5,"),  # a known label removed
+        PARTLY.replace("500,900,40,", "501,900,40,1"),  # a value changed too
+        PARTLY + "zzzz,1,1,1,0\n",  # a row more
+        PARTLY,  # nothing filled in
+    ):
+        new = checked_frame(other.encode(), Schema(), "q5.csv", unlabelled=True)
+        assert ingest_module.labels_filled_in(old, new, Schema()) is None, other
