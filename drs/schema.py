@@ -356,15 +356,17 @@ def validate_frame(
     return out[ordered].reset_index(drop=True)
 
 
-def fast_frame(data: bytes, schema: Schema, require_target: bool = True) -> pl.DataFrame | None:
+def fast_frame(data: bytes, schema: Schema, require_target: bool = True, unlabelled: bool = False) -> pl.DataFrame | None:
     """The common case at native speed: polars parses the numbers as int64 and checks the rules.
 
     It only ever accepts: any file it is unsure about (a parse error, a blank
     line, a value such as `3.0`, an id with spaces to strip, an id drs/ids.py refuses) returns None and
     goes to `frame_from_text`, which accepts it or names the problem exactly
-    as before. So both readers accept the same files with the same values. A file with an empty target cell (a label
-    not known yet, where `unlabelled` allows it) goes there too: here a row cut short before its last column is null in
-    it just the same, and only the careful reader, which counts the fields, tells the two apart.
+    as before. So both readers accept the same files with the same values. With `unlabelled`, an empty target cell
+    (a label not known yet) is null here; so is the last cell of a row cut short, which polars fills with nulls. So a
+    file with such nulls is taken here only when it holds no quote and exactly (rows + 1) * (columns - 1) commas: every
+    row is as wide as the header (a wider one is a parse error). Any other goes to the careful reader, which counts
+    the fields row by row.
     """
     if data.startswith(UTF8_BOM):
         data = data[len(UTF8_BOM) :]
@@ -386,15 +388,18 @@ def fast_frame(data: bytes, schema: Schema, require_target: bool = True) -> pl.D
     if frame.height == 0:
         return None
     ids = pl.col(schema.id_column)
+    unknown = unlabelled and require_target and frame[schema.target].null_count() > 0
+    if unknown and (b'"' in data or data.count(b",") != (frame.height + 1) * (len(names) - 1)):
+        return None
     rules = [
-        pl.all_horizontal(pl.all().is_not_null().all()),
+        pl.all_horizontal(pl.all().exclude([schema.target] if unknown else []).is_not_null().all()),
         (ids.str.len_bytes() > 0).all(),
         ~ids.str.contains(EDGE_SPACE_OR_CONTROL).any(),
         (ids.str.len_chars() <= schema.max_id_length).all(),
         *[((pl.col(c) >= 0) & (pl.col(c) <= EXACT_LIMIT)).all() for c in checked],
     ]
     if require_target:
-        rules.append(pl.col(schema.target).is_in([0, 1]).all())
+        rules.append((pl.col(schema.target).is_in([0, 1]) | pl.col(schema.target).is_null()).all())
     rules = [rule.alias(f"rule{i}") for i, rule in enumerate(rules)]
     if not all(frame.select(rules).row(0)):
         return None
@@ -466,7 +471,7 @@ def checked_frame(
 
     `on_reject` sees the decoded text of a file the careful reader rejects (to count its lines); `unlabelled`: an empty
     target cell is a label not known yet (source files, finaldata.csv, a version's training data; never the test data)."""
-    frame = fast_frame(data, schema, require_target)
+    frame = fast_frame(data, schema, require_target, unlabelled)
     if frame is None:
         text = decode_csv_bytes(data, source)
         try:
