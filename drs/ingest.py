@@ -20,7 +20,8 @@ or sent again unchanged, and a file whose rows repeat another's, are named in th
 
 `finaldata.csv` is what ingesting every file's current content afresh gives: a file
 changed after it was ingested has its old rows replaced by its new ones (the result
-names it with both checksums); a removed file keeps its rows. A file modified less
+names it with both checksums; when its only change is labels filled in where `exited` was empty, a label not
+known yet, it says "labels arrived" and how many instead: `labels_filled_in`); a removed file keeps its rows. A file modified less
 than `settle_seconds` ago may still be arriving and is left for a later run; names
 copy tools write under (`.part`, `~`, a leading dot, ...) are never read.
 
