@@ -209,3 +209,14 @@ def test_only_labels_filled_in_is_told_as_labels_arrived() -> None:
     ):
         new = checked_frame(other.encode(), Schema(), "q5.csv", unlabelled=True)
         assert ingest_module.labels_filled_in(old, new, Schema()) is None, other
+
+
+def test_a_batch_with_no_label_at_all_gets_the_estimate_and_waits(deployed_practice: Config) -> None:
+    deployed = production.current(deployed_practice.prod_deployment_folder)
+    assert deployed is not None
+    frame = concept_drift_batch().head(1000).astype({"exited": "Int64"}).assign(exited=pd.NA).astype({"exited": "Int64"})
+    check = judge.score_drift_check(deployed_practice, deployed, frame, 0.78)
+    assert (check["measured"], check["drift"], check["labelled_rows"], check["labelled_sample"]) == (False, False, 0, None)
+    assert check["reason"] == "1,000 of the 1,000 new rows have no label yet; the score test waits for every label"
+    assert alerts.sample_alarm_event({"drift": check}, "v0001") == []
+    assert judge.estimate_check(deployed_practice, deployed, frame)["rows"] == 1000
