@@ -217,6 +217,32 @@ def drift_event(details: Mapping[str, Any], outcome: str, deployed_label: str | 
     return [Event("drift", severity, headline, lines, step)]
 
 
+def sample_alarm_event(details: Mapping[str, Any], deployed_label: str | None) -> list[Event]:
+    """The labelled-sample alarm (drs/labelsample.py): the labels known so far of a partly labelled batch contradict the
+    label-free estimate or the score test's threshold beyond sampling noise, before the score test can run."""
+    check = _part(details, "drift")
+    sample = check.get("labelled_sample")
+    if not isinstance(sample, Mapping) or not sample.get("alarm"):
+        return []
+    said = []
+    if sample.get("below_estimate"):
+        said.append(f"below the label-free estimate {sample['estimated_f1']:.4f} (concept drift: the link from activity to exit changed)")
+    if sample.get("below_threshold"):
+        said.append(f"below the score test's threshold {sample['threshold']:.4f} (the drift decision to come)")
+    lines = [
+        f"{sample['labels']:,} of {check.get('new_rows', 0):,} new rows labelled so far ({sample['exits']:,} exited):"
+        f" F1 of {check.get('deployed_version')} {sample['f1']:.4f} ({sample['level']:.0%} {sample['low']:.4f}-{sample['high']:.4f}),"
+        f" {' and '.join(said)}, beyond sampling noise.",
+        f"Caveat: {sample.get('caveat')}.",
+    ]
+    step = (
+        f"{deployed_label or 'the deployed model'} stays deployed and the score test waits for every label: check how the"
+        " labelled clients were chosen (a fair reading needs a random sample), read the risk list with care, and export the"
+        " batch again with its labels as soon as they are known (it is then judged again and may retrain)"
+    )
+    return [Event("sample_alarm", WARNING, "Labelled sample: the model is worse than expected", lines, step)]
+
+
 def refused_event(details: Mapping[str, Any], outcome: str, deployed_label: str | None) -> list[Event]:
     if outcome != Outcome.NOT_PROMOTED:
         return []
@@ -267,7 +293,13 @@ def file_events(details: Mapping[str, Any]) -> list[Event]:
         lines = [f"{name}: {reasons.get(name) or 'rejected'}" for name in rejected]
         step = "export the file again as the reason says and put it back; a file is read again when its content changes."
         events.append(Event("rejected", WARNING, "Source file rejected", lines, step))
-    changed = [c for c in details.get("changed_files") or [] if isinstance(c, Mapping)]
+    every = [c for c in details.get("changed_files") or [] if isinstance(c, Mapping)]
+    labelled = [c for c in every if c.get("labels_filled")]  # the file's only change: labels filled in (drs/ingest.py)
+    if labelled:
+        lines = [f"labels arrived for {c['labels_filled']:,} row(s) of {c.get('name')}" for c in labelled]
+        step = "nothing: its rows were judged again with their labels (the drift check on the page has the realized F1)."
+        events.append(Event("labels", INFO, "Labels arrived", lines, step))
+    changed = [c for c in every if not c.get("labels_filled")]
     if changed:
         lines = [
             f"{c.get('name')}: sha256 {str(c.get('old_sha256'))[:12]}... -> {str(c.get('new_sha256'))[:12]}...,"
@@ -301,6 +333,7 @@ def run_events(
     if outcome == Outcome.FAILED:
         return events
     events += drift_event(details, outcome, deployed_label)
+    events += sample_alarm_event(details, deployed_label)
     events += refused_event(details, outcome, deployed_label)
     events += deployed_event(outcome, message, details)
     events += apicalls_event(details, deployed_label)

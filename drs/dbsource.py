@@ -332,7 +332,8 @@ class Checked:
 
 
 def checked_rows(columns: list[str], rows: Sequence[Sequence[Any]], schema: Columns, mark_column: str, source: str) -> Checked:
-    """The rows as the schema's five columns, in its order; DataError naming the first bad row and column.
+    """The rows as the schema's five columns, in its order; DataError naming the first bad row and column. A NULL target
+    is a label not known yet (None, an empty cell in the landed file); a NULL anywhere else is an error.
 
     A row whose watermark is NULL is set aside, named, and not checked further: no watermark moves past it, so it comes
     back each tick (the query asks for `IS NULL`) and lands once stamped. A bad value blocks the batch instead: a
@@ -356,6 +357,9 @@ def checked_rows(columns: list[str], rows: Sequence[Sequence[Any]], schema: Colu
             raise DataError(source, f"{where}: column '{schema.id_column}' {wrong}", 1)
         for column in (*schema.features, schema.target):
             raw = row[at[column]]
+            if raw is None and column == schema.target:  # NULL exited: label not known yet, landed as an empty cell (docs/data.md)
+                values.append(None)
+                continue
             value = count_value(raw)
             if raw is None:
                 raise DataError(source, f"{where}: column '{column}' is empty (NULL)", 1)

@@ -104,7 +104,7 @@ def model_set(config: Config) -> dict[str, Path]:
 def training_reference(config: Config) -> Path:
     """Summarize the training data for the drift checks (drs/reference.py), beside the model; returns the file."""
     schema = Schema.from_config(config)
-    summary = reference.build(read_polars_checked(config.final_data_csv, schema), schema.columns, config.features)
+    summary = reference.build(read_polars_checked(config.final_data_csv, schema, unlabelled=True), schema.columns, config.features)
     path = config.model_output(layout.REFERENCE_FILE)
     reference.write(path, summary)
     return path

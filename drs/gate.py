@@ -39,7 +39,10 @@ def gate(config: Config, deployed: Deployment, candidate_f1: float, forced: bool
     schema = Schema.from_config(config)
     test = read_csv_checked(config.test_data_csv, schema, source=str(config.test_data_csv))
     overlap: dict[str, int | None] = {}
-    for whose, data in (("candidate", read_polars_checked(config.final_data_csv, schema)), ("deployed", drift_reference(config, deployed))):
+    for whose, data in (
+        ("candidate", read_polars_checked(config.final_data_csv, schema, unlabelled=True)),
+        ("deployed", drift_reference(config, deployed)),
+    ):
         overlap[whose] = None if data is None else int(trained_on(data, test, list(schema.columns)).sum())
         if overlap[whose]:
             log.warning(

@@ -20,7 +20,8 @@ or sent again unchanged, and a file whose rows repeat another's, are named in th
 
 `finaldata.csv` is what ingesting every file's current content afresh gives: a file
 changed after it was ingested has its old rows replaced by its new ones (the result
-names it with both checksums); a removed file keeps its rows. A file modified less
+names it with both checksums; when its only change is labels filled in where `exited` was empty, a label not
+known yet, it says "labels arrived" and how many instead: `labels_filled_in`); a removed file keeps its rows. A file modified less
 than `settle_seconds` ago may still be arriving and is left for a later run; names
 copy tools write under (`.part`, `~`, a leading dot, ...) are never read.
 
@@ -90,6 +91,7 @@ class FileRecord:
     rows_rejected: int = 0
     reason: str | None = None
     kept: str | None = None  # why the rows come from the copy kept at ingestion (the file is gone, or still arriving)
+    labels_filled: int | None = None  # changed since its kept copy only by labels filled in: how many (labels_filled_in)
 
 
 @dataclass
@@ -141,7 +143,11 @@ def read_checked(path: Path, folder: Path, schema: Schema) -> tuple[pl.DataFrame
             raise DataError(path.name, "changed while it was being read (still being written?); it will be tried again")
         record.sha256, record.size, record.mtime_ns = sha256_bytes(data), len(data), after.st_mtime_ns
         frame = checked_frame(
-            data, schema, path.name, on_reject=lambda text: setattr(record, "rows_read", max(len(text.splitlines()) - 1, 0))
+            data,
+            schema,
+            path.name,
+            on_reject=lambda text: setattr(record, "rows_read", max(len(text.splitlines()) - 1, 0)),
+            unlabelled=True,  # an empty exited: label not known yet (docs/data.md)
         )
     except DataError as exc:
         record.reason = exc.problem
@@ -210,11 +216,50 @@ class Source:
         return self.path.name
 
 
-def kept_copy(config: Config, data: bytes, record: FileRecord) -> None:
-    """Keep what was accepted from the input folder, so its rows outlive the file; rewritten only when it changed."""
+def labels_filled_in(old: pl.DataFrame, new: pl.DataFrame, schema: Schema) -> int | None:
+    """How many rows gained a label when a file changed from `old` to `new` and that is its only change (same rows in the
+    same order, every label known before unchanged); None when anything else changed. Pure."""
+    target = schema.target
+    if old.height != new.height or old.columns != new.columns or target not in old.columns:
+        return None
+    others = [c for c in old.columns if c != target]
+    if not old.select(others).equals(new.select(others)):
+        return None
+    was, now = old[target], new[target]
+    if not (was.is_null() | (was == now).fill_null(False)).all():  # a known label changed or removed: more than labels
+        return None
+    filled = int((was.is_null() & now.is_not_null()).sum())
+    return filled or None
+
+
+def labels_arrived(config: Config, frame: pl.DataFrame, record: FileRecord, schema: Schema) -> int | None:
+    """`labels_filled_in` between the copy kept at the file's last ingestion (of other content: `copy_is_current` said
+    no) and its new content; None without such a copy. Read only when a kept file changed, never on a cheap tick."""
     copy = config.kept_sources_folder / record.name
     try:
-        if not (copy.is_file() and copy.stat().st_size == len(data) and sha256_file(copy) == record.sha256):
+        if not copy.is_file():
+            return None
+        old = checked_frame(copy.read_bytes(), schema, record.name, unlabelled=True)
+    except (OSError, DataError):
+        return None
+    return labels_filled_in(old, frame, schema)
+
+
+def copy_is_current(config: Config, record: FileRecord) -> bool:
+    """Whether the copy kept of this file holds its content (size, then sha256)."""
+    copy = config.kept_sources_folder / record.name
+    try:
+        return copy.is_file() and copy.stat().st_size == record.size and sha256_file(copy) == record.sha256
+    except OSError:
+        return False
+
+
+def kept_copy(config: Config, data: bytes, record: FileRecord, current: bool) -> None:
+    """Keep what was accepted from the input folder, so its rows outlive the file; rewritten only when it changed
+    (`current`: `copy_is_current`)."""
+    copy = config.kept_sources_folder / record.name
+    try:
+        if not current:
             copy.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(copy, data)
         if record.mtime_ns is not None:  # the file's own time stamp, so a record made from the copy equals one made from the file
@@ -237,7 +282,9 @@ def read_files(sources: list[Source], config: Config, schema: Schema) -> tuple[l
         frames.append(frame)
         if source.kept is None:
             log.info("accepted %s: %d rows (sha256 %s)", record.name, record.rows_read, (record.sha256 or "")[:12])
-            kept_copy(config, data, record)
+            current = copy_is_current(config, record)
+            record.labels_filled = None if current else labels_arrived(config, frame, record, schema)
+            kept_copy(config, data, record, current)
         else:
             log.info("%s is %s (%d rows)", record.name, source.kept, record.rows_read)
     return frames, records
@@ -301,6 +348,7 @@ def changes(previous: list[dict[str, Any]], result: IngestionResult) -> list[dic
                     "old_rows": old.get("rows_read"),
                     "new_rows": record.rows_read if record.status == Status.ACCEPTED else 0,
                     "status": str(record.status),
+                    "labels_filled": record.labels_filled,
                 }
             )
     return found
@@ -463,6 +511,14 @@ def ingest(config: Config, now: float | None = None) -> IngestionResult:
     return result
 
 
+def labels_line(change: dict[str, Any]) -> str:
+    """The plain line for a file whose only change is labels filled in (`labels_filled_in`)."""
+    return (
+        f"labels arrived for {change['labels_filled']:,} row(s) of {change['name']} (its only change); its rows are judged again"
+        " with their labels"
+    )
+
+
 def tell(config: Config, result: IngestionResult, order: ArrivalPlan, incremental: bool) -> None:
     """The ingestion's log lines: the order, removed, changed, re-sent and repeating files, and what was written."""
     if order.first_record and order.record:
@@ -474,6 +530,9 @@ def tell(config: Config, result: IngestionResult, order: ArrivalPlan, incrementa
     for name in result.removed:
         log.warning("%s was removed from %s; the rows ingested from it are kept", name, config.input_folder)
     for change in result.changed:
+        if change.get("labels_filled"):
+            log.info("%s", labels_line(change))
+            continue
         log.warning(
             "%s changed after it was ingested (sha256 %s -> %s): its %s old row(s) replaced by %d, now the newest",
             change["name"],

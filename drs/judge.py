@@ -7,16 +7,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from drs import drift, estimate, history, layout, production
+from drs import drift, estimate, history, labelsample, layout, production
 from drs.errors import StageError
 from drs.ingest import FileRecord, deduplicate, read_source_file
-from drs.metrics import metrics
-from drs.model import feature_matrix
+from drs.metrics import counts_of, metrics
+from drs.model import feature_matrix, predicted_classes
 from drs.production import Deployment
 from drs.reference import Reference
 from drs.reference import read as read_reference
 from drs.rowstore import rows_in
-from drs.schema import Schema, Table, read_polars_checked, to_pandas
+from drs.schema import Schema, Table, labelled, read_polars_checked, to_pandas
 from drs.settings import Config
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ def training_data(config: Config, deployed: Deployment) -> Table | None:
     if deployed.training_data_path is None:
         return None
     production.verify(deployed)
-    return read_polars_checked(deployed.training_data_path, Schema.from_config(config))
+    return read_polars_checked(deployed.training_data_path, Schema.from_config(config), unlabelled=True)
 
 
 def drift_reference(config: Config, deployed: Deployment) -> TrainingData | None:
@@ -68,6 +68,7 @@ def new_rows(config: Config, accepted_new: list[FileRecord], reference: Training
     info: dict[str, Any] = {"files": [r.name for r in accepted_new], "rows": len(rows), "rows_already_trained_on": None}
     if reference is not None:
         known = trained_on(reference, rows, list(schema.columns))
+        known &= rows[schema.target].notna().to_numpy(dtype=bool)  # a row with no label yet was never trained on
         info["rows_already_trained_on"] = int(known.sum())
         rows = rows[~known].reset_index(drop=True)
         info["rows"] = len(rows)
@@ -83,12 +84,50 @@ def lineage_history(config: Config, deployed: Deployment) -> list[float]:
     return points + history.lineage_f1(config.history_db, sha)
 
 
-def score_drift_check(config: Config, deployed: Deployment, frame: pd.DataFrame, expected_f1: float | None = None) -> dict[str, Any]:
-    """The configured score test on the deployed model's F1 on the new rows; not run (drift.unmeasurable) when too few of them exited.
-    With the label-free estimate made before (`expected_f1`), also whether the labels contradict it beyond sampling noise."""
+PARTIAL_WORDS = (
+    "the labelled rows are a fair sample only if they were picked at random: labels that matured first (often the exits,"
+    " known when the client leaves, before a stay is known) can be a biased subset, so this verdict warns a person and"
+    " the score test waits for every label"
+)
+
+
+def partial_labels(config: Config, deployed: Deployment, labelled_rows: pd.DataFrame, expected_f1: float | None) -> dict[str, Any]:
+    """A batch with only some labels known: the labelled rows are the sample of drs/labelsample.py's alarm, against the
+    estimate and the threshold the score test will apply once every label is in."""
     schema = Schema.from_config(config)
-    exits = int((frame[schema.target] == 1).sum())
-    about = {"deployed_version": deployed.label, "model_sha256": deployed.model_sha256, "new_rows": len(frame), "exits": exits}
+    predicted = predicted_classes(production.load_model(deployed), feature_matrix(labelled_rows, schema))
+    counts = [int(c) for c in counts_of(labelled_rows[schema.target].to_numpy(), predicted)]
+    verdict = drift.score_drift(config.drift_test, 0.0, deployed.score(), lineage_history(config, deployed), config.drift_min_history)
+    sample = labelsample.check(counts, expected_f1, verdict["threshold"], threshold_counts(deployed, verdict))
+    return {**sample, "test": verdict["test"], "caveat": PARTIAL_WORDS}
+
+
+def score_drift_check(config: Config, deployed: Deployment, frame: pd.DataFrame, expected_f1: float | None = None) -> dict[str, Any]:
+    """The configured score test on the deployed model's F1 on the new rows whose label is known; not run
+    (drift.unmeasurable) when too few of them exited. With the label-free estimate made before (`expected_f1`), also whether
+    the labels contradict it beyond sampling noise.
+
+    When only some of the rows are labelled (an empty exited: not known yet), the score test does not run (its F1 would
+    enter the lineage's history and decide a retrain on a subset that may be biased); the labelled rows are the sample
+    of the concept-drift alarm instead (`labelled_sample`), and the rows are judged again when the file comes back with
+    its labels (a changed file, drs/pipeline.py)."""
+    schema = Schema.from_config(config)
+    known = labelled(frame, schema)
+    exits = int((known[schema.target] == 1).sum())
+    about = {
+        "deployed_version": deployed.label,
+        "model_sha256": deployed.model_sha256,
+        "new_rows": len(frame),
+        "labelled_rows": len(known),
+        "exits": exits,
+    }
+    if len(known) < len(frame):
+        waiting = len(frame) - len(known)
+        sample = partial_labels(config, deployed, known, expected_f1) if len(known) else None
+        waits = f"{waiting:,} of the {len(frame):,} new rows have no label yet; the score test waits for every label" + (
+            "" if sample is None else f" ({len(known):,} labelled: the labelled-sample alarm judged them)"
+        )
+        return {**drift.not_measured(config.drift_test, waits), **about, "labelled_sample": sample}
     reason = drift.unmeasurable(exits)
     if reason is not None:
         return {**drift.not_measured(config.drift_test, reason), **about}
@@ -193,6 +232,14 @@ def judge(config: Config, report: history.RunReport, deployed: Deployment, accep
     log.info("drift check (%s): %s %s", score["test"], deployed.label, drift.describe_score_drift(score))
     if score["measured"]:
         log.info("sampling noise: %s", drift.describe_noise(score["noise"]))
+    if isinstance(score.get("labelled_sample"), dict):
+        log.log(
+            logging.WARNING if score["labelled_sample"]["alarm"] else logging.INFO,
+            "labelled sample (%s of %s new rows labelled): %s",
+            f"{score['labelled_rows']:,}",
+            f"{score['new_rows']:,}",
+            labelsample.describe(score["labelled_sample"]),
+        )
     if isinstance(score.get("against_estimate"), dict):
         log.info("labels vs the estimate: %s", estimate.contradiction_words(score["against_estimate"]))
     if score["drift"]:

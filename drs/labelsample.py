@@ -26,7 +26,7 @@ import numpy as np
 from drs import drift
 from drs.metrics import counts_of, f1_from_counts
 from drs.model import feature_matrix, predicted_classes
-from drs.schema import Schema
+from drs.schema import Schema, labelled
 
 
 def check(
@@ -59,7 +59,8 @@ def check(
 
 def sample_counts(model: Any, frame: Any, schema: Schema, size: int, rng: np.random.Generator) -> tuple[list[int], np.ndarray]:
     """The deployed model's [tn, fp, fn, tp] on a random sample of `size` rows of a labelled frame (all rows when it
-    has fewer), and which rows were drawn."""
+    has fewer), and which rows were drawn (positions among its labelled rows: a row with no label yet is never drawn)."""
+    frame = labelled(frame, schema)
     rows = len(frame)
     chosen = np.sort(rng.choice(rows, min(size, rows), replace=False))
     sample = frame.iloc[chosen] if hasattr(frame, "iloc") else frame[chosen]
@@ -80,3 +81,16 @@ def describe(record: Mapping[str, Any]) -> str:
     found = "below it beyond sampling noise" if record["below_threshold"] else "no contradiction"
     parts.append(f"vs the threshold {record['threshold']:.4f}: {found}")
     return f"{reading}; {'; '.join(parts)} -> {'ALARM' if record['alarm'] else 'no alarm'}"
+
+
+def recorded_words(check: Mapping[str, Any]) -> str | None:
+    """A drift check's labelled-sample verdict as the page and the PDF show it (a partly labelled batch, drs/judge.py),
+    with how many of the new rows were labelled; None when the check has none."""
+    sample = check.get("labelled_sample")
+    if not isinstance(sample, Mapping):
+        return None
+    try:
+        of = f"{sample['labels']:,} of {check.get('new_rows', 0):,} new rows labelled so far: "
+        return of + describe(sample) + (f" (caveat: {sample['caveat']})" if sample.get("caveat") else "")
+    except (KeyError, TypeError, ValueError):
+        return None

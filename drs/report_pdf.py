@@ -36,6 +36,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from drs import labelsample
 from drs.calibration import brier_words, plain_reading
 from drs.drift import describe_noise, describe_score_drift
 from drs.estimate import describe as describe_estimate
@@ -257,6 +258,10 @@ def drift_block(last_run: dict[str, Any] | None, drift: dict[str, Any] | None) -
         realized = check.get("new_data_f1") if check.get("measured") is not False else None
         against = check.get("against_estimate") if realized is not None and isinstance(check.get("against_estimate"), dict) else None
         rows.append(("Estimated F1 (before the labels)", text(describe_estimate(check["estimate"], realized, against), 400)))
+    sample = labelsample.recorded_words(check)
+    if sample:
+        alarm = f"<font color='{ALERT}'><b>alarm</b></font>: " if check["labelled_sample"].get("alarm") else ""
+        rows.append(("Labelled sample", alarm + text(sample, 600)))
     if isinstance(check.get("noise"), dict):
         rows.append(("Sampling noise", text(describe_noise(check["noise"]), 400)))
     rows.append(("New files", text(", ".join(drift.get("new_files") or []) or "-", 400)))

@@ -159,7 +159,7 @@ def read_clients(path: Path, schema: Schema) -> pd.DataFrame:
             header = [h.strip() for h in next(csv.reader(handle), [])]
     except (OSError, UnicodeDecodeError):
         header = []  # the checked read below names the problem
-    return read_csv_checked(path, schema, require_target=schema.target in header, source=str(path))
+    return read_csv_checked(path, schema, require_target=schema.target in header, source=str(path), unlabelled=True)
 
 
 def write_risk_list(ranked: pd.DataFrame, path: Path) -> None:

@@ -48,18 +48,18 @@ def read_ingested(path: Path, schema: Schema) -> tuple[pd.DataFrame, pd.DataFram
     if not Path(path).exists():
         raise DataError(str(path), "does not exist; run ingestion.py first")
     raw = read_csv_as_written(path, schema)
-    return raw, validate_frame(raw, schema, str(path))
+    return raw, validate_frame(raw, schema, str(path), unlabelled=True)
 
 
 def active_clients(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     """The most recent row of each corporation, kept only if it is active; pure.
 
     Without the target column (a file of current clients only) every
-    corporation counts as active.
+    corporation counts as active; so does one whose label is not known yet (an empty exited: it has not left as far as we know).
     """
     latest = frame.drop_duplicates(subset=[schema.id_column], keep="last")
     if schema.target in latest.columns:
-        latest = latest[latest[schema.target] == 0]
+        latest = latest[(latest[schema.target] != 1).fillna(True).to_numpy(dtype=bool)]
     return latest.reset_index(drop=True)
 
 

@@ -244,13 +244,13 @@ def check_widths(text: str, source: str) -> None:
         _rows_of_width(records, len(first[1]), source, keep=False)
 
 
-def frame_from_text(text: str, schema: Schema, source: str, require_target: bool = True) -> pd.DataFrame:
-    """Parse CSV text and check it; return a frame in schema column order with int64 numbers."""
+def frame_from_text(text: str, schema: Schema, source: str, require_target: bool = True, unlabelled: bool = False) -> pd.DataFrame:
+    """Parse CSV text and check it; return a frame in schema column order with int64 numbers (`validate_frame`)."""
     import pandas as pd
 
     parsed = parse_csv(text, schema, source, require_target)
     frame = pd.DataFrame(parsed.rows, columns=[name.strip() for name in parsed.header], dtype=str)
-    return validate_frame(frame, schema, source, require_target, parsed.lines)
+    return validate_frame(frame, schema, source, require_target, parsed.lines, unlabelled)
 
 
 def read_csv_as_written(path: Path, schema: Schema) -> pd.DataFrame:
@@ -278,8 +278,8 @@ def value_checks(raw: pd.Series, values: pd.Series, is_target: bool) -> list[tup
         text = cells.astype(str).str.strip()
         empty[odd] = (cells.isna() | (text == "")).to_numpy(dtype=bool)
         separated[odd] = text.str.fullmatch(r"[+-]?\d[\d,. ]*").to_numpy(dtype=bool)
-    if is_target:
-        return [(empty, "is empty in"), (~values.isin([0, 1]), "must be 0 or 1 but is not in")]
+    if is_target:  # an empty cell where `unlabelled` allows it (label not known yet) is left out of both by the caller
+        return [(empty, "is empty in"), (~values.isin([0, 1]) & ~empty, "must be 0 or 1 but is not in")]
     return [
         (empty, "is empty in"),
         (separated, "has a number written with a separator in"),
@@ -303,11 +303,18 @@ HINTS = {"has a number written with a separator in": ": write whole numbers with
 
 
 def validate_frame(
-    frame: pd.DataFrame, schema: Schema, source: str, require_target: bool = True, lines: list[int] | None = None
+    frame: pd.DataFrame,
+    schema: Schema,
+    source: str,
+    require_target: bool = True,
+    lines: list[int] | None = None,
+    unlabelled: bool = False,
 ) -> pd.DataFrame:
     """Check values of a frame of strings (or numbers); pure: no I/O.
 
-    `lines` are the rows' lines in the file; by default those of a file with no blank lines (row 1 on line 2)."""
+    `lines` are the rows' lines in the file; by default those of a file with no blank lines (row 1 on line 2).
+    With `unlabelled`, an empty target cell means "label not known yet" (docs/data.md): the row is kept and its target
+    is missing (pandas' nullable Int64; int64 as before when every label is known)."""
     import pandas as pd
 
     line_numbers = np.asarray(lines if lines is not None else range(2, len(frame) + 2))
@@ -334,7 +341,9 @@ def validate_frame(
     for column in numeric_columns:
         raw = frame[column]
         values = pd.to_numeric(raw, errors="coerce").astype("float64")
-        for bad, words in value_checks(raw, values, column == schema.target):
+        checks = value_checks(raw, values, column == schema.target)
+        unknown = np.asarray(checks[0][0], dtype=bool) if column == schema.target and unlabelled else None
+        for bad, words in checks[1:] if unknown is not None else checks:
             mask = np.asarray(bad, dtype=bool)
             if mask.any():
                 raise DataError(
@@ -342,18 +351,22 @@ def validate_frame(
                     f"column '{column}' {words} {_examples(list(line_numbers[mask]), list(raw[mask]))}{HINTS.get(words, '')}",
                     int(mask.sum()),
                 )
-        out[column] = values.astype("int64")
+        out[column] = values.astype("Int64" if unknown is not None and unknown.any() else "int64")
     ordered = [c for c in schema.columns if c in out.columns]
     return out[ordered].reset_index(drop=True)
 
 
-def fast_frame(data: bytes, schema: Schema, require_target: bool = True) -> pl.DataFrame | None:
+def fast_frame(data: bytes, schema: Schema, require_target: bool = True, unlabelled: bool = False) -> pl.DataFrame | None:
     """The common case at native speed: polars parses the numbers as int64 and checks the rules.
 
     It only ever accepts: any file it is unsure about (a parse error, a blank
     line, a value such as `3.0`, an id with spaces to strip, an id drs/ids.py refuses) returns None and
     goes to `frame_from_text`, which accepts it or names the problem exactly
-    as before. So both readers accept the same files with the same values.
+    as before. So both readers accept the same files with the same values. With `unlabelled`, an empty target cell
+    (a label not known yet) is null here; so is the last cell of a row cut short, which polars fills with nulls. So a
+    file with such nulls is taken here only when it holds no quote and exactly (rows + 1) * (columns - 1) commas: every
+    row is as wide as the header (a wider one is a parse error). Any other goes to the careful reader, which counts
+    the fields row by row.
     """
     if data.startswith(UTF8_BOM):
         data = data[len(UTF8_BOM) :]
@@ -375,43 +388,94 @@ def fast_frame(data: bytes, schema: Schema, require_target: bool = True) -> pl.D
     if frame.height == 0:
         return None
     ids = pl.col(schema.id_column)
+    unknown = unlabelled and require_target and frame[schema.target].null_count() > 0
+    if unknown and (b'"' in data or data.count(b",") != (frame.height + 1) * (len(names) - 1)):
+        return None
     rules = [
-        pl.all_horizontal(pl.all().is_not_null().all()),
+        pl.all_horizontal(pl.all().exclude([schema.target] if unknown else []).is_not_null().all()),
         (ids.str.len_bytes() > 0).all(),
         ~ids.str.contains(EDGE_SPACE_OR_CONTROL).any(),
         (ids.str.len_chars() <= schema.max_id_length).all(),
         *[((pl.col(c) >= 0) & (pl.col(c) <= EXACT_LIMIT)).all() for c in checked],
     ]
     if require_target:
-        rules.append(pl.col(schema.target).is_in([0, 1]).all())
+        rules.append((pl.col(schema.target).is_in([0, 1]) | pl.col(schema.target).is_null()).all())
     rules = [rule.alias(f"rule{i}") for i, rule in enumerate(rules)]
     if not all(frame.select(rules).row(0)):
         return None
     return frame.select([c for c in schema.columns if c in checked or c == schema.id_column])
 
 
+def _to_polars_column(column: pd.Series) -> Any:
+    if str(column.dtype) == "Int64":  # a target with labels not known yet: nulls in polars
+        return pl.Series(column.to_numpy(dtype="float64", na_value=np.nan), nan_to_null=True).cast(pl.Int64)
+    return column.tolist() if column.dtype.kind not in "iu" else column.to_numpy()
+
+
 def to_polars(frame: pd.DataFrame) -> pl.DataFrame:
-    return pl.DataFrame({c: frame[c].tolist() if frame[c].dtype.kind not in "iu" else frame[c].to_numpy() for c in frame.columns})
+    return pl.DataFrame({c: _to_polars_column(frame[c]) for c in frame.columns})
+
+
+def _to_pandas_column(column: pl.Series) -> pd.Series:
+    import pandas as pd
+
+    if column.dtype == pl.String:
+        return pd.Series(column.to_numpy(), dtype="str")
+    if column.null_count():  # a target with labels not known yet, as `validate_frame` gives it
+        return pd.Series(column.cast(pl.Float64).to_numpy(), dtype="float64").astype("Int64")
+    return pd.Series(column.to_numpy(), dtype="int64")
 
 
 def to_pandas(frame: pl.DataFrame) -> pd.DataFrame:
-    """The same frame `frame_from_text` returns: str ids, int64 numbers (no pyarrow needed)."""
+    """The same frame `frame_from_text` returns: str ids, int64 numbers (no pyarrow needed); a target with labels not known
+    yet as pandas' nullable Int64."""
     import pandas as pd
 
-    return pd.DataFrame({c: pd.Series(frame[c].to_numpy(), dtype="str" if frame[c].dtype == pl.String else "int64") for c in frame.columns})
+    return pd.DataFrame({c: _to_pandas_column(frame[c]) for c in frame.columns})
+
+
+def labelled(frame: Any, schema: Schema) -> Any:
+    """The rows of a checked frame (pandas or polars) whose label is known, the target as int64; pure.
+
+    An empty target cell in a source file means the label is not known yet (docs/data.md): such a row is scored and
+    ranked like any other but never trained on nor counted in a realized F1. Every such use goes through here."""
+    if schema.target not in frame.columns:
+        return frame
+    if isinstance(frame, pl.DataFrame):
+        return frame.filter(pl.col(schema.target).is_not_null()) if frame[schema.target].null_count() else frame
+    known = frame[schema.target].notna()
+    if known.all() and frame[schema.target].dtype.kind in "iu":
+        return frame
+    out = frame[known.to_numpy()].reset_index(drop=True)
+    return out.astype({schema.target: "int64"})
+
+
+def unlabelled_rows(frame: Any, schema: Schema) -> int:
+    """How many rows of a checked frame have no label yet."""
+    if schema.target not in frame.columns:
+        return 0
+    if isinstance(frame, pl.DataFrame):
+        return int(frame[schema.target].null_count())
+    return int(frame[schema.target].isna().sum())
 
 
 def checked_frame(
-    data: bytes, schema: Schema, source: str, require_target: bool = True, on_reject: Callable[[str], None] | None = None
+    data: bytes,
+    schema: Schema,
+    source: str,
+    require_target: bool = True,
+    on_reject: Callable[[str], None] | None = None,
+    unlabelled: bool = False,
 ) -> pl.DataFrame:
     """Check the bytes of one CSV file: the fast reader when it is sure, else the careful one.
 
-    `on_reject` sees the decoded text of a file the careful reader rejects (to count its lines)."""
-    frame = fast_frame(data, schema, require_target)
+    `on_reject` sees the decoded text of a file the careful reader rejects (to count its lines); `unlabelled`: an empty
+    target cell is a label not known yet (source files, finaldata.csv, a version's training data; never the test data)."""
+    frame = fast_frame(data, schema, require_target, unlabelled)
     if frame is None:
         text = decode_csv_bytes(data, source)
         try:
-            frame = to_polars(frame_from_text(text, schema, source, require_target))
+            frame = to_polars(frame_from_text(text, schema, source, require_target, unlabelled))
         except DataError:
             if on_reject:
                 on_reject(text)
@@ -428,12 +492,16 @@ def _read_bytes(path: Path, source: str) -> bytes:
         raise DataError(source, f"cannot be read: {exc.strerror}") from None
 
 
-def read_polars_checked(path: Path, schema: Schema, require_target: bool = True, source: str | None = None) -> pl.DataFrame:
+def read_polars_checked(
+    path: Path, schema: Schema, require_target: bool = True, source: str | None = None, unlabelled: bool = False
+) -> pl.DataFrame:
     """Read and check one CSV file into polars; raise DataError naming the file on any problem."""
     source = source or Path(path).name
-    return checked_frame(_read_bytes(Path(path), source), schema, source, require_target)
+    return checked_frame(_read_bytes(Path(path), source), schema, source, require_target, unlabelled=unlabelled)
 
 
-def read_csv_checked(path: Path, schema: Schema, require_target: bool = True, source: str | None = None) -> pd.DataFrame:
+def read_csv_checked(
+    path: Path, schema: Schema, require_target: bool = True, source: str | None = None, unlabelled: bool = False
+) -> pd.DataFrame:
     """Read and check one CSV file; raise DataError naming the file on any problem."""
-    return to_pandas(read_polars_checked(path, schema, require_target, source))
+    return to_pandas(read_polars_checked(path, schema, require_target, source, unlabelled))

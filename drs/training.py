@@ -22,7 +22,7 @@ from drs.explain import reference_record
 from drs.fileio import atomic_write_bytes, atomic_write_json, sha256_bytes, sha256_file
 from drs.layout import utc_now
 from drs.model import fit, linear_model_of
-from drs.schema import Schema, Table, read_polars_checked
+from drs.schema import Schema, Table, labelled, read_polars_checked
 from drs.settings import Config
 
 log = logging.getLogger("training")
@@ -35,14 +35,18 @@ def training_frame(config: Config, schema: Schema) -> Table:
     store = rowstore.load(config.output_folder, config.final_data_csv, config.input_folder, schema.columns)
     if store is not None:
         return rowstore.read_rows(config.output_folder, store, [*schema.features, schema.target])
-    return read_polars_checked(config.final_data_csv, schema)
+    return read_polars_checked(config.final_data_csv, schema, unlabelled=True)
 
 
 def train(config: Config) -> dict[str, Any]:
     """Train on finaldata.csv and write the model and its description; return the description."""
     started = time.perf_counter()
     schema = Schema.from_config(config)
-    frame = training_frame(config, schema)
+    ingested = training_frame(config, schema)
+    frame = labelled(ingested, schema)  # a row whose label is not known yet is never trained on
+    waiting = ingested.height - frame.height
+    if waiting:
+        log.info("%d row(s) of %s have no label yet (empty %s) and are not trained on", waiting, config.final_data_csv.name, schema.target)
     model = fit(frame, schema, config.model)
     blob = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
     listed = config.ingested_files_txt.exists()
@@ -51,6 +55,7 @@ def train(config: Config) -> dict[str, Any]:
     meta = {
         "trained_at": utc_now(),
         "training_rows": len(frame),
+        "unlabelled_rows": waiting,
         "training_files": files,
         "ingestedfiles_sha256": sha256_file(config.ingested_files_txt) if listed else None,
         "finaldata_sha256": sha256_file(config.final_data_csv),

@@ -32,7 +32,21 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, render_template, request, send_file, url_for
 from werkzeug.exceptions import HTTPException
 
-from drs import alerts, calibration, csvsafe, estimate, explain, formatting, history, layout, movement, production, risk, standing
+from drs import (
+    alerts,
+    calibration,
+    csvsafe,
+    estimate,
+    explain,
+    formatting,
+    history,
+    labelsample,
+    layout,
+    movement,
+    production,
+    risk,
+    standing,
+)
 from drs.drift import describe_noise, describe_score_drift
 from drs.errors import DataError, DeploymentError
 from drs.history import Outcome
@@ -436,6 +450,7 @@ def index() -> str:
         run_files=run_files,
         drift_words=drift_words,
         estimate_words=estimate_words,
+        labelled_sample_words=labelsample.recorded_words,
         describe_noise=describe_noise,
         ago=lambda value: ago(value, now),
         fmt=formatting,
