@@ -14,13 +14,13 @@ from typing import Any
 
 import pandas as pd
 
-from drs import ingest, layout, production, scoring, training
+from drs import ingest, layout, production, rowstore, scoring, training
 from drs.errors import StageError
 from drs.fileio import atomic_write_json
 from drs.formatting import dependency_check, outdated_line
 from drs.model import feature_matrix, predicted_classes
 from drs.packages import outdated_packages_list
-from drs.schema import Schema, read_csv_as_written, read_csv_checked
+from drs.schema import Schema, read_csv_as_written, read_csv_checked, to_pandas
 from drs.settings import Config, load_config
 
 log = logging.getLogger("diagnostics")
@@ -49,15 +49,24 @@ def model_predictions(df: pd.DataFrame | None = None, config: Config | None = No
 
 
 def final_data(config: Config) -> pd.DataFrame:
-    """The ingested data, as written by ingestion (a client named "null" or "NA" is a name, not missing)."""
+    """The ingested data, as written by ingestion (a client named "null" or "NA" is a name, not missing): from the row
+    store when it holds exactly finaldata.csv's rows (drs/rowstore.py), else read from finaldata.csv."""
     if not config.final_data_csv.exists():
         raise StageError(f"{config.final_data_csv} does not exist; run ingestion.py first")
-    return read_csv_as_written(config.final_data_csv, Schema.from_config(config))
+    schema = Schema.from_config(config)
+    stored = rowstore.final_rows(config.output_folder, config.final_data_csv, config.input_folder, schema.columns)
+    return to_pandas(stored) if stored is not None else read_csv_as_written(config.final_data_csv, schema)
 
 
-def summarize(frame: pd.DataFrame, columns: list[str]) -> dict[str, dict[str, float]]:
-    """Mean, median and standard deviation of each column; pure."""
+def summarize(frame: Any, columns: list[str]) -> dict[str, dict[str, float]]:
+    """Mean, median and standard deviation (n - 1) of each column of a pandas or polars frame; pure."""
     return {c: {"mean": float(frame[c].mean()), "median": float(frame[c].median()), "std": float(frame[c].std())} for c in columns}
+
+
+def distinct(frame: Any, column: str) -> int:
+    """How many distinct values a column of a pandas or polars frame holds; pure."""
+    values = frame[column]
+    return int(values.nunique() if hasattr(values, "nunique") else values.n_unique())
 
 
 def dataframe_summary(config: Config | None = None) -> dict[str, dict[str, float]]:
@@ -67,8 +76,11 @@ def dataframe_summary(config: Config | None = None) -> dict[str, dict[str, float
     return summarize(final_data(config), [*schema.features, schema.target])
 
 
-def missing_percent(frame: pd.DataFrame) -> dict[str, float]:
-    """Percent of missing values per column, to 4 decimals; pure."""
+def missing_percent(frame: Any) -> dict[str, float]:
+    """Percent of missing values per column of a pandas or polars frame (a polars frame of checked rows has none), to 4
+    decimals; pure."""
+    if not isinstance(frame, pd.DataFrame):
+        return {c: round(float(frame[c].is_null().mean() or 0.0) * 100, 4) for c in frame.columns}
     return {c: round(float(frame[c].isna().mean() * 100), 4) for c in frame.columns}
 
 

@@ -7,6 +7,8 @@ Writes to `output_model_path`, all with the deployed model:
                        `--input CSV`), ranked by exit probability, highest first
                        (see drs/risk.py for "active" and "most recent row"), with its
                        movement since the previous ranking (drs/rankings.py keeps each)
+  risklist.sqlite      the same ranking, indexed, and clientrows.sqlite, each client's rows across
+                       the ingested files: what the views read (drs/riskstore.py)
   changes.json         what changed since the previous ranking (drs/movement.py)
   risklist.json        which model ranked which data, when and why (drs/standing.py), written last
   riskdistribution.png histogram of the active clients' exit probabilities
@@ -33,14 +35,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
+import polars as pl
 import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, MaxNLocator
 
-from drs import calibration, explain, history, layout, production, rankings, risk, standing
-from drs.diagnostics import deployed_model, missing_percent, summarize
+from drs import calibration, explain, history, layout, production, rankings, risk, riskstore, standing
+from drs.diagnostics import deployed_model, distinct, missing_percent, summarize
 from drs.errors import DataError, DeploymentError, StageError
 from drs.fileio import atomic_output, atomic_write_json
 from drs.formatting import threshold_of, when
@@ -48,8 +50,9 @@ from drs.history import Outcome
 from drs.metrics import metrics
 from drs.production import Deployment
 from drs.report_pdf import Report, write_pdf
-from drs.schema import Schema, read_csv_checked
+from drs.schema import Schema, read_csv_checked, read_polars_checked
 from drs.settings import Config
+from drs.sources import recorded_files
 
 log = logging.getLogger("reporting")
 CLASS_NAMES = ["stayed (0)", "exited (1)"]
@@ -152,20 +155,44 @@ def reliability_report(config: Config, loaded: tuple[Any, Deployment]) -> dict[s
 # ---- the risk list ------------------------------------------------------------------
 
 
-def read_clients(path: Path, schema: Schema) -> pd.DataFrame:
+def read_clients(path: Path, schema: Schema) -> pl.DataFrame:
     """A CSV of clients to rank, checked; the `exited` column is optional."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:
             header = [h.strip() for h in next(csv.reader(handle), [])]
     except (OSError, UnicodeDecodeError):
         header = []  # the checked read below names the problem
-    return read_csv_checked(path, schema, require_target=schema.target in header, source=str(path))
+    return read_polars_checked(path, schema, require_target=schema.target in header, source=str(path))
 
 
-def write_risk_list(ranked: pd.DataFrame, path: Path) -> None:
+def write_risk_list(ranked: pl.DataFrame, path: Path) -> None:
+    """risklist.csv: a header, `\n` line ends, quotes only where needed, an unknown value an empty cell."""
     out = risk.rounded(ranked)
     with atomic_output(path) as tmp:
-        out.to_csv(tmp, index=False, lineterminator="\n")
+        out.write_csv(tmp, line_terminator="\n")
+
+
+def source_files(config: Config) -> list[riskstore.SourceFile]:
+    """The ingestion record's accepted files in arrival order, each with where to read it (its kept copy, else the
+    input folder; None when neither is there) and its recorded sha256: the client views' rows over time."""
+    found = []
+    for entry in recorded_files(config.ingestion_record, config.input_folder):
+        if entry.get("status") != "accepted":
+            continue
+        name = str(entry.get("name"))
+        candidates = (config.kept_sources_folder / name, config.input_folder / name)
+        found.append(riskstore.SourceFile(name, next((p for p in candidates if p.is_file()), None), entry.get("sha256")))
+    return found
+
+
+def write_stores(config: Config, ranked: pl.DataFrame, schema: Schema) -> None:
+    """risklist.sqlite for `ranked`, with its counts, and clientrows.sqlite unless it already holds the ingested files' rows."""
+    path = config.model_output(layout.RISK_STORE)
+    counts = {"active_clients": ranked.height, "above_half": risk.above(ranked), "threshold": risk.THRESHOLD}
+    riskstore.write_ranking(path, ranked, schema, counts)
+    rows = riskstore.write_client_rows(config.model_output(layout.CLIENT_ROWS), source_files(config), schema)
+    said = f"{rows['rows']} client rows read from the ingested files" if rows["written"] else "the client rows kept (same ingested files)"
+    log.info("wrote %s: %d ranked clients; %s", path, ranked.height, said)
 
 
 # ---- history and trends ---------------------------------------------------------------
@@ -308,9 +335,9 @@ def gather(
     config: Config,
     deployment: Deployment,
     evaluation: dict[str, Any],
-    ranked: pd.DataFrame,
+    ranked: pl.DataFrame,
     scored_source: dict[str, Any],
-    ingested: pd.DataFrame | None,
+    ingested: Any,
     runs: RecentRuns,
 ) -> Report:
     """The numbers the PDF shows (and the trends and distribution plots it embeds)."""
@@ -327,7 +354,7 @@ def gather(
         numeric = [c for c in (*schema.features, schema.target) if c in ingested.columns]
         data.update(
             rows=len(ingested),
-            corporations=int(ingested[schema.id_column].nunique()),
+            corporations=distinct(ingested, schema.id_column),
             summary=summarize(ingested, numeric),
             missing=missing_percent(ingested),
         )
@@ -388,14 +415,14 @@ def run(
     """
     schema = Schema.from_config(config)
     model, deployment = deployed_model(config)
-    raw: pd.DataFrame | None = None  # inputs are read and checked before anything is written
+    raw: Any = None  # inputs are read and checked before anything is written
     if input_csv is None:
         final = config.final_data_csv  # its identity before reading it: a change while reading shows as stale
         data = standing.data_identity(final) if final.exists() else {}
-        raw, clients = risk.read_ingested(final, schema)
+        raw, clients = risk.read_current(config, schema)
     else:
         if config.final_data_csv.exists():
-            raw, _ = risk.read_ingested(config.final_data_csv, schema)  # for the report's data page
+            raw, _ = risk.read_current(config, schema)  # for the report's data page
         clients = read_clients(input_csv, schema)
         data = standing.data_identity(Path(input_csv))
     evaluation = confusion_matrix_report(config, (model, deployment))
@@ -424,6 +451,7 @@ def run(
     atomic_write_json(config.model_output(layout.CHANGES), compared.changes)
     risk_csv = config.model_output(layout.RISK_LIST)
     write_risk_list(ranked, risk_csv)
+    write_stores(config, ranked, schema)
     log.info("wrote %s: %d active clients of %s ranked, %d above %.1f", risk_csv, len(ranked), source, risk.above(ranked), risk.THRESHOLD)
 
     runs = recent_runs(config.history_db, current_run)

@@ -136,9 +136,9 @@ def test_ranking_is_pure_and_stable() -> None:
         }
     )
     active = risk.active_clients(frame, schema)
-    assert active.corporation.tolist() == ["b", "a"] and active.lastmonth_activity.tolist() == [1, 4]
+    assert active["corporation"].to_list() == ["b", "a"] and active["lastmonth_activity"].to_list() == [1, 4]
     ranked = risk.rank_clients(active, [0.7, 0.7], schema)
-    assert ranked.corporation.tolist() == ["a", "b"]  # a tie is broken by name
+    assert ranked["corporation"].to_list() == ["a", "b"]  # a tie is broken by name
     assert risk.above(ranked, 0.5) == 2 and risk.above(ranked, 0.7) == 0
 
 
