@@ -28,8 +28,10 @@ and every view reads what it wrote (drs/standing.py).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import logging
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -181,18 +183,65 @@ def source_files(config: Config) -> list[riskstore.SourceFile]:
             continue
         name = str(entry.get("name"))
         candidates = (config.kept_sources_folder / name, config.input_folder / name)
-        found.append(riskstore.SourceFile(name, next((p for p in candidates if p.is_file()), None), entry.get("sha256")))
+        path = next((p for p in candidates if p.is_file()), None)
+        found.append(riskstore.SourceFile(name, path, entry.get("sha256"), int(entry.get("rows_read") or 0)))
     return found
 
 
-def write_stores(config: Config, ranked: pl.DataFrame, schema: Schema) -> None:
-    """risklist.sqlite for `ranked`, with its counts, and clientrows.sqlite unless it already holds the ingested files' rows."""
-    path = config.model_output(layout.RISK_STORE)
-    counts = {"active_clients": ranked.height, "above_half": risk.above(ranked), "threshold": risk.THRESHOLD}
-    riskstore.write_ranking(path, ranked, schema, counts)
-    rows = riskstore.write_client_rows(config.model_output(layout.CLIENT_ROWS), source_files(config), schema)
-    said = f"{rows['rows']} client rows read from the ingested files" if rows["written"] else "the client rows kept (same ingested files)"
-    log.info("wrote %s: %d ranked clients; %s", path, ranked.height, said)
+PARALLEL_ROWS = 200_000  # from this many ingested rows, the stores are written by helper processes
+
+
+class Stores:
+    """Writes the two stores (drs/riskstore.py): by helper processes (`python -m drs.riskstore`) on the machine's
+    other core when the data is large (their SQLite inserts were half of a refresh at a million clients, in one
+    thread), else here and now. clientrows.sqlite starts at once (it needs only the ingestion); `ranking` adds
+    risklist.sqlite; `finish` waits for both and raises what failed; leaving the block stops what is still running."""
+
+    def __init__(self, config: Config, schema: Schema):
+        self.config, self.schema = config, schema
+        files = source_files(config)
+        self.parallel = sum(f.rows for f in files) >= PARALLEL_ROWS
+        self.pending: list[tuple[str, riskstore.Helper | dict[str, Any]]] = []
+        self._start(layout.CLIENT_ROWS, {"files": [riskstore.file_task(f) for f in files]})
+
+    def _start(self, name: str, task: dict[str, Any]) -> None:
+        task = {**task, "path": str(self.config.model_output(name)), "schema": dataclasses.asdict(self.schema)}
+        work = riskstore.Helper(task) if self.parallel else riskstore.run_task(task)
+        self.pending.append((name, work))
+
+    def ranking(self, ranked: pl.DataFrame) -> None:
+        counts = {"active_clients": ranked.height, "above_half": risk.above(ranked), "threshold": risk.THRESHOLD}
+        if not self.parallel:
+            self._start(layout.RISK_STORE, {"ranked": ranked, "counts": counts})
+            return
+        frame = self.config.model_output(f"{layout.TMP_PREFIX}ranked.arrow")  # removed by the helper, or by the next run
+        ranked.write_ipc(frame)
+        self._start(layout.RISK_STORE, {"ranked": str(frame), "counts": counts})
+
+    def finish(self) -> None:
+        """Wait until both stores are written (before risklist.json names them); raise what failed."""
+        for name, work in self.pending:
+            self.tell(name, work.result() if isinstance(work, riskstore.Helper) else work)
+        self.pending = []
+
+    def __enter__(self) -> Stores:
+        return self
+
+    def __exit__(self, *failed: object) -> None:
+        for _, work in self.pending:  # after a failure: a helper still writing is stopped (its temporary file removed)
+            if isinstance(work, riskstore.Helper):
+                work.stop()
+
+    def tell(self, name: str, facts: dict[str, Any]) -> None:
+        path = self.config.model_output(name)
+        for problem in facts.get("unreadable", []):
+            log.warning("the client views show a file as unreadable: %s", problem)
+        if name == layout.RISK_STORE:
+            log.info("wrote %s: %d ranked clients", path, facts["active_clients"])
+        elif facts["written"]:
+            log.info("wrote %s: %d client rows read from the ingested files", path, facts["rows"])
+        else:
+            log.info("%s kept: it holds the rows of the same ingested files", path)
 
 
 # ---- history and trends ---------------------------------------------------------------
@@ -397,7 +446,7 @@ def refresh(config: Config, reason: str, current_run: dict[str, Any] | None = No
         return None
     try:
         return run(config, current_run=current_run, reason=reason)
-    except (StageError, DataError, DeploymentError, OSError) as exc:
+    except (StageError, DataError, DeploymentError, OSError, sqlite3.Error, riskstore.StoreError) as exc:
         if fail:
             raise StageError(f"after {reason}, the risk list could not be ranked again: {exc}") from None
         log.error("after %s, the risk list could not be ranked again: %s; the page and the API say their list is stale", reason, exc)
@@ -415,6 +464,20 @@ def run(
     """
     schema = Schema.from_config(config)
     model, deployment = deployed_model(config)
+    with Stores(config, schema) as stores:  # the client rows while the rest is computed
+        return _run(config, schema, model, deployment, stores, input_csv, current_run, reason)
+
+
+def _run(
+    config: Config,
+    schema: Schema,
+    model: Any,
+    deployment: Deployment,
+    stores: Stores,
+    input_csv: Path | None,
+    current_run: dict[str, Any] | None,
+    reason: str | None,
+) -> dict[str, Any]:
     raw: Any = None  # inputs are read and checked before anything is written
     if input_csv is None:
         final = config.final_data_csv  # its identity before reading it: a change while reading shows as stale
@@ -450,8 +513,8 @@ def run(
     ranked = compared.ranked  # the risk list's columns, then previous_rank, rank_change, probability_change (drs/movement.py)
     atomic_write_json(config.model_output(layout.CHANGES), compared.changes)
     risk_csv = config.model_output(layout.RISK_LIST)
+    stores.ranking(ranked)
     write_risk_list(ranked, risk_csv)
-    write_stores(config, ranked, schema)
     log.info("wrote %s: %d active clients of %s ranked, %d above %.1f", risk_csv, len(ranked), source, risk.above(ranked), risk.THRESHOLD)
 
     runs = recent_runs(config.history_db, current_run)
@@ -463,6 +526,7 @@ def run(
     pages = write_pdf(report, pdf)
     log.info("wrote %s (%d pages, model %s)", pdf, pages, deployment.label)
     facts = {"reason": kind, "active_clients": len(ranked), "above_half": risk.above(ranked), "ranking_id": compared.ranking_id}
+    stores.finish()
     standing.write(config, deployment, data, facts)
     return {
         **evaluation,

@@ -27,9 +27,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import logging
 import math
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,8 +44,6 @@ if TYPE_CHECKING:
     import polars as pl
 
     from drs.schema import Schema
-
-log = logging.getLogger("reporting")
 
 VERSION = 1
 RANKING, SEARCH, SUMMARY, FILES, CLIENT_ROWS = "ranking", "search", "summary", "files", "client_rows"
@@ -67,6 +68,7 @@ class SourceFile:
     name: str
     path: Path | None
     sha256: str | None
+    rows: int = 0  # as the ingestion recorded them (not part of what the rows are made of: a hint of the work)
 
 
 def rows_key(files: Sequence[SourceFile], schema: Schema) -> str:
@@ -89,6 +91,15 @@ def _new_store(path: Path) -> Iterator[sqlite3.Connection]:
             con.close()
 
 
+def sql_type(dtype: Any) -> str:
+    """The SQLite column type that keeps a polars column's values as they are (REAL keeps 1.0 a float, TEXT keeps '007')."""
+    if dtype.is_integer():
+        return "INTEGER"
+    if dtype.is_float():
+        return "REAL"
+    return "TEXT"
+
+
 def _summary(con: sqlite3.Connection, facts: dict[str, Any]) -> None:
     con.execute(f"CREATE TABLE {SUMMARY} (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
     con.executemany(f"INSERT INTO {SUMMARY} VALUES (?, ?)", [(k, json.dumps(v)) for k, v in facts.items()])
@@ -99,10 +110,7 @@ def write_ranking(path: Path, ranked: pl.DataFrame, schema: Schema, counts: dict
     import polars as pl
 
     columns = list(ranked.columns)
-    texts = {schema.id_column, "top_reason"}
-    declared = ", ".join(
-        "rank INTEGER PRIMARY KEY" if c == "rank" else f"{quoted(c)} {'TEXT NOT NULL' if c in texts else 'NUMERIC'}" for c in columns
-    )
+    declared = ", ".join("rank INTEGER PRIMARY KEY" if c == "rank" else f"{quoted(c)} {sql_type(ranked.schema[c])}" for c in columns)
     ids = ranked[schema.id_column].cast(pl.String)
     facts = {**counts, "version": VERSION, "columns": columns, "features": list(schema.features), "id_column": schema.id_column}
     facts["first"] = ids[0] if len(ids) else None
@@ -139,11 +147,11 @@ def write_client_rows(path: Path, files: Sequence[SourceFile], schema: Schema) -
 
     key = rows_key(files, schema)
     if _current_key(path) == key:
-        return {"rows_key": key, "written": False}
+        return {"rows_key": key, "written": False, "unreadable": []}
     columns = (*schema.features, schema.target)
-    values = ", ".join(f"{quoted(c)} NUMERIC" for c in columns)
+    values = ", ".join(f"{quoted(c)} INTEGER" for c in columns)  # checked counts and 0/1
     insert = f"INSERT INTO {CLIENT_ROWS} (corporation, file, {', '.join(quoted(c) for c in columns)}) VALUES (?, ?, {', '.join('?' for _ in columns)})"
-    count = 0
+    count, unreadable = 0, []
     with _new_store(path) as con:
         con.execute(f"CREATE TABLE {FILES} (position INTEGER PRIMARY KEY, name TEXT NOT NULL, readable INTEGER NOT NULL)")
         con.execute(f"CREATE TABLE {CLIENT_ROWS} (seq INTEGER PRIMARY KEY, corporation TEXT NOT NULL, file INTEGER NOT NULL, {values})")
@@ -153,7 +161,7 @@ def write_client_rows(path: Path, files: Sequence[SourceFile], schema: Schema) -
                 try:
                     frame = read_polars_checked(source.path, schema, source=source.name)
                 except (DataError, OSError) as exc:
-                    log.warning("the client views show %s as unreadable: %s", source.name, exc)
+                    unreadable.append(f"{source.name}: {exc}")
             con.execute(f"INSERT INTO {FILES} VALUES (?, ?, ?)", (position, source.name, int(frame is not None)))
             if frame is not None:
                 rows = frame.select(pl.col(schema.id_column).cast(pl.String), pl.lit(position, dtype=pl.Int64), *columns)
@@ -161,7 +169,86 @@ def write_client_rows(path: Path, files: Sequence[SourceFile], schema: Schema) -
                 count += rows.height
         _summary(con, {"version": VERSION, "rows_key": key, "rows": count, "files": len(files)})
         con.execute(f"CREATE INDEX client_rows_corporation ON {CLIENT_ROWS} (corporation, seq)")
-    return {"rows_key": key, "written": True, "rows": count}
+    return {"rows_key": key, "written": True, "rows": count, "unreadable": unreadable}
+
+
+# ---- the helper process (drs/reporting.py's Stores, for large data) -------------------------------
+
+
+def file_task(source: SourceFile) -> dict[str, Any]:
+    return {"name": source.name, "path": str(source.path) if source.path else None, "sha256": source.sha256, "rows": source.rows}
+
+
+def run_task(task: dict[str, Any]) -> dict[str, Any]:
+    """Write the store a task names: {"path", "schema", and "files" (client rows) or "ranked" and "counts" (the
+    ranking; a frame, or the path of an Arrow IPC file of it, removed once read)}."""
+    from drs.schema import Schema
+
+    given = task["schema"]
+    schema = Schema(id_column=given["id_column"], features=tuple(given["features"]), target=given["target"])
+    path = Path(task["path"])
+    if "files" in task:
+        files = [SourceFile(f["name"], Path(f["path"]) if f["path"] else None, f["sha256"], f["rows"]) for f in task["files"]]
+        return write_client_rows(path, files, schema)
+    ranked = task["ranked"]
+    if isinstance(ranked, str):
+        import polars as pl
+
+        frame = Path(ranked)
+        try:
+            ranked = pl.read_ipc(frame)
+        finally:
+            frame.unlink(missing_ok=True)
+    return write_ranking(path, ranked, schema, task["counts"])
+
+
+class Helper:
+    """One task run by `python -m drs.riskstore` in a process of its own (a second core for the SQLite inserts)."""
+
+    def __init__(self, task: dict[str, Any]):
+        import drs
+
+        root = str(Path(drs.__file__).resolve().parent.parent)  # the same drs as this process's
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "drs.riskstore"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            text=True,
+        )
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(task))  # small: the files' names, or the path of the ranked frame
+        self.proc.stdin.close()
+        self.proc.stdin = None  # sent: `communicate` only reads
+
+    def result(self) -> dict[str, Any]:
+        """The task's facts; StoreError with the helper's last line when it failed."""
+        out, err = self.proc.communicate()
+        if self.proc.returncode != 0:
+            lines = [line for line in err.splitlines() if line.strip()]
+            raise StoreError(f"the helper writing the store failed ({self.proc.returncode}): {lines[-1] if lines else 'no message'}")
+        found: dict[str, Any] = json.loads(out)
+        return found
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait()
+
+
+def main() -> int:
+    """The helper: a task (JSON) on stdin, its facts (JSON) on stdout; a failure is one line on stderr, exit status 1.
+    Stopped (SIGTERM), it removes its temporary file."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    try:
+        facts = run_task(json.loads(sys.stdin.read()))
+    except Exception as exc:  # the parent reports it: one line, the cause
+        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(facts))
+    return 0
 
 
 # ---- reading (the views: standard library only) ----------------------------------------------
@@ -274,3 +361,7 @@ def _number(value: Any) -> int | float | None:
     if isinstance(value, float) and (math.isfinite(value) and value.is_integer()):
         return int(value)
     return value
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

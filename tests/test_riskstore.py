@@ -13,8 +13,10 @@ from html import unescape
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from drs import layout, reporting, riskstore
+from drs.errors import StageError
 from drs.ingest import ingest
 from drs.reporting import refresh
 from drs.schema import Schema
@@ -226,3 +228,30 @@ def test_a_store_of_another_version_is_refused_with_what_to_run(tmp_path: Path) 
         assert str(exc) == "the store is of version 0, not 1: run reporting.py to write it again"
     else:
         raise AssertionError("a store of another version was read")
+
+
+def test_helper_processes_write_the_same_stores(deployed_practice: Config, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large data: the stores are written by `python -m drs.riskstore` processes while the rest of the ranking goes on."""
+    config = deployed_practice
+    refresh(config, "reporting")
+    here = store_rows(config)
+    with riskstore.opened(config.model_output(layout.CLIENT_ROWS)) as con:
+        rows_here = [tuple(r) for r in con.execute("SELECT * FROM client_rows ORDER BY seq")]
+    config.model_output(layout.CLIENT_ROWS).unlink()
+    monkeypatch.setattr(reporting, "PARALLEL_ROWS", 0)
+    refresh(config, "reporting")
+    assert store_rows(config) == here
+    with riskstore.opened(config.model_output(layout.CLIENT_ROWS)) as con:
+        assert [tuple(r) for r in con.execute("SELECT * FROM client_rows ORDER BY seq")] == rows_here
+    assert not [p.name for p in config.output_model_folder.iterdir() if p.name.startswith(layout.TMP_PREFIX)]
+    client = create_app(config).test_client()
+    assert client.get("/risk").get_json()["stale"] is False
+
+
+def test_a_helper_that_fails_fails_the_refresh_with_its_reason(deployed_practice: Config, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = deployed_practice
+    monkeypatch.setattr(reporting, "PARALLEL_ROWS", 0)
+    (config.output_model_folder / layout.CLIENT_ROWS).mkdir()  # a folder where the store goes: it cannot be replaced
+    with pytest.raises(StageError, match=r"the helper writing the store failed \(1\): .*clientrows\.sqlite"):
+        refresh(config, "reporting")
+    assert not config.model_output(layout.RISK_META).exists()  # nothing names a ranking whose stores are not written

@@ -444,7 +444,7 @@ def summarystats() -> Response:
     def compute() -> dict[str, Any]:
         from drs import diagnostics  # pandas: only for the answers that summarise the whole data
 
-        frame = diagnostics.final_data(svc.config)
+        frame = diagnostics.ingested(svc.config)
         return {"rows": len(frame), "statistics": diagnostics.summarize(frame, [*svc.schema.features, svc.schema.target])}
 
     return jsonify(svc.cache.get("summarystats", (svc.config.final_data_csv,), compute))
