@@ -44,6 +44,7 @@ from drs.schema import Schema, decode_csv_bytes, frame_from_text, read_csv_check
 from drs.settings import Config
 
 RETRY_FAILED_LOAD_SECONDS = 5.0
+SETTING_BYTES = "(setting max_request_bytes)"  # every refusal of a body or data file names the limit and its setting
 SERVICE = "drs"  # the key of the Service in app.extensions
 T = TypeVar("T")
 Rows = tuple[np.ndarray, list[str | None]]
@@ -200,7 +201,7 @@ def records_to_matrix(records: Any, schema: Schema, max_records: int) -> Rows:
     if not records:
         raise ApiError(400, "'records' is empty: send at least one record")
     if len(records) > max_records:
-        raise ApiError(413, f"too many records: {len(records)} (at most {max_records} per request)")
+        raise ApiError(413, f"too many records: {len(records)} (at most {max_records} per request; setting max_records)")
     allowed = set(schema.columns)
     features = schema.features
     id_column = schema.id_column
@@ -320,7 +321,7 @@ def explain_flag(raw: Any, where: str) -> bool:
 def _frame_rows(frame: Any, svc: Service) -> Rows:
     limit = svc.config.max_records
     if len(frame) > limit:
-        raise ApiError(413, f"too many rows: {len(frame)} (at most {limit} per request)")
+        raise ApiError(413, f"too many rows: {len(frame)} (at most {limit} per request; setting max_records)")
     return feature_matrix(frame, svc.schema), frame[svc.schema.id_column].tolist()
 
 
@@ -328,7 +329,7 @@ def _rows_from_file(raw: Any, svc: Service) -> Rows:
     path = resolve_data_path(raw, svc.config)
     size = path.stat().st_size
     if size > svc.config.max_request_bytes:
-        raise ApiError(413, f"the data file is {size} bytes, more than the limit of {svc.config.max_request_bytes}")
+        raise ApiError(413, f"the data file is {size} bytes, more than the limit of {svc.config.max_request_bytes} bytes {SETTING_BYTES}")
 
     def compute() -> Rows:
         try:
@@ -353,10 +354,10 @@ def request_body(limit: int) -> bytes:
     if length is None and not environ.get("wsgi.input_terminated"):
         return b""
     if length is not None and length > limit:
-        raise ApiError(413, f"the request body is larger than the limit of {limit} bytes")
+        raise ApiError(413, f"the request body is larger than the limit of {limit} bytes {SETTING_BYTES}")
     data: bytes = environ["wsgi.input"].read(limit + 1 if length is None else length)
     if len(data) > limit:
-        raise ApiError(413, f"the request body is larger than the limit of {limit} bytes")
+        raise ApiError(413, f"the request body is larger than the limit of {limit} bytes {SETTING_BYTES}")
     return data
 
 
@@ -605,7 +606,7 @@ def register_errors(app: Flask, max_request_bytes: int) -> None:
     def http_error(exc: HTTPException) -> tuple[Response, int]:
         status = exc.code or 500
         if status == 413:
-            return error_response(413, f"the request body is larger than the limit of {max_request_bytes} bytes")
+            return error_response(413, f"the request body is larger than the limit of {max_request_bytes} bytes {SETTING_BYTES}")
         if status == 405:
             valid = sorted(getattr(exc, "valid_methods", None) or [])
             allowed = ", ".join(m for m in valid if m not in ("HEAD", "OPTIONS"))
