@@ -21,6 +21,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -56,7 +57,9 @@ def generated_project(root: Path, clients: int, keep: Path | None) -> Path:
     data = keep / f"clients-{clients}" if keep else root / "generated"
     if not (data.is_dir() and len(list(data.glob("*.csv"))) == FILES):
         data.mkdir(parents=True, exist_ok=True)
-        frame = pl.DataFrame(many_clients(clients, seed=2121).to_dict(orient="list"))
+        made = many_clients(clients, seed=2121)
+        frame = pl.DataFrame({c: made[c].to_numpy() if made[c].dtype.kind in "iuf" else made[c].tolist() for c in made.columns})
+        del made
         step = -(-clients // FILES)
         for i in range(FILES):
             frame.slice(i * step, step).write_csv(data / f"clients_{i + 1:02d}.csv", line_terminator="\n")
@@ -158,16 +161,25 @@ def first_per_worker(server: Server, path: str, timeout: float, tries: int = 12)
 
 
 def views(config: Path) -> list[tuple[str, str]]:
-    """(label, path) of each view measured; the client is the top of the risk list."""
-    risk_csv = config.parent / "models" / "risklist.csv"
-    top = "x"
-    if risk_csv.exists():
-        with open(risk_csv, encoding="utf-8") as handle:
+    """(label, path) of each view measured; the client is the top of the risk list, the search its first 3 letters."""
+    models = config.parent / "models"
+    top, active = "x", 1
+    if (models / "risklist.csv").exists():
+        with open(models / "risklist.csv", encoding="utf-8") as handle:
             next(handle)
             top = next(handle).split(",")[1]
+        store = models / "risklist.sqlite"
+        if store.exists():
+            with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as con:
+                active = json.loads(con.execute("SELECT value FROM summary WHERE key = 'active_clients'").fetchone()[0])
+        else:  # the code before the store
+            with open(models / "risklist.csv", "rb") as handle:
+                active = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b"")) - 1
     return [
         ("GET /risk", "/risk"),
         ("page /", "/"),
+        (f"page, search {top[:3]!r}", f"/?q={top[:3]}"),
+        ("page, the last page", f"/?page={-(-active // 25)}"),
         ("client view (the top client)", f"/clients/{top}"),
         ("unknown client (404)", f"/clients/{UNKNOWN}"),
         ("/risklist.csv", "/risklist.csv"),
