@@ -201,13 +201,17 @@ class Stores:
         self.config, self.schema = config, schema
         files = source_files(config)
         self.parallel = sum(f.rows for f in files) >= PARALLEL_ROWS
+        self.spare = riskstore.Helper() if self.parallel else None  # for risklist.sqlite: its imports done meanwhile
         self.pending: list[tuple[str, riskstore.Helper | dict[str, Any]]] = []
         self._start(layout.CLIENT_ROWS, {"files": [riskstore.file_task(f) for f in files]})
 
     def _start(self, name: str, task: dict[str, Any]) -> None:
         task = {**task, "path": str(self.config.model_output(name)), "schema": dataclasses.asdict(self.schema)}
-        work = riskstore.Helper(task) if self.parallel else riskstore.run_task(task)
-        self.pending.append((name, work))
+        if not self.parallel:
+            self.pending.append((name, riskstore.run_task(task)))
+            return
+        helper, self.spare = (self.spare, None) if name == layout.RISK_STORE and self.spare else (riskstore.Helper(), self.spare)
+        self.pending.append((name, helper.send(task)))
 
     def ranking(self, ranked: pl.DataFrame) -> None:
         counts = {"active_clients": ranked.height, "above_half": risk.above(ranked), "threshold": risk.THRESHOLD}
@@ -228,9 +232,9 @@ class Stores:
         return self
 
     def __exit__(self, *failed: object) -> None:
-        for _, work in self.pending:  # after a failure: a helper still writing is stopped (its temporary file removed)
+        for work in [w for _, w in self.pending] + ([self.spare] if self.spare else []):  # after a failure: stopped
             if isinstance(work, riskstore.Helper):
-                work.stop()
+                work.stop()  # (a helper stopped while writing removes its temporary file)
 
     def tell(self, name: str, facts: dict[str, Any]) -> None:
         path = self.config.model_output(name)

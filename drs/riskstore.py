@@ -203,9 +203,10 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
 
 
 class Helper:
-    """One task run by `python -m drs.riskstore` in a process of its own (a second core for the SQLite inserts)."""
+    """One task run by `python -m drs.riskstore` in a process of its own (a second core for the SQLite inserts).
+    Started before its task is known, so that its imports are done by the time it is `send`."""
 
-    def __init__(self, task: dict[str, Any]):
+    def __init__(self) -> None:
         import drs
 
         root = str(Path(drs.__file__).resolve().parent.parent)  # the same drs as this process's
@@ -218,10 +219,17 @@ class Helper:
             env=env,
             text=True,
         )
+
+    def send(self, task: dict[str, Any]) -> Helper:
+        """Give it its task (small: the files' names, or the path of the ranked frame)."""
         assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps(task))  # small: the files' names, or the path of the ranked frame
-        self.proc.stdin.close()
+        try:
+            self.proc.stdin.write(json.dumps(task))
+            self.proc.stdin.close()
+        except BrokenPipeError:  # it died before its task: `result` says why
+            pass
         self.proc.stdin = None  # sent: `communicate` only reads
+        return self
 
     def result(self) -> dict[str, Any]:
         """The task's facts; StoreError with the helper's last line when it failed."""
@@ -242,6 +250,10 @@ def main() -> int:
     """The helper: a task (JSON) on stdin, its facts (JSON) on stdout; a failure is one line on stderr, exit status 1.
     Stopped (SIGTERM), it removes its temporary file."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    import polars  # noqa: F401  (before the task arrives: the parent meanwhile ranks)
+
+    from drs import schema  # noqa: F401
+
     try:
         facts = run_task(json.loads(sys.stdin.read()))
     except Exception as exc:  # the parent reports it: one line, the cause

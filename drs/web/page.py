@@ -419,10 +419,10 @@ def client(corporation: str) -> str:
         try:
             with riskstore.opened(section.data["store"]) as con:
                 record = riskstore.client(con, corporation, svc.schema.id_column)
+            found = (shown_row(record, svc.schema) if record else None, [])
             with riskstore.opened(svc.config.model_output(layout.CLIENT_ROWS)) as con:
-                rows = riskstore.client_rows(con, corporation, svc.schema.features, svc.schema.target)
-            found = (shown_row(record, svc.schema) if record else None, rows)
-        except riskstore.StoreError as exc:
+                found = (found[0], riskstore.client_rows(con, corporation, svc.schema.features, svc.schema.target))
+        except riskstore.StoreError as exc:  # the rest of the view still shows (a ranked client without its rows)
             section.problem = str(exc)
     view = client_page.client_view(svc.config, svc.schema, corporation, *found, models, ranked_by)
     if view is None:
