@@ -18,7 +18,7 @@ log = logging.getLogger("fullprocess")
 def after_deploy(config: Config, report: RunReport) -> None:
     """Step 7: diagnostics, reporting and API calls. Failed API calls do not undo the deployment, but the run's
     message, its details (`apicalls`, `apicalls_failures`) and its alert (drs/alerts.py) say which call failed and why."""
-    report.timed("diagnostics", lambda: diagnostics.run(config))
+    report.timed("diagnostics", lambda: diagnostics.run(config, measured=report.timings))  # not trained twice
     reported = report.timed("reporting", lambda: reporting.run(config, current_run=report.as_run(), reason=rankings.DEPLOYMENT))
     report.details["ranking"] = reported.get("ranking")
     try:

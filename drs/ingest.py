@@ -121,14 +121,40 @@ class IngestionResult:
         return file_notes(self.resent, self.repeats)
 
 
+@dataclass(frozen=True)
+class Limits:
+    """The largest source file ingestion takes: in bytes (refused unread), and in rows. A file over either is rejected
+    with a line naming the limit and its setting; the other files go in."""
+
+    max_bytes: int
+    max_rows: int
+
+    @classmethod
+    def of(cls, config: Config) -> Limits:
+        return cls(config.max_source_bytes, config.max_source_rows)
+
+    def bytes_problem(self, size: int) -> str | None:
+        if size <= self.max_bytes:
+            return None
+        return (
+            f"is {size:,} bytes, more than the limit of {self.max_bytes:,} bytes (setting max_source_bytes): split it, or raise the limit"
+        )
+
+    def rows_problem(self, rows: int) -> str | None:
+        if rows <= self.max_rows:
+            return None
+        return f"has {rows:,} rows, more than the limit of {self.max_rows:,} rows (setting max_source_rows): split it, or raise the limit"
+
+
 def read_source_file(path: Path, folder: Path, schema: Schema) -> tuple[pl.DataFrame | None, FileRecord]:
     """Read one source file once (bytes hashed and parsed together) and check it."""
     frame, record, _ = read_checked(path, folder, schema)
     return frame, record
 
 
-def read_checked(path: Path, folder: Path, schema: Schema) -> tuple[pl.DataFrame | None, FileRecord, bytes]:
-    """`read_source_file`, also returning the bytes read (empty when rejected)."""
+def read_checked(path: Path, folder: Path, schema: Schema, limits: Limits | None = None) -> tuple[pl.DataFrame | None, FileRecord, bytes]:
+    """`read_source_file`, also returning the bytes read (empty when rejected); a file over `limits` is rejected (one
+    over the bytes unread: its record has its size and time stamp, no checksum, and holds until the file changes)."""
     record = FileRecord(name=path.name, status=Status.REJECTED)
     data = b""
     try:
@@ -136,6 +162,10 @@ def read_checked(path: Path, folder: Path, schema: Schema) -> tuple[pl.DataFrame
         if refused:
             raise DataError(path.name, refused)
         before = path.stat()
+        too_big = limits.bytes_problem(before.st_size) if limits else None
+        if too_big:
+            record.size, record.mtime_ns = before.st_size, before.st_mtime_ns
+            raise DataError(path.name, too_big)
         data = path.read_bytes()
         after = path.stat()
         if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns) or after.st_size != len(data):
@@ -156,8 +186,12 @@ def read_checked(path: Path, folder: Path, schema: Schema) -> tuple[pl.DataFrame
     except OSError as exc:
         record.reason = f"cannot be read: {exc.strerror}"
         return None, record, b""
-    record.status = Status.ACCEPTED
     record.rows_read = frame.height
+    too_many = limits.rows_problem(frame.height) if limits else None
+    if too_many:
+        record.reason, record.rows_rejected = too_many, frame.height
+        return None, record, b""
+    record.status = Status.ACCEPTED
     return frame, record, data
 
 
@@ -273,7 +307,7 @@ def read_files(sources: list[Source], config: Config, schema: Schema) -> tuple[l
     frames, records = [], []
     for source in sources:
         folder = config.input_folder if source.kept is None else config.kept_sources_folder
-        frame, record, data = read_checked(source.path, folder, schema)
+        frame, record, data = read_checked(source.path, folder, schema, Limits.of(config))
         record.kept = source.kept
         records.append(record)
         if frame is None:

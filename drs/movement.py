@@ -22,12 +22,12 @@ import hashlib
 import json
 import zlib
 from collections.abc import Collection, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import numpy as np
+import polars as pl
 
 from drs.formatting import when
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 PREVIOUS_RANK = "previous_rank"
 RANK_CHANGE = "rank_change"
@@ -42,6 +42,7 @@ GONE = "no longer in the data"
 
 # corporation -> (rank, exit probability) of one ranking
 Positions = dict[str, tuple[int, float]]
+ID, RANK, PROBABILITY = "corporation", "rank", "probability"  # the columns of a ranking as a frame (`positions`)
 
 
 # ---- a ranking as stored: clients in rank order, probabilities as in risklist.csv -------------
@@ -49,7 +50,8 @@ Positions = dict[str, tuple[int, float]]
 
 def canonical(corporations: Sequence[str], probabilities: Sequence[float]) -> bytes:
     """The ranking as JSON text: [[corporation, probability], ...] in rank order, probabilities rounded."""
-    pairs = [[str(c), round(float(p), DECIMALS)] for c, p in zip(corporations, probabilities, strict=True)]
+    rounded = np.round(np.asarray(probabilities, dtype="float64"), DECIMALS).tolist()  # idempotent: the list comes rounded
+    pairs = list(zip(map(str, corporations), rounded, strict=True))  # tuples are JSON arrays
     return json.dumps(pairs, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
@@ -62,111 +64,118 @@ def pack(text: bytes) -> bytes:
     return zlib.compress(text, 6)
 
 
+def _pairs(blob: bytes) -> list[list[Any]]:
+    found: list[list[Any]] = json.loads(zlib.decompress(blob).decode("utf-8"))
+    return found
+
+
 def unpack(blob: bytes) -> Positions:
-    pairs = json.loads(zlib.decompress(blob).decode("utf-8"))
-    return {str(c): (rank, float(p)) for rank, (c, p) in enumerate(pairs, start=1)}
+    return {str(c): (rank, float(p)) for rank, (c, p) in enumerate(_pairs(blob), start=1)}
+
+
+def positions(ranking: bytes | pl.DataFrame | Mapping[str, tuple[int, float]]) -> pl.DataFrame:
+    """A ranking (packed, as Positions, or already a frame) as a frame: corporation, rank, probability, in rank order."""
+    ids: list[str]
+    ranks: Sequence[int]
+    probabilities: list[float]
+    if isinstance(ranking, pl.DataFrame):
+        return ranking
+    if isinstance(ranking, (bytes, bytearray)):
+        pairs = _pairs(bytes(ranking))
+        ids, ranks, probabilities = [str(c) for c, _ in pairs], range(1, len(pairs) + 1), [float(p) for _, p in pairs]
+    else:
+        ordered = sorted(ranking.items(), key=lambda item: item[1][0])
+        ids, ranks, probabilities = [c for c, _ in ordered], [r for _, (r, _) in ordered], [p for _, (_, p) in ordered]
+    return pl.DataFrame(
+        {
+            ID: pl.Series(ids, dtype=pl.String),
+            RANK: pl.Series(ranks, dtype=pl.Int64),
+            PROBABILITY: pl.Series(probabilities, dtype=pl.Float64),
+        }
+    )
 
 
 # ---- per client --------------------------------------------------------------------------
 
 
-def movement(corporation: str, rank: int, probability: float, previous: Mapping[str, tuple[int, float]]) -> tuple[Any, Any, Any]:
-    """(previous_rank, rank_change, probability_change) of one client; (None, None, None) when it was not ranked."""
-    before = previous.get(corporation)
-    if before is None:
-        return None, None, None
-    return before[0], before[0] - rank, round(round(probability, DECIMALS) - before[1], DECIMALS) + 0.0  # + 0.0: never -0.0
-
-
-def with_movement(ranked: pd.DataFrame, id_column: str, probability: str, previous: Positions | None) -> pd.DataFrame:
-    """`ranked` (a `rank` column, ids, probabilities) with the three movement columns appended; empty cells for a client
+def with_movement(
+    ranked: pl.DataFrame, id_column: str, probability: str, previous: pl.DataFrame | Mapping[str, tuple[int, float]] | None
+) -> pl.DataFrame:
+    """`ranked` (a `rank` column, ids, probabilities) with the three movement columns appended: the client's rank then,
+    previous rank - rank (positive: moved up), and probability now - then (rounded; never -0.0); empty cells for a client
     not ranked before, every cell empty without a previous ranking."""
-    known = previous or {}
-    moves = [
-        movement(str(c), int(r), float(p), known)
-        for c, r, p in zip(ranked[id_column].tolist(), ranked["rank"].tolist(), ranked[probability].tolist(), strict=True)
-    ]
-    out = ranked.copy()
-    for i, name in enumerate(COLUMNS):
-        values = [m[i] for m in moves]
-        out[name] = values
-        out[name] = out[name].astype("Float64" if name == PROBABILITY_CHANGE else "Int64")
-    return out
+    before = positions(previous if previous is not None else {})
+    before = before.select(pl.col(ID).alias(id_column), pl.col(RANK).alias("__rank"), pl.col(PROBABILITY).alias("__probability"))
+    joined = ranked.join(before, on=id_column, how="left", maintain_order="left")
+    return joined.with_columns(
+        pl.col("__rank").alias(PREVIOUS_RANK),
+        (pl.col("__rank") - pl.col("rank")).alias(RANK_CHANGE),
+        ((pl.col(probability).round(DECIMALS) - pl.col("__probability")).round(DECIMALS) + 0.0).alias(PROBABILITY_CHANGE),
+    ).drop("__rank", "__probability")
 
 
 # ---- the summary for the page and the PDF ------------------------------------------------
 
 
+def _ids(found: Collection[str] | pl.Series) -> pl.Series:
+    return found.cast(pl.String) if isinstance(found, pl.Series) else pl.Series(list(found), dtype=pl.String)
+
+
 def what_changed(
-    current: Positions,
-    previous: Positions,
-    exited: Collection[str],
-    in_data: Collection[str],
+    current: pl.DataFrame | Mapping[str, tuple[int, float]],
+    previous: pl.DataFrame | Mapping[str, tuple[int, float]],
+    exited: Collection[str] | pl.Series,
     threshold: float = 0.5,
     listed: int = LISTED,
 ) -> dict[str, Any]:
     """New above `threshold`, the biggest risers, and who left (was above `threshold`, is not now) with why.
 
-    `exited`: corporations whose latest row in the data says they exited; `in_data`: every corporation in the data."""
-    new_above: list[dict[str, Any]] = [
-        {
-            "corporation": c,
-            "rank": r,
-            "probability": p,
-            "previous_rank": previous[c][0] if c in previous else None,
-            "previous_probability": previous[c][1] if c in previous else None,
-        }
-        for c, (r, p) in current.items()
-        if p > threshold and not (c in previous and previous[c][1] > threshold)
-    ]
-    new_above.sort(key=lambda row: row["rank"])
-    risen = [(c, r, p, round(p - previous[c][1], DECIMALS)) for c, (r, p) in current.items() if c in previous and p > previous[c][1]]
-    risen.sort(key=lambda x: (-x[3], x[1]))
-    risers = [
-        {
-            "corporation": c,
-            "rank": r,
-            "probability": p,
-            "previous_rank": previous[c][0],
-            "rank_change": previous[c][0] - r,
-            "probability_change": d,
-        }
-        for c, r, p, d in risen[:listed]
-    ]
-    left = [
-        _left(c, r, p, current, exited, in_data)
-        for c, (r, p) in previous.items()
-        if p > threshold and not current.get(c, (0, 0.0))[1] > threshold
-    ]
-    left.sort(key=lambda row: row["previous_rank"])
-    reasons = {why: sum(1 for row in left if row["why"] == why) for why in (EXITED, FELL_BELOW, GONE)}
+    `current`, `previous`: rankings (`positions` frames, or Positions); `exited`: corporations whose latest row in the
+    data says they exited (one that left the list, is not ranked and did not exit is no longer in the data)."""
+    now = current if isinstance(current, pl.DataFrame) else positions(current)
+    then = previous if isinstance(previous, pl.DataFrame) else positions(previous)
+    then = then.rename({RANK: "previous_rank", PROBABILITY: "previous_probability"})
+    both = now.join(then, on=ID, how="left", maintain_order="left")
+    above_then = pl.col("previous_probability").fill_null(-1.0) > threshold
+    new_above = both.filter((pl.col(PROBABILITY) > threshold) & ~above_then).sort(RANK)
+    risen = (
+        both.filter(pl.col("previous_probability").is_not_null() & (pl.col(PROBABILITY) > pl.col("previous_probability")))
+        .with_columns(
+            (pl.col("previous_rank") - pl.col(RANK)).alias("rank_change"),
+            (pl.col(PROBABILITY) - pl.col("previous_probability")).round(DECIMALS).alias("probability_change"),
+        )
+        .sort(["probability_change", RANK], descending=[True, False])
+    )
+    was_above = then.filter(pl.col("previous_probability") > threshold)
+    left = (
+        was_above.join(now, on=ID, how="left", maintain_order="left")
+        .filter(~(pl.col(PROBABILITY).fill_null(-1.0) > threshold))
+        .with_columns(
+            pl.when(pl.col(RANK).is_not_null())
+            .then(pl.lit(FELL_BELOW))
+            .when(pl.col(ID).is_in(_ids(exited).implode()))
+            .then(pl.lit(EXITED))
+            .otherwise(pl.lit(GONE))
+            .alias("why"),
+            (pl.col(PROBABILITY) - pl.col("previous_probability")).round(DECIMALS).alias("probability_change"),
+        )
+        .sort("previous_rank")
+    )
+    reasons = dict.fromkeys((EXITED, FELL_BELOW, GONE), 0) | dict(left.group_by("why").len().iter_rows())
+    new_rows = new_above.select(ID, RANK, PROBABILITY, "previous_rank", "previous_probability").head(listed)
+    riser_columns = (ID, RANK, PROBABILITY, "previous_rank", "rank_change", "probability_change")
+    left_columns = (ID, "previous_rank", "previous_probability", "why", RANK, PROBABILITY, "probability_change")
     return {
         "threshold": threshold,
-        "new_above": new_above[:listed],
-        "new_above_total": len(new_above),
-        "new_above_unranked": sum(1 for row in new_above if row["previous_rank"] is None),
-        "risers": risers,
-        "risers_total": len(risen),
-        "left": left[:listed],
-        "left_total": len(left),
+        "new_above": new_rows.to_dicts(),
+        "new_above_total": new_above.height,
+        "new_above_unranked": int(new_above["previous_rank"].is_null().sum()),
+        "risers": risen.select(riser_columns).head(listed).to_dicts(),
+        "risers_total": risen.height,
+        "left": left.select(left_columns).head(listed).to_dicts(),
+        "left_total": left.height,
         "left_reasons": reasons,
     }
-
-
-def _left(
-    corporation: str, rank: int, probability: float, current: Positions, exited: Collection[str], in_data: Collection[str]
-) -> dict[str, Any]:
-    now = current.get(corporation)
-    row: dict[str, Any] = {"corporation": corporation, "previous_rank": rank, "previous_probability": probability}
-    if now is not None:
-        return {
-            **row,
-            "why": FELL_BELOW,
-            "rank": now[0],
-            "probability": now[1],
-            "probability_change": round(now[1] - probability, DECIMALS),
-        }
-    return {**row, "why": EXITED if corporation in exited else GONE, "rank": None, "probability": None, "probability_change": None}
 
 
 def reason_words(row: dict[str, Any], threshold: float = 0.5) -> str:

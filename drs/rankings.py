@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
+import polars as pl
 
 from drs import history, layout, movement, risk
 from drs.schema import Schema
@@ -45,7 +45,7 @@ HEADER_FIELDS = ("id", "at", "kind", "model_version", "source", "clients")
 class Compared:
     """A ranked list with its movement columns, the ranking it was compared with, and what changed."""
 
-    ranked: pd.DataFrame
+    ranked: pl.DataFrame
     ranking_id: int | None
     previous: dict[str, Any] | None
     changes: dict[str, Any]
@@ -56,17 +56,16 @@ def header(ranking: dict[str, Any] | None) -> dict[str, Any] | None:
     return {k: ranking[k] for k in HEADER_FIELDS} if ranking else None
 
 
-def _text(ranked: pd.DataFrame, schema: Schema) -> bytes:
-    return movement.canonical(ranked[schema.id_column].astype(str).tolist(), ranked[risk.PROBABILITY].tolist())
+def _text(ranked: pl.DataFrame, schema: Schema) -> bytes:
+    return movement.canonical(ranked[schema.id_column].cast(pl.String).to_list(), ranked[risk.PROBABILITY].to_list())
 
 
-def latest_status(frame: pd.DataFrame, schema: Schema) -> tuple[set[str], set[str]]:
-    """(corporations whose latest row says exited 1, every corporation) of the ranked data; pure."""
-    ids = frame[schema.id_column].astype(str)
+def exited_now(frame: pl.DataFrame, schema: Schema) -> pl.Series:
+    """The corporations whose latest row in the ranked data says exited 1 (none without the target column); pure."""
     if schema.target not in frame.columns:
-        return set(), set(ids)
-    latest = frame.assign(_id=ids).drop_duplicates(subset=["_id"], keep="last")
-    return set(latest["_id"][latest[schema.target] == 1]), set(ids)
+        return pl.Series([], dtype=pl.String)
+    latest = frame.filter(pl.col(schema.id_column).is_last_distinct())
+    return latest.filter(pl.col(schema.target) == 1)[schema.id_column].cast(pl.String)
 
 
 def _previous(db: Path, source: str, digest: str, before: int | None) -> dict[str, Any] | None:
@@ -78,25 +77,25 @@ def _previous(db: Path, source: str, digest: str, before: int | None) -> dict[st
 
 
 def compare(
-    ranked: pd.DataFrame, frame: pd.DataFrame | None, schema: Schema, previous: dict[str, Any] | None, ranking_id: int | None = None
+    ranked: pl.DataFrame, frame: pl.DataFrame | None, schema: Schema, previous: dict[str, Any] | None, ranking_id: int | None = None
 ) -> Compared:
     """`ranked` with its movement against `previous` (a kept ranking with its rows, or None), and what changed among the
     clients of `frame` (the ranked data; None: movement only); pure."""
-    before = movement.unpack(previous["rows"]) if previous else None
+    before = movement.positions(previous["rows"]) if previous else None
     moved = movement.with_movement(ranked, schema.id_column, risk.PROBABILITY, before)
     changes: dict[str, Any] = {"previous": header(previous)}
     if before is not None and frame is not None:
-        now = {
-            str(c): (int(r), round(float(p), movement.DECIMALS))
-            for c, r, p in zip(ranked[schema.id_column], ranked[risk.RANK], ranked[risk.PROBABILITY], strict=True)
-        }
-        exited, in_data = latest_status(frame, schema)
-        changes.update(movement.what_changed(now, before, exited, in_data, risk.THRESHOLD))
+        now = ranked.select(
+            pl.col(schema.id_column).cast(pl.String).alias(movement.ID),
+            pl.col(risk.RANK).alias(movement.RANK),
+            pl.col(risk.PROBABILITY).round(movement.DECIMALS).alias(movement.PROBABILITY),
+        )
+        changes.update(movement.what_changed(now, before, exited_now(frame, schema), risk.THRESHOLD))
     return Compared(moved, ranking_id, header(previous), changes)
 
 
 def record(
-    config: Config, ranked: pd.DataFrame, frame: pd.DataFrame, *, kind: str, source: str, model_version: str, run_started_at: str | None
+    config: Config, ranked: pl.DataFrame, frame: pl.DataFrame, *, kind: str, source: str, model_version: str, run_started_at: str | None
 ) -> Compared:
     """Keep this ranking in the run history (pruning to keep_rankings) and compare it with the previous one.
 

@@ -7,6 +7,8 @@ Writes to `output_model_path`, all with the deployed model:
                        `--input CSV`), ranked by exit probability, highest first
                        (see drs/risk.py for "active" and "most recent row"), with its
                        movement since the previous ranking (drs/rankings.py keeps each)
+  risklist.sqlite      the same ranking, indexed, and clientrows.sqlite, each client's rows across
+                       the ingested files: what the views read (drs/riskstore.py)
   changes.json         what changed since the previous ranking (drs/movement.py)
   risklist.json        which model ranked which data, when and why (drs/standing.py), written last
   riskdistribution.png histogram of the active clients' exit probabilities
@@ -26,21 +28,23 @@ and every view reads what it wrote (drs/standing.py).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import logging
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
+import polars as pl
 import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, MaxNLocator
 
-from drs import calibration, csvsafe, explain, history, layout, production, rankings, risk, standing
-from drs.diagnostics import deployed_model, missing_percent, summarize
+from drs import calibration, csvsafe, explain, history, layout, production, rankings, risk, riskstore, standing
+from drs.diagnostics import deployed_model, distinct, missing_percent, summarize
 from drs.errors import DataError, DeploymentError, StageError
 from drs.fileio import atomic_output, atomic_write_json
 from drs.formatting import threshold_of, when
@@ -48,8 +52,9 @@ from drs.history import Outcome
 from drs.metrics import metrics
 from drs.production import Deployment
 from drs.report_pdf import Report, write_pdf
-from drs.schema import Schema, read_csv_checked
+from drs.schema import Schema, read_csv_checked, read_polars_checked
 from drs.settings import Config
+from drs.sources import recorded_files
 
 log = logging.getLogger("reporting")
 CLASS_NAMES = ["stayed (0)", "exited (1)"]
@@ -152,19 +157,94 @@ def reliability_report(config: Config, loaded: tuple[Any, Deployment]) -> dict[s
 # ---- the risk list ------------------------------------------------------------------
 
 
-def read_clients(path: Path, schema: Schema) -> pd.DataFrame:
+def read_clients(path: Path, schema: Schema) -> pl.DataFrame:
     """A CSV of clients to rank, checked; the `exited` column is optional."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:
             header = [h.strip() for h in next(csv.reader(handle), [])]
     except (OSError, UnicodeDecodeError):
         header = []  # the checked read below names the problem
-    return read_csv_checked(path, schema, require_target=schema.target in header, source=str(path), unlabelled=True)
+    return read_polars_checked(path, schema, require_target=schema.target in header, source=str(path), unlabelled=True)
 
 
-def write_risk_list(ranked: pd.DataFrame, path: Path) -> None:
-    """risklist.csv, rounded as the API gives it, through the writer of every CSV for people (drs/csvsafe.py)."""
-    csvsafe.write_frame(risk.rounded(ranked), path)
+def write_risk_list(ranked: pl.DataFrame, path: Path) -> None:
+    """risklist.csv, rounded as the API gives it, through the writer of every CSV for people (drs/csvsafe.py):
+    a header, `\n` line ends, quotes only where needed, an unknown value an empty cell."""
+    csvsafe.write_polars(risk.rounded(ranked), path)
+
+
+def source_files(config: Config) -> list[riskstore.SourceFile]:
+    """The ingestion record's accepted files in arrival order, each with where to read it (its kept copy, else the
+    input folder; None when neither is there) and its recorded sha256: the client views' rows over time."""
+    found = []
+    for entry in recorded_files(config.ingestion_record, config.input_folder):
+        if entry.get("status") != "accepted":
+            continue
+        name = str(entry.get("name"))
+        candidates = (config.kept_sources_folder / name, config.input_folder / name)
+        path = next((p for p in candidates if p.is_file()), None)
+        found.append(riskstore.SourceFile(name, path, entry.get("sha256"), int(entry.get("rows_read") or 0)))
+    return found
+
+
+PARALLEL_ROWS = 200_000  # from this many ingested rows, the stores are written by helper processes
+
+
+class Stores:
+    """Writes the two stores (drs/riskstore.py): by helper processes (`python -m drs.riskstore`) on the machine's
+    other core when the data is large (their SQLite inserts were half of a refresh at a million clients, in one
+    thread), else here and now. clientrows.sqlite starts at once (it needs only the ingestion); `ranking` adds
+    risklist.sqlite; `finish` waits for both and raises what failed; leaving the block stops what is still running."""
+
+    def __init__(self, config: Config, schema: Schema):
+        self.config, self.schema = config, schema
+        files = source_files(config)
+        self.parallel = sum(f.rows for f in files) >= PARALLEL_ROWS
+        self.spare = riskstore.Helper() if self.parallel else None  # for risklist.sqlite: its imports done meanwhile
+        self.pending: list[tuple[str, riskstore.Helper | dict[str, Any]]] = []
+        self._start(layout.CLIENT_ROWS, {"files": [riskstore.file_task(f) for f in files]})
+
+    def _start(self, name: str, task: dict[str, Any]) -> None:
+        task = {**task, "path": str(self.config.model_output(name)), "schema": dataclasses.asdict(self.schema)}
+        if not self.parallel:
+            self.pending.append((name, riskstore.run_task(task)))
+            return
+        helper, self.spare = (self.spare, None) if name == layout.RISK_STORE and self.spare else (riskstore.Helper(), self.spare)
+        self.pending.append((name, helper.send(task)))
+
+    def ranking(self, ranked: pl.DataFrame) -> None:
+        counts = {"active_clients": ranked.height, "above_half": risk.above(ranked), "threshold": risk.THRESHOLD}
+        if not self.parallel:
+            self._start(layout.RISK_STORE, {"ranked": ranked, "counts": counts})
+            return
+        frame = self.config.model_output(f"{layout.TMP_PREFIX}ranked.arrow")  # removed by the helper, or by the next run
+        ranked.write_ipc(frame)
+        self._start(layout.RISK_STORE, {"ranked": str(frame), "counts": counts})
+
+    def finish(self) -> None:
+        """Wait until both stores are written (before risklist.json names them); raise what failed."""
+        for name, work in self.pending:
+            self.tell(name, work.result() if isinstance(work, riskstore.Helper) else work)
+        self.pending = []
+
+    def __enter__(self) -> Stores:
+        return self
+
+    def __exit__(self, *failed: object) -> None:
+        for work in [w for _, w in self.pending] + ([self.spare] if self.spare else []):  # after a failure: stopped
+            if isinstance(work, riskstore.Helper):
+                work.stop()  # (a helper stopped while writing removes its temporary file)
+
+    def tell(self, name: str, facts: dict[str, Any]) -> None:
+        path = self.config.model_output(name)
+        for problem in facts.get("unreadable", []):
+            log.warning("the client views show a file as unreadable: %s", problem)
+        if name == layout.RISK_STORE:
+            log.info("wrote %s: %d ranked clients", path, facts["active_clients"])
+        elif facts["written"]:
+            log.info("wrote %s: %d client rows read from the ingested files", path, facts["rows"])
+        else:
+            log.info("%s kept: it holds the rows of the same ingested files", path)
 
 
 # ---- history and trends ---------------------------------------------------------------
@@ -307,9 +387,9 @@ def gather(
     config: Config,
     deployment: Deployment,
     evaluation: dict[str, Any],
-    ranked: pd.DataFrame,
+    ranked: pl.DataFrame,
     scored_source: dict[str, Any],
-    ingested: pd.DataFrame | None,
+    ingested: Any,
     runs: RecentRuns,
 ) -> Report:
     """The numbers the PDF shows (and the trends and distribution plots it embeds)."""
@@ -326,7 +406,7 @@ def gather(
         numeric = [c for c in (*schema.features, schema.target) if c in ingested.columns]
         data.update(
             rows=len(ingested),
-            corporations=int(ingested[schema.id_column].nunique()),
+            corporations=distinct(ingested, schema.id_column),
             summary=summarize(ingested, numeric),
             missing=missing_percent(ingested),
         )
@@ -369,7 +449,7 @@ def refresh(config: Config, reason: str, current_run: dict[str, Any] | None = No
         return None
     try:
         return run(config, current_run=current_run, reason=reason)
-    except (StageError, DataError, DeploymentError, OSError) as exc:
+    except (StageError, DataError, DeploymentError, OSError, sqlite3.Error, riskstore.StoreError) as exc:
         if fail:
             raise StageError(f"after {reason}, the risk list could not be ranked again: {exc}") from None
         log.error("after %s, the risk list could not be ranked again: %s; the page and the API say their list is stale", reason, exc)
@@ -387,14 +467,28 @@ def run(
     """
     schema = Schema.from_config(config)
     model, deployment = deployed_model(config)
-    raw: pd.DataFrame | None = None  # inputs are read and checked before anything is written
+    with Stores(config, schema) as stores:  # the client rows while the rest is computed
+        return _run(config, schema, model, deployment, stores, input_csv, current_run, reason)
+
+
+def _run(
+    config: Config,
+    schema: Schema,
+    model: Any,
+    deployment: Deployment,
+    stores: Stores,
+    input_csv: Path | None,
+    current_run: dict[str, Any] | None,
+    reason: str | None,
+) -> dict[str, Any]:
+    raw: Any = None  # inputs are read and checked before anything is written
     if input_csv is None:
         final = config.final_data_csv  # its identity before reading it: a change while reading shows as stale
         data = standing.data_identity(final) if final.exists() else {}
-        raw, clients = risk.read_ingested(final, schema)
+        raw, clients = risk.read_current(config, schema)
     else:
         if config.final_data_csv.exists():
-            raw, _ = risk.read_ingested(config.final_data_csv, schema)  # for the report's data page
+            raw, _ = risk.read_current(config, schema)  # for the report's data page
         clients = read_clients(input_csv, schema)
         data = standing.data_identity(Path(input_csv))
     evaluation = confusion_matrix_report(config, (model, deployment))
@@ -422,6 +516,7 @@ def run(
     ranked = compared.ranked  # the risk list's columns, then previous_rank, rank_change, probability_change (drs/movement.py)
     atomic_write_json(config.model_output(layout.CHANGES), compared.changes)
     risk_csv = config.model_output(layout.RISK_LIST)
+    stores.ranking(ranked)
     write_risk_list(ranked, risk_csv)
     log.info("wrote %s: %d active clients of %s ranked, %d above %.1f", risk_csv, len(ranked), source, risk.above(ranked), risk.THRESHOLD)
 
@@ -434,6 +529,7 @@ def run(
     pages = write_pdf(report, pdf)
     log.info("wrote %s (%d pages, model %s)", pdf, pages, deployment.label)
     facts = {"reason": kind, "active_clients": len(ranked), "above_half": risk.above(ranked), "ranking_id": compared.ranking_id}
+    stores.finish()
     standing.write(config, deployment, data, facts)
     return {
         **evaluation,

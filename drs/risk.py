@@ -20,15 +20,20 @@ empty when the model is not a logistic regression or no reference is known.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+import polars as pl
 
-from drs import explain
+from drs import explain, rowstore
 from drs.errors import DataError
 from drs.model import exit_probabilities, feature_matrix, linear_model_of
-from drs.schema import Schema, read_csv_as_written, validate_frame
+from drs.schema import Schema, read_csv_as_written, to_polars, validate_frame
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from drs.settings import Config
 
 RANK = "rank"
 PROBABILITY = "exit_probability"
@@ -43,52 +48,76 @@ def risk_columns(schema: Schema) -> list[str]:
     return [RANK, schema.id_column, PROBABILITY, *schema.features, *explain.explanation_columns(schema.features)]
 
 
-def read_ingested(path: Path, schema: Schema) -> tuple[pd.DataFrame, pd.DataFrame]:
+def read_ingested(path: Path, schema: Schema) -> tuple[pd.DataFrame, pl.DataFrame]:
     """finaldata.csv as written (to count its missing data) and checked (to score it)."""
     if not Path(path).exists():
         raise DataError(str(path), "does not exist; run ingestion.py first")
     raw = read_csv_as_written(path, schema)
-    return raw, validate_frame(raw, schema, str(path), unlabelled=True)
+    return raw, to_polars(validate_frame(raw, schema, str(path), unlabelled=True))
 
 
-def active_clients(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+def read_current(config: Config, schema: Schema) -> tuple[pd.DataFrame | pl.DataFrame, pl.DataFrame]:
+    """The ingested rows (as written, and checked): from the row store when it holds exactly finaldata.csv's rows
+    (drs/rowstore.py: checked rows, so both are the same frame), else read from finaldata.csv."""
+    stored = rowstore.final_rows(config.output_folder, config.final_data_csv, config.input_folder, schema.columns)
+    if stored is not None:
+        return stored, stored
+    return read_ingested(config.final_data_csv, schema)
+
+
+def _polars(frame: Any) -> pl.DataFrame:
+    return frame if isinstance(frame, pl.DataFrame) else to_polars(frame)
+
+
+def active_clients(frame: pd.DataFrame | pl.DataFrame, schema: Schema) -> pl.DataFrame:
     """The most recent row of each corporation, kept only if it is active; pure.
 
     Without the target column (a file of current clients only) every
     corporation counts as active; so does one whose label is not known yet (an empty exited: it has not left as far as we know).
     """
-    latest = frame.drop_duplicates(subset=[schema.id_column], keep="last")
+    rows = _polars(frame)
+    latest = rows.filter(pl.col(schema.id_column).is_last_distinct())
     if schema.target in latest.columns:
-        latest = latest[(latest[schema.target] != 1).fillna(True).to_numpy(dtype=bool)]
-    return latest.reset_index(drop=True)
+        latest = latest.filter((pl.col(schema.target) != 1).fill_null(True))  # an unknown label: still a client
+    return latest
 
 
-def rank_clients(clients: pd.DataFrame, probabilities: Any, schema: Schema, explained: explain.Explained | None = None) -> pd.DataFrame:
+def rank_clients(
+    clients: pd.DataFrame | pl.DataFrame, probabilities: Any, schema: Schema, explained: explain.Explained | None = None
+) -> pl.DataFrame:
     """Sort by exit probability, highest first (ties by corporation, so the order is stable); pure.
 
-    `explained` holds the clients' reasons, rows as in `clients`; without it they are empty."""
-    ranked = clients[[schema.id_column, *schema.features]].copy()
-    ranked.insert(1, PROBABILITY, pd.Series(probabilities, index=ranked.index, dtype="float64"))
-    ranked[explain.TOP_REASON] = pd.Series(explained.reasons if explained else "", index=ranked.index, dtype="object")
+    Probabilities and contributions come rounded to PROBABILITY_DECIMALS (after sorting), as every view shows them.
+    `explained` holds the clients' reasons, rows as in `clients`; without them the reasons are empty."""
+    rows = _polars(clients)
+    n = rows.height
+    columns: dict[str, Any] = {
+        schema.id_column: rows[schema.id_column].cast(pl.String),
+        PROBABILITY: pl.Series(np.asarray(probabilities, dtype="float64").reshape(n), dtype=pl.Float64),
+        **{f: rows[f] for f in schema.features},
+        explain.TOP_REASON: pl.Series(explained.reasons if explained else [""] * n, dtype=pl.String),
+    }
     for i, feature in enumerate(schema.features):
-        values = explained.contributions[:, i] if explained else np.nan
-        ranked[explain.contribution_column(feature)] = pd.Series(values, index=ranked.index, dtype="float64")
-    ranked = ranked.sort_values([PROBABILITY, schema.id_column], ascending=[False, True], kind="mergesort")
-    ranked.insert(0, RANK, range(1, len(ranked) + 1))
-    return ranked.reset_index(drop=True)[risk_columns(schema)]
+        values = explained.contributions[:, i] if explained else None
+        columns[explain.contribution_column(feature)] = (
+            pl.Series(values, dtype=pl.Float64) if values is not None else pl.repeat(None, n, dtype=pl.Float64, eager=True)
+        )
+    ranked = pl.DataFrame(columns).sort([PROBABILITY, schema.id_column], descending=[True, False], maintain_order=True)
+    ranked = ranked.with_row_index(RANK, offset=1).with_columns(pl.col(RANK).cast(pl.Int64))
+    return rounded(ranked).select(risk_columns(schema))
 
 
-def risk_list(model: Any, frame: pd.DataFrame, schema: Schema, reference: explain.Reference | None = None) -> pd.DataFrame:
+def risk_list(model: Any, frame: pd.DataFrame | pl.DataFrame, schema: Schema, reference: explain.Reference | None = None) -> pl.DataFrame:
     """Score every active client with `model` and rank them, each with its reasons against `reference`."""
     clients = active_clients(frame, schema)
     x = feature_matrix(clients, schema)
-    probabilities: Any = exit_probabilities(model, x) if len(clients) else []
+    probabilities: Any = exit_probabilities(model, x) if clients.height else []
     linear = linear_model_of(model) if reference is not None else None
     explained = explain.explain(linear, x, reference, schema.features) if linear is not None and reference is not None else None
     return rank_clients(clients, probabilities, schema, explained)
 
 
-def above(ranked: pd.DataFrame, threshold: float = THRESHOLD) -> int:
+def above(ranked: Any, threshold: float = THRESHOLD) -> int:
     """How many clients have an exit probability above `threshold`."""
     return int((ranked[PROBABILITY] > threshold).sum())
 
@@ -103,15 +132,12 @@ def parse_top(raw: str | None, default: int = DEFAULT_TOP, maximum: int = MAX_TO
     return int(text)
 
 
-def rounded(ranked: pd.DataFrame) -> pd.DataFrame:
+def rounded(ranked: pl.DataFrame) -> pl.DataFrame:
     """Probabilities and contributions rounded to PROBABILITY_DECIMALS, as risklist.csv and the API give them."""
     columns = [PROBABILITY, *(c for c in ranked.columns if str(c).endswith(explain.CONTRIBUTION_SUFFIX))]
-    return ranked.assign(**{c: ranked[c].round(PROBABILITY_DECIMALS) for c in columns})
+    return ranked.with_columns(pl.col(c).round(PROBABILITY_DECIMALS) for c in columns)
 
 
-def as_records(ranked: pd.DataFrame) -> list[dict[str, Any]]:
+def as_records(ranked: pl.DataFrame) -> list[dict[str, Any]]:
     """Rows as JSON-ready dicts, rounded as in risklist.csv; a contribution not known is None, a top reason not known ''."""
-    rows = rounded(ranked).astype(object).where(ranked.notna(), None).to_dict(orient="records")
-    for row in rows:
-        row[PROBABILITY] = float(row[PROBABILITY])
-    return rows
+    return rounded(ranked).to_dicts()

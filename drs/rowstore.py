@@ -155,6 +155,12 @@ def load(output_folder: Path, final_csv: Path, input_folder: Path, columns: Sequ
     return manifest
 
 
+def final_rows(output_folder: Path, final_csv: Path, input_folder: Path, columns: Sequence[str]) -> pl.DataFrame | None:
+    """finaldata.csv's rows (checked, in order) read from the store, when it still describes that file exactly; else None."""
+    manifest = load(output_folder, final_csv, input_folder, columns)
+    return read_rows(output_folder, manifest, columns) if manifest is not None else None
+
+
 def part_paths(output_folder: Path, manifest: dict[str, Any]) -> list[Path]:
     return [folder(output_folder) / p["file"] for p in manifest["parts"]]
 

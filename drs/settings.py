@@ -281,6 +281,10 @@ class Config:
     api_timeout_seconds: float = setting("api_timeout_seconds", 30, SECONDS, "apicalls.py's limit per call")
     max_request_bytes: int = setting("max_request_bytes", 10 * 1024 * 1024, COUNT, "largest request body or data file the API reads")
     max_records: int = setting("max_records", 10_000, COUNT, "most records one /prediction request may score")
+    max_source_bytes: int = setting(
+        "max_source_bytes", 1024**3, COUNT, "largest source file ingestion reads (bytes); a larger one is rejected unread, the rest go on"
+    )
+    max_source_rows: int = setting("max_source_rows", 20_000_000, COUNT, "most rows a source file may hold; one with more is rejected")
     data_folders: tuple[Path, ...] = setting(
         "data_folders", Derived("the input, output and test folders", _data_folders), PATHS, "folders /prediction may read files from"
     )

@@ -2,7 +2,7 @@
 
 drs/reporting.py ranks the active clients once per event that changes the deployed model or the ingested data
 (`reporting.refresh`: a deployment by the pipeline or by hand, a rollback, new data kept, ingestion by hand) and
-writes risklist.csv, changes.json and report.pdf, then this file last, naming the model version and its sha256,
+writes risklist.csv, its stores (risklist.sqlite, clientrows.sqlite), changes.json and report.pdf, then this file last, naming the model version and its sha256,
 the data (name, sha256, size, mtime) and the stamps of the files it wrote. Every view reads the files and this
 record and says what it names; `problems` says, from stats alone (a sha256 only when a stamp moved), whether the
 artifact still matches the deployed model and the current data, so that a view never silently mixes two stories.
@@ -22,7 +22,8 @@ from drs.production import Deployment
 from drs.settings import Config
 
 SHORT = 12  # the sha256 prefix the views show
-WRITTEN = (layout.RISK_LIST, layout.CHANGES, layout.REPORT_PDF)  # the files of one ranking, each stamped in risklist.json
+# the files of one ranking, each stamped in risklist.json
+WRITTEN = (layout.RISK_LIST, layout.RISK_STORE, layout.CLIENT_ROWS, layout.CHANGES, layout.REPORT_PDF)
 
 
 def stamp(path: Path) -> dict[str, int] | None:
@@ -40,7 +41,7 @@ def data_identity(path: Path) -> dict[str, Any]:
 
 
 def write(config: Config, deployment: Deployment, data: dict[str, Any], facts: dict[str, Any]) -> dict[str, Any]:
-    """Record the ranking just written (after risklist.csv, changes.json and report.pdf): the commit point of a refresh."""
+    """Record the ranking just written (after risklist.csv, the stores, changes.json and report.pdf): the commit point of a refresh."""
     record = {
         "model_version": deployment.label,
         "model_sha256": deployment.model_sha256,

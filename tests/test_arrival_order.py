@@ -17,11 +17,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from drs import history, ingest, pipeline, risk, sources
+from drs import history, ingest, layout, pipeline, reporting, risk, riskstore, sources
 from drs.errors import StageError
 from drs.schema import Schema
 from drs.settings import Config
-from drs.web.clients import client_rows
 from tests.conftest import HEADER, run_script
 from tests.test_dbsource import client, db_project, insert, tick
 
@@ -43,8 +42,8 @@ NEW_ROWS = ["zeta,11,12,13,1", "eta,14,15,16,0"]
 def active(config: Config) -> dict[str, tuple[int, ...]]:
     schema = Schema.from_config(config)
     _, frame = risk.read_ingested(config.final_data_csv, schema)
-    latest = risk.active_clients(frame, schema).set_index(schema.id_column)
-    return {c: tuple(int(v) for v in latest.loc[c, list(schema.features)]) for c in ("zeta", "eta", "theta") if c in latest.index}
+    latest = {row[schema.id_column]: row for row in risk.active_clients(frame, schema).iter_rows(named=True)}
+    return {c: tuple(int(latest[c][f]) for f in schema.features) for c in ("zeta", "eta", "theta") if c in latest}
 
 
 def arrived(config: Config) -> list[str]:
@@ -66,7 +65,10 @@ def test_a_later_file_whose_name_sorts_first_holds_the_newest_rows(practice_conf
     assert active(config) == {"eta": (14, 15, 16), "theta": (7, 8, 9)}  # zeta's newest row says it left
     assert ingested_files(config) == ["dataset1.csv", "dataset2.csv", OLD, NEW]
     assert [f.name for f in result.files] == ingested_files(config)  # the record too
-    rows = client_rows(config, Schema.from_config(config), "zeta")  # the client's rows over time, oldest first
+    schema, store = Schema.from_config(config), config.model_output(layout.CLIENT_ROWS)
+    riskstore.write_client_rows(store, reporting.source_files(config), schema)  # what each ranking writes for the client views
+    with riskstore.opened(store) as con:
+        rows = riskstore.client_rows(con, "zeta", schema.features, schema.target)  # the client's rows over time, oldest first
     assert [(r["file"], r["features"]) for r in rows] == [(OLD, [1, 2, 3]), (NEW, [11, 12, 13])]
     assert config.final_data_csv.read_text().splitlines()[-5:] == OLD_ROWS + NEW_ROWS
     assert arrived(config) == ["dataset1.csv", "dataset2.csv", OLD, NEW]

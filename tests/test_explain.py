@@ -110,18 +110,18 @@ def test_the_top_reason_names_the_largest_risk_raising_contribution(shipped: Con
     ranked = risk.risk_list(model, final_data(shipped), Schema.from_config(shipped), reference)
     names = [explain.feature_name(f) for f in FEATURES]
     lowered = 0
-    for row in ranked.itertuples(index=False):
-        c = np.array([getattr(row, name) for name in CONTRIBUTIONS])
+    for row in ranked.iter_rows(named=True):
+        c = np.array([row[name] for name in CONTRIBUTIONS])
         raising = c.max() > 0
         i = int(c.argmax()) if raising else int(c.argmin())
         lowered += not raising
-        value = getattr(row, FEATURES[i])
+        value = row[FEATURES[i]]
         typical = explain.plain(reference.means[FEATURES[i]])
         verdict = "raises the risk most" if raising else "lowers the risk most"
-        assert row.top_reason == f"{names[i]} {value:,} (typical {typical}): {verdict}", row
+        assert row["top_reason"] == f"{names[i]} {value:,} (typical {typical}): {verdict}", row
     assert lowered > 0  # the safest clients: nothing raises their risk, and the reason says what lowers it most
-    top = ranked.iloc[0]
-    assert top.top_reason == f"number of employees {top.number_of_employees} (typical 97): raises the risk most"
+    top = ranked.row(0, named=True)
+    assert top["top_reason"] == f"number of employees {top['number_of_employees']} (typical 97): raises the risk most"
 
 
 def test_top_reason_words() -> None:

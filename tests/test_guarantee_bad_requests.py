@@ -222,7 +222,15 @@ def requests_to_try(outside: Path) -> list[tuple[str, str, str, object, dict[str
             "record 1: 'corporation' must be a string",
         ),
         ("empty records", "POST", "/prediction", body({"records": []}), JSON, 400, "'records' is empty: send at least one record"),
-        ("100,000 records", "POST", "/prediction", body(many), JSON, 413, "too many records: 100000 (at most 10000 per request)"),
+        (
+            "100,000 records",
+            "POST",
+            "/prediction",
+            body(many),
+            JSON,
+            413,
+            "too many records: 100000 (at most 10000 per request; setting max_records)",
+        ),
         (
             "body over the limit",
             "POST",
@@ -230,7 +238,7 @@ def requests_to_try(outside: Path) -> list[tuple[str, str, str, object, dict[str
             b" " * (LIMIT + 1),
             JSON,
             413,
-            f"the request body is larger than the limit of {LIMIT} bytes",
+            f"the request body is larger than the limit of {LIMIT} bytes (setting max_request_bytes)",
         ),
         (
             "chunked body over the limit",
@@ -239,7 +247,7 @@ def requests_to_try(outside: Path) -> list[tuple[str, str, str, object, dict[str
             chunks(LIMIT + 2 * 65536),
             JSON,
             413,
-            f"the request body is larger than the limit of {LIMIT} bytes",
+            f"the request body is larger than the limit of {LIMIT} bytes (setting max_request_bytes)",
         ),
         ("CSV body empty", "POST", "/prediction", b"", CSV, 400, "request body: file is empty"),
         (
@@ -303,7 +311,7 @@ def requests_to_try(outside: Path) -> list[tuple[str, str, str, object, dict[str
             (CSV_HEADER + "a,1,2,3\n" * 100_000).encode(),
             CSV,
             413,
-            "too many rows: 100000 (at most 10000 per request)",
+            "too many rows: 100000 (at most 10000 per request; setting max_records)",
         ),
         ("path ../", "POST", "/prediction", fp("../secret.csv"), JSON, 403, outside_403),
         ("path through a data folder and up", "POST", "/prediction", fp("testdata/../../secret.csv"), JSON, 403, outside_403),

@@ -22,7 +22,7 @@ import yaml
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
-from drs import history, layout, multiproc, pipeline, production, risk
+from drs import diagnostics, history, layout, multiproc, pipeline, production, risk
 from drs.schema import Schema
 from drs.settings import Config
 from drs.web import create_app, telemetry
@@ -155,7 +155,7 @@ def test_pipeline_figures_equal_the_history_and_production(deployed_practice: Co
 
     # the active clients above 0.5: the deployed model on finaldata.csv, as /risk and drs.risk rank them
     schema = Schema.from_config(config)
-    ranked = risk.risk_list(production.load_model(current), pd.read_csv(config.final_data_csv), schema)
+    ranked = risk.risk_list(production.load_model(current), diagnostics.final_data(config), schema)
     assert value(samples, "drs_active_clients") == len(ranked)
     assert value(samples, "drs_active_clients_above_half") == risk.above(ranked) > 0
     assert client.get("/risk").get_json()["above_half"] == risk.above(ranked)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import polars as pl
 import pytest
 from pypdf import PdfReader
 
@@ -339,19 +340,20 @@ def test_a_reader_that_may_not_write_reads_a_version_2_history_without_rankings(
 def test_what_changed_by_hand() -> None:
     previous = {"a": (1, 0.9), "b": (2, 0.8), "c": (3, 0.7), "d": (4, 0.4), "e": (5, 0.3)}
     current = {"d": (1, 0.95), "a": (2, 0.85), "f": (3, 0.6), "b": (4, 0.2), "e": (5, 0.35)}
-    changes = movement.what_changed(current, previous, exited={"c"}, in_data={"a", "b", "c", "d", "e", "f"})
+    changes = movement.what_changed(current, previous, exited={"c"})
     assert [(r["corporation"], r["previous_rank"]) for r in changes["new_above"]] == [("d", 4), ("f", None)]
     assert changes["new_above_unranked"] == 1
     assert [(r["corporation"], r["rank_change"], r["probability_change"]) for r in changes["risers"]] == [("d", 3, 0.55), ("e", 0, 0.05)]
     assert [(r["corporation"], r["why"]) for r in changes["left"]] == [("b", "fell below"), ("c", "exited")]
     assert movement.reason_words(changes["left"][0]) == "fell to 0.5 or below: 0.800 -> 0.200 (-0.600)"
-    assert movement.movement("a", 2, 0.85, previous) == (1, -1, -0.05)
-    assert movement.movement("f", 3, 0.6, previous) == (None, None, None)
-    assert str(movement.movement("a", 1, 0.9 - 1e-9, previous)[2]) == "0.0"  # not -0.0
+    now = pl.DataFrame({"rank": [2, 3, 1], "corporation": ["a", "f", "e"], "exit_probability": [0.85, 0.6, 0.3 - 1e-9]})
+    moved = movement.with_movement(now, "corporation", "exit_probability", previous)
+    assert moved.select(MOVEMENT).rows() == [(1, -1, -0.05), (None, None, None), (5, 4, 0.0)]
+    assert str(moved["probability_change"][2]) == "0.0"  # not -0.0
 
 
 def test_with_movement_appends_three_columns_with_empty_cells() -> None:
-    ranked = pd.DataFrame({"rank": [1, 2, 3], "corporation": ["x", "y", "z"], "exit_probability": [0.9, 0.5, 0.1]})
+    ranked = pl.DataFrame({"rank": [1, 2, 3], "corporation": ["x", "y", "z"], "exit_probability": [0.9, 0.5, 0.1]})
     out = rankings.movement.with_movement(ranked, "corporation", "exit_probability", {"y": (1, 0.95), "z": (3, 0.1)})
     assert list(out.columns) == [*ranked.columns, *MOVEMENT]
-    assert out.to_csv(index=False, lineterminator="\n").splitlines()[1:] == ["1,x,0.9,,,", "2,y,0.5,1,-1,-0.45", "3,z,0.1,3,0,0.0"]
+    assert out.write_csv(line_terminator="\n").splitlines()[1:] == ["1,x,0.9,,,", "2,y,0.5,1,-1,-0.45", "3,z,0.1,3,0,0.0"]

@@ -190,10 +190,10 @@ def test_body_and_record_caps(deployed_practice: Config) -> None:
     assert big.get_json() == {
         "status": 413,
         "error": "Request Entity Too Large",
-        "message": "the request body is larger than the limit of 1000 bytes",
+        "message": "the request body is larger than the limit of 1000 bytes (setting max_request_bytes)",
     }
     many = client.post("/prediction", json={"records": [{"lastmonth_activity": 1, "lastyear_activity": 1, "number_of_employees": 1}] * 6})
-    assert many.status_code == 413 and many.get_json()["message"] == "too many records: 6 (at most 5 per request)"
+    assert many.status_code == 413 and many.get_json()["message"] == "too many records: 6 (at most 5 per request; setting max_records)"
     from_file = client.post("/prediction", json={"filepath": "testdata/testdata.csv"})
     assert from_file.status_code == 413 and "the data file is" in from_file.get_json()["message"]
 
@@ -263,7 +263,7 @@ def test_chunked_body_over_the_cap_is_413_not_cut(deployed_practice: Config) -> 
         assert ok.status_code == 200 and ok.json()["count"] == 100
         cut = requests.post(url + "/prediction", data=chunks(10_000), headers={"Content-Type": "text/csv"}, timeout=10)
         assert cut.status_code == 413, cut.text
-        assert cut.json()["message"] == "the request body is larger than the limit of 50000 bytes"
+        assert cut.json()["message"] == "the request body is larger than the limit of 50000 bytes (setting max_request_bytes)"
         plain = requests.post(url + "/prediction", data=b"".join(chunks(10_000)), headers={"Content-Type": "text/csv"}, timeout=10)
         assert plain.status_code == 413
 

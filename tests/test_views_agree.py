@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 from pypdf import PdfReader
 
-from drs import history, pipeline, production, risk, scoring, training
+from drs import history, pipeline, production, risk, riskstore, scoring, training
 from drs.deploy import deploy_or_roll_back
 from drs.explain import deployed_reference
 from drs.ingest import ingest
@@ -102,6 +102,16 @@ def compare_views(config: Config, step: str) -> list[str]:
     check([(c, p) for _, c, p in file_rows] == expected, f"risklist.csv is not {now}'s ranking of the current finaldata.csv")
     client = create_app(config).test_client()
 
+    # the store every view reads (risklist.sqlite): the same list, row for row
+    with riskstore.opened(config.model_output("risklist.sqlite")) as con:
+        stored = riskstore.records(con)
+        counts = riskstore.summary(con)
+    check(
+        [(r["rank"], r["corporation"], r["exit_probability"]) for r in stored] == file_rows,
+        "risklist.sqlite's ranking differs from risklist.csv's",
+    )
+    check(counts["active_clients"] == len(expected), f"risklist.sqlite counts {counts['active_clients']} clients, not {len(expected)}")
+
     # the served CSV
     served = client.get("/risklist.csv")
     check(served.status_code == 200 and served.data == file_bytes, "GET /risklist.csv differs from risklist.csv")
@@ -145,6 +155,20 @@ def compare_views(config: Config, step: str) -> list[str]:
                 f"the 'Model on new data' tile ({card.group(2)}) is about {checked}, not {now}, and does not say so",
             )
             check(card.group(1) == "muted", f"the tile about {checked} is coloured {card.group(1)!r} as if it were {now}'s state")
+
+    # the page's search and its last page, read from the store
+    found = [(int(r), c) for r, c in RANK_ROW.findall(unescape(client.get(f"/?q={top_corp.upper()}").get_data(as_text=True)))]
+    check(bool(found) and found[0] == (1, top_corp), f"searching {top_corp.upper()} does not show {top_corp} first: {found[:3]}")
+    last = -(-len(expected) // page.PAGE_SIZE)
+    tail = [(int(r), c) for r, c in RANK_ROW.findall(unescape(client.get(f"/?page={last}").get_data(as_text=True)))]
+    check(tail == [(i + 1, c) for i, (c, _) in enumerate(expected)][(last - 1) * page.PAGE_SIZE :], "the page's last page differs")
+
+    # /metrics counts the same clients
+    metrics_text = client.get("/metrics").get_data(as_text=True)
+    check(f"drs_active_clients {float(len(expected))}" in metrics_text, "/metrics counts another number of active clients")
+
+    # a client nobody knows: 404
+    check(client.get("/clients/nobody-at-all").status_code == 404, "an unknown client's view is not a 404")
 
     # a client view: the top client
     view = unescape(client.get(f"/clients/{top_corp}").get_data(as_text=True))
@@ -191,7 +215,7 @@ def test_every_view_agrees_after_each_event(project: Path, tmp_path: Path) -> No
     before = truth(config)
     test = pd.read_csv(config.test_data_csv, dtype={"corporation": str}).head(60)
     fresh = labelled_by_model(config, test.assign(corporation=[f"new{i:03d}" for i in range(len(test))]))
-    start = risk.read_ingested(config.final_data_csv, Schema.from_config(config))[1].set_index("corporation").loc[before[0][0]]
+    start = risk.read_ingested(config.final_data_csv, Schema.from_config(config))[0].set_index("corporation").loc[before[0][0]]
     jumper = {"corporation": before[-1][0], **riskiest_features(config, {k: float(start[k]) for k in fresh.columns[1:4]}), "exited": 0}
     write_source(config, "clients_q5.csv", pd.concat([fresh, pd.DataFrame([jumper])], ignore_index=True))
     pipeline.run(config)

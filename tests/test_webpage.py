@@ -154,11 +154,15 @@ def test_a_failed_run_and_a_damaged_risk_list_show_on_the_page(reported: Config)
         deployed_version=1,
         details={},
     )
-    (reported.output_model_folder / "risklist.csv").write_text("rank,who\n1,x\n")
-    html = unescape(create_app(reported).test_client().get("/").get_data(as_text=True))
+    (reported.output_model_folder / "risklist.csv").write_text("rank,who\n1,x\n")  # the people's copy, changed by hand
+    client = create_app(reported).test_client()
+    html = unescape(client.get("/").get_data(as_text=True))
     assert "<strong>Update failed.</strong> The last update (today) failed: the list below is from before it" in html
     assert "ingestion: no valid data in q9.csv" in html  # in the technical line, under <details>
-    assert "risklist.csv cannot be read" in html and "has columns ['rank', 'who']" in html
+    assert "risklist.csv was written apart from risklist.json" in html  # the list the page shows is the store's
+    (reported.output_model_folder / "risklist.sqlite").write_text("rank,who\n1,x\n")
+    html = unescape(client.get("/").get_data(as_text=True))
+    assert "risklist.sqlite cannot be read: file is not a database" in html
     assert 'id="model-f1"' in html  # the rest of the page still shows
 
 
@@ -207,11 +211,7 @@ def test_banners_for_an_old_model_data_drift_and_a_refused_candidate() -> None:
     assert page.banners(by_hand, [{**deployed, "deployed_version": 4}], now, 60, 30)[0]["text"].startswith("A new model (v0004)")
 
 
-def test_paging_and_search_are_pure() -> None:
-    rows = [{"rank": str(i), "corporation": name} for i, name in enumerate(["abx", "ab", "zab", "q"], start=1)]
-    assert [r["corporation"] for r in page.search(rows, " AB ")] == ["ab", "abx", "zab"]
-    assert page.paginate(rows, 2, size=3).rows == rows[3:] and page.paginate(rows, 9, size=3).page == 2
-    assert page.paginate([], 1).first == 0 and page.paginate([], 1).pages == 1
+def test_a_page_number_is_a_whole_number_from_1() -> None:  # searching and paging: tests/test_riskstore.py
     assert [page.parse_page(v) for v in (None, "", "0", "-1", "3", "x", "٣")] == [1, 1, 1, 1, 3, 1, 1]
 
 

@@ -143,6 +143,20 @@ def large_set(rows: int, seed: int, world: World = CHANGED_WORLD) -> pd.DataFram
     return clients(rng, ids, world)
 
 
+def distinct_ids(rng: np.random.Generator, n: int, letters: int = 6) -> list[str]:
+    """n distinct ids of `letters` lowercase letters, drawn at once (unique_ids' loop is slow for millions)."""
+    codes = rng.choice(26**letters, size=n, replace=False)
+    digits = (codes[:, None] // (26 ** np.arange(letters - 1, -1, -1))) % 26
+    alphabet = np.array(list(string.ascii_lowercase), dtype="U1")
+    return alphabet[digits].view(f"U{letters}").ravel().tolist()
+
+
+def many_clients(count: int, seed: int, world: World = CHANGED_WORLD) -> pd.DataFrame:
+    """`count` distinct corporations of `world` (6-letter ids), one row each: a company of a million clients or more."""
+    rng = np.random.default_rng(seed)
+    return clients(rng, distinct_ids(rng, count), world)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent, help="project folder to write into")

@@ -12,7 +12,9 @@ deployed or rolled back it loads that one, and answers each request wholly
 from one loaded version, which the answer names (`model_version`).
 
 `GET /risk` ranks nothing: it reads the current ranking reporting wrote (drs/standing.py), names the model and
-data it was ranked by, and says `stale` when they are not the deployed model and the current data.
+data it was ranked by, and says `stale` when they are not the deployed model and the current data. It reads the
+indexed store (risklist.sqlite, drs/riskstore.py): the top rows and the counts, never the whole list, so a worker
+answers its first request in milliseconds and holds no list in memory, whatever the number of clients.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import numpy as np
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import BadRequest, HTTPException
 
-from drs import alerts, answers, csvsafe, diagnostics, explain, formatting, history, layout, movement, production, risk, standing
+from drs import alerts, answers, diagnostics, explain, formatting, history, layout, production, risk, riskstore, standing
 from drs import ids as id_rule
 from drs.errors import DataError, DeploymentError
 from drs.metrics import metrics
@@ -42,6 +44,7 @@ from drs.schema import Schema, decode_csv_bytes, frame_from_text, read_csv_check
 from drs.settings import Config
 
 RETRY_FAILED_LOAD_SECONDS = 5.0
+SETTING_BYTES = "(setting max_request_bytes)"  # every refusal of a body or data file names the limit and its setting
 SERVICE = "drs"  # the key of the Service in app.extensions
 T = TypeVar("T")
 Rows = tuple[np.ndarray, list[str | None]]
@@ -198,7 +201,7 @@ def records_to_matrix(records: Any, schema: Schema, max_records: int) -> Rows:
     if not records:
         raise ApiError(400, "'records' is empty: send at least one record")
     if len(records) > max_records:
-        raise ApiError(413, f"too many records: {len(records)} (at most {max_records} per request)")
+        raise ApiError(413, f"too many records: {len(records)} (at most {max_records} per request; setting max_records)")
     allowed = set(schema.columns)
     features = schema.features
     id_column = schema.id_column
@@ -321,7 +324,7 @@ def explain_flag(raw: Any, where: str) -> bool:
 def _frame_rows(frame: Any, svc: Service) -> Rows:
     limit = svc.config.max_records
     if len(frame) > limit:
-        raise ApiError(413, f"too many rows: {len(frame)} (at most {limit} per request)")
+        raise ApiError(413, f"too many rows: {len(frame)} (at most {limit} per request; setting max_records)")
     return feature_matrix(frame, svc.schema), frame[svc.schema.id_column].tolist()
 
 
@@ -329,7 +332,7 @@ def _rows_from_file(raw: Any, svc: Service) -> Rows:
     path = resolve_data_path(raw, svc.config)
     size = path.stat().st_size
     if size > svc.config.max_request_bytes:
-        raise ApiError(413, f"the data file is {size} bytes, more than the limit of {svc.config.max_request_bytes}")
+        raise ApiError(413, f"the data file is {size} bytes, more than the limit of {svc.config.max_request_bytes} bytes {SETTING_BYTES}")
 
     def compute() -> Rows:
         try:
@@ -354,10 +357,10 @@ def request_body(limit: int) -> bytes:
     if length is None and not environ.get("wsgi.input_terminated"):
         return b""
     if length is not None and length > limit:
-        raise ApiError(413, f"the request body is larger than the limit of {limit} bytes")
+        raise ApiError(413, f"the request body is larger than the limit of {limit} bytes {SETTING_BYTES}")
     data: bytes = environ["wsgi.input"].read(limit + 1 if length is None else length)
     if len(data) > limit:
-        raise ApiError(413, f"the request body is larger than the limit of {limit} bytes")
+        raise ApiError(413, f"the request body is larger than the limit of {limit} bytes {SETTING_BYTES}")
     return data
 
 
@@ -443,7 +446,8 @@ def summarystats() -> Response:
     _require_final_data(svc)
 
     def compute() -> dict[str, Any]:
-        frame = diagnostics.final_data(svc.config)
+
+        frame = diagnostics.ingested(svc.config)
         return {"rows": len(frame), "statistics": diagnostics.summarize(frame, [*svc.schema.features, svc.schema.target])}
 
     return jsonify(svc.cache.get("summarystats", (svc.config.final_data_csv,), compute))
@@ -457,6 +461,7 @@ def diagnostics_endpoint() -> Response:
     recorded_path = svc.config.model_output(layout.DIAGNOSTICS)
 
     def compute() -> dict[str, Any]:
+
         recorded = json.loads(recorded_path.read_text()) if recorded_path.exists() else {}
         return {
             "missing_data_percent": diagnostics.missing_data(svc.config),
@@ -476,47 +481,53 @@ def diagnostics_endpoint() -> Response:
 
 @dataclass(frozen=True)
 class Ranking:
-    """The current ranking as reporting wrote it (drs/standing.py): the list, what changed, and which model ranked
-    which data; `problems` says why it does not match the deployed model or the current data ([] when it does)."""
+    """The current ranking as reporting wrote it (drs/standing.py): its store's counts, what changed, and which model
+    ranked which data; `problems` says why it does not match the deployed model or the current data ([] when it does)."""
 
-    ranked: Any
+    summary: dict[str, Any]
     meta: dict[str, Any] | None
     changes: dict[str, Any]
     problems: list[str]
+    store: Path
 
 
-def read_ranking(config: Config, schema: Schema) -> tuple[Any, dict[str, Any] | None, dict[str, Any]]:
-    """risklist.csv (as written: a corporation "NA" stays a name, an empty cell is not known, a name neutralised for
-    spreadsheets back to the original: drs/csvsafe.py), risklist.json, changes.json."""
-    path = config.model_output(layout.RISK_LIST)
-    dtypes: dict[str, str] = {schema.id_column: "str", explain.TOP_REASON: "str"}
-    dtypes.update({name: "Float64" if name == movement.PROBABILITY_CHANGE else "Int64" for name in movement.COLUMNS})
+def read_ranking(config: Config) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any]]:
+    """The store's summary (its counts), risklist.json and changes.json; ApiError 503 when the store cannot be read."""
     try:
-        frame = csvsafe.read_frame(path, dtypes)
-    except (OSError, ValueError) as exc:
-        raise ApiError(503, f"{layout.RISK_LIST} cannot be read: {exc}") from None
-    frame[explain.TOP_REASON] = frame[explain.TOP_REASON].fillna("")
+        with riskstore.opened(config.model_output(layout.RISK_STORE)) as con:
+            summary = riskstore.summary(con)
+    except riskstore.StoreError as exc:
+        raise ApiError(503, str(exc)) from None
     try:
         changes = json.loads(config.model_output(layout.CHANGES).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         changes = {}
-    return frame, standing.read(config), changes
+    return summary, standing.read(config), changes
 
 
 def current_ranking(svc: Service, deployment: Deployment) -> Ranking:
-    """The ranking every view reads (shared by /risk and /metrics), read again only when one of its files changes;
+    """The ranking every view reads (shared by /risk and /metrics), its small files read again only when one changes;
     nothing is ranked on request. ApiError 503 when no list has been ranked yet."""
     out = svc.config.model_output
-    if not out(layout.RISK_LIST).is_file():
+    if not out(layout.RISK_LIST).is_file() and not out(layout.RISK_STORE).is_file():
         raise ApiError(503, f"no {layout.RISK_LIST} yet: the pipeline (or reporting.py) ranks the clients after each deployment")
-    paths = (out(layout.RISK_LIST), out(layout.RISK_META), out(layout.CHANGES))
-    ranked, meta, changes = svc.cache.get("risk", paths, lambda: read_ranking(svc.config, svc.schema))
-    return Ranking(ranked, meta, changes, standing.problems(svc.config, meta, deployment))
+    paths = (out(layout.RISK_STORE), out(layout.RISK_META), out(layout.CHANGES))
+    summary, meta, changes = svc.cache.get("risk", paths, lambda: read_ranking(svc.config))
+    return Ranking(summary, meta, changes, standing.problems(svc.config, meta, deployment), out(layout.RISK_STORE))
+
+
+def top_clients(ranking: Ranking, count: int) -> list[dict[str, Any]]:
+    """The `count` clients ranked first, as risklist.csv has them (an unknown value None)."""
+    try:
+        with riskstore.opened(ranking.store) as con:
+            return riskstore.top(con, count)
+    except riskstore.StoreError as exc:
+        raise ApiError(503, str(exc)) from None
 
 
 @api.get("/risk")
 def risk_endpoint() -> Response:
-    """The active clients most likely to leave: the top of risklist.csv, with the model and data it was ranked by."""
+    """The active clients most likely to leave: the top of the ranking, with the model and data it was ranked by."""
     svc = service()
     try:
         top = risk.parse_top(request.args.get("top"))
@@ -524,7 +535,7 @@ def risk_endpoint() -> Response:
         raise ApiError(400, str(exc)) from None
     loaded = svc.models.get()
     current = current_ranking(svc, loaded.deployment)
-    ranked, meta = current.ranked, current.meta or {}
+    meta = current.meta or {}
     data = meta.get("data") or {}
     return jsonify(
         model_version=meta.get("model_version"),
@@ -536,10 +547,10 @@ def risk_endpoint() -> Response:
         ranked_because=meta.get("reason"),
         stale=bool(current.problems),
         problems=current.problems,
-        active_clients=len(ranked),
-        above_half=risk.above(ranked),
+        active_clients=current.summary["active_clients"],
+        above_half=current.summary["above_half"],
         top=top,
-        clients=risk.as_records(ranked.head(top)),
+        clients=top_clients(current, top),
         reference=reasons[1].describe(reasons[0], svc.schema.features) if (reasons := reasons_of(svc, loaded)) else None,
         compared_with=current.changes.get("previous"),
     )
@@ -601,7 +612,7 @@ def register_errors(app: Flask, max_request_bytes: int) -> None:
     def http_error(exc: HTTPException) -> tuple[Response, int]:
         status = exc.code or 500
         if status == 413:
-            return error_response(413, f"the request body is larger than the limit of {max_request_bytes} bytes")
+            return error_response(413, f"the request body is larger than the limit of {max_request_bytes} bytes {SETTING_BYTES}")
         if status == 405:
             valid = sorted(getattr(exc, "valid_methods", None) or [])
             allowed = ", ".join(m for m in valid if m not in ("HEAD", "OPTIONS"))

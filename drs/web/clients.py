@@ -3,9 +3,9 @@ across the ingested files, and its exit probability under each deployed version.
 
 - Why: its reasons as risklist.csv has them (drs/explain.py), drawn as a bar chart in inline SVG (no script):
   one bar per feature from a zero line, to the right when the feature raises the risk, to the left when it lowers it.
-- Its rows over time: the accepted files of the ingestion record, in arrival order (finaldata.csv's), each read from the
-  copy kept at ingestion (sourcecopies/<input folder>/) or else from the input folder; the rows are looked up per
-  client and kept until the ingestion record changes.
+- Its rows over time: the accepted files of the ingestion record, in arrival order (finaldata.csv's), as the ranking's
+  store holds them (drs/riskstore.py, read at each ranking from the copy kept at ingestion or the input folder): one
+  index lookup, so no request reads a source file.
 - Each deployed version's probability for the client's latest row: every version's model is loaded once per worker
   (its checksum confirmed, drs/production.py) and kept while its model file's checksum stays the same; the version
   that ranked the list (risklist.json, drs/standing.py) shows the list's own number.
@@ -18,21 +18,16 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import polars as pl
 
 from drs import explain, production
-from drs import ids as id_rule
 from drs.errors import DeploymentError
-from drs.ingest import Status
 from drs.model import Scorer, scorer_for
 from drs.production import Deployment
 from drs.schema import Schema
 from drs.settings import Config
-from drs.sources import recorded_files
 
 CHART_WIDTH = 360
 CHART_HALF = 120  # the longest bar, either side of the zero line (the rest is room for the value)
@@ -85,55 +80,6 @@ def contribution_chart(
             )
         )
     return {"bars": bars, "width": CHART_WIDTH, "height": CHART_TOP + len(bars) * ROW_HEIGHT, "middle": middle}
-
-
-# ---- the client's rows across the ingested files (reads files) -----------------------------
-
-
-def _number(value: str | None) -> int | float | None:
-    try:
-        number = float(value) if value is not None else None
-    except ValueError:
-        return None
-    if number is None:
-        return None
-    return int(number) if number.is_integer() else number
-
-
-def accepted_files(config: Config) -> list[tuple[str, Path | None]]:
-    """The ingestion record's accepted files in order, each with where to read it (its kept copy, else the input folder)."""
-    found: list[tuple[str, Path | None]] = []
-    for entry in recorded_files(config.ingestion_record, config.input_folder):
-        if entry.get("status") != Status.ACCEPTED:
-            continue
-        name = str(entry.get("name"))
-        candidates = (config.kept_sources_folder / name, config.input_folder / name)
-        found.append((name, next((p for p in candidates if p.is_file()), None)))
-    return found
-
-
-def client_rows(config: Config, schema: Schema, corporation: str) -> list[dict[str, Any]]:
-    """Every row of `corporation` in the accepted files, in ingestion order (a file no longer readable is named, without rows)."""
-    rows: list[dict[str, Any]] = []
-    for name, path in accepted_files(config):
-        if path is None:
-            rows.append({"file": name, "missing": True})
-            continue
-        frame = pl.read_csv(path, infer_schema=False)
-        if schema.id_column not in frame.columns:
-            continue
-        ids = pl.col(schema.id_column).str.strip_chars(id_rule.SPACES)  # as the readers took it (drs/schema.py)
-        found = frame.with_row_index("line", offset=2).filter(ids == corporation)
-        for row in found.iter_rows(named=True):
-            rows.append(
-                {
-                    "file": name,
-                    "line": row["line"],
-                    "features": [_number(row.get(f)) for f in schema.features],
-                    "exited": _number(row.get(schema.target)),
-                }
-            )
-    return rows
 
 
 # ---- each deployed version's probability -----------------------------------------------------
@@ -203,16 +149,16 @@ def client_view(
     config: Config,
     schema: Schema,
     corporation: str,
-    listed: Sequence[dict[str, Any]],
+    row: dict[str, Any] | None,
+    rows: Sequence[dict[str, Any]],
     models: VersionModels,
     ranked_by: str | None = None,
 ) -> dict[str, Any] | None:
-    """What the client's page shows; None for a corporation in neither the risk list nor the ingested files.
+    """What the client's page shows, from its row of the ranking (`row`, None when it is not ranked) and its rows across
+    the ingested files (`rows`, drs/riskstore.py); None for a corporation in neither.
 
     The version that ranked the list (`ranked_by`, from risklist.json) shows the list's own probability, so the
     client's page and the list never give two numbers for one version."""
-    row = next((r for r in listed if r["corporation"] == corporation), None)
-    rows = client_rows(config, schema, corporation)
     if row is None and not any("features" in r for r in rows):
         return None
     current = production.current(config.prod_deployment_folder)

@@ -19,12 +19,10 @@ Errors of the page's own routes are rendered as HTML, not as the API's JSON
 
 from __future__ import annotations
 
-import csv
 import json
-import math
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,7 +33,6 @@ from werkzeug.exceptions import HTTPException
 from drs import (
     alerts,
     calibration,
-    csvsafe,
     estimate,
     explain,
     formatting,
@@ -45,6 +42,7 @@ from drs import (
     movement,
     production,
     risk,
+    riskstore,
     standing,
 )
 from drs.drift import describe_noise, describe_score_drift
@@ -56,7 +54,7 @@ from drs.settings import Config
 from drs.web import clients as client_page
 from drs.web import plainwords
 from drs.web import reliability as reliability_chart
-from drs.web.api import FileCache, Service, service
+from drs.web.api import Service, service
 
 PAGE_SIZE = 25
 RUNS_READ = 2000  # newest runs read from the history (cron every 10 minutes: about two weeks)
@@ -71,72 +69,24 @@ assets = Blueprint("page_assets", __name__, static_folder="static", static_url_p
 # ---- reading what the pipeline wrote (pure apart from the reads) --------------------------
 
 
-def _cell_number(value: str) -> int | float | None:
-    try:
-        number = float(value)
-    except ValueError:
-        return None
-    return int(number) if number.is_integer() else number
-
-
-def read_risk_list(path: Path, schema: Schema) -> list[dict[str, Any]]:
-    """The risk list as reporting wrote it, its names as they came (drs/csvsafe.py); DataError when its columns are not the expected ones."""
-    expected = risk.risk_columns(schema)
-    with open(path, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        if (reader.fieldnames or [])[: len(expected)] != expected:
-            raise DataError(path.name, f"has columns {reader.fieldnames}, expected {expected} first")
-        rows = []
-        for line, row in enumerate(reader, start=2):
-            probability = _cell_number(row[risk.PROBABILITY])
-            if probability is None:
-                raise DataError(path.name, f"line {line}: exit_probability is not a number ({row[risk.PROBABILITY]!r})")
-            rows.append(
-                {
-                    "rank": row[risk.RANK],
-                    "corporation": csvsafe.restored(row[schema.id_column]),
-                    "probability": float(probability),
-                    "features": [_cell_number(row[f]) for f in schema.features],
-                    "reason": csvsafe.restored(row[explain.TOP_REASON]),
-                    "contributions": [_cell_number(row[explain.contribution_column(f)]) for f in schema.features],
-                    **{name: _cell_number(row.get(name) or "") for name in movement.COLUMNS},  # None: not ranked before
-                }
-            )
-    return rows
-
-
-def search(rows: Sequence[dict[str, Any]], query: str) -> list[dict[str, Any]]:
-    """Rows whose corporation id contains `query` (any case), exact matches first, each keeping its rank."""
-    needle = query.strip().casefold()
-    if not needle:
-        return list(rows)
-    found = [r for r in rows if needle in r["corporation"].casefold()]
-    return sorted(found, key=lambda r: r["corporation"].casefold() != needle)  # stable: rank order otherwise
+def shown_row(record: dict[str, Any], schema: Schema) -> dict[str, Any]:
+    """A row of the ranking as the page and the client view show it: rank, corporation, probability, the features,
+    the top reason and the contributions in feature order, the movement (None: not ranked before); pure."""
+    return {
+        "rank": record[risk.RANK],
+        "corporation": record[schema.id_column],
+        "probability": float(record[risk.PROBABILITY]),
+        "features": [record[f] for f in schema.features],
+        "reason": record[explain.TOP_REASON] or "",
+        "contributions": [record[explain.contribution_column(f)] for f in schema.features],
+        **{name: record.get(name) for name in movement.COLUMNS},
+    }
 
 
 def parse_page(raw: str | None) -> int:
     """A page number from the query string; anything that is not a whole number >= 1 is page 1."""
     text = (raw or "").strip()
     return int(text) if text.isascii() and text.isdigit() and int(text) >= 1 else 1
-
-
-@dataclass(frozen=True)
-class Paged:
-    rows: list[dict[str, Any]]
-    page: int
-    pages: int
-    first: int  # 1-based position of the first row shown (0 when none)
-    last: int
-    total: int
-
-
-def paginate(rows: Sequence[dict[str, Any]], page_number: int, size: int = PAGE_SIZE) -> Paged:
-    """One page of `rows`; a page past the end shows the last one."""
-    pages = max(1, math.ceil(len(rows) / size))
-    page_number = min(max(page_number, 1), pages)
-    start = (page_number - 1) * size
-    shown = list(rows[start : start + size])
-    return Paged(shown, page_number, pages, start + 1 if shown else 0, start + len(shown), len(rows))
 
 
 def png_size(path: Path) -> tuple[int, int] | None:
@@ -320,19 +270,44 @@ class Section:
 
 
 def _risk_section(svc: Service, deployment: Deployment | None) -> Section:
-    """The current ranking (drs/standing.py): its rows, the model and data it names, and why it is stale if it is."""
-    path = svc.config.model_output(layout.RISK_LIST)
-    if not path.exists():
+    """The current ranking (drs/standing.py): its store and counts, the model and data it names, and why it is stale
+    if it is. Rows are read a page at a time (drs/riskstore.py), never the whole list."""
+    out = svc.config.model_output
+    path, store = out(layout.RISK_LIST), out(layout.RISK_STORE)
+    if not path.exists() and not store.exists():
         return Section(problem=f"No risk list yet: reporting.py writes {layout.RISK_LIST} after each deployment.")
+
+    def counts() -> dict[str, Any]:
+        with riskstore.opened(store) as con:
+            return riskstore.summary(con)
+
     try:
-        rows = svc.cache.get("page:risklist", (path,), lambda: read_risk_list(path, svc.schema))
-    except (OSError, UnicodeDecodeError, DataError, csv.Error) as exc:
-        return Section(problem=f"{layout.RISK_LIST} cannot be read: {exc}")
+        summary = svc.cache.get("page:summary", (store,), counts)
+    except riskstore.StoreError as exc:
+        return Section(problem=str(exc))
     meta = standing.read(svc.config)
-    above = sum(1 for r in rows if r["probability"] > risk.THRESHOLD)
-    ranked_at = (meta or {}).get("ranked_at") or datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat(timespec="seconds")
-    data = {"rows": rows, "above": above, "written_at": ranked_at, "named": standing.words(meta), "meta": meta}
+    ranked_at = (meta or {}).get("ranked_at") or datetime.fromtimestamp(store.stat().st_mtime, UTC).isoformat(timespec="seconds")
+    data = {
+        "total": summary["active_clients"],
+        "above": summary["above_half"],
+        "first": summary.get("first"),
+        "written_at": ranked_at,
+        "named": standing.words(meta),
+        "meta": meta,
+        "store": store,
+    }
     return Section(data=data, notes=standing.problems(svc.config, meta, deployment))
+
+
+def _page_of(svc: Service, clients: Section, query: str, number: int) -> riskstore.Page | None:
+    """The page of the ranking (or of a search) the request asks for; None, with the section's problem, when it cannot be read."""
+    try:
+        with riskstore.opened(clients.data["store"]) as con:
+            found = riskstore.page(con, query, number, PAGE_SIZE, clients.data["total"])
+    except riskstore.StoreError as exc:
+        clients.problem, clients.data = str(exc), None
+        return None
+    return replace(found, rows=[shown_row(r, svc.schema) for r in found.rows])
 
 
 def _changes_section(svc: Service) -> Section:
@@ -416,10 +391,7 @@ def index() -> str:
 
     clients = _risk_section(svc, deployment) if meta else Section()
     query = request.args.get("q", "")[:100]
-    paged = None
-    if clients.data:
-        found = search(clients.data["rows"], query)
-        paged = paginate(found, parse_page(request.args.get("page")))
+    paged = _page_of(svc, clients, query, parse_page(request.args.get("page"))) if clients.data else None
 
     return render_template(
         "page.html",
@@ -472,7 +444,9 @@ def client_url(corporation: str) -> str:
 def client(corporation: str | None) -> str:
     """One client's own view (drs/web/clients.py): why it is at risk, its rows over time, each version's probability.
 
-    The id is the rest of the path (`/clients/a/b` and `/clients/a%2Fb` both name `a/b`) or `?id=` (`client_url`)."""
+    The id is the rest of the path (`/clients/a/b` and `/clients/a%2Fb` both name `a/b`) or `?id=` (`client_url`).
+    Everything but the versions' probabilities comes from the ranking's store by the corporation (an index lookup):
+    an unknown corporation is a 404 without reading any source file."""
     if corporation is None:
         corporation = request.args.get("id", "")
         if not corporation:
@@ -483,22 +457,19 @@ def client(corporation: str | None) -> str:
     except DeploymentError:
         deployed = None
     section = _risk_section(svc, deployed)
-    listed = section.data["rows"] if section.data else []
-    ranked_by = (section.data or {}).get("meta") or {}
-    extensions = current_app.extensions
-    models = extensions.setdefault("drs.version_models", client_page.VersionModels())
-    cache = extensions.setdefault("drs.client_rows", FileCache(64))  # apart from the service's: many clients must not evict the rest
-    config = svc.config
-    view = cache.get(
-        corporation,
-        (
-            config.ingestion_record,
-            config.model_output(layout.RISK_LIST),
-            config.model_output(layout.RISK_META),
-            config.prod_deployment_folder / layout.CURRENT,
-        ),
-        lambda: client_page.client_view(config, svc.schema, corporation, listed, models, ranked_by.get("model_version")),
-    )
+    ranked_by = ((section.data or {}).get("meta") or {}).get("model_version")
+    models = current_app.extensions.setdefault("drs.version_models", client_page.VersionModels())
+    found: tuple[dict[str, Any] | None, list[dict[str, Any]]] = (None, [])
+    if section.data:
+        try:
+            with riskstore.opened(section.data["store"]) as con:
+                record = riskstore.client(con, corporation, svc.schema.id_column)
+            found = (shown_row(record, svc.schema) if record else None, [])
+            with riskstore.opened(svc.config.model_output(layout.CLIENT_ROWS)) as con:
+                found = (found[0], riskstore.client_rows(con, corporation, svc.schema.features, svc.schema.target))
+        except riskstore.StoreError as exc:  # the rest of the view still shows (a ranked client without its rows)
+            section.problem = str(exc)
+    view = client_page.client_view(svc.config, svc.schema, corporation, *found, models, ranked_by)
     if view is None:
         abort(404, f"no client {corporation!r} in the risk list or the ingested files")
     return render_template(

@@ -24,7 +24,6 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, values
@@ -264,8 +263,10 @@ class PipelineCollector:
     def _risk(self) -> list[Metric]:
         if self._deployed() is None or not self.svc.config.model_output(RISK_LIST).exists():
             return []  # nothing ranked yet: not a fault
-        ranked: Any = current_ranking(self.svc, self.svc.models.get().deployment).ranked  # the list GET /risk reads
+        counts = current_ranking(self.svc, self.svc.models.get().deployment).summary  # the counts GET /risk gives
         return [
-            *gauge("drs_active_clients", "active clients in finaldata.csv (their latest row says they stayed)", len(ranked)),
-            *gauge("drs_active_clients_above_half", f"active clients with an exit probability above {risk.THRESHOLD}", risk.above(ranked)),
+            *gauge("drs_active_clients", "active clients in finaldata.csv (their latest row says they stayed)", counts["active_clients"]),
+            *gauge(
+                "drs_active_clients_above_half", f"active clients with an exit probability above {risk.THRESHOLD}", counts["above_half"]
+            ),
         ]
