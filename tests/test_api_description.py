@@ -213,7 +213,7 @@ def test_the_record_limit_is_the_configs_so_the_schema_does_not_fix_one(spec: di
         )
     ).test_client()
     answer = small.post("/prediction", json=many)
-    assert answer.status_code == 413 and answer.get_json()["message"] == "too many records: 4 (at most 3 per request)"
+    assert answer.status_code == 413 and answer.get_json()["message"] == "too many records: 4 (at most 3 per request; setting max_records)"
     assert "413" in spec["paths"]["/prediction"]["post"]["responses"]
 
 

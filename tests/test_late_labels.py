@@ -91,7 +91,7 @@ def test_rows_with_no_label_are_ingested_ranked_and_never_trained_on(deployed_pr
     meta = train(config)
     assert (meta["training_rows"], meta["unlabelled_rows"]) == (304, 102)
     _, checked = risk.read_ingested(config.final_data_csv, Schema())
-    active = risk.active_clients(checked, Schema())["corporation"].tolist()
+    active = risk.active_clients(checked, Schema())["corporation"].to_list()
     assert "efgh" in active and "mnop" in active and "ijkl" not in active  # not known to have left: on the list
 
 
