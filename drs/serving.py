@@ -83,15 +83,32 @@ def tls_warning(config: Config, binds: Iterable[str], tls: bool) -> str | None:
     )
 
 
+MAX_KEEPALIVE = 30  # seconds a request head may take before the start warns (default 5)
+ASYNCHRONOUS = ("gevent", "eventlet")  # gunicorn's worker classes with a greenlet per connection
+
+
+def _asynchronous(worker_class: str) -> bool:
+    """Whether gunicorn's `worker_class` (as given: 'gevent', 'egg:gunicorn#gevent', a class path, any case) gives each
+    connection a greenlet rather than a worker or a thread."""
+    name = worker_class.strip().lower().rsplit("#", 1)[-1]
+    return name in ASYNCHRONOUS or name.startswith(("gunicorn.workers.ggevent.", "gunicorn.workers.geventlet."))
+
+
 def slow_client_warning(worker_class: str, keepalive: int) -> str | None:
     """The warning of a start whose workers a few idle or slow connections can hold (issue 21), or None.
 
     gevent's workers (the default) give each connection a greenlet and close one whose request head has not
     arrived within `keepalive` seconds; with keepalive 0 a head has no limit. sync workers serve one
     connection each, gthread workers one per thread, for as long as the client keeps it open."""
-    if worker_class in ("gevent", "gunicorn.workers.ggevent.GeventWorker"):
-        if keepalive >= 1:
+    if _asynchronous(worker_class):
+        if 1 <= keepalive <= MAX_KEEPALIVE:
             return None
+        if keepalive >= 1:
+            return (
+                f"KEEPALIVE={keepalive}: a request head may take {keepalive} seconds, so clients that never finish one"
+                f" hold connections that long and use up WORKER_CONNECTIONS; set KEEPALIVE to at most {MAX_KEEPALIVE} seconds"
+                " (docs/security.md#slow-and-idle-clients)"
+            )
         return (
             "KEEPALIVE=0: a request head has no time limit, so clients that never finish one hold connections"
             " until WORKER_CONNECTIONS are used up; set KEEPALIVE to 1 or more seconds (docs/security.md#slow-and-idle-clients)"

@@ -102,19 +102,27 @@ def problems(config: Config, meta: dict[str, Any] | None, deployment: Deployment
     elif _data_changed(data, final):
         found.append(f"{final.name} changed after the list was ranked; run reporting.py")
     for name, recorded in (meta.get("files") or {}).items():
-        if stamp(config.model_output(name)) != recorded:
+        now = stamp(config.model_output(name))
+        if now is None or not config.model_output(name).is_file():
+            found.append(f"{name} is missing (the last refresh failed, or it was removed); run reporting.py")
+        elif now != recorded:
             found.append(f"{name} was written apart from {layout.RISK_META} (a refresh in progress, or a copy by hand)")
     return found
 
 
-def headers(meta: dict[str, Any] | None) -> dict[str, str]:
-    """The served CSV's response headers: which model ranked it, from which data, when."""
+def headers(meta: dict[str, Any] | None, found: list[str] | None = None) -> dict[str, str]:
+    """The served CSV's response headers: which model ranked it, from which data, when, and whether it is stale
+    (`found`: what `problems` says; X-DRS-Problems joins them with '; ', as the page does)."""
     if not meta:
-        return {}
+        return {"X-DRS-Stale": "true", "X-DRS-Problems": f"no {layout.RISK_META}; run reporting.py"}
     data = meta.get("data") or {}
-    return {
+    said = {
         "X-DRS-Model-Version": str(meta.get("model_version")),
         "X-DRS-Data": str(data.get("name")),
         "X-DRS-Data-Sha256": str(data.get("sha256")),
         "X-DRS-Ranked-At": str(meta.get("ranked_at")),
+        "X-DRS-Stale": "true" if found else "false",
     }
+    if found:
+        said["X-DRS-Problems"] = "; ".join(found).encode("ascii", "backslashreplace").decode("ascii")
+    return said

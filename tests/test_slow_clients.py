@@ -85,6 +85,14 @@ def test_connections_that_never_finish_a_request_head_are_closed(deployed_practi
         ("gevent", 0, "KEEPALIVE=0"),
         ("sync", 5, "worker class sync"),
         ("gthread", 5, "worker class gthread"),
+        # the same classes spelled otherwise, and a head given too long (a reviewer found these misjudged)
+        ("egg:gunicorn#gevent", 5, None),
+        ("GEVENT", 5, None),
+        ("gunicorn.workers.ggevent.GeventWorker", 5, None),
+        ("eventlet", 5, None),
+        ("gevent", 30, None),
+        ("gevent", 300, "KEEPALIVE=300"),
+        ("egg:gunicorn#sync", 5, "worker class egg"),
     ],
 )
 def test_a_setup_idle_clients_can_hold_up_is_warned_about_at_start(

@@ -282,5 +282,25 @@ def test_a_change_underneath_the_events_is_said_by_every_view(deployed_practice:
     assert "stale-ranking" in html and problem in html
     top = body["clients"][0]["corporation"]
     assert problem in unescape(client.get(f"/clients/{top}").get_data(as_text=True))
+    # a client that is not on the list (it left): its view says the list is stale too (it did not, seen by a reviewer)
+    final = pd.read_csv(config.final_data_csv, dtype={"corporation": str})
+    latest = final.drop_duplicates("corporation", keep="last")
+    gone = str(latest.loc[latest["exited"] == 1, "corporation"].iloc[0])
+    view = unescape(client.get(f"/clients/{gone}").get_data(as_text=True))
+    assert "Not on the risk list" in view and "stale-ranking" in view and problem in view
+    served = client.get("/risklist.csv")  # and the served CSV says so in its headers
+    assert served.headers["X-DRS-Stale"] == "true" and served.headers["X-DRS-Problems"] == problem
     refresh(config, "reporting")  # the event: ranked again, current again
     assert client.get("/risk").get_json()["stale"] is False
+    assert client.get("/risklist.csv").headers["X-DRS-Stale"] == "false" and "X-DRS-Problems" not in client.get("/risklist.csv").headers
+
+
+def test_a_file_of_the_ranking_missing_after_a_failed_refresh_is_said_as_missing(deployed_practice: Config) -> None:
+    """report.pdf not written (a refresh that failed after the list): the views say it is missing, not 'written apart'."""
+    config = deployed_practice
+    refresh(config, "reporting")
+    config.model_output("report.pdf").unlink()
+    config.model_output("report.pdf").mkdir()  # what a failed write leaves in its place, at worst
+    body = create_app(config).test_client().get("/risk").get_json()
+    assert body["stale"] is True
+    assert body["problems"] == ["report.pdf is missing (the last refresh failed, or it was removed); run reporting.py"]

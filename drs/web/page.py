@@ -489,7 +489,14 @@ def risk_list_csv() -> Response:
     if not path.is_file():
         abort(404, f"no {layout.RISK_LIST} yet: reporting.py writes it after each deployment")
     response = send_file(path, mimetype="text/csv", as_attachment=True, download_name=layout.RISK_LIST, max_age=0)
-    response.headers.update(standing.headers(standing.read(service().config)))  # which model ranked it, from which data
+    config = service().config
+    meta = standing.read(config)
+    try:
+        deployed: Deployment | None = production.current(config.prod_deployment_folder)
+    except DeploymentError:
+        deployed = None
+    # which model ranked it, from which data, and whether that is still the deployed model's ranking of the current data
+    response.headers.update(standing.headers(meta, standing.problems(config, meta, deployed)))
     return response
 
 
