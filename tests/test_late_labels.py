@@ -191,7 +191,7 @@ def test_a_row_with_no_label_is_never_counted_as_one_the_deployed_model_was_trai
     assert deployed is not None and deployed.training_data_path is not None
     assert "waits,5,50,5,\n" in deployed.training_data_path.read_text()
     records = [ingest_module.read_source_file(practice_config.input_folder / "dataset3.csv", practice_config.input_folder, Schema())[1]]
-    rows, info = judge.new_rows(practice_config, records, judge.drift_reference(practice_config, deployed))
+    rows, info, _ = judge.new_rows(practice_config, records, judge.drift_reference(practice_config, deployed))
     assert (info["rows"], info["rows_already_trained_on"]) == (1, 1) and rows["corporation"].tolist() == ["waits"]
 
 
@@ -220,3 +220,28 @@ def test_a_batch_with_no_label_at_all_gets_the_estimate_and_waits(deployed_pract
     assert check["reason"] == "1,000 of the 1,000 new rows have no label yet; the score test waits for every label"
     assert alerts.sample_alarm_event({"drift": check}, "v0001") == []
     assert judge.estimate_check(deployed_practice, deployed, frame)["rows"] == 1000
+
+
+def test_one_unlabelled_file_does_not_stop_the_score_test_of_the_complete_files_that_arrived_with_it(
+    deployed_practice: Config, config: Config, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The shipped batches (every label known) arrive with a file whose one row has no label yet: the complete files'
+    10,000 rows get the score test now; only the late file's row waits (and, unlabelled, is no sample)."""
+    write_batch(
+        config.input_folder,
+        "clients_late.csv",
+        pd.DataFrame([["latecorp", 1, 2, 3, 0]], columns=HEADER.strip().split(",")),
+        np.array([], dtype=int),
+    )
+    pipeline.run(config)
+    run = history.runs(config.history_db)[-1]
+    check = run["details"]["drift"]
+    assert (check["new_rows"], check["measured"], check.get("waiting_rows"), check["labelled_sample"]) == (10_001, True, 1, None)
+    assert run["details"]["new_data"]["waiting_files"] == ["clients_late.csv"]
+    assert round(check["new_data_f1"], 2) == 0.48 and check["drift"] is True  # v0001 on the complete files' 10,000 rows
+    assert check["waiting"] == (
+        "1 of the 10,001 new rows have no label yet; the score test waits for every label: the 1 row(s) of the files with"
+        " labels missing wait; the score test ran on the 10,000 new row(s) of the files whose labels are complete"
+    )
+    assert check["waiting"] in caplog.text
+    assert run["outcome"] != "no_drift" and "score not measurable" not in run["message"]
