@@ -245,3 +245,30 @@ def test_one_unlabelled_file_does_not_stop_the_score_test_of_the_complete_files_
     )
     assert check["waiting"] in caplog.text
     assert run["outcome"] != "no_drift" and "score not measurable" not in run["message"]
+
+
+def dated(path: Path, text: str) -> None:
+    path.write_text(HEADER + text)
+    old = time.time() - 300  # settled
+    os.utime(path, (old, old))
+
+
+def test_labels_filled_in_an_older_file_keep_its_place_so_a_newer_row_stays_the_clients_latest(
+    practice_config: Config, caplog: pytest.LogCaptureFixture
+) -> None:
+    config, schema = practice_config, Schema()
+    ingest(config)
+    dated(config.input_folder / "clients_oldA.csv", "dupx,1,2,3,\n")
+    ingest(config)
+    dated(config.input_folder / "clients_newB.csv", "dupx,500,5000,50,0\n")
+    ingest(config)
+    dated(config.input_folder / "clients_oldA.csv", "dupx,1,2,3,0\n")  # oldA exported again, its label known now
+    result = ingest(config)
+    assert [(c["name"], c["labels_filled"]) for c in result.changed] == [("clients_oldA.csv", 1)]
+    order = [a["name"] for a in history.arrivals(config.arrivals_record, str(config.input_folder))]
+    assert order[-2:] == ["clients_oldA.csv", "clients_newB.csv"] and [f.name for f in result.accepted][-2:] == order[-2:]
+    assert history.arrivals(config.arrivals_record, str(config.input_folder))[-2]["how"] == "labels filled in"
+    _, frame = risk.read_ingested(config.final_data_csv, schema)
+    latest = risk.active_clients(frame, schema).filter(pl.col("corporation") == "dupx")
+    assert latest.select(schema.features).rows() == [(500, 5000, 50)]  # ranked on its newer row, not the old one
+    assert "labels arrived for 1 row(s) of clients_oldA.csv (its only change)" in caplog.text
