@@ -20,7 +20,7 @@ from pypdf import PdfReader
 
 from drs import alerts, dbsource, diagnostics, history, judge, pipeline, production, reporting, risk
 from drs import ingest as ingest_module
-from drs.errors import DataError
+from drs.errors import DataError, StageError
 from drs.ingest import ingest
 from drs.schema import Schema, checked_frame, fast_frame, frame_from_text, labelled, to_pandas, to_polars
 from drs.settings import Config
@@ -272,3 +272,18 @@ def test_labels_filled_in_an_older_file_keep_its_place_so_a_newer_row_stays_the_
     latest = risk.active_clients(frame, schema).filter(pl.col("corporation") == "dupx")
     assert latest.select(schema.features).rows() == [(500, 5000, 50)]  # ranked on its newer row, not the old one
     assert "labels arrived for 1 row(s) of clients_oldA.csv (its only change)" in caplog.text
+
+
+def test_a_source_with_no_label_at_all_says_nothing_is_labelled_not_one_class(practice_config: Config) -> None:
+    config = practice_config
+    for path in config.input_folder.glob("*.csv"):
+        path.unlink()
+    rng = np.random.default_rng(8)
+    write_batch(config.input_folder, "clients_q5.csv", clients(rng, unique_ids(rng, 50), CHANGED_WORLD), np.array([], dtype=int))
+    assert ingest(config).rows_written == 50
+    words = "finaldata.csv: 50 of 50 rows have no label yet (empty exited): nothing to train on"
+    with pytest.raises(StageError, match=re.escape(words)):
+        train(config)
+    with pytest.raises(StageError, match=re.escape(words)):
+        pipeline.run(config)  # nothing deployed yet: the first deployment's training says so, and the run records it
+    assert words in history.runs(config.history_db)[-1]["message"]
