@@ -287,3 +287,17 @@ def test_a_source_with_no_label_at_all_says_nothing_is_labelled_not_one_class(pr
     with pytest.raises(StageError, match=re.escape(words)):
         pipeline.run(config)  # nothing deployed yet: the first deployment's training says so, and the run records it
     assert words in history.runs(config.history_db)[-1]["message"]
+
+
+def test_beside_a_complete_file_a_partly_labelled_files_labelled_rows_are_the_sample_not_the_score(deployed_practice: Config) -> None:
+    deployed = production.current(deployed_practice.prod_deployment_folder)
+    assert deployed is not None
+    batch = concept_drift_batch().head(2000).astype({"exited": "Int64"}).reset_index(drop=True)
+    batch.loc[1000 + 300 :, "exited"] = pd.NA  # the second file: 300 of its 1,000 rows labelled
+    waits = np.arange(2000) >= 1000
+    check = judge.score_drift_check(deployed_practice, deployed, batch, 0.78, waits)
+    production_f1 = judge.metrics(production.load_model(deployed), batch.head(1000), Schema())["f1"]
+    assert (check["measured"], check["new_rows"], check["waiting_rows"], check["labelled_rows"]) == (True, 2000, 1000, 1300)
+    assert check["new_data_f1"] == round(production_f1, 6)  # on the complete file's rows only
+    assert (check["labelled_sample"]["labels"], check["labelled_sample"]["of"]) == (300, 1000)
+    assert check["waiting"].startswith("700 of the 2,000 new rows have no label yet")
