@@ -230,7 +230,7 @@ def sample_alarm_event(details: Mapping[str, Any], deployed_label: str | None) -
     if sample.get("below_threshold"):
         said.append(f"below the score test's threshold {sample['threshold']:.4f} (the drift decision to come)")
     lines = [
-        f"{sample['labels']:,} of {check.get('new_rows', 0):,} new rows labelled so far ({sample['exits']:,} exited):"
+        f"{sample['labels']:,} of {sample.get('of', check.get('new_rows', 0)):,} new rows labelled so far ({sample['exits']:,} exited):"
         f" F1 of {check.get('deployed_version')} {sample['f1']:.4f} ({sample['level']:.0%} {sample['low']:.4f}-{sample['high']:.4f}),"
         f" {' and '.join(said)}, beyond sampling noise.",
         f"Caveat: {sample.get('caveat')}.",

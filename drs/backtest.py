@@ -134,7 +134,7 @@ def on_arrival(config: Config, source: Config, path: Path, options: Options, rng
     row: dict[str, Any] = {"file": path.name, "deployed_version": deployed.label}
     if frame is None or record.status != Status.ACCEPTED:
         return {**row, "rejected": record.reason, "estimated_f1": None, "realized_f1": None, "labelled_sample_f1": None, "alarm": False}
-    rows, info = judge.new_rows(
+    rows, info, _ = judge.new_rows(
         dataclasses.replace(config, input_folder=source.input_folder), [record], judge.drift_reference(config, deployed)
     )
     expected = judge.estimate_check(config, deployed, rows)

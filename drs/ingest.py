@@ -21,7 +21,8 @@ or sent again unchanged, and a file whose rows repeat another's, are named in th
 `finaldata.csv` is what ingesting every file's current content afresh gives: a file
 changed after it was ingested has its old rows replaced by its new ones (the result
 names it with both checksums; when its only change is labels filled in where `exited` was empty, a label not
-known yet, it says "labels arrived" and how many instead: `labels_filled_in`); a removed file keeps its rows. A file modified less
+known yet, it says "labels arrived" and how many instead, `labels_filled_in`, and the file keeps its place in the
+arrival order); a removed file keeps its rows. A file modified less
 than `settle_seconds` ago may still be arriving and is left for a later run; names
 copy tools write under (`.part`, `~`, a leading dot, ...) are never read.
 
@@ -402,7 +403,8 @@ class Inputs:
         """The arrival order of these files (those read whole; a file never read has no place to keep)."""
         stamps = [Stamp(r.name, r.sha256, r.size or 0, r.mtime_ns or 0) for r in records if r.sha256]
         ingested = {f.get("name", "") for f in self.previous if f.get("status") == Status.ACCEPTED}
-        return arrival_plan(self.known, stamps, ingested)
+        labels_only = frozenset(r.name for r in records if r.labels_filled)
+        return arrival_plan(self.known, stamps, ingested, labels_only=labels_only)
 
 
 def in_arrival_order(

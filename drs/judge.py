@@ -6,10 +6,11 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import polars as pl
 
 from drs import drift, estimate, history, labelsample, layout, production
 from drs.errors import StageError
-from drs.ingest import FileRecord, deduplicate, read_source_file
+from drs.ingest import FileRecord, concatenated, read_source_file
 from drs.metrics import counts_of, metrics
 from drs.model import feature_matrix, predicted_classes
 from drs.production import Deployment
@@ -55,8 +56,11 @@ def trained_on(reference: TrainingData, frame: pd.DataFrame, columns: list[str])
     return reference.known(frame) if isinstance(reference, Reference) else rows_in(frame, reference, columns)
 
 
-def new_rows(config: Config, accepted_new: list[FileRecord], reference: TrainingData | None) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The rows of the newly accepted files (de-duplicated) that the deployed model was not trained on."""
+def new_rows(
+    config: Config, accepted_new: list[FileRecord], reference: TrainingData | None
+) -> tuple[pd.DataFrame, dict[str, Any], np.ndarray]:
+    """The rows of the newly accepted files (de-duplicated) that the deployed model was not trained on, and which of
+    them come from a file with some labels missing (`info["waiting_files"]`: those rows wait, `score_drift_check`)."""
     schema = Schema.from_config(config)
     frames = []
     for record in accepted_new:
@@ -64,15 +68,24 @@ def new_rows(config: Config, accepted_new: list[FileRecord], reference: Training
         if frame is None or again.sha256 != record.sha256:
             raise StageError(f"{record.name} changed during this run; it will be judged on the next run")
         frames.append(frame)
-    rows = to_pandas(deduplicate(frames)[0])
-    info: dict[str, Any] = {"files": [r.name for r in accepted_new], "rows": len(rows), "rows_already_trained_on": None}
+    incomplete = [bool(schema.target in f.columns and f[schema.target].null_count()) for f in frames]
+    combined, _, keep = concatenated(frames)
+    waits = np.repeat(np.array(incomplete, dtype=bool), [f.height for f in frames])[keep]
+    rows = to_pandas(combined.filter(pl.Series(keep)))
+    info: dict[str, Any] = {
+        "files": [r.name for r in accepted_new],
+        "rows": len(rows),
+        "rows_already_trained_on": None,
+        "waiting_files": [r.name for r, missing in zip(accepted_new, incomplete, strict=True) if missing],
+    }
     if reference is not None:
         known = trained_on(reference, rows, list(schema.columns))
         known &= rows[schema.target].notna().to_numpy(dtype=bool)  # a row with no label yet was never trained on
         info["rows_already_trained_on"] = int(known.sum())
         rows = rows[~known].reset_index(drop=True)
+        waits = waits[~known]
         info["rows"] = len(rows)
-    return rows, info
+    return rows, info, waits
 
 
 def lineage_history(config: Config, deployed: Deployment) -> list[float]:
@@ -91,47 +104,62 @@ PARTIAL_WORDS = (
 )
 
 
-def partial_labels(config: Config, deployed: Deployment, labelled_rows: pd.DataFrame, expected_f1: float | None) -> dict[str, Any]:
-    """A batch with only some labels known: the labelled rows are the sample of drs/labelsample.py's alarm, against the
-    estimate and the threshold the score test will apply once every label is in."""
+def partial_labels(config: Config, deployed: Deployment, labelled_rows: pd.DataFrame, expected_f1: float | None, of: int) -> dict[str, Any]:
+    """Files with only some labels known: their labelled rows are the sample of drs/labelsample.py's alarm (of their `of`
+    rows), against the estimate and the threshold the score test will apply once every label is in."""
     schema = Schema.from_config(config)
     predicted = predicted_classes(production.load_model(deployed), feature_matrix(labelled_rows, schema))
     counts = [int(c) for c in counts_of(labelled_rows[schema.target].to_numpy(), predicted)]
     verdict = drift.score_drift(config.drift_test, 0.0, deployed.score(), lineage_history(config, deployed), config.drift_min_history)
     sample = labelsample.check(counts, expected_f1, verdict["threshold"], threshold_counts(deployed, verdict))
-    return {**sample, "test": verdict["test"], "caveat": PARTIAL_WORDS}
+    return {**sample, "of": of, "test": verdict["test"], "caveat": PARTIAL_WORDS}
 
 
-def score_drift_check(config: Config, deployed: Deployment, frame: pd.DataFrame, expected_f1: float | None = None) -> dict[str, Any]:
-    """The configured score test on the deployed model's F1 on the new rows whose label is known; not run
-    (drift.unmeasurable) when too few of them exited. With the label-free estimate made before (`expected_f1`), also whether
-    the labels contradict it beyond sampling noise.
+def score_drift_check(
+    config: Config, deployed: Deployment, frame: pd.DataFrame, expected_f1: float | None = None, waits: np.ndarray | None = None
+) -> dict[str, Any]:
+    """The configured score test on the deployed model's F1 on the new rows of the files whose labels are complete; not
+    run (drift.unmeasurable) when too few of them exited. With the label-free estimate made before (`expected_f1`), also
+    whether the labels contradict it beyond sampling noise.
 
-    When only some of the rows are labelled (an empty exited: not known yet), the score test does not run (its F1 would
-    enter the lineage's history and decide a retrain on a subset that may be biased); the labelled rows are the sample
-    of the concept-drift alarm instead (`labelled_sample`), and the rows are judged again when the file comes back with
-    its labels (a changed file, drs/pipeline.py)."""
+    `waits` marks the rows of files with some labels missing (an empty exited: not known yet; without it, `frame` is one
+    file). Those rows never enter the score test, not even their labelled subset (its F1 would enter the lineage's history
+    and decide a retrain on a subset that may be biased): their labelled rows are the sample of the concept-drift alarm
+    instead (`labelled_sample`), and they are judged again when the file comes back with its labels (a changed file,
+    drs/pipeline.py). The rows of the complete files that arrived with them are tested now (`waiting_rows` says how many
+    waited)."""
     schema = Schema.from_config(config)
-    known = labelled(frame, schema)
-    exits = int((known[schema.target] == 1).sum())
-    about = {
+    if waits is None:
+        waits = np.full(len(frame), bool(frame[schema.target].isna().any()))
+    complete = labelled(frame[~waits].reset_index(drop=True), schema)
+    partial = frame[waits].reset_index(drop=True)
+    partial_known = labelled(partial, schema)
+    exits = int((complete[schema.target] == 1).sum())
+    about: dict[str, Any] = {
         "deployed_version": deployed.label,
         "model_sha256": deployed.model_sha256,
         "new_rows": len(frame),
-        "labelled_rows": len(known),
+        "labelled_rows": len(complete) + len(partial_known),
         "exits": exits,
+        "waiting_rows": len(partial),
     }
-    if len(known) < len(frame):
-        waiting = len(frame) - len(known)
-        sample = partial_labels(config, deployed, known, expected_f1) if len(known) else None
-        waits = f"{waiting:,} of the {len(frame):,} new rows have no label yet; the score test waits for every label" + (
-            "" if sample is None else f" ({len(known):,} labelled: the labelled-sample alarm judged them)"
+    waiting = len(partial) - len(partial_known)
+    if len(partial):
+        sample = partial_labels(config, deployed, partial_known, expected_f1, len(partial)) if len(partial_known) else None
+        about["labelled_sample"] = sample
+        waits_words = f"{waiting:,} of the {len(frame):,} new rows have no label yet; the score test waits for every label" + (
+            "" if sample is None else f" ({len(partial_known):,} labelled: the labelled-sample alarm judged them)"
         )
-        return {**drift.not_measured(config.drift_test, waits), **about, "labelled_sample": sample}
+        if not len(complete):
+            return {**drift.not_measured(config.drift_test, waits_words), **about}
+        about["waiting"] = (
+            f"{waits_words}: the {len(partial):,} row(s) of the files with labels missing wait; the score test ran on the"
+            f" {len(complete):,} new row(s) of the files whose labels are complete"
+        )
     reason = drift.unmeasurable(exits)
     if reason is not None:
         return {**drift.not_measured(config.drift_test, reason), **about}
-    measured = metrics(production.load_model(deployed), frame, schema)
+    measured = metrics(production.load_model(deployed), complete, schema)
     verdict = drift.score_drift(
         config.drift_test, measured["f1"], deployed.score(), lineage_history(config, deployed), config.drift_min_history
     )
@@ -200,7 +228,7 @@ def data_drift_check(config: Config, deployed: Deployment, reference: TrainingDa
 def judge(config: Config, report: history.RunReport, deployed: Deployment, accepted_new: list[FileRecord]) -> str | None:
     """Run both drift checks on the new rows, log and record them; return why to retrain, or None."""
     reference = report.timed("reference", lambda: drift_reference(config, deployed))
-    frame, info = report.timed("new_data", lambda: new_rows(config, accepted_new, reference))
+    frame, info, waits = report.timed("new_data", lambda: new_rows(config, accepted_new, reference))
     report.details["new_data"] = info
     log.info(
         "new rows: %d from %s%s",
@@ -224,20 +252,22 @@ def judge(config: Config, report: history.RunReport, deployed: Deployment, accep
         return None
     expected = report.timed("estimate", lambda: estimate_check(config, deployed, frame))  # before any label is looked at
     log.info("label-free estimate (CBPE) for %s: %s", deployed.label, estimate.describe(expected))
-    score = report.timed("drift", lambda: score_drift_check(config, deployed, frame, expected.get("f1")))
+    score = report.timed("drift", lambda: score_drift_check(config, deployed, frame, expected.get("f1"), waits))
     score["estimate"] = expected
     report.details["drift"] = score
     if score["fallback"]:
         log.warning("drift test %s falls back to raw: %s", score["requested_test"], score["fallback"])
     log.info("drift check (%s): %s %s", score["test"], deployed.label, drift.describe_score_drift(score))
+    if score.get("waiting"):
+        log.info("%s", score["waiting"])
     if score["measured"]:
         log.info("sampling noise: %s", drift.describe_noise(score["noise"]))
     if isinstance(score.get("labelled_sample"), dict):
         log.log(
             logging.WARNING if score["labelled_sample"]["alarm"] else logging.INFO,
             "labelled sample (%s of %s new rows labelled): %s",
-            f"{score['labelled_rows']:,}",
-            f"{score['new_rows']:,}",
+            f"{score['labelled_sample']['labels']:,}",
+            f"{score['labelled_sample']['of']:,}",
             labelsample.describe(score["labelled_sample"]),
         )
     if isinstance(score.get("against_estimate"), dict):

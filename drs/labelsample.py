@@ -90,7 +90,7 @@ def recorded_words(check: Mapping[str, Any]) -> str | None:
     if not isinstance(sample, Mapping):
         return None
     try:
-        of = f"{sample['labels']:,} of {check.get('new_rows', 0):,} new rows labelled so far: "
+        of = f"{sample['labels']:,} of {sample.get('of', check.get('new_rows', 0)):,} new rows labelled so far: "
         return of + describe(sample) + (f" (caveat: {sample['caveat']})" if sample.get("caveat") else "")
     except (KeyError, TypeError, ValueError):
         return None

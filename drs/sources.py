@@ -177,6 +177,7 @@ def files_needing_verdict(
 # Why a file has its place in the arrival order (the `how` of its arrivals row).
 ARRIVED = "arrived"  # first seen by this system
 CHANGED = "changed"  # its content changed: its rows are newer than everything before
+LABELS_FILLED = "labels filled in"  # its only change is labels filled in (drs/ingest.py labels_filled_in): same rows, same place
 FOUND = "found before arrivals were recorded"  # already ingested when the record began (migration)
 
 
@@ -205,11 +206,18 @@ class ArrivalPlan:
 NS_PER_SECOND = 1_000_000_000
 
 
-def arrival_plan(known: list[dict[str, Any]], files: list[Stamp], ingested_before: set[str], now: str | None = None) -> ArrivalPlan:
+def arrival_plan(
+    known: list[dict[str, Any]],
+    files: list[Stamp],
+    ingested_before: set[str],
+    now: str | None = None,
+    labels_only: frozenset[str] = frozenset(),
+) -> ArrivalPlan:
     """The arrival order of `files`, given the `known` arrivals of their folder (history.arrivals); pure.
 
-    A known file keeps its place while its content is the same (a touch is only noted); a file whose content
-    changed, and every file never seen, go after everything known, in the order of their modification time to
+    A known file keeps its place while its content is the same (a touch is only noted), and when its only change is
+    labels filled in (`labels_only` names those: the same rows, no newer than before, so a client's newer row in a
+    later file stays its latest); a file whose content otherwise changed, and every file never seen, go after everything known, in the order of their modification time to
     the whole second, then name (the rule for files first seen together, and for the first ingestion ever: files
     written in the same second, as a `git clone` or a bulk copy writes them, count as written together and go by
     name, since nanoseconds there say only the order the copier happened to take). `ingested_before`
@@ -226,7 +234,12 @@ def arrival_plan(known: list[dict[str, Any]], files: list[Stamp], ingested_befor
     fresh: list[Stamp] = []
     for stamp in files:
         old = by_name.get(stamp.name)
-        if old is None or old["sha256"] != stamp.sha256:
+        if old is not None and old["sha256"] != stamp.sha256 and stamp.name in labels_only:
+            record.append({**old, **stamp._asdict(), "arrived_at": now, "how": LABELS_FILLED})
+            if by_content.get(old["sha256"]) == stamp.name:
+                del by_content[old["sha256"]]
+            by_content.setdefault(stamp.sha256, stamp.name)
+        elif old is None or old["sha256"] != stamp.sha256:
             fresh.append(stamp)
         elif (old["size"], old["mtime_ns"]) != (stamp.size, stamp.mtime_ns):
             record.append({**old, "size": stamp.size, "mtime_ns": stamp.mtime_ns})

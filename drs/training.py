@@ -45,6 +45,11 @@ def train(config: Config) -> dict[str, Any]:
     ingested = training_frame(config, schema)
     frame = labelled(ingested, schema)  # a row whose label is not known yet is never trained on
     waiting = ingested.height - frame.height
+    if not frame.height and waiting:  # not "only one class": there is no class at all yet
+        raise StageError(
+            f"{config.final_data_csv.name}: {waiting:,} of {ingested.height:,} rows have no label yet (empty {schema.target}):"
+            " nothing to train on"
+        )
     if waiting:
         log.info("%d row(s) of %s have no label yet (empty %s) and are not trained on", waiting, config.final_data_csv.name, schema.target)
     model = fit(frame, schema, config.model)

@@ -20,7 +20,7 @@ from pypdf import PdfReader
 
 from drs import alerts, dbsource, diagnostics, history, judge, pipeline, production, reporting, risk
 from drs import ingest as ingest_module
-from drs.errors import DataError
+from drs.errors import DataError, StageError
 from drs.ingest import ingest
 from drs.schema import Schema, checked_frame, fast_frame, frame_from_text, labelled, to_pandas, to_polars
 from drs.settings import Config
@@ -191,7 +191,7 @@ def test_a_row_with_no_label_is_never_counted_as_one_the_deployed_model_was_trai
     assert deployed is not None and deployed.training_data_path is not None
     assert "waits,5,50,5,\n" in deployed.training_data_path.read_text()
     records = [ingest_module.read_source_file(practice_config.input_folder / "dataset3.csv", practice_config.input_folder, Schema())[1]]
-    rows, info = judge.new_rows(practice_config, records, judge.drift_reference(practice_config, deployed))
+    rows, info, _ = judge.new_rows(practice_config, records, judge.drift_reference(practice_config, deployed))
     assert (info["rows"], info["rows_already_trained_on"]) == (1, 1) and rows["corporation"].tolist() == ["waits"]
 
 
@@ -220,3 +220,84 @@ def test_a_batch_with_no_label_at_all_gets_the_estimate_and_waits(deployed_pract
     assert check["reason"] == "1,000 of the 1,000 new rows have no label yet; the score test waits for every label"
     assert alerts.sample_alarm_event({"drift": check}, "v0001") == []
     assert judge.estimate_check(deployed_practice, deployed, frame)["rows"] == 1000
+
+
+def test_one_unlabelled_file_does_not_stop_the_score_test_of_the_complete_files_that_arrived_with_it(
+    deployed_practice: Config, config: Config, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The shipped batches (every label known) arrive with a file whose one row has no label yet: the complete files'
+    10,000 rows get the score test now; only the late file's row waits (and, unlabelled, is no sample)."""
+    write_batch(
+        config.input_folder,
+        "clients_late.csv",
+        pd.DataFrame([["latecorp", 1, 2, 3, 0]], columns=HEADER.strip().split(",")),
+        np.array([], dtype=int),
+    )
+    pipeline.run(config)
+    run = history.runs(config.history_db)[-1]
+    check = run["details"]["drift"]
+    assert (check["new_rows"], check["measured"], check.get("waiting_rows"), check["labelled_sample"]) == (10_001, True, 1, None)
+    assert run["details"]["new_data"]["waiting_files"] == ["clients_late.csv"]
+    assert round(check["new_data_f1"], 2) == 0.48 and check["drift"] is True  # v0001 on the complete files' 10,000 rows
+    assert check["waiting"] == (
+        "1 of the 10,001 new rows have no label yet; the score test waits for every label: the 1 row(s) of the files with"
+        " labels missing wait; the score test ran on the 10,000 new row(s) of the files whose labels are complete"
+    )
+    assert check["waiting"] in caplog.text
+    assert run["outcome"] != "no_drift" and "score not measurable" not in run["message"]
+
+
+def dated(path: Path, text: str) -> None:
+    path.write_text(HEADER + text)
+    old = time.time() - 300  # settled
+    os.utime(path, (old, old))
+
+
+def test_labels_filled_in_an_older_file_keep_its_place_so_a_newer_row_stays_the_clients_latest(
+    practice_config: Config, caplog: pytest.LogCaptureFixture
+) -> None:
+    config, schema = practice_config, Schema()
+    ingest(config)
+    dated(config.input_folder / "clients_oldA.csv", "dupx,1,2,3,\n")
+    ingest(config)
+    dated(config.input_folder / "clients_newB.csv", "dupx,500,5000,50,0\n")
+    ingest(config)
+    dated(config.input_folder / "clients_oldA.csv", "dupx,1,2,3,0\n")  # oldA exported again, its label known now
+    result = ingest(config)
+    assert [(c["name"], c["labels_filled"]) for c in result.changed] == [("clients_oldA.csv", 1)]
+    order = [a["name"] for a in history.arrivals(config.arrivals_record, str(config.input_folder))]
+    assert order[-2:] == ["clients_oldA.csv", "clients_newB.csv"] and [f.name for f in result.accepted][-2:] == order[-2:]
+    assert history.arrivals(config.arrivals_record, str(config.input_folder))[-2]["how"] == "labels filled in"
+    _, frame = risk.read_ingested(config.final_data_csv, schema)
+    latest = risk.active_clients(frame, schema).filter(pl.col("corporation") == "dupx")
+    assert latest.select(schema.features).rows() == [(500, 5000, 50)]  # ranked on its newer row, not the old one
+    assert "labels arrived for 1 row(s) of clients_oldA.csv (its only change)" in caplog.text
+
+
+def test_a_source_with_no_label_at_all_says_nothing_is_labelled_not_one_class(practice_config: Config) -> None:
+    config = practice_config
+    for path in config.input_folder.glob("*.csv"):
+        path.unlink()
+    rng = np.random.default_rng(8)
+    write_batch(config.input_folder, "clients_q5.csv", clients(rng, unique_ids(rng, 50), CHANGED_WORLD), np.array([], dtype=int))
+    assert ingest(config).rows_written == 50
+    words = "finaldata.csv: 50 of 50 rows have no label yet (empty exited): nothing to train on"
+    with pytest.raises(StageError, match=re.escape(words)):
+        train(config)
+    with pytest.raises(StageError, match=re.escape(words)):
+        pipeline.run(config)  # nothing deployed yet: the first deployment's training says so, and the run records it
+    assert words in history.runs(config.history_db)[-1]["message"]
+
+
+def test_beside_a_complete_file_a_partly_labelled_files_labelled_rows_are_the_sample_not_the_score(deployed_practice: Config) -> None:
+    deployed = production.current(deployed_practice.prod_deployment_folder)
+    assert deployed is not None
+    batch = concept_drift_batch().head(2000).astype({"exited": "Int64"}).reset_index(drop=True)
+    batch.loc[1000 + 300 :, "exited"] = pd.NA  # the second file: 300 of its 1,000 rows labelled
+    waits = np.arange(2000) >= 1000
+    check = judge.score_drift_check(deployed_practice, deployed, batch, 0.78, waits)
+    production_f1 = judge.metrics(production.load_model(deployed), batch.head(1000), Schema())["f1"]
+    assert (check["measured"], check["new_rows"], check["waiting_rows"], check["labelled_rows"]) == (True, 2000, 1000, 1300)
+    assert check["new_data_f1"] == round(production_f1, 6)  # on the complete file's rows only
+    assert (check["labelled_sample"]["labels"], check["labelled_sample"]["of"]) == (300, 1000)
+    assert check["waiting"].startswith("700 of the 2,000 new rows have no label yet")
