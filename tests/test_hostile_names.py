@@ -307,6 +307,28 @@ ID_REJECTED = {
         "column 'corporation' holds a control character in line 2 ('abc\\u2028def'): " + PLAIN,
     ),
     "id_empty_after_strip.csv": (HEADER + "abcd,1,2,3,0\n  ,1,2,3,0\n", "column 'corporation' is empty in line 3"),
+    # invisible format characters: an id that looks empty, or looks like another
+    "id_zero_width_space_alone.csv": (
+        HEADER + "abcd,1,2,3,0\n\u200b,1,2,3,0\n",
+        "column 'corporation' holds a control character in line 3 ('\\u200b'): " + PLAIN,
+    ),
+    "id_zero_width_space_inside.csv": (
+        HEADER + "a\u200bb,1,2,3,0\n",
+        "column 'corporation' holds a control character in line 2 ('a\\u200bb'): " + PLAIN,
+    ),
+    "id_byte_order_mark_first.csv": (
+        HEADER + "\ufeffab,1,2,3,0\n",
+        "column 'corporation' holds a control character in line 2 ('\\ufeffab'): " + PLAIN,
+    ),
+    "id_soft_hyphen.csv": (HEADER + "a\xadb,1,2,3,0\n", "column 'corporation' holds a control character in line 2 ('a\\xadb'): " + PLAIN),
+    "id_word_joiner.csv": (
+        HEADER + "a\u2060b,1,2,3,0\n",
+        "column 'corporation' holds a control character in line 2 ('a\\u2060b'): " + PLAIN,
+    ),
+    "id_tag_character.csv": (
+        HEADER + "ab\U000e0041,1,2,3,0\n",
+        "column 'corporation' holds a control character in line 2 ('ab\\U000e0041'): " + PLAIN,
+    ),
 }
 
 
@@ -387,5 +409,11 @@ def test_the_api_refuses_a_bad_id_in_a_csv_body_or_json_records(hostile: Config)
     answer = client.post("/prediction", json={"records": [{**record, "corporation": "ok"}, {**record, "corporation": "x" * 201}]})
     assert answer.status_code == 400
     assert answer.get_json()["message"] == "record 2: 'corporation' is longer than 200 characters (max_id_length)"
+    for invisible in ("\u200b", "a\u200db", "\ufeffab", "\ud800", "x\udfff", "t\U000e007f"):  # lone surrogates: JSON can carry one
+        answer = client.post(
+            "/prediction", data=json.dumps({"records": [{**record, "corporation": invisible}]}), content_type="application/json"
+        )
+        assert answer.status_code == 400, invisible
+        assert answer.get_json()["message"] == "record 1: 'corporation' holds a control character: " + PLAIN
     answer = client.post("/prediction", json={"records": [{**record, "corporation": "=1+2 fine"}]})
     assert answer.status_code == 200 and answer.get_json()["predictions"][0]["corporation"] == "=1+2 fine"
