@@ -45,6 +45,7 @@ CONTROL_REGEX = "[" + "".join(f"\\x{{{a:x}}}-\\x{{{b:x}}}" for a, b in FORBIDDEN
 # what str.strip() removes around an id (str.isspace()), for readers that strip elsewhere (polars' strip_chars)
 SPACES = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
 CONTROL_WORDS = "holds a control character"
+EMPTY_WORDS = "is empty"
 PLAIN_TEXT = "an id must be plain text on one line (no NUL, tab, line break or other control character)"
 
 
@@ -59,6 +60,13 @@ def too_long_words(max_length: int) -> str:
 def clipped(text: str) -> str:
     """An id as a message shows it: quoted, escapes for what cannot be seen, only its start when it is long."""
     return repr(text) if len(text) <= SHOWN else f"{len(text)} characters: {text[:SHOWN]!r}…"
+
+
+def checked(raw: str, max_length: int) -> tuple[str, str | None]:
+    """An id as given (a JSON record's), as kept and what is wrong with it (None when good): the spaces around it
+    removed as the readers remove them (SPACES), then not empty and `problem`'s rule. Where is the caller's to say."""
+    text = raw.strip(SPACES)
+    return text, (problem(text, max_length) if text else EMPTY_WORDS)
 
 
 def problem(text: str, max_length: int) -> str | None:

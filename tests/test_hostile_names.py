@@ -417,3 +417,19 @@ def test_the_api_refuses_a_bad_id_in_a_csv_body_or_json_records(hostile: Config)
         assert answer.get_json()["message"] == "record 1: 'corporation' holds a control character: " + PLAIN
     answer = client.post("/prediction", json={"records": [{**record, "corporation": "=1+2 fine"}]})
     assert answer.status_code == 200 and answer.get_json()["predictions"][0]["corporation"] == "=1+2 fine"
+
+
+def test_json_records_take_an_id_by_the_readers_rule_stripped_and_never_empty(hostile: Config) -> None:
+    client = create_app(hostile).test_client()
+    record = {"lastmonth_activity": 1, "lastyear_activity": 2, "number_of_employees": 3}
+    for empty in ("", "   ", "\t\u3000"):
+        answer = client.post("/prediction", json={"records": [{**record, "corporation": "ok"}, {**record, "corporation": empty}]})
+        assert answer.status_code == 400, repr(empty)
+        assert answer.get_json()["message"] == "record 2: 'corporation' is empty"
+    answer = client.post("/prediction", json={"records": [{**record, "corporation": "  x \t"}, record, {**record, "corporation": None}]})
+    assert answer.status_code == 200, answer.get_json()
+    assert [p["corporation"] for p in answer.get_json()["predictions"]] == ["x", None, None]  # as the CSV path: "x"
+    csv_answer = client.post(
+        "/prediction", data="corporation,lastmonth_activity,lastyear_activity,number_of_employees\n  x \t,1,2,3\n", content_type="text/csv"
+    )
+    assert csv_answer.get_json()["predictions"][0]["corporation"] == "x"
