@@ -14,6 +14,7 @@ import csv
 import http.client
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -33,7 +34,7 @@ from drs.errors import ConfigError, DataError
 from drs.schema import Schema, checked_frame, fast_frame, frame_from_text
 from drs.settings import Config, load_config
 from drs.web import create_app
-from tests.conftest import HEADER, make_project, stage_pass, tree_state, write_config
+from tests.conftest import HEADER, make_project, run_script, stage_pass, tree_state, write_config
 from tools.procs import gunicorn_server
 
 FORMULAS = [
@@ -433,3 +434,33 @@ def test_json_records_take_an_id_by_the_readers_rule_stripped_and_never_empty(ho
         "/prediction", data="corporation,lastmonth_activity,lastyear_activity,number_of_employees\n  x \t,1,2,3\n", content_type="text/csv"
     )
     assert csv_answer.get_json()["predictions"][0]["corporation"] == "x"
+
+
+# ---- source file names from outside --------------------------------------------------------------------------------
+
+UNSAFE_NAMES = {  # the name as the file system holds it: how the log shows it
+    os.fsdecode(b"bad\xff.csv"): "'bad\\udcff.csv'",  # not valid UTF-8
+    "new\nline.csv": "'new\\nline.csv'",  # would write two lines into ingestedfiles.txt and forge log lines
+    "evil\u202evsc.csv": "'evil\\u202evsc.csv'",  # shows as 'evilcsv.csv'
+    "zero\u200bwidth.csv": "'zero\\u200bwidth.csv'",
+}
+SKIPPED = "skipping a file whose name cannot be shown safely: {} (rename it)"
+
+
+def test_a_source_file_name_that_cannot_be_shown_safely_is_skipped_once_named_and_the_rest_goes_in(deployed_practice: Config) -> None:
+    config = deployed_practice
+    for name in UNSAFE_NAMES:
+        (config.input_folder / name).write_text(HEADER + "unsafe,1,2,3,0\n", encoding="utf-8")
+    (config.input_folder / "fine.csv").write_text(HEADER + "fine,1,2,3,0\n", encoding="utf-8")
+    config.kept_sources_folder.mkdir(parents=True, exist_ok=True)
+    (config.kept_sources_folder / os.fsdecode(b"kept\xfe.csv")).write_text(HEADER + "kept,1,2,3,0\n", encoding="utf-8")
+    sources = tree_state(config.input_folder)
+    for script in ("ingestion.py", "fullprocess.py"):
+        done = run_script(script, "--config", str(config.config_file))
+        assert "Traceback" not in done.stderr and done.returncode == 0, (script, done.stderr[-2000:])
+        for shown in [*UNSAFE_NAMES.values(), "'kept\\udcfe.csv'"]:
+            assert done.stderr.count(SKIPPED.format(shown)) == 1, (script, shown, done.stderr[-2000:])
+    assert config.ingested_files_txt.read_text(encoding="utf-8").splitlines() == ["dataset1.csv", "dataset2.csv", "fine.csv"]
+    final = pd.read_csv(config.final_data_csv, keep_default_na=False)
+    assert "fine" in set(final["corporation"]) and not {"unsafe", "kept"} & set(final["corporation"])
+    assert tree_state(config.input_folder) == sources  # nothing renamed or removed
