@@ -21,6 +21,12 @@ from __future__ import annotations
 import re
 
 DEFAULT_MAX_LENGTH = 200
+# The most max_id_length may be: an id's links must fit gunicorn's limit_request_line (4094 bytes, gunicorn.conf.py),
+# or the view answers 414. A character is at most 4 bytes in UTF-8, 12 percent-encoded in /clients/<id>; a stranger
+# is sent on to /signin?next=<that link>, quoted again (%XX -> %25XX): 20 bytes a character. 'GET /signin?next=/clients/'
+# and ' HTTP/1.1' take 35 bytes, so 35 + 20 * 200 = 4035 <= 4094 (203 characters would take 4095).
+LONGEST = 200
+REQUEST_LINE = 4094
 SETTING = "max_id_length"
 SHOWN = 40  # characters of a too-long id shown in a message
 # (first, last) code points an id may not hold

@@ -21,7 +21,7 @@ import subprocess
 import tempfile
 from html import unescape
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pandas as pd
 import pytest
@@ -375,7 +375,7 @@ def test_max_id_length_is_a_setting_checked_with_the_others(project: Path) -> No
     assert {r.name: r.reason for r in result.rejected} == {
         "long.csv": "column 'corporation' is longer than 8 characters (max_id_length) in line 3 ('abcdefghi')"
     }
-    for bad in (0, -1, "200", 2.5):
+    for bad in (0, -1, "200", 2.5, ids.LONGEST + 1, 10_000):
         write_config(project, "bad.json", max_id_length=bad)
         with pytest.raises(ConfigError, match="max_id_length"):
             load_config(project / "bad.json")
@@ -464,3 +464,24 @@ def test_a_source_file_name_that_cannot_be_shown_safely_is_skipped_once_named_an
     final = pd.read_csv(config.final_data_csv, keep_default_na=False)
     assert "fine" in set(final["corporation"]) and not {"unsafe", "kept"} & set(final["corporation"])
     assert tree_state(config.input_folder) == sources  # nothing renamed or removed
+
+
+def test_max_id_length_is_bounded_so_the_longest_link_an_id_makes_fits_gunicorns_request_line(hostile: Config, tmp_path: Path) -> None:
+    """gunicorn answers a request line over limit_request_line (4094 bytes) with 414: a client's link, and the sign-in
+    link a stranger is sent to from it (the path quoted again in next=), must fit for the longest id allowed."""
+    write_config(tmp_path, "long.json", max_id_length=ids.LONGEST + 1)
+    with pytest.raises(ConfigError, match=r"key 'max_id_length' must be a whole number from 1 to 200 \(.*4094"):
+        load_config(tmp_path / "long.json")
+    write_config(tmp_path, "longest.json", max_id_length=ids.LONGEST)
+    assert load_config(tmp_path / "longest.json").max_id_length == ids.LONGEST
+    root = tmp_path / "project"
+    shutil.copytree(hostile.config_file.parent, root, symlinks=True)
+    config = load_config(root / hostile.config_file.name)
+    users.add_user(config.users_file, "vera", "viewer", "a long enough password")
+    widest = "\U0001f600" * ids.LONGEST  # 4 bytes a character in UTF-8, 12 percent-encoded, 20 quoted again
+    link = f"/clients/{widest}"
+    first = create_app(config).test_client().get(link)
+    assert first.status_code == 302 and urlsplit(first.headers["Location"]).path == "/signin"
+    for target in (quote(link), first.headers["Location"]):  # the link as the page writes it (URL-quoted), then the redirect
+        line = f"GET {target} HTTP/1.1"
+        assert line.isascii() and len(line) <= 4094, (len(line), line[:80])
