@@ -114,6 +114,16 @@ def _whole(minimum: int) -> Callable[[Any, Path], int]:
     return convert
 
 
+def _id_length(value: Any, base: Path) -> int:
+    """max_id_length: the bound is drs/ids.py's LONGEST, so that an id's own link (and its sign-in link) fits gunicorn's request line."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= ids.LONGEST:
+        raise ValueError(
+            f"must be a whole number from 1 to {ids.LONGEST} (a client's link, percent-encoded, and the sign-in link that "
+            f"quotes it again take up to 20 bytes a character and must fit gunicorn's limit_request_line of {ids.REQUEST_LINE} bytes)"
+        )
+    return value
+
+
 def _any_number(value: Any, base: Path) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ValueError("must be a number")
@@ -211,6 +221,7 @@ SECONDS = Check("number > 0", _number(0, strict=True))
 SECONDS_OR_OFF = Check("number >= 0", _number(0, strict=False))
 DAYS = Check("number > 0", _number(0, strict=True))
 COUNT = Check("whole number >= 1", _whole(1))
+ID_LENGTH = Check(f"whole number from 1 to {ids.LONGEST}", _id_length)
 URL = Check("http(s) URL", _url)
 OPTIONAL_URL = Check("http(s) URL or null", _optional_url)
 NOTIFY_URLS = Check("list of Apprise URLs", _notify_urls, secret=True)
@@ -262,7 +273,10 @@ class Config:
     target: str = setting("target", "exited", NAME, "the label column (0 stayed, 1 exited)")
     id_column: str = setting("id_column", "corporation", NAME, "the client id column (never a feature)")
     max_id_length: int = setting(
-        "max_id_length", ids.DEFAULT_MAX_LENGTH, COUNT, "longest id accepted, in characters (a longer one rejects its file; docs/data.md)"
+        "max_id_length",
+        ids.DEFAULT_MAX_LENGTH,
+        ID_LENGTH,
+        "longest id accepted, in characters (a longer one rejects its file; docs/data.md)",
     )
     model: dict[str, Any] = setting(
         "model", MODEL_DEFAULTS, MODEL, "logistic regression settings: C, solver, random_state, scale, max_iter, dtype"

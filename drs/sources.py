@@ -7,6 +7,7 @@ Light on purpose (no pandas or polars): the cron tick that finds nothing new run
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from collections.abc import Iterable, Mapping
@@ -14,13 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from drs import history
+from drs import history, ids
 from drs.errors import StageError
 from drs.fileio import atomic_write_json, sha256_file
 from drs.layout import utc_now
 
 GONE = "removed from the input folder; the rows ingested from it are kept"
 ARRIVING = "being written again (modified less than settle_seconds ago); the rows ingested from it are kept until it settles"
+
+log = logging.getLogger("sources")
+_told: set[str] = set()  # names already said to be skipped in this process (one line a name, however often it lists)
 
 # Suffixes copy tools give a file while they write it (browsers, rsync --partial, scp clients, editors).
 IN_FLIGHT_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".download", ".filepart")
@@ -38,11 +42,34 @@ def is_candidate(name: str) -> bool:
     return name.lower().endswith(".csv") and not is_in_flight_name(name)
 
 
+def is_safe_name(name: str) -> bool:
+    """A name every output can hold and every reader sees as it is: valid UTF-8 (Python gives the bytes of a name that
+    is not as lone surrogates, U+DC80 to U+DCFF) with no control, bidirectional or invisible format character: the id
+    rule of drs/ids.py. A line break would write two lines into ingestedfiles.txt and forge log lines; U+202E would show
+    another name."""
+    return not ids.has_control(name)
+
+
+def skipped_line(name: str) -> str:
+    """The log line for a file whose name is refused (escapes shown, so the line itself is safe)."""
+    return f"skipping a file whose name cannot be shown safely: {name!r} (rename it)"
+
+
 def list_source_files(folder: Path) -> list[Path]:
-    """Candidate CSV files in name order (a stable listing; the row order of finaldata.csv is `arrival_plan`'s)."""
+    """Candidate CSV files in name order (a stable listing; the row order of finaldata.csv is `arrival_plan`'s); a
+    candidate whose name is not safe (`is_safe_name`) is left out and named once in the log."""
     if not folder.is_dir():
         raise StageError(f"input folder {folder} does not exist")
-    return sorted((entry for entry in folder.iterdir() if is_candidate(entry.name)), key=lambda p: p.name)
+    files = []
+    for entry in folder.iterdir():
+        if not is_candidate(entry.name):
+            continue
+        if is_safe_name(entry.name):
+            files.append(entry)
+        elif entry.name not in _told:
+            _told.add(entry.name)
+            log.warning("%s", skipped_line(entry.name))
+    return sorted(files, key=lambda p: p.name)
 
 
 def settling(paths: Iterable[Path], settle_seconds: float, now: float | None = None, complete: Mapping[str, str] | None = None) -> set[str]:

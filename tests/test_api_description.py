@@ -137,6 +137,26 @@ REFUSED = {
         f"{HEADER}\na\u202eb,3,400,900\n",
         "request body: column 'corporation' holds a control character in line 2",
     ),
+    "an id of a zero-width space": (
+        f"{HEADER}\n\u200b,3,400,900\n",
+        "request body: column 'corporation' holds a control character in line 2",
+    ),
+    "an id holding a zero-width joiner": (
+        f"{HEADER}\na\u200db,3,400,900\n",
+        "request body: column 'corporation' holds a control character in line 2",
+    ),
+    "an id starting with a byte-order mark": (
+        f"{HEADER}\n\ufeffab,3,400,900\n",
+        "request body: column 'corporation' holds a control character in line 2",
+    ),
+    "an id holding a soft hyphen": (
+        f"{HEADER}\na\xadb,3,400,900\n",
+        "request body: column 'corporation' holds a control character in line 2",
+    ),
+    "an id holding a tag character": (
+        f"{HEADER}\nab\U000e0041,3,400,900\n",
+        "request body: column 'corporation' holds a control character in line 2",
+    ),
     "an id too long": (f"{HEADER}\n{'a' * 201},3,400,900\n", "request body: column 'corporation' is longer than 200 characters"),
     "an id of a next-line character": (f"{HEADER}\na,3,400,900\n\x85,3,400,900\n", "request body: column 'corporation' is empty in line 3"),
 }

@@ -14,13 +14,14 @@ import csv
 import http.client
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
 import tempfile
 from html import unescape
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pandas as pd
 import pytest
@@ -33,7 +34,7 @@ from drs.errors import ConfigError, DataError
 from drs.schema import Schema, checked_frame, fast_frame, frame_from_text
 from drs.settings import Config, load_config
 from drs.web import create_app
-from tests.conftest import HEADER, make_project, stage_pass, tree_state, write_config
+from tests.conftest import HEADER, make_project, run_script, stage_pass, tree_state, write_config
 from tools.procs import gunicorn_server
 
 FORMULAS = [
@@ -307,6 +308,28 @@ ID_REJECTED = {
         "column 'corporation' holds a control character in line 2 ('abc\\u2028def'): " + PLAIN,
     ),
     "id_empty_after_strip.csv": (HEADER + "abcd,1,2,3,0\n  ,1,2,3,0\n", "column 'corporation' is empty in line 3"),
+    # invisible format characters: an id that looks empty, or looks like another
+    "id_zero_width_space_alone.csv": (
+        HEADER + "abcd,1,2,3,0\n\u200b,1,2,3,0\n",
+        "column 'corporation' holds a control character in line 3 ('\\u200b'): " + PLAIN,
+    ),
+    "id_zero_width_space_inside.csv": (
+        HEADER + "a\u200bb,1,2,3,0\n",
+        "column 'corporation' holds a control character in line 2 ('a\\u200bb'): " + PLAIN,
+    ),
+    "id_byte_order_mark_first.csv": (
+        HEADER + "\ufeffab,1,2,3,0\n",
+        "column 'corporation' holds a control character in line 2 ('\\ufeffab'): " + PLAIN,
+    ),
+    "id_soft_hyphen.csv": (HEADER + "a\xadb,1,2,3,0\n", "column 'corporation' holds a control character in line 2 ('a\\xadb'): " + PLAIN),
+    "id_word_joiner.csv": (
+        HEADER + "a\u2060b,1,2,3,0\n",
+        "column 'corporation' holds a control character in line 2 ('a\\u2060b'): " + PLAIN,
+    ),
+    "id_tag_character.csv": (
+        HEADER + "ab\U000e0041,1,2,3,0\n",
+        "column 'corporation' holds a control character in line 2 ('ab\\U000e0041'): " + PLAIN,
+    ),
 }
 
 
@@ -352,7 +375,7 @@ def test_max_id_length_is_a_setting_checked_with_the_others(project: Path) -> No
     assert {r.name: r.reason for r in result.rejected} == {
         "long.csv": "column 'corporation' is longer than 8 characters (max_id_length) in line 3 ('abcdefghi')"
     }
-    for bad in (0, -1, "200", 2.5):
+    for bad in (0, -1, "200", 2.5, ids.LONGEST + 1, 10_000):
         write_config(project, "bad.json", max_id_length=bad)
         with pytest.raises(ConfigError, match="max_id_length"):
             load_config(project / "bad.json")
@@ -387,5 +410,78 @@ def test_the_api_refuses_a_bad_id_in_a_csv_body_or_json_records(hostile: Config)
     answer = client.post("/prediction", json={"records": [{**record, "corporation": "ok"}, {**record, "corporation": "x" * 201}]})
     assert answer.status_code == 400
     assert answer.get_json()["message"] == "record 2: 'corporation' is longer than 200 characters (max_id_length)"
+    for invisible in ("\u200b", "a\u200db", "\ufeffab", "\ud800", "x\udfff", "t\U000e007f"):  # lone surrogates: JSON can carry one
+        answer = client.post(
+            "/prediction", data=json.dumps({"records": [{**record, "corporation": invisible}]}), content_type="application/json"
+        )
+        assert answer.status_code == 400, invisible
+        assert answer.get_json()["message"] == "record 1: 'corporation' holds a control character: " + PLAIN
     answer = client.post("/prediction", json={"records": [{**record, "corporation": "=1+2 fine"}]})
     assert answer.status_code == 200 and answer.get_json()["predictions"][0]["corporation"] == "=1+2 fine"
+
+
+def test_json_records_take_an_id_by_the_readers_rule_stripped_and_never_empty(hostile: Config) -> None:
+    client = create_app(hostile).test_client()
+    record = {"lastmonth_activity": 1, "lastyear_activity": 2, "number_of_employees": 3}
+    for empty in ("", "   ", "\t\u3000"):
+        answer = client.post("/prediction", json={"records": [{**record, "corporation": "ok"}, {**record, "corporation": empty}]})
+        assert answer.status_code == 400, repr(empty)
+        assert answer.get_json()["message"] == "record 2: 'corporation' is empty"
+    answer = client.post("/prediction", json={"records": [{**record, "corporation": "  x \t"}, record, {**record, "corporation": None}]})
+    assert answer.status_code == 200, answer.get_json()
+    assert [p["corporation"] for p in answer.get_json()["predictions"]] == ["x", None, None]  # as the CSV path: "x"
+    csv_answer = client.post(
+        "/prediction", data="corporation,lastmonth_activity,lastyear_activity,number_of_employees\n  x \t,1,2,3\n", content_type="text/csv"
+    )
+    assert csv_answer.get_json()["predictions"][0]["corporation"] == "x"
+
+
+# ---- source file names from outside --------------------------------------------------------------------------------
+
+UNSAFE_NAMES = {  # the name as the file system holds it: how the log shows it
+    os.fsdecode(b"bad\xff.csv"): "'bad\\udcff.csv'",  # not valid UTF-8
+    "new\nline.csv": "'new\\nline.csv'",  # would write two lines into ingestedfiles.txt and forge log lines
+    "evil\u202evsc.csv": "'evil\\u202evsc.csv'",  # shows as 'evilcsv.csv'
+    "zero\u200bwidth.csv": "'zero\\u200bwidth.csv'",
+}
+SKIPPED = "skipping a file whose name cannot be shown safely: {} (rename it)"
+
+
+def test_a_source_file_name_that_cannot_be_shown_safely_is_skipped_once_named_and_the_rest_goes_in(deployed_practice: Config) -> None:
+    config = deployed_practice
+    for name in UNSAFE_NAMES:
+        (config.input_folder / name).write_text(HEADER + "unsafe,1,2,3,0\n", encoding="utf-8")
+    (config.input_folder / "fine.csv").write_text(HEADER + "fine,1,2,3,0\n", encoding="utf-8")
+    config.kept_sources_folder.mkdir(parents=True, exist_ok=True)
+    (config.kept_sources_folder / os.fsdecode(b"kept\xfe.csv")).write_text(HEADER + "kept,1,2,3,0\n", encoding="utf-8")
+    sources = tree_state(config.input_folder)
+    for script in ("ingestion.py", "fullprocess.py"):
+        done = run_script(script, "--config", str(config.config_file))
+        assert "Traceback" not in done.stderr and done.returncode == 0, (script, done.stderr[-2000:])
+        for shown in [*UNSAFE_NAMES.values(), "'kept\\udcfe.csv'"]:
+            assert done.stderr.count(SKIPPED.format(shown)) == 1, (script, shown, done.stderr[-2000:])
+    assert config.ingested_files_txt.read_text(encoding="utf-8").splitlines() == ["dataset1.csv", "dataset2.csv", "fine.csv"]
+    final = pd.read_csv(config.final_data_csv, keep_default_na=False)
+    assert "fine" in set(final["corporation"]) and not {"unsafe", "kept"} & set(final["corporation"])
+    assert tree_state(config.input_folder) == sources  # nothing renamed or removed
+
+
+def test_max_id_length_is_bounded_so_the_longest_link_an_id_makes_fits_gunicorns_request_line(hostile: Config, tmp_path: Path) -> None:
+    """gunicorn answers a request line over limit_request_line (4094 bytes) with 414: a client's link, and the sign-in
+    link a stranger is sent to from it (the path quoted again in next=), must fit for the longest id allowed."""
+    write_config(tmp_path, "long.json", max_id_length=ids.LONGEST + 1)
+    with pytest.raises(ConfigError, match=r"key 'max_id_length' must be a whole number from 1 to 200 \(.*4094"):
+        load_config(tmp_path / "long.json")
+    write_config(tmp_path, "longest.json", max_id_length=ids.LONGEST)
+    assert load_config(tmp_path / "longest.json").max_id_length == ids.LONGEST
+    root = tmp_path / "project"
+    shutil.copytree(hostile.config_file.parent, root, symlinks=True)
+    config = load_config(root / hostile.config_file.name)
+    users.add_user(config.users_file, "vera", "viewer", "a long enough password")
+    widest = "\U0001f600" * ids.LONGEST  # 4 bytes a character in UTF-8, 12 percent-encoded, 20 quoted again
+    link = f"/clients/{widest}"
+    first = create_app(config).test_client().get(link)
+    assert first.status_code == 302 and urlsplit(first.headers["Location"]).path == "/signin"
+    for target in (quote(link), first.headers["Location"]):  # the link as the page writes it (URL-quoted), then the redirect
+        line = f"GET {target} HTTP/1.1"
+        assert line.isascii() and len(line) <= 4094, (len(line), line[:80])

@@ -223,9 +223,10 @@ def records_to_matrix(records: Any, schema: Schema, max_records: int) -> Rows:
             if type(corp) is not int:
                 raise ApiError(400, f"record {i}: '{id_column}' must be a string, got {json_repr(corp)}")
             corp = str(corp)
-        wrong = id_rule.problem(corp.strip(), schema.max_id_length) if corp is not None else None
-        if wrong:
-            raise ApiError(400, f"record {i}: '{id_column}' {wrong}")
+        if corp is not None:  # null or left out: no id
+            corp, wrong = id_rule.checked(corp, schema.max_id_length)  # the readers' rule: stripped, not empty, plain
+            if wrong:
+                raise ApiError(400, f"record {i}: '{id_column}' {wrong}")
         ids.append(corp)
     if not {type(v) for row in rows for v in row} <= {int, float}:  # strings, booleans, null, ...
         rows = [[_number(v, i, c) for v, c in zip(row, features, strict=True)] for i, row in enumerate(rows, start=1)]
