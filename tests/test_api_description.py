@@ -153,13 +153,27 @@ REFUSED = {
         f"{HEADER}\na\xadb,3,400,900\n",
         "request body: column 'corporation' holds a control character in line 2",
     ),
+    "an id too long": (f"{HEADER}\n{'a' * 201},3,400,900\n", "request body: column 'corporation' is longer than 200 characters"),
+    "an id of a next-line character": (f"{HEADER}\na,3,400,900\n\x85,3,400,900\n", "request body: column 'corporation' is empty in line 3"),
+}
+
+
+# refused too, though the pattern cannot say it: ECMA-262 regular expressions (without the u flag, as OpenAPI's are read)
+# cannot name characters beyond U+FFFF, and the description's words name them instead
+REFUSED_BEYOND_THE_PATTERN = {
     "an id holding a tag character": (
         f"{HEADER}\nab\U000e0041,3,400,900\n",
         "request body: column 'corporation' holds a control character in line 2",
     ),
-    "an id too long": (f"{HEADER}\n{'a' * 201},3,400,900\n", "request body: column 'corporation' is longer than 200 characters"),
-    "an id of a next-line character": (f"{HEADER}\na,3,400,900\n\x85,3,400,900\n", "request body: column 'corporation' is empty in line 3"),
 }
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED_BEYOND_THE_PATTERN))
+def test_a_csv_body_refused_beyond_the_pattern_is_named_in_the_description(client, spec: dict[str, Any], name: str) -> None:
+    body, message = REFUSED_BEYOND_THE_PATTERN[name]
+    assert "U+E0000" in spec["paths"]["/prediction"]["post"]["requestBody"]["content"]["text/csv"]["schema"]["description"]
+    answer = client.post("/prediction", data=body.encode(), content_type="text/csv")
+    assert answer.status_code == 400 and answer.get_json()["message"].startswith(message), answer.get_json()
 
 
 @pytest.mark.parametrize("name", sorted(ACCEPTED))
