@@ -252,6 +252,6 @@ def test_a_helper_that_fails_fails_the_refresh_with_its_reason(deployed_practice
     config = deployed_practice
     monkeypatch.setattr(reporting, "PARALLEL_ROWS", 0)
     (config.output_model_folder / layout.CLIENT_ROWS).mkdir()  # a folder where the store goes: it cannot be replaced
-    with pytest.raises(StageError, match=r"the helper writing the store failed \(1\): .*clientrows\.sqlite"):
+    with pytest.raises(StageError, match=r"the helper writing the stores failed: WriteError: cannot write .*clientrows\.sqlite"):
         refresh(config, "reporting")
     assert not config.model_output(layout.RISK_META).exists()  # nothing names a ranking whose stores are not written
