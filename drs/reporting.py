@@ -191,30 +191,29 @@ PARALLEL_ROWS = 200_000  # from this many ingested rows, the stores are written 
 
 
 class Stores:
-    """Writes the two stores (drs/riskstore.py): by helper processes (`python -m drs.riskstore`) on the machine's
+    """Writes the two stores (drs/riskstore.py): by a helper process (`python -m drs.riskstore`) on the machine's
     other core when the data is large (their SQLite inserts were half of a refresh at a million clients, in one
     thread), else here and now. clientrows.sqlite starts at once (it needs only the ingestion); `ranking` adds
-    risklist.sqlite; `finish` waits for both and raises what failed; leaving the block stops what is still running."""
+    risklist.sqlite; `finish` waits for both and raises what failed; leaving the block ends the helper."""
 
     def __init__(self, config: Config, schema: Schema):
         self.config, self.schema = config, schema
         files = source_files(config)
-        self.parallel = sum(f.rows for f in files) >= PARALLEL_ROWS
-        self.spare = riskstore.Helper() if self.parallel else None  # for risklist.sqlite: its imports done meanwhile
-        self.pending: list[tuple[str, riskstore.Helper | dict[str, Any]]] = []
+        self.helper = riskstore.Helper() if sum(f.rows for f in files) >= PARALLEL_ROWS else None
+        self.pending: list[tuple[str, dict[str, Any] | None]] = []  # None: the helper's answer, still to read
         self._start(layout.CLIENT_ROWS, {"files": [riskstore.file_task(f) for f in files]})
 
     def _start(self, name: str, task: dict[str, Any]) -> None:
         task = {**task, "path": str(self.config.model_output(name)), "schema": dataclasses.asdict(self.schema)}
-        if not self.parallel:
+        if self.helper is None:
             self.pending.append((name, riskstore.run_task(task)))
             return
-        helper, self.spare = (self.spare, None) if name == layout.RISK_STORE and self.spare else (riskstore.Helper(), self.spare)
-        self.pending.append((name, helper.send(task)))
+        self.helper.send(task)
+        self.pending.append((name, None))
 
     def ranking(self, ranked: pl.DataFrame) -> None:
         counts = {"active_clients": ranked.height, "above_half": risk.above(ranked), "threshold": risk.THRESHOLD}
-        if not self.parallel:
+        if self.helper is None:
             self._start(layout.RISK_STORE, {"ranked": ranked, "counts": counts})
             return
         frame = self.config.model_output(f"{layout.TMP_PREFIX}ranked.arrow")  # removed by the helper, or by the next run
@@ -223,17 +222,20 @@ class Stores:
 
     def finish(self) -> None:
         """Wait until both stores are written (before risklist.json names them); raise what failed."""
-        for name, work in self.pending:
-            self.tell(name, work.result() if isinstance(work, riskstore.Helper) else work)
+        for name, facts in self.pending:
+            self.tell(name, facts if facts is not None else self._answer())
         self.pending = []
+
+    def _answer(self) -> dict[str, Any]:
+        assert self.helper is not None
+        return self.helper.result()
 
     def __enter__(self) -> Stores:
         return self
 
     def __exit__(self, *failed: object) -> None:
-        for work in [w for _, w in self.pending] + ([self.spare] if self.spare else []):  # after a failure: stopped
-            if isinstance(work, riskstore.Helper):
-                work.stop()  # (a helper stopped while writing removes its temporary file)
+        if self.helper is not None:  # after a failure, one still writing is stopped (it removes its temporary file)
+            self.helper.stop()
 
     def tell(self, name: str, facts: dict[str, Any]) -> None:
         path = self.config.model_output(name)

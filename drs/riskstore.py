@@ -203,8 +203,8 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
 
 
 class Helper:
-    """One task run by `python -m drs.riskstore` in a process of its own (a second core for the SQLite inserts).
-    Started before its task is known, so that its imports are done by the time it is `send`."""
+    """`python -m drs.riskstore`: a process of its own (a second core for the SQLite inserts) that runs the tasks it
+    is sent, one after the other. Started before its first task, so that its imports are done meanwhile."""
 
     def __init__(self) -> None:
         import drs
@@ -220,46 +220,58 @@ class Helper:
             text=True,
         )
 
-    def send(self, task: dict[str, Any]) -> Helper:
-        """Give it its task (small: the files' names, or the path of the ranked frame)."""
+    def send(self, task: dict[str, Any]) -> None:
+        """One more task (small: the files' names, or the path of the ranked frame), run after those sent before."""
         assert self.proc.stdin is not None
         try:
-            self.proc.stdin.write(json.dumps(task))
-            self.proc.stdin.close()
-        except BrokenPipeError:  # it died before its task: `result` says why
+            self.proc.stdin.write(json.dumps(task) + "\n")
+            self.proc.stdin.flush()
+        except BrokenPipeError:  # it died: `result` says why
             pass
-        self.proc.stdin = None  # sent: `communicate` only reads
-        return self
 
     def result(self) -> dict[str, Any]:
-        """The task's facts; StoreError with the helper's last line when it failed."""
-        out, err = self.proc.communicate()
-        if self.proc.returncode != 0:
-            lines = [line for line in err.splitlines() if line.strip()]
-            raise StoreError(f"the helper writing the store failed ({self.proc.returncode}): {lines[-1] if lines else 'no message'}")
-        found: dict[str, Any] = json.loads(out)
-        return found
+        """The facts of the oldest task not yet answered; StoreError with its reason when it failed."""
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            self.proc.wait()
+            said = [t for t in (self.proc.stderr.read() if self.proc.stderr else "").splitlines() if t.strip()]
+            raise StoreError(f"the helper writing the stores stopped ({self.proc.returncode}): {said[-1] if said else 'no message'}")
+        answer: dict[str, Any] = json.loads(line)
+        if "error" in answer:
+            raise StoreError(f"the helper writing the stores failed: {answer['error']}")
+        facts: dict[str, Any] = answer["facts"]
+        return facts
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
+        """End it: at once when it has no task left, else stopped (SIGTERM: a store half written is removed)."""
+        if self.proc.stdin is not None and not self.proc.stdin.closed:
+            with contextlib.suppress(BrokenPipeError):
+                self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
             self.proc.terminate()
             self.proc.wait()
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
 
 
 def main() -> int:
-    """The helper: a task (JSON) on stdin, its facts (JSON) on stdout; a failure is one line on stderr, exit status 1.
-    Stopped (SIGTERM), it removes its temporary file."""
+    """The helper: tasks (one JSON object a line) on stdin, each answered by a line on stdout, {"facts": ...} or
+    {"error": "..."}; it ends at the end of its input. Stopped (SIGTERM), it removes its temporary file."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
-    import polars  # noqa: F401  (before the task arrives: the parent meanwhile ranks)
+    import polars  # noqa: F401  (before the first task arrives: the parent meanwhile ranks)
 
     from drs import schema  # noqa: F401
 
-    try:
-        facts = run_task(json.loads(sys.stdin.read()))
-    except Exception as exc:  # the parent reports it: one line, the cause
-        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
-    print(json.dumps(facts))
+    for line in sys.stdin:
+        try:
+            answer: dict[str, Any] = {"facts": run_task(json.loads(line))}
+        except Exception as exc:  # the parent reports it: one line, the cause
+            answer = {"error": f"{type(exc).__name__}: {exc}"}
+        print(json.dumps(answer), flush=True)
     return 0
 
 

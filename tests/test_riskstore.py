@@ -230,8 +230,8 @@ def test_a_store_of_another_version_is_refused_with_what_to_run(tmp_path: Path) 
         raise AssertionError("a store of another version was read")
 
 
-def test_helper_processes_write_the_same_stores(deployed_practice: Config, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Large data: the stores are written by `python -m drs.riskstore` processes while the rest of the ranking goes on."""
+def test_the_helper_process_writes_the_same_stores(deployed_practice: Config, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large data: the stores are written by a `python -m drs.riskstore` process while the rest of the ranking goes on."""
     config = deployed_practice
     refresh(config, "reporting")
     here = store_rows(config)
@@ -252,6 +252,6 @@ def test_a_helper_that_fails_fails_the_refresh_with_its_reason(deployed_practice
     config = deployed_practice
     monkeypatch.setattr(reporting, "PARALLEL_ROWS", 0)
     (config.output_model_folder / layout.CLIENT_ROWS).mkdir()  # a folder where the store goes: it cannot be replaced
-    with pytest.raises(StageError, match=r"the helper writing the store failed \(1\): .*clientrows\.sqlite"):
+    with pytest.raises(StageError, match=r"the helper writing the stores failed: WriteError: cannot write .*clientrows\.sqlite"):
         refresh(config, "reporting")
     assert not config.model_output(layout.RISK_META).exists()  # nothing names a ranking whose stores are not written
