@@ -127,7 +127,7 @@ def test_shipped_story_under_the_default_config_records_every_decision(deployed_
     assert (event["actor"], event["action"], event["target"]) == ("fullprocess", "deployed", "v0002")
     assert d["drift"]["test"] == "raw" and d["drift"]["fallback"] is None and d["drift"]["drift"] is True
     assert d["drift"]["new_data_f1"] == pytest.approx(0.484434, abs=1e-6) and d["drift"]["new_rows"] == 10000
-    assert d["new_data"] == {"files": SOURCED_FILES, "rows": 10000, "rows_already_trained_on": 0}
+    assert d["new_data"] == {"files": SOURCED_FILES, "rows": 10000, "rows_already_trained_on": 0, "waiting_files": []}
     table = {r["feature"]: r for r in d["data_drift"]["features"]}
     assert set(table) == set(config.features) and all(r["reference_rows"] == 520 for r in table.values())
     assert table["lastyear_activity"]["ks_drift"] is True and table["lastyear_activity"]["psi_drift"] is False
@@ -177,7 +177,7 @@ def test_rows_the_deployed_model_was_trained_on_are_not_new_data(deployed_practi
     pd.concat([known, fresh]).to_csv(practice.input_folder / "dataset3.csv", index=False)
     assert pipeline.run(practice) == 0
     d = history.runs(practice.history_db)[-1]["details"]
-    assert d["new_data"] == {"files": ["dataset3.csv"], "rows": 100, "rows_already_trained_on": 50}
+    assert d["new_data"] == {"files": ["dataset3.csv"], "rows": 100, "rows_already_trained_on": 50, "waiting_files": []}
     assert d["drift"]["new_rows"] == 100 and all(r["new_rows"] == 100 for r in d["data_drift"]["features"])
 
 
