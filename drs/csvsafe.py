@@ -9,8 +9,8 @@ The rule, the one place for it (docs/security.md):
 - reading: exactly one leading `'` is taken off a text cell, and every original value comes back as it was.
 
 Only text columns (the id, the top reason): numbers (`-0.05`, a rank change of `-3`) stay numbers, and the header
-holds the configured column names. `write_frame` is the writer of every CSV the system writes for people
-(risklist.csv, served as GET /risklist.csv), `read_frame` and `restored` its readers' half.
+holds the configured column names. `write_polars` is the writer of every CSV the system writes for people
+(risklist.csv, served as GET /risklist.csv) is `write_polars`; `read_frame` and `restored` are its readers' half.
 The pipeline's own data (finaldata.csv, trainingdata.csv, the database's batches) stays as the sources said it:
 see docs/security.md for why.
 """
@@ -52,22 +52,6 @@ def _mapped(frame: pd.DataFrame, columns: Iterable[str], how: Any) -> pd.DataFra
     return frame.assign(**changed) if changed else frame
 
 
-def neutralised_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """`frame` with every text cell neutralised; numbers and missing values as they are."""
-    return _mapped(frame, text_columns(frame), neutralised)
-
-
-def restored_frame(frame: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
-    """`frame` (as read from a file `write_frame` wrote) with the text `columns` restored; pure."""
-    return _mapped(frame, columns, restored)
-
-
-def write_frame(frame: pd.DataFrame, path: Path) -> None:
-    """Write `frame` as CSV for people, atomically: a header, no index, `\\n` line ends, text cells neutralised."""
-    with atomic_output(path) as tmp:
-        neutralised_frame(frame).to_csv(tmp, index=False, lineterminator="\n")
-
-
 def neutralised_polars(frame: pl.DataFrame) -> pl.DataFrame:
     """A polars `frame` with every text cell neutralised, in one vectorised pass per text column (a million ids in
     about 0.1 s); numbers and missing values as they are. The same rule as `neutralised`."""
@@ -79,14 +63,14 @@ def neutralised_polars(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def write_polars(frame: pl.DataFrame, path: Path) -> None:
-    """Write a polars `frame` as CSV for people, atomically, like `write_frame`: a header, `\\n` line ends, text cells
+    """Write a polars `frame` as CSV for people, atomically: a header, `\\n` line ends, text cells
     neutralised, a missing value an empty cell."""
     with atomic_output(path) as tmp:
         neutralised_polars(frame).write_csv(tmp, line_terminator="\n")
 
 
 def read_frame(path: Path, dtype: Mapping[str, Any] | None = None) -> pd.DataFrame:
-    """A CSV `write_frame` wrote, as written: only an empty cell is missing (a corporation "NA" stays a name), and every
+    """A CSV `write_polars` wrote, as written: only an empty cell is missing (a corporation "NA" stays a name), and every
     text column (read as text: give the id and reason columns the dtype "str") restored to its original values."""
     frame = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype=dict(dtype or {}))
-    return restored_frame(frame, text_columns(frame))
+    return _mapped(frame, text_columns(frame), restored)

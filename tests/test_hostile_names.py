@@ -24,6 +24,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pandas as pd
+import polars as pl
 import pytest
 import requests
 from markupsafe import escape
@@ -101,16 +102,16 @@ def test_a_text_cell_a_spreadsheet_would_run_gets_a_quote_and_the_reader_takes_e
 
 
 def test_the_writer_neutralises_text_columns_only_and_the_reader_restores_them(tmp_path: Path) -> None:
-    frame = pd.DataFrame(
+    frame = pl.DataFrame(
         {
-            "corporation": pd.Series([*FORMULAS, "'q", "plain"], dtype="str"),
-            "move": pd.Series([-0.05, 0.5, -1.0, 0.0, 2.0, -3.25, None], dtype="Float64"),
-            "rank_change": pd.Series([-2, 3, -1, 0, 1, -7, None], dtype="Int64"),
+            "corporation": pl.Series([*FORMULAS, "'q", "plain"], dtype=pl.String),
+            "move": pl.Series([-0.05, 0.5, -1.0, 0.0, 2.0, -3.25, None], dtype=pl.Float64),
+            "rank_change": pl.Series([-2, 3, -1, 0, 1, -7, None], dtype=pl.Int64),
             "top_reason": ["=reason", "", "-x", "fine", "@y", "+z", "'w"],
         }
     )
     path = tmp_path / "out.csv"
-    csvsafe.write_frame(frame, path)
+    csvsafe.write_polars(frame, path)  # the writer risklist.csv is written with
     header, *rows = cells(path.read_text(encoding="utf-8"))
     assert header == ["corporation", "move", "rank_change", "top_reason"]  # the configured names, as they are
     assert [r[0] for r in rows] == [*("'" + f for f in FORMULAS), "''q", "plain"]
@@ -118,8 +119,8 @@ def test_the_writer_neutralises_text_columns_only_and_the_reader_restores_them(t
     assert [r[2] for r in rows] == ["-2", "3", "-1", "0", "1", "-7", ""]
     assert [r[3] for r in rows] == ["'=reason", "", "'-x", "fine", "'@y", "'+z", "''w"]
     back = csvsafe.read_frame(path, {"corporation": "str", "top_reason": "str", "rank_change": "Int64", "move": "Float64"})
-    assert back["corporation"].tolist() == frame["corporation"].tolist()
-    assert back["top_reason"].fillna("").tolist() == frame["top_reason"].tolist()
+    assert back["corporation"].tolist() == frame["corporation"].to_list()
+    assert back["top_reason"].fillna("").tolist() == frame["top_reason"].to_list()
     assert back["move"].tolist()[:6] == [-0.05, 0.5, -1.0, 0.0, 2.0, -3.25]
     assert back["rank_change"].tolist()[:6] == [-2, 3, -1, 0, 1, -7]
 
