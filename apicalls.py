@@ -1,7 +1,7 @@
 """API calls: call every endpoint of the running API and keep what it answered.
 
 Writes apireturns.txt (readable) and apireturns.json (machine-readable) to
-`output_model_path` when every call got a 2xx JSON answer; see drs/apicalls.py.
+`output_model_path` when every call got a 2xx JSON answer; see drs/web/apicalls.py.
 The API's address comes from the config (`api_url`) unless `--url` is given.
 The token is DRS_TOKEN, else the pipeline's own (docs/security.md). Exits 1 when
 any call failed, with one line per failed call; the two files are then left as
@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import argparse
 
-from drs import apicalls
-from drs.cli import EXIT_FAILURE, run_main
-from drs.settings import Config
+from drs.core.cli import EXIT_FAILURE, run_main
+from drs.core.settings import Config
+from drs.web import apicalls
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:

@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from drs.web import create_app
+from drs.web.app import create_app
 
 __all__ = ["create_app", "main"]  # and `app`, made on first use (not by `import *`)
 HERE = Path(__file__).resolve().parent

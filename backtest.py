@@ -7,7 +7,7 @@ each batch's labels come K batches later, and N of its clients, drawn at random 
 Per batch: the deployed version, the label-free estimate of its F1, the labelled sample's F1 and interval, the
 alarm, the realized F1 once the labels are in, and what the full process decided on them (drift, retraining,
 gate), run for real on the scratch copy. Prints a table; writes backtest.json and backtest.png to the models
-folder (--out). The logic is drs/backtest.py; docs/drift.md reads the result.
+folder (--out). The logic is drs/pipeline/backtest.py; docs/drift.md reads the result.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from drs.backtest import Options, plot, replay, table
-from drs.cli import run_main
-from drs.fileio import atomic_write_json
-from drs.settings import Config, load_config
+from drs.core.cli import run_main
+from drs.core.fileio import atomic_write_json
+from drs.core.settings import Config, load_config
+from drs.pipeline.backtest import Options, plot, replay, table
 
 
 def arguments(parser: argparse.ArgumentParser) -> None:

@@ -7,7 +7,7 @@
     python deployment.py --rollback [VERSION]   make an earlier version current
 
 Each deployment is a new immutable version folder under `prod_deployment_path`;
-`current` is switched to it in one rename (see drs/deploy.py, drs/production.py). Deploying and
+`current` is switched to it in one rename (see drs/pipeline/deploy.py, drs/production/versions.py). Deploying and
 rolling back wait for a full-process run in progress (the run lock; --wait-seconds S, 0 refuses at once).
 The course's store_model_into_pickle() deploys as `python deployment.py` does (drs/course.py).
 """
@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import argparse
 
-from drs.cli import run_main
+from drs.core.cli import run_main
+from drs.core.errors import StageError
+from drs.core.settings import Config
 from drs.course import store_model_into_pickle
-from drs.deploy import current_label, deploy_or_roll_back, format_versions
-from drs.errors import StageError
-from drs.settings import Config
+from drs.pipeline.deploy import current_label, deploy_or_roll_back, format_versions
 
 __all__ = ["main", "store_model_into_pickle"]
 

@@ -1,7 +1,7 @@
 """Diagnostics: predictions, summary statistics, missing data, stage timings, dependencies.
 
 Computes them all with the deployed model and writes `output_model_path/diagnostics.json`,
-which the API serves (see drs/diagnostics.py; newest package versions: drs/packages.py).
+which the API serves (see drs/reports/diagnostics.py; newest package versions: drs/reports/packages.py).
 
     python diagnostics.py [--config FILE] [-v]
 
@@ -12,9 +12,9 @@ dataframe_summary(), missing_data(), execution_time(), outdated_packages_list().
 
 from __future__ import annotations
 
-from drs.cli import run_stage
+from drs.core.cli import run_stage
 from drs.course import dataframe_summary, execution_time, missing_data, model_predictions, outdated_packages_list
-from drs.diagnostics import run
+from drs.reports.diagnostics import run
 
 __all__ = ["dataframe_summary", "execution_time", "main", "missing_data", "model_predictions", "outdated_packages_list"]
 

@@ -1,7 +1,7 @@
 """Full process: the job cron runs every 10 minutes (cronjob.txt).
 
 Notices new data, checks drift, retrains, gates, redeploys and reports; the
-steps are drs/pipeline.py's. A tick with nothing new ends in milliseconds.
+steps are drs/pipeline/run.py's. A tick with nothing new ends in milliseconds.
 Alerts go to the config's `notify` targets (docs/alerts.md).
 
     python fullprocess.py [--config FILE] [--force-deploy] [--api-url URL] [--settle-seconds S] [-v]
@@ -13,10 +13,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from drs.cli import add_settle_argument, run_main, with_settle
-from drs.notify import send_test
-from drs.pipeline import run
-from drs.settings import Config
+from drs.alerts.notify import send_test
+from drs.core.cli import add_settle_argument, run_main, with_settle
+from drs.core.settings import Config
+from drs.pipeline.run import run
 
 
 def arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,7 +39,7 @@ def body(config: Config, args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_main(__doc__, body, argv, arguments, writes=False)  # drs/pipeline.py takes the lock, to record `skipped: locked`
+    return run_main(__doc__, body, argv, arguments, writes=False)  # drs/pipeline/run.py takes the lock, to record `skipped: locked`
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 Loopback only unless BIND is set; no control socket (gunicorn 27 would create
 one under ~/.gunicorn), so serving writes nothing outside the project. The
 workers share their metrics (GET /metrics) through files in the project's
-`output_folder_path/prometheus/server-<master pid>`, one per server (drs/multiproc.py).
+`output_folder_path/prometheus/server-<master pid>`, one per server (drs/web/multiproc.py).
 
 Workers are gevent's (gunicorn's `gevent` class): one greenlet per connection, so idle and slow
 clients cost a few kilobytes each, not a worker, up to WORKER_CONNECTIONS per worker; a request head
@@ -14,9 +14,9 @@ else the connection is closed. Measured in bench/slow_clients.py; docs/security.
 import os
 import sys
 
-from drs import answers, multiproc, serving
-from drs.errors import ConfigError
-from drs.settings import load_config
+from drs.core.errors import ConfigError
+from drs.core.settings import load_config
+from drs.web import answers, multiproc, serving
 
 bind = os.environ.get("BIND", f"127.0.0.1:{os.environ.get('PORT', '8000')}")
 workers = int(os.environ.get("WORKERS", "2"))
@@ -30,7 +30,7 @@ control_socket_disable = True
 # the workers' heartbeat files (unlinked at once) in memory rather than the system's temp folder
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 accesslog = os.environ.get("ACCESS_LOG") or None
-logger_class = "drs.accesslog.RedactingLogger"  # no token, password or cookie in the access log
+logger_class = "drs.web.accesslog.RedactingLogger"  # no token, password or cookie in the access log
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info")
 # The longest request line (method, URL, HTTP version) served, gunicorn's default said here: over it a JSON 414 (docs/api.md).
@@ -38,7 +38,7 @@ limit_request_line = 4094
 
 
 def on_starting(server):
-    """In the master, before any worker: never open on the network by mistake (drs/serving.py; the workers check
+    """In the master, before any worker: never open on the network by mistake (drs/web/serving.py; the workers check
     again through DRS_BIND); prometheus-client reads PROMETHEUS_MULTIPROC_DIR when a worker first imports it."""
     binds = list(server.cfg.bind)
     os.environ[serving.BIND_ENV] = ",".join(binds)
@@ -63,5 +63,5 @@ def child_exit(server, worker):
 
 
 def post_worker_init(worker):
-    """In each worker, before it serves: gunicorn's own error answers (414, 431, 400) in JSON, like the app's (drs/answers.py)."""
+    """In each worker, before it serves: gunicorn's own error answers (414, 431, 400) in JSON, like the app's (drs/web/answers.py)."""
     answers.answer_gunicorn_errors_in_json(worker.cfg.limit_request_line)

@@ -1,11 +1,11 @@
 """Ingestion: collect every CSV in the input folder, check it, de-duplicate, write the training set.
 
 Writes finaldata.csv, ingestedfiles.txt and ingestionrecord.json to `output_folder_path`
-(see drs/ingest.py). A file that fails its checks is named in the log and skipped; a file
+(see drs/data/ingest.py). A file that fails its checks is named in the log and skipped; a file
 modified less than settle_seconds ago is left for a later run; source files are only ever read.
 
 With --from-database: only fetch the source database's new rows into the input folder as one
-CSV (drs/dbsource.py), as each cron tick does first; --dry-run says how many rows would land.
+CSV (drs/data/dbsource.py), as each cron tick does first; --dry-run says how many rows would land.
 
     python ingestion.py [--config FILE] [--settle-seconds S] [--from-database [--dry-run]] [--wait-seconds S] [-v]
 
@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import argparse
 
-from drs.cli import add_settle_argument, run_main, with_settle
+from drs.core.cli import add_settle_argument, run_main, with_settle
+from drs.core.errors import StageError
+from drs.core.settings import Config
 from drs.course import ingest_by_hand, merge_multiple_dataframe
-from drs.dbsource import fetch_by_hand
-from drs.errors import StageError
-from drs.settings import Config
+from drs.data.dbsource import fetch_by_hand
 
 __all__ = ["main", "merge_multiple_dataframe"]
 

@@ -1,7 +1,7 @@
 """Reporting: the confusion matrix, the ranked list of clients at risk, trends, and the PDF report.
 
 Writes confusionmatrix.png, risklist.csv, riskdistribution.png, trends.png and report.pdf
-to `output_model_path`, all with the deployed model (see drs/reporting.py). Every full-process
+to `output_model_path`, all with the deployed model (see drs/reports/reporting.py). Every full-process
 run that deploys does the same; `--input CSV` ranks the clients of that file (exited column
 optional) instead of the latest ingested data.
 
@@ -15,10 +15,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from drs.cli import run_main
+from drs.core.cli import run_main
+from drs.core.settings import Config
 from drs.course import confusion_matrix as score_model
-from drs.reporting import run
-from drs.settings import Config
+from drs.reports.reporting import run
 
 __all__ = ["main", "score_model"]
 

@@ -1,7 +1,7 @@
 """Scoring: F1 of the trained model on the test data.
 
 Writes `output_model_path/latestscore.txt` (the bare F1, as the course has it) and
-`latestscore.json` (see drs/scoring.py).
+`latestscore.json` (see drs/model/scoring.py).
 
     python scoring.py [--config FILE] [-v]
 
@@ -10,9 +10,9 @@ The course's score_model() does the same from Python and returns the F1 (drs/cou
 
 from __future__ import annotations
 
-from drs.cli import run_stage
+from drs.core.cli import run_stage
 from drs.course import score_model
-from drs.scoring import score
+from drs.model.scoring import score
 
 __all__ = ["main", "score_model"]
 

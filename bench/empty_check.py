@@ -2,7 +2,7 @@
 
 Measured in one interleaved loop (median of --runs each): `python -c pass`; `python -c` reading the config
 and listing the input folder; `fullprocess.py` with nothing new (shipped data, v0002 deployed), as cron runs
-it (drs/pipeline.py, steps 1-2: no pandas, numpy, scipy, scikit-learn, polars or matplotlib);
+it (drs/pipeline/run.py, steps 1-2: no pandas, numpy, scipy, scikit-learn, polars or matplotlib);
 `python -c "import pandas, sklearn"`. Every command runs once before the loop, with bytecode caching on
 as under cron (bench/common.run_measured), so no measured run pays for compiling the project's modules.
 Usage: python bench/empty_check.py [--runs 20]

@@ -3,7 +3,7 @@
 Measured in one interleaved loop (median of --runs each), on the shipped data with v0002 deployed:
 `fullprocess.py` with no database (the empty-folder tick); with a SQLite database whose rows all landed
 already (an empty poll); and, given --postgres-url, with a PostgreSQL database likewise. Also the poll alone
-in-process (drs.dbsource.fetch, time.perf_counter), which leaves out the interpreter's start-up.
+in-process (drs.data.dbsource.fetch, time.perf_counter), which leaves out the interpreter's start-up.
 Usage: python bench/empty_poll.py [--runs 20] [--postgres-url postgresql+psycopg://user@127.0.0.1:port/db]
 """
 
@@ -20,8 +20,8 @@ from pathlib import Path
 from common import PY, ROOT, load, median, report, run_measured
 from empty_check import deployed_project
 
-from drs import dbsource
-from drs.settings import load_config
+from drs.core.settings import load_config
+from drs.data import dbsource
 
 ROWS = [(f"p{n:03d}", n, 10 * n, n % 30 + 1, n % 2, f"2026-01-01 00:00:{n:02d}") for n in range(1, 21)]
 TABLE = "CREATE TABLE clients (corporation TEXT, lastmonth_activity INTEGER, lastyear_activity INTEGER, number_of_employees INTEGER, exited INTEGER, updated_at {})"

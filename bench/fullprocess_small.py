@@ -18,7 +18,7 @@ from pathlib import Path
 
 from common import OUTPUTS, PY, ROOT, copy_outputs, load, median, report, run_measured, shipped_project
 
-from drs import history
+from drs.history import runs as history
 from tools.procs import gunicorn_server  # the tests' real gunicorn on a free loopback port
 
 STAGES = ("check", "ingestion", "drift", "training", "scoring", "deployment", "diagnostics", "reporting", "apicalls")

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from common import PY, ROOT, copy_outputs, load, median, report, run_measured, shipped_project
 
-from drs import history
+from drs.history import runs as history
 from tools.generate_data import CHANGED_WORLD, clients, unique_ids
 
 TICKS = 2 * 52_560  # two years of a run every 10 minutes

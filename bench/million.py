@@ -218,7 +218,7 @@ def said(result: dict[str, Any], first_byte: bool = False) -> str:
 def measure(config: Path, code: Path, snapshot: Path, runs: int, timeout: float, label: str, name: str) -> dict[str, Any]:
     """The full process `runs` times (outputs restored, then a fresh server, before each: the server's metric files live
     in the output folder), then every view's first request per worker after the last one."""
-    from drs import history
+    from drs.history import runs as history
 
     root = config.parent
     walls, peaks, cpus, stages = [], [], [], {s: [] for s in STAGES}

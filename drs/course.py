@@ -2,7 +2,7 @@
 
 Each one takes no arguments, as in the course: it reads the config when called (DRS_CONFIG, else config.json
 beside the scripts, as the app does), does what the course's script did through the library, and returns what
-course solutions return. One that writes takes the run lock as the scripts do (drs/cli.py: waiting up to
+course solutions return. One that writes takes the run lock as the scripts do (drs/core/cli.py: waiting up to
 LOCK_WAIT_SECONDS for a run in progress, then LockBusy), or runs within it when this process holds it already
 (called from inside a locked script): flock is not reentrant. The pipeline never calls these: they are an outer edge.
 Imports are inside the functions, so importing a script stays cheap.
@@ -17,15 +17,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from drs.cli import LOCK_WAIT_SECONDS
-from drs.fileio import LockBusy, describe_holder, run_lock
-from drs.settings import Config, load_config
+from drs.core.cli import LOCK_WAIT_SECONDS
+from drs.core.fileio import LockBusy, describe_holder, run_lock
+from drs.core.settings import Config, load_config
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from drs.ingest import IngestionResult
-    from drs.production import Deployment
+    from drs.data.ingest import IngestionResult
+    from drs.production.versions import Deployment
 
 CONFIG_ENV = "DRS_CONFIG"
 log = logging.getLogger(__name__)
@@ -51,9 +51,9 @@ def locked(config: Config, name: str) -> Iterator[None]:
 
 def ingest_by_hand(config: Config) -> IngestionResult:
     """What `python ingestion.py` does: ingest, then rank the new data with the deployed model for every view."""
-    from drs.ingest import ingest
-    from drs.rankings import INGESTION_BY_HAND
-    from drs.reporting import refresh
+    from drs.data.ingest import ingest
+    from drs.reports.rankings import INGESTION_BY_HAND
+    from drs.reports.reporting import refresh
 
     result = ingest(config)
     refresh(config, INGESTION_BY_HAND, fail=False)
@@ -62,7 +62,7 @@ def ingest_by_hand(config: Config) -> IngestionResult:
 
 def merge_multiple_dataframe() -> pd.DataFrame:
     """ingestion.py: ingest the configured input folder (finaldata.csv, ingestedfiles.txt); return the de-duplicated data."""
-    from drs.diagnostics import final_data
+    from drs.reports.diagnostics import final_data
 
     config = course_config()
     with locked(config, "merge_multiple_dataframe"):
@@ -72,7 +72,7 @@ def merge_multiple_dataframe() -> pd.DataFrame:
 
 def train_model() -> dict[str, Any]:
     """training.py: fit the model on finaldata.csv and write trainedmodel.pkl; return its description (trainedmodel.json)."""
-    from drs.training import train
+    from drs.model.training import train
 
     config = course_config()
     with locked(config, "train_model"):
@@ -81,7 +81,7 @@ def train_model() -> dict[str, Any]:
 
 def score_model() -> float:
     """scoring.py: F1 of trainedmodel.pkl on the test data, written to latestscore.txt; return the F1."""
-    from drs.scoring import score
+    from drs.model.scoring import score
 
     config = course_config()
     with locked(config, "score_model"):
@@ -94,7 +94,7 @@ def store_model_into_pickle(model: object = None) -> Deployment:
     `model` is accepted for course solutions that pass the trained model, and ignored: what is deployed is the
     set train_model() and score_model() wrote (trainedmodel.pkl with its score), so the score matches the model.
     Refused (DeploymentError) when it scores below the deployed model, as `python deployment.py` is."""
-    from drs.deploy import deploy_or_roll_back
+    from drs.pipeline.deploy import deploy_or_roll_back
 
     config = course_config()
     with locked(config, "store_model_into_pickle"):
@@ -103,14 +103,14 @@ def store_model_into_pickle(model: object = None) -> Deployment:
 
 def model_predictions(dataset: pd.DataFrame | None = None) -> list[int]:
     """diagnostics.py: the deployed model's predicted classes, one per row of `dataset` (default: the test data)."""
-    from drs import diagnostics
+    from drs.reports import diagnostics
 
     return diagnostics.model_predictions(dataset, course_config())
 
 
 def dataframe_summary() -> list[list[Any]]:
     """diagnostics.py: [column, mean, median, std] of each numeric column of finaldata.csv (features, then target)."""
-    from drs import diagnostics
+    from drs.reports import diagnostics
 
     summary = diagnostics.dataframe_summary(course_config())
     return [[column, s["mean"], s["median"], s["std"]] for column, s in summary.items()]
@@ -118,28 +118,28 @@ def dataframe_summary() -> list[list[Any]]:
 
 def missing_data() -> list[list[Any]]:
     """diagnostics.py: [column, percent of missing values] of each column of finaldata.csv."""
-    from drs import diagnostics
+    from drs.reports import diagnostics
 
     return [[column, percent] for column, percent in diagnostics.missing_data(course_config()).items()]
 
 
 def execution_time() -> list[float]:
     """diagnostics.py: seconds of [ingestion, training], run for real into a temporary folder (no output changes)."""
-    from drs import diagnostics
+    from drs.reports import diagnostics
 
     return diagnostics.execution_time(course_config())[:2]
 
 
 def outdated_packages_list() -> list[dict[str, Any]]:
     """diagnostics.py: each requirement with its installed and newest version."""
-    from drs.packages import outdated_packages_list as outdated
+    from drs.reports.packages import outdated_packages_list as outdated
 
     return outdated(course_config())
 
 
 def confusion_matrix() -> Path:
     """reporting.py's score_model: draw the deployed model's confusion matrix on the test data; return confusionmatrix.png."""
-    from drs.reporting import confusion_matrix_report
+    from drs.reports.reporting import confusion_matrix_report
 
     config = course_config()
     with locked(config, "score_model"):

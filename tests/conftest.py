@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from drs.deploy import deploy
-from drs.ingest import ingest
-from drs.layout import LOCK_FILE
-from drs.scoring import score
-from drs.settings import Config, load_config
-from drs.training import train
-from drs.web import create_app
+from drs.core.layout import LOCK_FILE
+from drs.core.settings import Config, load_config
+from drs.data.ingest import ingest
+from drs.model.scoring import score
+from drs.model.training import train
+from drs.pipeline.deploy import deploy
+from drs.web.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -61,7 +61,7 @@ def make_project(root: Path) -> Path:
     for name in DATA_FOLDERS:
         shutil.copytree(ROOT / name, root / name)
         # The shipped files arrived together, a day ago: whatever order and time a clone wrote them in, files a test
-        # writes later (even "300 s old") arrived after them, by the fallback rule of drs.sources.arrival_plan too.
+        # writes later (even "300 s old") arrived after them, by the fallback rule of drs.data.sources.arrival_plan too.
         together = time.time_ns() - 86_400 * 1_000_000_000
         for path in (root / name).iterdir():
             os.utime(path, ns=(together, together))

@@ -8,9 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from drs import layout, production
-from drs.schema import Schema, read_csv_checked
-from drs.settings import Config, load_config
+from drs.core import layout
+from drs.core.settings import Config, load_config
+from drs.data.schema import Schema, read_csv_checked
+from drs.production import versions as production
 from tests.conftest import ROOT, make_project, stage_pass, tree_state
 
 FAULTRUN = ROOT / "tests" / "faultrun.py"
@@ -75,8 +76,8 @@ def assert_one_whole_deployment(config: Config) -> production.Deployment:
     """Production holds one complete deployment: checksums match, the model loads, latestscore.txt
     is that model's F1 on the test data, ingestedfiles.txt is the list it was trained on, and the
     course's top-level names show exactly that version's files."""
-    from drs.metrics import metrics
-    from drs.scoring import format_score
+    from drs.model.metrics import metrics
+    from drs.model.scoring import format_score
 
     prod = config.prod_deployment_folder
     current = production.current(prod)
@@ -94,7 +95,7 @@ def assert_one_whole_deployment(config: Config) -> production.Deployment:
 
 def assert_api_answers(config: Config, label: str) -> None:
     """The API (Flask's test client, a fresh worker) serves the deployed version."""
-    from drs.web import create_app
+    from drs.web.app import create_app
 
     client = create_app(config).test_client()
     health = client.get("/health")

@@ -1,7 +1,7 @@
 """Alerts against real receivers: a JSON webhook server and an SMTP server (aiosmtpd) on 127.0.0.1.
 
 Runs are real pipeline runs; failures are made deterministic by making a step raise; time is moved by
-replacing drs.notify.clock, never by sleeping."""
+replacing drs.alerts.notify.clock, never by sleeping."""
 
 from __future__ import annotations
 
@@ -22,12 +22,17 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from drs import alerts, deploy, history, notify, pipeline, users
-from drs.errors import StageError
-from drs.fileio import run_lock
-from drs.history import Outcome
-from drs.settings import Config, load_config
-from drs.web import create_app
+from drs.alerts import notify
+from drs.alerts import rules as alerts
+from drs.core.errors import StageError
+from drs.core.fileio import run_lock
+from drs.core.settings import Config, load_config
+from drs.history import runs as history
+from drs.history.runs import Outcome
+from drs.pipeline import deploy
+from drs.pipeline import run as pipeline
+from drs.web import users
+from drs.web.app import create_app
 from tests.conftest import HEADER, app_server, run_script, write_config
 from tools.procs import free_port
 
@@ -104,7 +109,7 @@ def received(receiver: JsonReceiver) -> list[tuple[str, str]]:
 
 
 class Clock:
-    """drs.notify.clock, moved by hand."""
+    """drs.alerts.notify.clock, moved by hand."""
 
     def __init__(self) -> None:
         self.now = datetime.now(UTC)

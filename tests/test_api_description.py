@@ -21,9 +21,10 @@ import yaml
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from drs import answers, reporting, users
-from drs.settings import Config, load_config
-from drs.web import create_app
+from drs.core.settings import Config, load_config
+from drs.reports import reporting
+from drs.web import answers, users
+from drs.web.app import create_app
 from tests.conftest import ROOT, make_project, stage_pass, write_config
 from tools.procs import gunicorn_server
 
@@ -127,7 +128,7 @@ REFUSED = {
     "an empty id": (f"{HEADER}\n ,3,400,900\n", "request body: column 'corporation' is empty in line 2"),
     # spaces to Python (str.strip), not to the pattern's \s: the pattern names them
     "an id of a record separator": (f"{HEADER}\n\x1e,3,400,900\n", "request body: column 'corporation' is empty in line 2"),
-    # drs/ids.py: no control character, at most max_id_length characters (the pattern says both)
+    # drs/core/ids.py: no control character, at most max_id_length characters (the pattern says both)
     "an id holding a control character": (
         f"{HEADER}\na\x1ab,3,400,900\n",
         "request body: column 'corporation' holds a control character in line 2",

@@ -1,5 +1,5 @@
 """apicalls.py tells the truth: a call without a 2xx JSON answer is a failure, named, with its cause, and never
-replaces the last good apireturns.txt; once users exist, the pipeline calls with its own token (drs/users.py)."""
+replaces the last good apireturns.txt; once users exist, the pipeline calls with its own token (drs/web/users.py)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from drs import apicalls, diagnostics, layout, reporting, users
-from drs.errors import StageError
-from drs.settings import Config, load_config
+from drs.core import layout
+from drs.core.errors import StageError
+from drs.core.settings import Config, load_config
+from drs.reports import diagnostics, reporting
+from drs.web import apicalls, users
 from tests.conftest import app_server, make_project, run_script, stage_pass
 
 PASSWORD = "correct horse battery"

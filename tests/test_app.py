@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 import requests
 
-from drs import apicalls, diagnostics
-from drs.settings import Config
-from drs.web import create_app
+from drs.core.settings import Config
+from drs.reports import diagnostics
+from drs.web import apicalls
+from drs.web.app import create_app
 from tests.conftest import run_script, stage_pass
 from tools.procs import gunicorn_server
 

@@ -17,10 +17,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from drs import history, ingest, layout, pipeline, reporting, risk, riskstore, sources
-from drs.errors import StageError
-from drs.schema import Schema
-from drs.settings import Config
+from drs.core import layout
+from drs.core.errors import StageError
+from drs.core.settings import Config
+from drs.data import ingest, sources
+from drs.data.schema import Schema
+from drs.history import runs as history
+from drs.pipeline import run as pipeline
+from drs.reports import reporting, risk, riskstore
 from tests.conftest import HEADER, run_script
 from tests.test_dbsource import client, db_project, insert, tick
 

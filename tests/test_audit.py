@@ -1,4 +1,4 @@
-"""The audit log (drs/audit.py): each event lands one row with who, when, from where and what; rows are never changed."""
+"""The audit log (drs/history/audit.py): each event lands one row with who, when, from where and what; rows are never changed."""
 
 from __future__ import annotations
 
@@ -10,9 +10,12 @@ from typing import Any
 
 import pytest
 
-from drs import audit, deploy, history, users
-from drs.settings import Config
-from drs.web import create_app
+from drs.core.settings import Config
+from drs.history import audit
+from drs.history import runs as history
+from drs.pipeline import deploy
+from drs.web import users
+from drs.web.app import create_app
 from tests.conftest import stage_pass
 
 PASSWORD = "correct horse battery"
@@ -32,7 +35,7 @@ def only(config: Config, action: str) -> dict[str, Any]:
 
 
 def users_command(config: Config, *args: str, stdin: str = "") -> None:
-    command = [sys.executable, "-m", "drs.users", "--config", str(config.config_file), *args]
+    command = [sys.executable, "-m", "drs.web.users", "--config", str(config.config_file), *args]
     done = subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
 
@@ -130,7 +133,7 @@ def test_the_command_line_lists_newest_first_with_since_and_limit(config: Config
         audit.record(config, name, "sign-in", name, "127.0.0.1", {"role": "viewer"})
 
     def listed(*args: str) -> list[str]:
-        command = [sys.executable, "-m", "drs.audit", "--config", str(config.config_file), *args]
+        command = [sys.executable, "-m", "drs.history.audit", "--config", str(config.config_file), *args]
         done = subprocess.run(command, capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
         return done.stdout.splitlines()

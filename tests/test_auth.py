@@ -1,4 +1,4 @@
-"""Only staff get in (drs/users.py, drs/web/auth.py, drs/web/signin.py, drs/serving.py, drs/web/headers.py).
+"""Only staff get in (drs/web/users.py, drs/web/auth.py, drs/web/signin.py, drs/web/serving.py, drs/web/headers.py).
 
 The table below is every endpoint x {no credential, wrong credential, viewer, operator} with the status the
 app answers; a test checks that its keys are exactly the app's routes, so no endpoint is forgotten.
@@ -22,10 +22,11 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from drs import diagnostics, reporting, users
-from drs.errors import ConfigError
-from drs.settings import Config, load_config
-from drs.web import auth, create_app, headers
+from drs.core.errors import ConfigError
+from drs.core.settings import Config, load_config
+from drs.reports import diagnostics, reporting
+from drs.web import auth, headers, users
+from drs.web.app import create_app
 from tests.conftest import ROOT, make_project, stage_pass, write_config
 from tools.procs import free_port, stop
 
@@ -240,7 +241,7 @@ def test_the_users_file_is_created_0600_and_one_others_may_read_is_refused(proje
     with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
         create_app(config)
     listed = subprocess.run(
-        [sys.executable, "-m", "drs.users", "--config", str(config.config_file), "list"], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "drs.web.users", "--config", str(config.config_file), "list"], capture_output=True, text=True, timeout=60
     )
     assert listed.returncode == 2 and listed.stderr == f"error: {message}\n"
 
@@ -249,7 +250,7 @@ def test_the_users_command_adds_lists_and_removes(project: Path) -> None:
     config_file = write_config(project)
 
     def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, "-m", "drs.users", "--config", str(config_file), *args]
+        command = [sys.executable, "-m", "drs.web.users", "--config", str(config_file), *args]
         return subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=60)
 
     users_file = project / "instance" / "users.json"

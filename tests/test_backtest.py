@@ -1,4 +1,4 @@
-"""backtest.py (drs/backtest.py): the shipped history replayed with late labels on a scratch copy, production untouched;
+"""backtest.py (drs/pipeline/backtest.py): the shipped history replayed with late labels on a scratch copy, production untouched;
 the first alarm comes no later than the first batch whose realized F1 falls below the threshold (issue 23 part 4)."""
 
 from __future__ import annotations
@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from drs import backtest, history, pipeline
-from drs.errors import StageError
-from drs.settings import Config
+from drs.core.errors import StageError
+from drs.core.settings import Config
+from drs.history import runs as history
+from drs.pipeline import backtest
+from drs.pipeline import run as pipeline
 from tests.conftest import run_script, stage_pass, tree_state
 
 FILES = ["clients_q1.csv", "clients_q2.csv", "clients_q3.csv", "clients_q4.csv"]
@@ -91,7 +93,7 @@ def test_bad_options_are_refused_before_anything_is_copied(config: Config, pract
 def test_the_files_come_in_the_order_production_saw_them(config: Config, project: Path, tmp_path: Path) -> None:
     import os
 
-    from drs.ingest import ingest
+    from drs.data.ingest import ingest
 
     start = 1_700_000_000
     for i, name in enumerate(reversed(FILES)):  # written q4 first, q1 last

@@ -1,4 +1,4 @@
-"""Honest probabilities: the reliability table and Brier score scoring records (drs/calibration.py), deployed with
+"""Honest probabilities: the reliability table and Brier score scoring records (drs/model/calibration.py), deployed with
 the score, on the page (inline SVG) and in the PDF."""
 
 from __future__ import annotations
@@ -16,16 +16,18 @@ import pytest
 from pypdf import PdfReader
 from sklearn.metrics import brier_score_loss
 
-from drs import calibration, production, reporting
-from drs.settings import Config
-from drs.web import create_app
+from drs.core.settings import Config
+from drs.model import calibration
+from drs.production import versions as production
+from drs.reports import reporting
+from drs.web.app import create_app
 from tests.conftest import stage_pass
 
 POINT = re.compile(r'<circle cx="([\d.]+)" cy="([\d.]+)" r="4.5"[^>]*><title>([^<]*)</title></circle>')
 
 
 def direct(model_path: Path, test_csv: Path) -> tuple[list[dict[str, float]], float, np.ndarray, np.ndarray]:
-    """The deciles computed here without drs.calibration: scikit-learn's predict_proba, sorted, cut in ten equal parts."""
+    """The deciles computed here without drs.model.calibration: scikit-learn's predict_proba, sorted, cut in ten equal parts."""
     with open(model_path, "rb") as handle:
         model = pickle.load(handle)
     test = pd.read_csv(test_csv)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from drs.errors import ConfigError
-from drs.settings import load_config
+from drs.core.errors import ConfigError
+from drs.core.settings import load_config
 from tests.conftest import ROOT, run_script, write_config
 
 

@@ -17,9 +17,9 @@ import pandas as pd
 import pytest
 from flask import Flask
 
-from drs import production
-from drs.fileio import LockBusy, run_lock
-from drs.settings import load_config
+from drs.core.fileio import LockBusy, run_lock
+from drs.core.settings import load_config
+from drs.production import versions as production
 from tests.conftest import HEADER, ROOT, SHARED_STARTER, run_script, write_config
 from tools.procs import free_port, stop, wait_until_answering
 
@@ -126,7 +126,7 @@ def test_a_course_name_waits_for_the_run_lock_of_another_process(practice: Path,
     config = load_config(practice)
     script("ingestion").merge_multiple_dataframe()
     holder = subprocess.Popen(
-        [sys.executable, "-c", f"import sys, time\nfrom drs.fileio import run_lock\nwith run_lock({str(config.lock_file)!r}, 0, 'other.py'):\n"
+        [sys.executable, "-c", f"import sys, time\nfrom drs.core.fileio import run_lock\nwith run_lock({str(config.lock_file)!r}, 0, 'other.py'):\n"
          "    print('held', flush=True); time.sleep(60)"],
         stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
     )  # fmt: skip

@@ -1,4 +1,4 @@
-"""New rows from a database (drs/dbsource.py): an embedded SQLite database created by the test, ticks of the real job.
+"""New rows from a database (drs/data/dbsource.py): an embedded SQLite database created by the test, ticks of the real job.
 
 Each tick is `pipeline.run` (what fullprocess.py runs): the new rows land as one `db-*.csv` in the input folder, are
 ingested in the same tick (no settling for a batch the system wrote), and reach finaldata.csv exactly once.
@@ -16,10 +16,12 @@ from typing import Any
 
 import pytest
 
-from drs import dbsource, history, pipeline
-from drs.errors import DataError, StageError
-from drs.history import Outcome
-from drs.settings import Config, load_config
+from drs.core.errors import DataError, StageError
+from drs.core.settings import Config, load_config
+from drs.data import dbsource
+from drs.history import runs as history
+from drs.history.runs import Outcome
+from drs.pipeline import run as pipeline
 from tests.conftest import ROOT, stage_pass, tree_state, write_config
 from tests.faults import run_with_faults
 
@@ -123,7 +125,7 @@ def test_rows_added_between_ticks_land_once_and_updated_rows_become_a_new_batch(
 def test_an_empty_poll_loads_neither_sqlalchemy_pandas_nor_polars_beyond_the_query(project: Path) -> None:
     config, db = db_project(project)
     code = (
-        "import sys; from drs import dbsource; from drs.settings import load_config;"
+        "import sys; from drs.data import dbsource; from drs.core.settings import load_config;"
         f"done = dbsource.fetch(load_config({str(config.config_file)!r}));"
         "heavy = [m for m in ('pandas', 'polars', 'numpy', 'sklearn') if m in sys.modules];"
         "print(done.batch, done.rows, heavy)"

@@ -8,10 +8,13 @@ import threading
 
 import pytest
 
-from drs import deploy, ingest, production, scoring, training
-from drs.errors import DeploymentError, StageError
-from drs.fileio import sha256_file
-from drs.settings import Config
+from drs.core.errors import DeploymentError, StageError
+from drs.core.fileio import sha256_file
+from drs.core.settings import Config
+from drs.data import ingest
+from drs.model import scoring, training
+from drs.pipeline import deploy
+from drs.production import versions as production
 from tests.conftest import HEADER, run_script, stage_pass
 
 

@@ -18,9 +18,10 @@ import pytest
 from matplotlib.image import imread
 from pypdf import PdfReader
 
-from drs import diagnostics, layout, packages, reporting
-from drs.settings import Config
-from drs.web import create_app
+from drs.core import layout
+from drs.core.settings import Config
+from drs.reports import diagnostics, packages, reporting
+from drs.web.app import create_app
 from tests.conftest import tree_state
 from tools.procs import free_port
 

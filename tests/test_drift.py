@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from drs import drift
-from drs.gate import promotion_decision
+from drs.model import drift
+from drs.pipeline.gate import promotion_decision
 
-MIN_HISTORY = {"parametric": 3, "nonparametric": 5}  # the config's default (drs/settings.py)
+MIN_HISTORY = {"parametric": 3, "nonparametric": 5}  # the config's default (drs/core/settings.py)
 
 STEADY = [0.80, 0.82, 0.78, 0.81]  # mean 0.8025, sample std 0.017078
 

@@ -1,4 +1,4 @@
-"""The label-free estimate (drs/estimate.py, CBPE): calibration judged out of fold on production-like data, a
+"""The label-free estimate (drs/model/estimate.py, CBPE): calibration judged out of fold on production-like data, a
 miscalibrated model recalibrated or refused and said so, and the estimate recorded with the drift decision,
 before the labels, then shown beside the realized F1 on the page, in the PDF and on /metrics."""
 
@@ -12,12 +12,17 @@ import pandas as pd
 import pytest
 from pypdf import PdfReader
 
-from drs import estimate, history, judge, monitoring, pipeline, production, reporting
-from drs.metrics import f1_from_counts
-from drs.model import feature_matrix, fit
-from drs.schema import Schema
-from drs.settings import Config
-from drs.web import create_app
+from drs.core.settings import Config
+from drs.data.schema import Schema
+from drs.history import runs as history
+from drs.model import estimate
+from drs.model.estimator import feature_matrix, fit
+from drs.model.metrics import f1_from_counts
+from drs.pipeline import judge
+from drs.pipeline import run as pipeline
+from drs.production import versions as production
+from drs.reports import monitoring, reporting
+from drs.web.app import create_app
 from tests.test_metrics import scrape, value
 from tools.generate_data import large_set
 
@@ -157,7 +162,7 @@ def test_a_version_deployed_without_a_calibration_record_is_judged_on_its_traini
 
 
 def test_labels_that_agree_with_the_estimate_are_said_to_be_within_noise() -> None:
-    from drs import drift
+    from drs.model import drift
 
     record = estimate.estimate(
         np.full(400, 0.7),

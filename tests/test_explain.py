@@ -1,4 +1,4 @@
-"""Reasons (drs/explain.py): exact log-odds contributions against the training mean, the top reason in words,
+"""Reasons (drs/model/explain.py): exact log-odds contributions against the training mean, the top reason in words,
 and where they show: risklist.csv, GET /risk, POST /prediction, the client's own view and the PDF."""
 
 from __future__ import annotations
@@ -14,11 +14,13 @@ import pytest
 from pypdf import PdfReader
 from scipy.special import expit, logit
 
-from drs import explain, production, reporting, risk
-from drs.model import LinearModel, build_model, feature_matrix, linear_model_of
-from drs.schema import Schema
-from drs.settings import Config
-from drs.web import create_app
+from drs.core.settings import Config
+from drs.data.schema import Schema
+from drs.model import explain
+from drs.model.estimator import LinearModel, build_model, feature_matrix, linear_model_of
+from drs.production import versions as production
+from drs.reports import reporting, risk
+from drs.web.app import create_app
 from tests.conftest import stage_pass
 
 FEATURES = ("lastmonth_activity", "lastyear_activity", "number_of_employees")

@@ -15,10 +15,13 @@ import pandas as pd
 import polars as pl
 import pytest
 
-from drs import history, ingest, layout, pipeline, rowstore, sources
-from drs.metrics import metrics
-from drs.schema import Schema, fast_frame, frame_from_text, read_csv_checked
-from drs.settings import Config
+from drs.core import layout
+from drs.core.settings import Config
+from drs.data import ingest, rowstore, sources
+from drs.data.schema import Schema, fast_frame, frame_from_text, read_csv_checked
+from drs.history import runs as history
+from drs.model.metrics import metrics
+from drs.pipeline import run as pipeline
 from tests.conftest import HEADER, ROOT
 from tools.generate_data import large_set
 
@@ -201,7 +204,7 @@ def test_the_empty_check_imports_nothing_heavy(deployed_practice: Config, config
 
 def test_a_run_that_deploys_nothing_loads_no_report_libraries(deployed_practice: Config, config: Config) -> None:
     """A rejected file that leaves finaldata.csv as it was ends before step 7 and ranks nothing (the list is current):
-    matplotlib, seaborn, reportlab and requests stay unloaded. (A run that keeps new data ranks it: drs/followup.py.)"""
+    matplotlib, seaborn, reportlab and requests stay unloaded. (A run that keeps new data ranks it: drs/pipeline/followup.py.)"""
     assert pipeline.run(config) == 0
     (config.input_folder / "clients_q5.csv").write_text(HEADER + "abcd,1,x,3,0\n")
     log, imported = cron_tick_imports(config)

@@ -11,9 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from drs import history, pipeline, production
-from drs.fileio import run_lock
-from drs.settings import Config
+from drs.core.fileio import run_lock
+from drs.core.settings import Config
+from drs.history import runs as history
+from drs.pipeline import run as pipeline
+from drs.production import versions as production
 from tests.conftest import ROOT, run_script, tree_state
 from tools.generate_data import OLDER_WORLD, clients, unique_ids
 

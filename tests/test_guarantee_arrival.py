@@ -17,11 +17,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from drs import history, ingest, pipeline, production, reporting, sources
-from drs.deploy import deploy
-from drs.scoring import score
-from drs.settings import Config
-from drs.training import train
+from drs.core.settings import Config
+from drs.data import ingest, sources
+from drs.history import runs as history
+from drs.model.scoring import score
+from drs.model.training import train
+from drs.pipeline import run as pipeline
+from drs.pipeline.deploy import deploy
+from drs.production import versions as production
+from drs.reports import reporting
 from tests.conftest import HEADER, ROOT, run_script, write_config
 
 NAME = "dataset3.csv"  # sorts after the practice files: its rows are the latest of their clients

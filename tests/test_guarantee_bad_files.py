@@ -16,8 +16,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from drs import history, ingest, pipeline
-from drs.settings import Config
+from drs.core.settings import Config
+from drs.data import ingest
+from drs.history import runs as history
+from drs.pipeline import run as pipeline
 from tests.conftest import HEADER, run_script, tree_state
 from tests.faults import run_with_faults
 
@@ -92,7 +94,7 @@ REJECTED: dict[str, tuple[Callable[[Path], None], str]] = {
     "exited_minus_one.csv": (text(HEADER + "abcd,12,340,56,-1\n"), "column 'exited' must be 0 or 1 but is not in line 2 ('-1')"),
     "exited_yes.csv": (text(HEADER + "abcd,12,340,56,yes\n"), "column 'exited' must be 0 or 1 but is not in line 2 ('yes')"),
     "no_corporation.csv": (text(HEADER + ",12,340,56,1\n"), "column 'corporation' is empty in line 2"),
-    "multiline_name.csv": (  # issue 21: an id is plain text on one line (drs/ids.py)
+    "multiline_name.csv": (  # issue 21: an id is plain text on one line (drs/core/ids.py)
         text(HEADER + '"Acme\nHoldings",12,340,56,1\n'),
         "column 'corporation' holds a control character in line 2 ('Acme\\nHoldings'):"
         " an id must be plain text on one line (no NUL, tab, line break or other control character)",

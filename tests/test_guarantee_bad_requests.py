@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from drs.settings import Config
+from drs.core.settings import Config
 from tests.faults import RECORD
 from tools.procs import gunicorn_server
 

@@ -27,8 +27,11 @@ from pathlib import Path
 
 import pytest
 
-from drs import history, layout, pipeline, production
-from drs.settings import Config, load_config
+from drs.core import layout
+from drs.core.settings import Config, load_config
+from drs.history import runs as history
+from drs.pipeline import run as pipeline
+from drs.production import versions as production
 from tests.faults import (
     assert_api_answers,
     assert_one_whole_deployment,

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import os
 
-from drs import history, pipeline
-from drs.settings import Config
+from drs.core.settings import Config
+from drs.history import runs as history
+from drs.pipeline import run as pipeline
 from tests.conftest import HEADER, run_script, tree_state
 from tests.faults import older_world_file
 

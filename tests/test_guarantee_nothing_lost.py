@@ -12,8 +12,8 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-from drs import history
-from drs.settings import load_config
+from drs.core.settings import load_config
+from drs.history import runs as history
 from tests.conftest import HEADER, make_project, tree_state
 from tests.faults import older_world_file, run_with_faults
 

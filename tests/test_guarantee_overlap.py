@@ -12,10 +12,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from drs import history, production
-from drs.fileio import run_lock
-from drs.ingest import ingest
-from drs.settings import Config
+from drs.core.fileio import run_lock
+from drs.core.settings import Config
+from drs.data.ingest import ingest
+from drs.history import runs as history
+from drs.production import versions as production
 from tests.conftest import ROOT, run_script, tree_state
 from tests.faults import fault_command, fault_env, run_with_faults
 
@@ -65,10 +66,10 @@ def test_rollback_is_refused_while_a_run_holds_the_lock(deployed_practice: Confi
     assert production.current(config.prod_deployment_folder).version == 1
 
 
-# ---- every script that writes takes the same lock (drs/cli.py): it waits for the holder, or gives up naming it ----
+# ---- every script that writes takes the same lock (drs/core/cli.py): it waits for the holder, or gives up naming it ----
 
 HOLD = """import sys
-from drs.fileio import run_lock
+from drs.core.fileio import run_lock
 with run_lock(sys.argv[1], script="fullprocess.py"):
     print("held", flush=True)
     sys.stdin.read()
@@ -191,7 +192,7 @@ def test_a_run_that_loses_the_race_by_an_instant_still_names_the_holder(tmp_path
     import json
     import threading
 
-    from drs.fileio import LockBusy
+    from drs.core.fileio import LockBusy
 
     path = tmp_path / "run.lock"
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from drs import history, production
-from drs.settings import Config
-from drs.web import create_app
+from drs.core.settings import Config
+from drs.history import runs as history
+from drs.production import versions as production
+from drs.web.app import create_app
 from tests.conftest import run_script, tree_state
 from tests.faults import RECORD
 

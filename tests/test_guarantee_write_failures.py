@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import pytest
 
-from drs import history, pipeline, production
-from drs.settings import Config
+from drs.core.settings import Config
+from drs.history import runs as history
+from drs.pipeline import run as pipeline
+from drs.production import versions as production
 from tests.conftest import tree_state
 from tests.faults import assert_one_whole_deployment, leftovers, run_with_faults
 

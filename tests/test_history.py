@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from drs import history, production
-from drs.history import Outcome
+from drs.history import runs as history
+from drs.history.runs import Outcome
+from drs.production import versions as production
 
 OLD_SCHEMA = """
 CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, started_at TEXT NOT NULL, finished_at TEXT NOT NULL, kind TEXT NOT NULL,

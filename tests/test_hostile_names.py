@@ -1,7 +1,7 @@
 """Issue 21, what names can do: a corporation is data from outside.
 
 - CSV injection (OWASP): every CSV the system writes for people (risklist.csv, served as GET /risklist.csv) neutralises a
-  text cell that a spreadsheet would run as a formula (drs/csvsafe.py), and its reader gives the original back.
+  text cell that a spreadsheet would run as a formula (drs/data/csvsafe.py), and its reader gives the original back.
 - Ids are bounded: too long (max_id_length), a NUL or another control character: the file is rejected whole, the
   reason naming the line, the same from the fast reader, the careful one and the database source.
 - A client's own view opens, with the right client, for every id the list shows: through Flask's test client, through
@@ -30,11 +30,14 @@ import requests
 from markupsafe import escape
 from pypdf import PdfReader
 
-from drs import csvsafe, dbsource, ids, ingest, reporting, users
-from drs.errors import ConfigError, DataError
-from drs.schema import Schema, checked_frame, fast_frame, frame_from_text
-from drs.settings import Config, load_config
-from drs.web import create_app
+from drs.core import ids
+from drs.core.errors import ConfigError, DataError
+from drs.core.settings import Config, load_config
+from drs.data import csvsafe, dbsource, ingest
+from drs.data.schema import Schema, checked_frame, fast_frame, frame_from_text
+from drs.reports import reporting
+from drs.web import users
+from drs.web.app import create_app
 from tests.conftest import HEADER, make_project, run_script, stage_pass, tree_state, write_config
 from tools.procs import gunicorn_server
 
@@ -168,7 +171,7 @@ def test_get_risk_and_the_page_show_the_original_names(hostile: Config) -> None:
 
 
 def test_the_pdf_shows_the_hostile_names_among_its_top_clients_as_text(hostile: Config) -> None:
-    """reportlab's paragraphs read markup: a name with <, & or quotes is escaped (drs/report_pdf.py), never markup."""
+    """reportlab's paragraphs read markup: a name with <, & or quotes is escaped (drs/reports/pdf.py), never markup."""
     top = csvsafe.read_frame(hostile.output_model_folder / "risklist.csv", {"corporation": "str", "top_reason": "str"}).head(20)
     shown = [name for name in top["corporation"] if name in HOSTILE and name.isascii()]  # the PDF's fonts are Latin-only
     assert len(shown) >= 15 and "<script>alert(1)</script>" in shown and FORMULAS[0] in shown

@@ -8,10 +8,11 @@ import shutil
 import pandas as pd
 import pytest
 
-from drs import diagnostics, ingest, risk
-from drs.errors import DataError, StageError
-from drs.schema import Schema
-from drs.settings import Config
+from drs.core.errors import DataError, StageError
+from drs.core.settings import Config
+from drs.data import ingest
+from drs.data.schema import Schema
+from drs.reports import diagnostics, risk
 from tests.conftest import HEADER, run_script, tree_state
 
 

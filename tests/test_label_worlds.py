@@ -1,5 +1,5 @@
 """Worlds we control (issue 23 part 4): where the label-free estimate holds (covariate shift only), and where it is
-fooled (concept drift) but a few labels raise the alarm (drs/labelsample.py)."""
+fooled (concept drift) but a few labels raise the alarm (drs/model/labelsample.py)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from drs import estimate, labelsample
-from drs.metrics import counts_of, f1_from_counts
-from drs.model import feature_matrix, fit
-from drs.schema import Schema
+from drs.data.schema import Schema
+from drs.model import estimate, labelsample
+from drs.model.estimator import feature_matrix, fit
+from drs.model.metrics import counts_of, f1_from_counts
 from tools.generate_data import CHANGED_WORLD, OLDER_WORLD, clients, large_set, unique_ids
 
 SETTINGS = {"C": 1.0, "solver": "liblinear", "random_state": 0, "max_iter": 100}

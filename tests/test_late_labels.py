@@ -18,14 +18,20 @@ import polars as pl
 import pytest
 from pypdf import PdfReader
 
-from drs import alerts, dbsource, diagnostics, history, judge, pipeline, production, reporting, risk
-from drs import ingest as ingest_module
-from drs.errors import DataError, StageError
-from drs.ingest import ingest
-from drs.schema import Schema, checked_frame, fast_frame, frame_from_text, labelled, to_pandas, to_polars
-from drs.settings import Config
-from drs.training import train
-from drs.web import create_app
+from drs.alerts import rules as alerts
+from drs.core.errors import DataError, StageError
+from drs.core.settings import Config
+from drs.data import dbsource
+from drs.data import ingest as ingest_module
+from drs.data.ingest import ingest
+from drs.data.schema import Schema, checked_frame, fast_frame, frame_from_text, labelled, to_pandas, to_polars
+from drs.history import runs as history
+from drs.model.training import train
+from drs.pipeline import judge
+from drs.pipeline import run as pipeline
+from drs.production import versions as production
+from drs.reports import diagnostics, reporting, risk
+from drs.web.app import create_app
 from tests.conftest import stage_pass
 from tests.test_alerts import JsonReceiver, receiver, with_targets  # noqa: F401 (receiver: a fixture)
 from tests.test_dbsource import COLUMNS, client, db_project, insert

@@ -9,10 +9,12 @@ import re
 
 import pytest
 
-from drs import history, ingest, pipeline
-from drs.errors import ConfigError
-from drs.settings import load_config
-from drs.web import create_app
+from drs.core.errors import ConfigError
+from drs.core.settings import load_config
+from drs.data import ingest
+from drs.history import runs as history
+from drs.pipeline import run as pipeline
+from drs.web.app import create_app
 from tests.conftest import HEADER, write_config
 
 BIG = "clients_big.csv"

@@ -22,10 +22,15 @@ import yaml
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
-from drs import diagnostics, history, layout, multiproc, pipeline, production, risk
-from drs.schema import Schema
-from drs.settings import Config
-from drs.web import create_app, telemetry
+from drs.core import layout
+from drs.core.settings import Config
+from drs.data.schema import Schema
+from drs.history import runs as history
+from drs.pipeline import run as pipeline
+from drs.production import versions as production
+from drs.reports import diagnostics, risk
+from drs.web import multiproc, telemetry
+from drs.web.app import create_app
 from tests.conftest import ROOT, write_config
 from tools.procs import gunicorn_server
 
@@ -153,7 +158,7 @@ def test_pipeline_figures_equal_the_history_and_production(deployed_practice: Co
     assert value(samples, "drs_pipeline_last_run_success") == 1
     assert value(samples, "drs_pipeline_runs_total", outcome="deployed") == 1
 
-    # the active clients above 0.5: the deployed model on finaldata.csv, as /risk and drs.risk rank them
+    # the active clients above 0.5: the deployed model on finaldata.csv, as /risk and drs.reports.risk rank them
     schema = Schema.from_config(config)
     ranked = risk.risk_list(production.load_model(current), diagnostics.final_data(config), schema)
     assert value(samples, "drs_active_clients") == len(ranked)

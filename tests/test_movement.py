@@ -14,9 +14,12 @@ import polars as pl
 import pytest
 from pypdf import PdfReader
 
-from drs import history, movement, pipeline, production, rankings, reporting
-from drs.settings import Config, load_config
-from drs.web import create_app
+from drs.core.settings import Config, load_config
+from drs.history import runs as history
+from drs.pipeline import run as pipeline
+from drs.production import versions as production
+from drs.reports import movement, rankings, reporting
+from drs.web.app import create_app
 from tests.conftest import HEADER, write_config
 from tests.test_fullprocess import older_world_file
 from tests.test_openapi import _validator

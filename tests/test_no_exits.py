@@ -12,9 +12,16 @@ import numpy as np
 import pytest
 from pypdf import PdfReader
 
-from drs import alerts, drift, history, monitoring, pipeline, production, reporting
-from drs.settings import Config
-from drs.web import create_app, page, plainwords
+from drs.alerts import rules as alerts
+from drs.core.settings import Config
+from drs.history import runs as history
+from drs.model import drift
+from drs.pipeline import run as pipeline
+from drs.production import versions as production
+from drs.reports import monitoring, reporting
+from drs.web import page
+from drs.web import words as plainwords
+from drs.web.app import create_app
 from tests.conftest import HEADER, tree_state
 from tests.test_alerts import JsonReceiver, receiver, with_targets  # noqa: F401 (the receiver fixture)
 from tests.test_metrics import scrape, value

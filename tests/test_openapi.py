@@ -12,8 +12,8 @@ from openapi_spec_validator import validate
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from drs.settings import Config
-from drs.web import create_app
+from drs.core.settings import Config
+from drs.web.app import create_app
 from tests.conftest import ROOT
 
 SPEC_URI = "urn:drs-openapi"
@@ -116,7 +116,7 @@ def test_every_documented_answer_happens_and_matches_its_schema(
         _check(spec, "get", path, client.get(path), seen)
     (config.output_folder / "finaldata.csv").write_text((practice_config.output_folder / "finaldata.csv").read_text())
     _check(spec, "get", "/risk", client.get("/risk"), seen)  # nothing ranked yet: 503
-    from drs import reporting
+    from drs.reports import reporting
 
     reporting.run(config)  # /risk reads the ranking reporting writes
     for path in ("/summarystats", "/diagnostics", "/risk?top=3", "/risk?top=0"):
@@ -162,7 +162,7 @@ def test_every_documented_answer_happens_and_matches_its_schema(
         _validator(spec, "/components/schemas/Error").validate(wrong.get_json())
 
     # with a user configured: no credential is a 401 (WWW-Authenticate, as documented), a viewer's token on an operator's endpoint a 403
-    from drs import users
+    from drs.web import users
 
     viewer = {"Authorization": "Bearer " + users.new_token(config.users_file, "viewer", "viewer")}
     for path in ("/scoring", "/summarystats", "/diagnostics", "/risk", "/metrics", "/prediction"):

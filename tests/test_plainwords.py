@@ -1,4 +1,4 @@
-"""The page's banners and status cards in a client manager's words (drs/web/plainwords.py), from real runs of the full process."""
+"""The page's banners and status cards in a client manager's words (drs/web/words.py), from real runs of the full process."""
 
 from __future__ import annotations
 
@@ -9,11 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from drs import history, pipeline
-from drs.errors import DataError
-from drs.history import Outcome
-from drs.settings import Config
-from drs.web import create_app, page, plainwords
+from drs.core.errors import DataError
+from drs.core.settings import Config
+from drs.history import runs as history
+from drs.history.runs import Outcome
+from drs.pipeline import run as pipeline
+from drs.web import page
+from drs.web import words as plainwords
+from drs.web.app import create_app
 from tests.test_promotion import older_world_file, reconfigure
 from tests.test_webpage import chromium, run_chromium
 from tools.procs import gunicorn_server

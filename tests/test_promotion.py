@@ -10,9 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from drs import audit, history, pipeline, production
-from drs.fileio import sha256_file
-from drs.settings import Config, load_config
+from drs.core.fileio import sha256_file
+from drs.core.settings import Config, load_config
+from drs.history import audit
+from drs.history import runs as history
+from drs.pipeline import run as pipeline
+from drs.production import versions as production
 from tests.conftest import run_script, stage_pass, tree_state, write_config
 from tools.generate_data import CHANGED_WORLD, OLDER_WORLD, clients, unique_ids
 

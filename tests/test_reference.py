@@ -1,4 +1,4 @@
-"""The per-version summary of the training data (drs/reference.py): same numbers as the full data, used by the full process."""
+"""The per-version summary of the training data (drs/model/reference.py): same numbers as the full data, used by the full process."""
 
 from __future__ import annotations
 
@@ -10,11 +10,16 @@ import polars as pl
 import pytest
 from scipy.stats import ks_2samp
 
-from drs import drift, history, judge, layout, pipeline, production, reference
-from drs.errors import DeploymentError
-from drs.rowstore import rows_in
-from drs.schema import Schema, read_polars_checked
-from drs.settings import Config
+from drs.core import layout
+from drs.core.errors import DeploymentError
+from drs.core.settings import Config
+from drs.data.rowstore import rows_in
+from drs.data.schema import Schema, read_polars_checked
+from drs.history import runs as history
+from drs.model import drift, reference
+from drs.pipeline import judge
+from drs.pipeline import run as pipeline
+from drs.production import versions as production
 from tests.conftest import ROOT
 
 FEATURES = ["lastmonth_activity", "lastyear_activity", "number_of_employees"]
@@ -91,8 +96,8 @@ def test_a_summary_for_other_columns_or_polars_is_not_used(config: Config, tmp_p
 
 def full_data_table(config: Config) -> list[dict[str, object]]:
     """The data-drift table the full process gave before summaries: v0001's trainingdata.csv against the new files' rows."""
-    from drs.ingest import deduplicate, read_source_file
-    from drs.schema import to_pandas
+    from drs.data.ingest import deduplicate, read_source_file
+    from drs.data.schema import to_pandas
 
     schema = Schema.from_config(config)
     training = read_polars_checked(config.prod_deployment_folder / "versions" / "v0001" / layout.TRAINING_DATA_FILE, schema)

@@ -12,11 +12,16 @@ import pytest
 from matplotlib.image import imread
 from pypdf import PdfReader
 
-from drs import diagnostics, history, ingest, pipeline, production, report_pdf, reporting, risk
-from drs.history import Outcome
-from drs.schema import Schema
-from drs.settings import Config
-from drs.web import create_app
+from drs.core.settings import Config
+from drs.data import ingest
+from drs.data.schema import Schema
+from drs.history import runs as history
+from drs.history.runs import Outcome
+from drs.pipeline import run as pipeline
+from drs.production import versions as production
+from drs.reports import diagnostics, reporting, risk
+from drs.reports import pdf as report_pdf
+from drs.web.app import create_app
 from tests.conftest import HEADER, run_script, tree_state
 
 FEATURES = ["lastmonth_activity", "lastyear_activity", "number_of_employees"]
@@ -45,7 +50,7 @@ def test_risk_list_ranks_every_active_client_by_the_deployed_models_probability(
     config = production_run
     ranked = pd.read_csv(config.output_model_folder / "risklist.csv", keep_default_na=False)
     assert list(ranked.columns)[:6] == ["rank", "corporation", "exit_probability", *FEATURES]  # then the reasons (tests/test_explain.py)
-    assert list(ranked.columns)[-3:] == ["previous_rank", "rank_change", "probability_change"]  # drs/movement.py, last
+    assert list(ranked.columns)[-3:] == ["previous_rank", "rank_change", "probability_change"]  # drs/reports/movement.py, last
     final = pd.read_csv(config.final_data_csv, keep_default_na=False)
     assert len(ranked) == int((final.exited == 0).sum()) == 6555  # 10,000 distinct corporations, 34% exited
     assert ranked.corporation.is_unique
@@ -310,7 +315,7 @@ def test_history_grows_by_one_per_run_and_keeps_old_entries(production_run: Conf
         assert now[: len(earlier)] == earlier
         assert now[-1]["outcome"] == "no new data"
     reporting.run(config)
-    assert len(history.runs(config.history_db)) == 3  # reporting only reads the runs (it adds a ranking, drs/rankings.py)
+    assert len(history.runs(config.history_db)) == 3  # reporting only reads the runs (it adds a ranking, drs/reports/rankings.py)
     trends_page = re.sub(r"\s+", " ", pdf_pages(config.output_model_folder / "report.pdf")[report_pdf.SECTIONS.index("Trends")])
     assert "v0001" in trends_page and "v0002" in trends_page
     first_page = re.sub(r"\s+", " ", pdf_pages(config.output_model_folder / "report.pdf")[0])

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from drs import ingest, production, scoring, training
-from drs.deploy import current_label
-from drs.settings import Config, load_config
+from drs.core.settings import Config, load_config
+from drs.data import ingest
+from drs.model import scoring, training
+from drs.pipeline.deploy import current_label
+from drs.production import versions as production
 from tests.conftest import OUTPUT_FOLDERS, ROOT, run_script, stage_pass
 from tools.procs import free_port
 

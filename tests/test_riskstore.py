@@ -15,13 +15,14 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from drs import layout, reporting, riskstore
-from drs.errors import StageError
-from drs.ingest import ingest
-from drs.reporting import refresh
-from drs.schema import Schema
-from drs.settings import Config
-from drs.web import create_app
+from drs.core import layout
+from drs.core.errors import StageError
+from drs.core.settings import Config
+from drs.data.ingest import ingest
+from drs.data.schema import Schema
+from drs.reports import reporting, riskstore
+from drs.reports.reporting import refresh
+from drs.web.app import create_app
 from tests.conftest import HEADER, ROOT
 
 
@@ -115,7 +116,7 @@ def test_the_views_hold_no_list_and_import_nothing_heavy(deployed_practice: Conf
     top = csv_rows(config)[0]["corporation"]
     code = f"""
 import gc, sys
-from drs.web import create_app
+from drs.web.app import create_app
 client = create_app({str(config.config_file)!r}).test_client()
 booted = set(sys.modules)
 for path in ("/risk", "/", "/?q=a&page=2", "/clients/{top}", "/clients/nosuchclient", "/metrics", "/risklist.csv"):
@@ -231,7 +232,7 @@ def test_a_store_of_another_version_is_refused_with_what_to_run(tmp_path: Path) 
 
 
 def test_the_helper_process_writes_the_same_stores(deployed_practice: Config, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Large data: the stores are written by a `python -m drs.riskstore` process while the rest of the ranking goes on."""
+    """Large data: the stores are written by a `python -m drs.reports.riskstore` process while the rest of the ranking goes on."""
     config = deployed_practice
     refresh(config, "reporting")
     here = store_rows(config)

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from drs import reporting, users
-from drs.settings import load_config
+from drs.core.settings import load_config
+from drs.reports import reporting
+from drs.web import users
 from tests.conftest import ROOT, make_project, stage_pass, write_config
 from tools.procs import gunicorn_server
 

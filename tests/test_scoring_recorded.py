@@ -14,12 +14,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from drs import ingest, scoring, training
-from drs.fileio import sha256_file
-from drs.metrics import metrics
-from drs.model import LinearModel, feature_matrix, linear_model_of
-from drs.schema import Schema, read_polars_checked
-from drs.settings import Config
+from drs.core.fileio import sha256_file
+from drs.core.settings import Config
+from drs.data import ingest
+from drs.data.schema import Schema, read_polars_checked
+from drs.model import scoring, training
+from drs.model.estimator import LinearModel, feature_matrix, linear_model_of
+from drs.model.metrics import metrics
 from tests.conftest import ROOT
 from tools.generate_data import large_set, write_csv
 

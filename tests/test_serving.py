@@ -17,11 +17,13 @@ import pandas as pd
 import pytest
 import requests
 
-from drs import layout, production
-from drs.model import feature_matrix, fit, scorer_for
-from drs.schema import Schema
-from drs.settings import Config
-from drs.web import api, create_app
+from drs.core import layout
+from drs.core.settings import Config
+from drs.data.schema import Schema
+from drs.model.estimator import feature_matrix, fit, scorer_for
+from drs.production import versions as production
+from drs.web import api
+from drs.web.app import create_app
 from tests.conftest import ROOT, write_config
 from tools.procs import gunicorn_server
 

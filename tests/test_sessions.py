@@ -1,6 +1,6 @@
 """Sign-in and sessions hold (issue 21, part 3): `next`, ending sessions, the users file lock, open mode, logs, umask.
 
-drs/web/signin.py, drs/web/auth.py, drs/users.py, drs/accesslog.py, drs/serving.py, drs/fileio.py.
+drs/web/signin.py, drs/web/auth.py, drs/web/users.py, drs/web/accesslog.py, drs/web/serving.py, drs/core/fileio.py.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from drs import accesslog, serving, users
-from drs.settings import Config, load_config
-from drs.web import create_app
+from drs.core.settings import Config, load_config
+from drs.web import accesslog, serving, users
+from drs.web.app import create_app
 from tests.conftest import ROOT, write_config
 
 PASSWORD = "correct horse battery"
@@ -169,7 +169,7 @@ def test_signing_out_ends_that_users_sessions_only(app: Flask, config: Config) -
 
 
 def run_users(config_file: Path, *args: str, stdin: str = "") -> subprocess.Popen[str]:
-    command = [sys.executable, "-m", "drs.users", "--config", str(config_file), *args]
+    command = [sys.executable, "-m", "drs.web.users", "--config", str(config_file), *args]
     proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdin is not None
     proc.stdin.write(stdin)
@@ -358,7 +358,7 @@ def test_create_app_does_not_repeat_the_tls_warning_in_each_worker(
 
 
 def modes_under(umask: int, project: Path, config_file: Path) -> dict[str, int]:
-    """Run ingestion and `drs.users add` under `umask` in fresh processes; the modes of what they wrote."""
+    """Run ingestion and `drs.web.users add` under `umask` in fresh processes; the modes of what they wrote."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     script = (
         f"import os, sys; os.umask(0o{umask:o}); sys.argv = sys.argv[1:]; import runpy; runpy.run_path(sys.argv[0], run_name='__main__')"
@@ -367,7 +367,7 @@ def modes_under(umask: int, project: Path, config_file: Path) -> dict[str, int]:
         [sys.executable, "-c", script, str(ROOT / "ingestion.py"), "--config", str(config_file)], env=env, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr
-    code = f"import os, sys; os.umask(0o{umask:o}); from drs.users import main; sys.exit(main(sys.argv[1:]))"
+    code = f"import os, sys; os.umask(0o{umask:o}); from drs.web.users import main; sys.exit(main(sys.argv[1:]))"
     added = subprocess.run(
         [sys.executable, "-c", code, "--config", str(config_file), "add", "vera", "--role", "viewer"],
         input=PASSWORD + "\n",

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from drs import settings
-from drs.errors import ConfigError
-from drs.settings import REQUIRED, SETTINGS, Derived, load_config
+from drs.core import settings
+from drs.core.errors import ConfigError
+from drs.core.settings import REQUIRED, SETTINGS, Derived, load_config
 from tests.conftest import ROOT, run_script, write_config
 
 REQUIRED_KEYS = [f.metadata["key"] for f in SETTINGS if f.metadata["default"] is REQUIRED]
@@ -107,6 +107,6 @@ def test_the_readme_table_is_the_declared_one() -> None:
     readme = (ROOT / "README.md").read_text()
     start, end = "<!-- settings-table:start -->\n", "\n<!-- settings-table:end -->"
     assert readme[readme.index(start) + len(start) : readme.index(end)] == settings.markdown_table()
-    printed = subprocess.run([sys.executable, "-m", "drs.settings", "--markdown"], capture_output=True, text=True, check=True)
+    printed = subprocess.run([sys.executable, "-m", "drs.core.settings", "--markdown"], capture_output=True, text=True, check=True)
     assert printed.stdout == settings.markdown_table() + "\n"
     assert printed.stdout.count("\n| `") == len(SETTINGS)

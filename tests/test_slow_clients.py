@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from drs.settings import Config
+from drs.core.settings import Config
 from tests.conftest import ROOT
 from tools.procs import gunicorn_server
 from tools.slow_clients import Crowd, probe

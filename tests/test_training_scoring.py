@@ -9,8 +9,9 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 
-from drs import ingest, scoring, training
-from drs.settings import Config
+from drs.core.settings import Config
+from drs.data import ingest
+from drs.model import scoring, training
 from tests.conftest import run_script
 
 FEATURES = ["lastmonth_activity", "lastyear_activity", "number_of_employees"]

@@ -8,8 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from drs import ingest, pipeline, production
-from drs.settings import load_config
+from drs.core.settings import load_config
+from drs.data import ingest
+from drs.pipeline import run as pipeline
+from drs.production import versions as production
 from tests.conftest import SHARED_STARTER, stage_pass, write_config
 
 pytestmark = pytest.mark.skipif(
@@ -43,7 +45,7 @@ def test_raw_drift_test_finds_no_drift_on_the_source_data(starter: Path) -> None
     stage_pass(practice)
     config = load_config(starter / "config.json")
     assert pipeline.run(config) == 0
-    from drs import history
+    from drs.history import runs as history
 
     run = history.runs(config.history_db)[-1]
     assert run["outcome"] == "no drift"
@@ -59,7 +61,7 @@ def test_source_data_ingests_to_26_rows(starter: Path) -> None:
 
 def test_source_trained_model_is_not_promoted_over_the_practice_model(starter: Path) -> None:
     """Data drift retrains (all three features drift), but the candidate scores 0.333 against the deployed 0.571."""
-    from drs import history
+    from drs.history import runs as history
 
     practice = load_config(starter / "practiceconfig.json")
     stage_pass(practice)

@@ -15,15 +15,20 @@ from pathlib import Path
 import pandas as pd
 from pypdf import PdfReader
 
-from drs import history, pipeline, production, risk, riskstore, scoring, training
-from drs.deploy import deploy_or_roll_back
-from drs.explain import deployed_reference
-from drs.ingest import ingest
-from drs.model import exit_probabilities, feature_matrix
-from drs.reporting import refresh
-from drs.schema import Schema
-from drs.settings import Config, load_config
-from drs.web import create_app, page
+from drs.core.settings import Config, load_config
+from drs.data.ingest import ingest
+from drs.data.schema import Schema
+from drs.history import runs as history
+from drs.model import scoring, training
+from drs.model.estimator import exit_probabilities, feature_matrix
+from drs.model.explain import deployed_reference
+from drs.pipeline import run as pipeline
+from drs.pipeline.deploy import deploy_or_roll_back
+from drs.production import versions as production
+from drs.reports import risk, riskstore
+from drs.reports.reporting import refresh
+from drs.web import page
+from drs.web.app import create_app
 
 RANK_ROW = re.compile(r'<td class="num">(\d+)</td>\s*<td class="corp"><a href="[^"]*">([^<]*)</a>')
 IDENTITY = re.compile(r"Ranked by (v\d{4}) from (\S+) \(data ([0-9a-f]{12})\)")

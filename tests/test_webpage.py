@@ -17,12 +17,16 @@ from typing import Any
 import pytest
 from pypdf import PdfReader
 
-from drs import diagnostics, history, production, reporting
-from drs.errors import ConfigError
-from drs.formatting import score
-from drs.history import Outcome
-from drs.settings import Config
-from drs.web import create_app, page, plainwords
+from drs.core.errors import ConfigError
+from drs.core.formatting import score
+from drs.core.settings import Config
+from drs.history import runs as history
+from drs.history.runs import Outcome
+from drs.production import versions as production
+from drs.reports import diagnostics, reporting
+from drs.web import page
+from drs.web import words as plainwords
+from drs.web.app import create_app
 from tests.conftest import tree_state, write_config
 from tools.procs import gunicorn_server
 
@@ -371,7 +375,7 @@ class DevTools:
 @pytest.mark.slow
 def test_a_real_browser_signs_in_through_the_form_and_sees_the_top_client(reported: Config, tmp_path: Path) -> None:
     """With a user configured the page asks for a sign-in; the browser fills the form (CSRF token and all) and lands on the list."""
-    from drs import users
+    from drs.web import users
 
     browser = chromium()
     password = "a long enough password"

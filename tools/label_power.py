@@ -3,7 +3,7 @@
     python tools/label_power.py [--repeats 400] [--seed 0]
 
 The world is the shipped generator's (tools/generate_data.py): 200,000 clients of the changed world, and a model
-fitted on 10,000 others of that world, so its probabilities hold and the label-free estimate (drs/estimate.py) is
+fitted on 10,000 others of that world, so its probabilities hold and the label-free estimate (drs/model/estimate.py) is
 right until the concept drifts. Concept drift of strength a: each client's exit follows the older world's rule with
 chance a, the changed world's otherwise; a is set, by bisection, so that the model's F1 on the population falls by
 each drop of the table below the estimate (computed exactly, from the true chances). For each drop and number of
@@ -22,10 +22,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from drs import estimate, labelsample  # noqa: E402
-from drs.metrics import counts_of, f1_from_counts  # noqa: E402
-from drs.model import feature_matrix, fit  # noqa: E402
-from drs.schema import Schema  # noqa: E402
+from drs.data.schema import Schema  # noqa: E402
+from drs.model import estimate, labelsample  # noqa: E402
+from drs.model.estimator import feature_matrix, fit  # noqa: E402
+from drs.model.metrics import counts_of, f1_from_counts  # noqa: E402
 from tools.generate_data import CHANGED_WORLD, OLDER_WORLD, World, clients, large_set, unique_ids  # noqa: E402
 
 DROPS = (0.0, 0.02, 0.05, 0.10, 0.15, 0.20, 0.30)

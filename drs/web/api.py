@@ -11,9 +11,9 @@ production's `current` link points (one readlink); when a new version is
 deployed or rolled back it loads that one, and answers each request wholly
 from one loaded version, which the answer names (`model_version`).
 
-`GET /risk` ranks nothing: it reads the current ranking reporting wrote (drs/standing.py), names the model and
+`GET /risk` ranks nothing: it reads the current ranking reporting wrote (drs/reports/standing.py), names the model and
 data it was ranked by, and says `stale` when they are not the deployed model and the current data. It reads the
-indexed store (risklist.sqlite, drs/riskstore.py): the top rows and the counts, never the whole list, so a worker
+indexed store (risklist.sqlite, drs/reports/riskstore.py): the top rows and the counts, never the whole list, so a worker
 answers its first request in milliseconds and holds no list in memory, whatever the number of clients.
 """
 
@@ -34,14 +34,20 @@ import numpy as np
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import BadRequest, HTTPException
 
-from drs import alerts, answers, diagnostics, explain, formatting, history, layout, production, risk, riskstore, standing
-from drs import ids as id_rule
-from drs.errors import DataError, DeploymentError
-from drs.metrics import metrics
-from drs.model import LinearModel, Scorer, feature_matrix, linear_model_of, scorer_for
-from drs.production import Deployment
-from drs.schema import Schema, decode_csv_bytes, frame_from_text, read_csv_checked
-from drs.settings import Config
+from drs.alerts import rules as alerts
+from drs.core import formatting, layout
+from drs.core import ids as id_rule
+from drs.core.errors import DataError, DeploymentError
+from drs.core.settings import Config
+from drs.data.schema import Schema, decode_csv_bytes, frame_from_text, read_csv_checked
+from drs.history import runs as history
+from drs.model import explain
+from drs.model.estimator import LinearModel, Scorer, feature_matrix, linear_model_of, scorer_for
+from drs.model.metrics import metrics
+from drs.production import versions as production
+from drs.production.versions import Deployment
+from drs.reports import diagnostics, risk, riskstore, standing
+from drs.web import answers
 
 RETRY_FAILED_LOAD_SECONDS = 5.0
 SETTING_BYTES = "(setting max_request_bytes)"  # every refusal of a body or data file names the limit and its setting
@@ -134,7 +140,8 @@ class FileCache:
             hit = self._entries.get(name)
             if hit is not None and hit[0] == key:
                 self._entries.move_to_end(name)
-                return hit[1]
+                cached: T = hit[1]
+                return cached
         value = compute()
         with self._lock:
             self._entries[name] = (key, value)
@@ -303,7 +310,7 @@ def prediction_answer(
 
 
 def reasons_of(svc: Service, loaded: LoadedModel) -> tuple[LinearModel, explain.Reference] | None:
-    """The deployed model's linear parts and reference (drs/explain.py), found once per version; None when it has none."""
+    """The deployed model's linear parts and reference (drs/model/explain.py), found once per version; None when it has none."""
 
     def compute() -> tuple[LinearModel, explain.Reference] | None:
         model = linear_model_of(loaded.model)
@@ -482,7 +489,7 @@ def diagnostics_endpoint() -> Response:
 
 @dataclass(frozen=True)
 class Ranking:
-    """The current ranking as reporting wrote it (drs/standing.py): its store's counts, what changed, and which model
+    """The current ranking as reporting wrote it (drs/reports/standing.py): its store's counts, what changed, and which model
     ranked which data; `problems` says why it does not match the deployed model or the current data ([] when it does)."""
 
     summary: dict[str, Any]
@@ -586,7 +593,7 @@ def health() -> Response:
 
 
 def error_response(status: int, message: str) -> tuple[Response, int]:
-    """The one error shape (drs/answers.py): {"status": 400, "error": "Bad Request", "message": "..."}."""
+    """The one error shape (drs/web/answers.py): {"status": 400, "error": "Bad Request", "message": "..."}."""
     return jsonify(answers.error_body(status, message)), status
 
 

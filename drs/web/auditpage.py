@@ -1,10 +1,10 @@
-"""`GET /audit`: the audit log (drs/audit.py) for operators, newest first; `?limit=` shows more."""
+"""`GET /audit`: the audit log (drs/history/audit.py) for operators, newest first; `?limit=` shows more."""
 
 from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template, request
 
-from drs import audit as audit_log
+from drs.history import audit as audit_log
 from drs.web import api
 
 audit = Blueprint("audit", __name__, template_folder="templates")

@@ -2,14 +2,14 @@
 
 A request proves who it is by `Authorization: Bearer <token>`, by HTTP Basic with a user's password (for curl),
 or by the page's signed session cookie (drs/web/signin.py; for reading only: GET and HEAD). Secrets are compared
-in constant time (drs/users.py). A missing or wrong credential is a 401 with `WWW-Authenticate`, the wrong role a
+in constant time (drs/web/users.py). A missing or wrong credential is a 401 with `WWW-Authenticate`, the wrong role a
 403, both in the API's JSON error shape; the page sends a person without a credential to the sign-in form
 instead. A token in the query string is refused (URLs end up in logs and browser histories).
 
 With no user and no token configured, the app is open as before, but only while it serves on the loopback
 and the request is local: from the loopback, through no proxy (no forwarding header), addressed to a loopback
-name (Host: localhost or 127.0.0.1, not a rebound DNS name); drs/serving.py
-refuses to start open on any other address. Failed password checks go to the audit log (drs/audit.py). `auth: "off"`
+name (Host: localhost or 127.0.0.1, not a rebound DNS name); drs/web/serving.py
+refuses to start open on any other address. Failed password checks go to the audit log (drs/history/audit.py). `auth: "off"`
 in config turns every check off, on purpose.
 """
 
@@ -31,11 +31,11 @@ from urllib.parse import quote
 from flask import Flask, Response, current_app, g, redirect, request, session, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from drs import audit
-from drs import users as user_store
-from drs.settings import Config
-from drs.users import Users, UsersError
+from drs.core.settings import Config
+from drs.history import audit
+from drs.web import users as user_store
 from drs.web.api import error_response
+from drs.web.users import Users, UsersError
 
 EXTENSION = "drs.auth"
 VIEWER, OPERATOR = user_store.ROLES
@@ -198,7 +198,7 @@ def check_password(state: Auth, users: Users, name: str, password: str) -> tuple
 
 
 def record(state: Auth, actor: str, action: str, details: dict[str, object] | None = None) -> None:
-    """One audit event from the web (drs/audit.py); a history the app cannot write is an error in the log, not a 500."""
+    """One audit event from the web (drs/history/audit.py); a history the app cannot write is an error in the log, not a 500."""
     try:
         audit.record(state.config, actor, action, actor, client_address(), details)
     except (OSError, sqlite3.Error) as exc:

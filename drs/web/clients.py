@@ -1,14 +1,14 @@
 """A client's own view (GET /clients/<corporation>, routed by drs/web/page.py): why it is at risk, its rows
 across the ingested files, and its exit probability under each deployed version.
 
-- Why: its reasons as risklist.csv has them (drs/explain.py), drawn as a bar chart in inline SVG (no script):
+- Why: its reasons as risklist.csv has them (drs/model/explain.py), drawn as a bar chart in inline SVG (no script):
   one bar per feature from a zero line, to the right when the feature raises the risk, to the left when it lowers it.
 - Its rows over time: the accepted files of the ingestion record, in arrival order (finaldata.csv's), as the ranking's
-  store holds them (drs/riskstore.py, read at each ranking from the copy kept at ingestion or the input folder): one
+  store holds them (drs/reports/riskstore.py, read at each ranking from the copy kept at ingestion or the input folder): one
   index lookup, so no request reads a source file.
 - Each deployed version's probability for the client's latest row: every version's model is loaded once per worker
-  (its checksum confirmed, drs/production.py) and kept while its model file's checksum stays the same; the version
-  that ranked the list (risklist.json, drs/standing.py) shows the list's own number.
+  (its checksum confirmed, drs/production/versions.py) and kept while its model file's checksum stays the same; the version
+  that ranked the list (risklist.json, drs/reports/standing.py) shows the list's own number.
 
 A corporation in neither the risk list nor the ingested files is unknown: the caller answers 404.
 """
@@ -22,12 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from drs import explain, production
-from drs.errors import DeploymentError
-from drs.model import Scorer, scorer_for
-from drs.production import Deployment
-from drs.schema import Schema
-from drs.settings import Config
+from drs.core.errors import DeploymentError
+from drs.core.settings import Config
+from drs.data.schema import Schema
+from drs.model import explain
+from drs.model.estimator import Scorer, scorer_for
+from drs.production import versions as production
+from drs.production.versions import Deployment
 
 CHART_WIDTH = 360
 CHART_HALF = 120  # the longest bar, either side of the zero line (the rest is room for the value)
@@ -108,7 +109,7 @@ class VersionModels:
         return loaded
 
     def reference(self, deployment: Deployment, features: Sequence[str]) -> explain.Reference | None:
-        """The version's reference for the reasons (drs/explain.py), found once (an old version's may read its training data)."""
+        """The version's reference for the reasons (drs/model/explain.py), found once (an old version's may read its training data)."""
         key = (deployment.label, deployment.model_sha256, tuple(features))
         with self._lock:
             if key in self._references:
@@ -155,7 +156,7 @@ def client_view(
     ranked_by: str | None = None,
 ) -> dict[str, Any] | None:
     """What the client's page shows, from its row of the ranking (`row`, None when it is not ranked) and its rows across
-    the ingested files (`rows`, drs/riskstore.py); None for a corporation in neither.
+    the ingested files (`rows`, drs/reports/riskstore.py); None for a corporation in neither.
 
     The version that ranked the list (`ranked_by`, from risklist.json) shows the list's own probability, so the
     client's page and the list never give two numbers for one version."""

@@ -4,14 +4,14 @@ A Content-Security-Policy with no inline script (the page's only script is stati
 attributes stay allowed for the bars' widths), nothing framed, no MIME sniffing, no referrer sent to other
 sites, and `Cache-Control: no-store` on everything but the static CSS and script: the answers hold
 client data (the page, /risk, /prediction, the risk list) or say who may see it. The headers themselves are in
-drs/answers.py, which gunicorn's own error answers use too.
+drs/web/answers.py, which gunicorn's own error answers use too.
 """
 
 from __future__ import annotations
 
 from flask import Flask, Response, request
 
-from drs.answers import HEADERS, NO_STORE
+from drs.web.answers import HEADERS, NO_STORE
 
 CACHEABLE_ENDPOINTS = ("page_assets.static",)  # the CSS and script: no client data
 

@@ -3,12 +3,12 @@
 A blueprint of the web app (create_app registers it), rendered on the server
 from templates/ with plain CSS from static/ (both beside this file); no outside
 resource, so it works on machines without internet. It only reads what the
-pipeline wrote: production (drs.production), the run history (drs.history), and
-in output_model_path the risk list, diagnostics and plots (drs.layout names).
+pipeline wrote: production (drs.production.versions), the run history (drs.history.runs), and
+in output_model_path the risk list, diagnostics and plots (drs.core.layout names).
 It never writes. It loads models only for a client's own view (drs/web/clients.py, to score that client
 with each version) and for a version deployed before scoring recorded its reliability curve (once,
-to compute it; drs.calibration). Banners and status cards speak to a client manager
-(drs/web/plainwords.py), the technical line one click away in a <details> element.
+to compute it; drs.model.calibration). Banners and status cards speak to a client manager
+(drs/web/words.py), the technical line one click away in a <details> element.
 
 With nothing deployed it shows a "no model deployed" state, not an error; a
 file that cannot be read is named in its section while the rest still shows.
@@ -30,30 +30,21 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, render_template, request, send_file, url_for
 from werkzeug.exceptions import HTTPException
 
-from drs import (
-    alerts,
-    calibration,
-    estimate,
-    explain,
-    formatting,
-    history,
-    labelsample,
-    layout,
-    movement,
-    production,
-    risk,
-    riskstore,
-    standing,
-)
-from drs.drift import describe_noise, describe_score_drift
-from drs.errors import DataError, DeploymentError
-from drs.history import Outcome
-from drs.production import Deployment
-from drs.schema import Schema, read_polars_checked
-from drs.settings import Config
+from drs.alerts import rules as alerts
+from drs.core import formatting, layout
+from drs.core.errors import DataError, DeploymentError
+from drs.core.settings import Config
+from drs.data.schema import Schema, read_polars_checked
+from drs.history import runs as history
+from drs.history.runs import Outcome
+from drs.model import calibration, estimate, explain, labelsample
+from drs.model.drift import describe_noise, describe_score_drift
+from drs.production import versions as production
+from drs.production.versions import Deployment
+from drs.reports import movement, risk, riskstore, standing
 from drs.web import clients as client_page
-from drs.web import plainwords
 from drs.web import reliability as reliability_chart
+from drs.web import words as plainwords
 from drs.web.api import Service, service
 
 PAGE_SIZE = 25
@@ -127,7 +118,7 @@ def ago(value: Any, now: datetime) -> str:
 
 def last_real_run(runs: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
     """The newest run that did something (a run skipped because another held the lock says nothing)."""
-    for run in reversed(runs):
+    for run in runs[::-1]:
         if run.get("outcome") != Outcome.SKIPPED_LOCKED:
             return run
     return None
@@ -157,7 +148,7 @@ def estimate_words(check: dict[str, Any]) -> str | None:
 
 def last_finished(runs: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
     """The newest full-process run that got the lock (what staleness is measured from), or None."""
-    for run in reversed(runs):
+    for run in runs[::-1]:
         if run.get("kind", "fullprocess") == "fullprocess" and run.get("outcome") != Outcome.SKIPPED_LOCKED:
             return run
     return None
@@ -165,7 +156,7 @@ def last_finished(runs: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
 
 def last_drift_run(runs: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
     """The newest run that made a score-drift decision (its outcome says what followed), or None."""
-    for run in reversed(runs):
+    for run in runs[::-1]:
         if isinstance((run.get("details") or {}).get("drift"), dict):
             return run
     return None
@@ -187,7 +178,7 @@ def banners(
 ) -> list[dict[str, str]]:
     """The banners, in a client manager's words with the technical line for the model's owners; pure.
 
-    Updates stopped (stale); what the newest run that did something did (drs/web/plainwords.py's words per
+    Updates stopped (stale); what the newest run that did something did (drs/web/words.py's words per
     outcome); the model too old; the newest client data unlike the training data. Each has a `level`:
     "warning" (red, role="alert"), "notice" (amber) or "info" (blue)."""
     found = [b for b in [stale_banner(last_finished(runs), now, stale_after_minutes)] if b]
@@ -270,8 +261,8 @@ class Section:
 
 
 def _risk_section(svc: Service, deployment: Deployment | None) -> Section:
-    """The current ranking (drs/standing.py): its store and counts, the model and data it names, and why it is stale
-    if it is. Rows are read a page at a time (drs/riskstore.py), never the whole list."""
+    """The current ranking (drs/reports/standing.py): its store and counts, the model and data it names, and why it is stale
+    if it is. Rows are read a page at a time (drs/reports/riskstore.py), never the whole list."""
     out = svc.config.model_output
     path, store = out(layout.RISK_LIST), out(layout.RISK_STORE)
     if not path.exists() and not store.exists():
@@ -311,7 +302,7 @@ def _page_of(svc: Service, clients: Section, query: str, number: int) -> risksto
 
 
 def _changes_section(svc: Service) -> Section:
-    """What changed since the previous ranking, as reporting wrote it beside the risk list (drs/movement.py)."""
+    """What changed since the previous ranking, as reporting wrote it beside the risk list (drs/reports/movement.py)."""
     path = svc.config.model_output(layout.CHANGES)
     if not path.exists():
         return Section(problem=f"Nothing to compare yet: reporting.py writes {layout.CHANGES} with the risk list.")
@@ -484,7 +475,7 @@ def client(corporation: str | None) -> str:
 
 @page.get("/risklist.csv")
 def risk_list_csv() -> Response:
-    """The whole ranked list, exactly as reporting wrote it, its X-DRS-* headers naming the model and data (drs/standing.py)."""
+    """The whole ranked list, exactly as reporting wrote it, its X-DRS-* headers naming the model and data (drs/reports/standing.py)."""
     path = service().config.model_output(layout.RISK_LIST)
     if not path.is_file():
         abort(404, f"no {layout.RISK_LIST} yet: reporting.py writes it after each deployment")

@@ -25,7 +25,7 @@ def _y(value: float) -> float:
 
 
 def svg(record: dict[str, Any], title_id: str = "reliability-title") -> Markup:
-    """The curve of a drs.calibration record: mean predicted probability (x) against the share that left (y)."""
+    """The curve of a drs.model.calibration record: mean predicted probability (x) against the share that left (y)."""
     deciles = record["deciles"]
     parts = [
         f'<svg class="reliability" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img" '

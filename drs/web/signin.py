@@ -23,11 +23,12 @@ from urllib.parse import unquote, urlsplit
 from flask import Blueprint, Flask, Response, abort, current_app, redirect, render_template, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 
-from drs import audit, layout
-from drs import users as user_store
-from drs.settings import Config
-from drs.users import write_private
+from drs.core import layout
+from drs.core.settings import Config
+from drs.history import audit
 from drs.web import auth
+from drs.web import users as user_store
+from drs.web.users import write_private
 
 signin = Blueprint("signin", __name__, template_folder="templates")
 CSRF_FIELD = "csrf_token"
@@ -46,7 +47,7 @@ def secret_key(path: Path) -> bytes:
     try:
         with open(path, "rb") as handle:
             if os.fstat(handle.fileno()).st_mode & 0o077:
-                raise auth.UsersError(f"secret key {path} may be read by others: run `chmod 600 {path}` and start again")
+                raise user_store.UsersError(f"secret key {path} may be read by others: run `chmod 600 {path}` and start again")
             key = handle.read()
         if len(key) >= 32:
             return key

@@ -2,13 +2,13 @@
 
 Requests are counted by endpoint (the URL rule, such as `/images/<name>`, so a
 caller cannot create new series; `unmatched` for a path no rule matches, 405s
-included) and status. Under gunicorn (gunicorn.conf.py, drs/multiproc.py) the
+included) and status. Under gunicorn (gunicorn.conf.py, drs/web/multiproc.py) the
 workers share their counts through prometheus-client's multiprocess files, so a
 scrape answered by any worker counts every worker's requests; without
 PROMETHEUS_MULTIPROC_DIR (Flask's test client, one process) they live in the
 app's own registry.
 
-The pipeline's figures (drs/monitoring.py: the deployed model, the last run, the
+The pipeline's figures (drs/reports/monitoring.py: the deployed model, the last run, the
 last drift check; and the active clients above 0.5) are computed when a scrape
 asks, by a collector on the scrape's registry, so they are never summed across
 workers. Each read is kept until its source changes: the history's file, the
@@ -31,10 +31,12 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from drs import history, monitoring, production, risk
-from drs.layout import RISK_LIST
-from drs.multiproc import ENV
+from drs.core.layout import RISK_LIST
+from drs.history import runs as history
+from drs.production import versions as production
+from drs.reports import monitoring, risk
 from drs.web.api import Service, current_ranking
+from drs.web.multiproc import ENV
 
 EXTENSION = "drs.telemetry"  # the key of the Telemetry in app.extensions
 UNMATCHED = "unmatched"
@@ -78,14 +80,15 @@ class SharedFiles(MultiProcessCollector):
             with contextlib.suppress(OSError):  # a dead worker's gauge file may be removed meanwhile
                 if os.path.getsize(path) > 0:
                     files.append(path)
-        return self.merge(files, accumulate=True)
+        merged: Iterable[Metric] = self.merge(files, accumulate=True)  # type: ignore[no-untyped-call]
+        return merged
 
 
 def build(shared: bool) -> Telemetry:
     """The instruments; shared ones write to the multiprocess files, the others to the app's registry.
 
     No `_created` series: the multiprocess files do not keep them, so one process would differ from gunicorn."""
-    disable_created_metrics()  # process-wide, and the same for every app
+    disable_created_metrics()  # type: ignore[no-untyped-call]  # process-wide, and the same for every app
     registry = CollectorRegistry(auto_describe=False)
     target = None if shared else registry
     telemetry_ = Telemetry(
@@ -96,7 +99,7 @@ def build(shared: bool) -> Telemetry:
         shared=shared,
     )
     if shared:
-        SharedFiles(registry)
+        SharedFiles(registry)  # type: ignore[no-untyped-call]
     return telemetry_
 
 
@@ -229,7 +232,7 @@ class PipelineCollector:
                     *gauge("drs_drift_check_f1", "the deployed model's F1 on the new rows at the last drift check", drift.f1),
                     *gauge("drs_drift_check_threshold", "the F1 below which the last drift check found drift", drift.threshold),
                 ]
-            found += gauge(  # left out when the estimate was refused (drs/estimate.py records why)
+            found += gauge(  # left out when the estimate was refused (drs/model/estimate.py records why)
                 "drs_drift_check_estimated_f1",
                 "the label-free estimate (CBPE) of the deployed model's F1 on the new rows at the last drift check, made before their labels",
                 drift.estimated_f1,

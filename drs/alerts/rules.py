@@ -1,0 +1,378 @@
+"""What a run has to tell people, as pure functions: its events and at most one message (docs/alerts.md).
+
+`run_events` turns what one full-process run did (its outcome, message and details) and what the
+runs and alerts before it were (`AlertState`, from the history) into events; `compose` puts a run's
+events into one message with what happened, when, which version is deployed, what to do next and a
+link to the page. No storms: a failure is told once, then reminded at most every `repeat_hours`
+while it lasts; a recovery once; a stale spell once; a run with no new data says nothing else.
+Delivery (and every URL) is drs/alerts/notify.py's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from drs.history.runs import Outcome
+
+INFO, WARNING, FAILURE = "info", "warning", "failure"
+SEVERITIES = (INFO, WARNING, FAILURE)  # in rising order
+ROLLBACK_COMMAND = "python deployment.py --rollback"
+
+
+@dataclass(frozen=True)
+class AlertState:
+    """The runs and alerts before this run (drs/history.alert_memory)."""
+
+    newest_run: int = 0
+    last_finished: dict[str, Any] | None = None  # id, started_at, finished_at, outcome, message
+    failures_in_a_row: int = 0
+    failing_since: str | None = None
+    last_success_run: int = 0
+    failure_alert_at: str | None = None  # the newest failure alert delivered during the current streak
+    stale_alert_since: str | None = None  # the last finished run the newest delivered stale alert was about
+
+
+@dataclass(frozen=True)
+class Rules:
+    stale_after_minutes: float = 30
+    repeat_hours: float = 24
+
+
+@dataclass(frozen=True)
+class Event:
+    key: str
+    severity: str
+    headline: str
+    lines: list[str] = field(default_factory=list)
+    next_step: str = ""
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every message says besides its events: when, what is deployed, where the page and the log are."""
+
+    now: datetime
+    deployed: str | None  # "v0002 (F1 0.7909 on the test data)", None when nothing is deployed
+    public_url: str | None = None
+    log_file: str = ""
+
+
+@dataclass(frozen=True)
+class Message:
+    title: str
+    body: str
+    severity: str
+    events: list[str]
+
+
+def parse_time(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def when(moment: datetime | str | None) -> str:
+    found = moment if isinstance(moment, datetime) else parse_time(moment)
+    return found.strftime("%Y-%m-%d %H:%M:%S UTC") if found else "an unknown time"
+
+
+def is_stale(last_finished_at: str | None, now: datetime, stale_after_minutes: float) -> bool:
+    """No run finished for longer than `stale_after_minutes` (False before any run: nothing to be late for)."""
+    finished = parse_time(last_finished_at)
+    return finished is not None and now - finished > timedelta(minutes=stale_after_minutes)
+
+
+def minutes_between(since: str | None, now: datetime) -> int:
+    started = parse_time(since)
+    return int((now - started).total_seconds() // 60) if started else 0
+
+
+def _part(details: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    """details[key] when it is an object, else {} (old rows and failed runs lack parts)."""
+    value = details.get(key)
+    return value if isinstance(value, Mapping) else {}
+
+
+# ---- the events of one run ---------------------------------------------------------------
+
+
+def failure_events(outcome: str, message: str, state: AlertState, rules: Rules, now: datetime, log_file: str) -> list[Event]:
+    """failed (first notice of a streak), still failing (a reminder), recovered, or nothing."""
+    if outcome != Outcome.FAILED:
+        if state.failures_in_a_row == 0:
+            return []
+        return [
+            Event(
+                "recovered",
+                INFO,
+                "Recovered",
+                [
+                    f"This run succeeded ({outcome}) after {state.failures_in_a_row} failed run(s) in a row since {when(state.failing_since)}.",
+                    f"It did: {message}",
+                ],
+                "nothing to do.",
+            )
+        ]
+    reason = message.splitlines()[0] if message else "no reason recorded"
+    where = f"The log: {log_file} (the cron line of cronjob.txt appends to it)."
+    fix = f"read the log and fix the cause; the next cron run tries again. If the deployed model is at fault: {ROLLBACK_COMMAND}"
+    in_a_row = state.failures_in_a_row + 1
+    if state.failure_alert_at is None:
+        since = f" ({in_a_row} failed runs in a row since {when(state.failing_since)})" if in_a_row > 1 else ""
+        return [Event("failed", FAILURE, "Run failed", [f"Reason: {reason}{since}", where], fix)]
+    told = parse_time(state.failure_alert_at)
+    if told is not None and now - told < timedelta(hours=rules.repeat_hours):
+        return []
+    return [
+        Event(
+            "still failing",
+            FAILURE,
+            "Still failing",
+            [
+                f"{in_a_row} failed runs in a row since {when(state.failing_since)}; last told {when(state.failure_alert_at)}.",
+                f"Reason now: {reason}",
+                where,
+                f"Reminders come at most every {rules.repeat_hours:g} hours (notify_repeat_hours) while it lasts.",
+            ],
+            fix,
+        )
+    ]
+
+
+def stale_event(state: AlertState, rules: Rules, now: datetime, skipped: bool) -> list[Event]:
+    """The pipeline was (or, seen by a run that found the lock held, is) stale: once per quiet spell."""
+    last = state.last_finished
+    finished_at = last.get("finished_at") if last else None
+    if not is_stale(finished_at, now, rules.stale_after_minutes) or state.stale_alert_since == finished_at:
+        return []
+    gap = minutes_between(finished_at, now)
+    limit = f"stale_after_minutes is {rules.stale_after_minutes:g}"
+    if skipped:
+        lines = [f"No run has finished since {when(finished_at)} ({gap} minutes; {limit}), and a run holds the lock now."]
+        step = "a run may hang: look for a fullprocess.py process that has run for long, and at the log."
+        return [Event("stale", WARNING, "Pipeline stale", lines, step)]
+    lines = [f"No run finished between {when(finished_at)} and this run ({gap} minutes; {limit}). This run got going again."]
+    step = "check that cron runs fullprocess.py every 10 minutes (`make cron-line` prints the line) and that the machine was up."
+    return [Event("stale", WARNING, "Pipeline was stale", lines, step)]
+
+
+def noise_words(check: Mapping[str, Any]) -> tuple[str, bool | None]:
+    """The sampling-noise line of a drift decision and whether the drop is beyond it (None when not measured)."""
+    noise = check.get("noise")
+    if not isinstance(noise, Mapping):
+        return "Sampling noise: not measured.", None
+    both = f" and the {noise['threshold_rows']:,} test rows" if noise.get("threshold_rows") else ""
+    verdict = "beyond sampling noise" if noise["beyond_noise"] else "within sampling noise"
+    return (
+        f"Sampling noise: F1 over {noise['rows']:,} rows lies in {noise['low']:.4f}-{noise['high']:.4f} ({noise['level']:.0%} bootstrap);"
+        f" resampling the new rows{both}, F1 minus threshold is {noise['drop_low']:+.4f} to {noise['drop_high']:+.4f}:"
+        f" the drop is {verdict} (no drop in {noise['share_at_or_above']:.0%} of {noise['resamples']:,} resamples).",
+        bool(noise["beyond_noise"]),
+    )
+
+
+def drift_event(details: Mapping[str, Any], outcome: str, deployed_label: str | None) -> list[Event]:
+    """Drift found: the test, its numbers, the sampling noise, data drift, and what followed."""
+    check = details.get("drift")
+    data = _part(details, "data_drift")
+    score_drift = isinstance(check, Mapping) and bool(check.get("drift"))
+    drifted = list(data.get("drifted_features") or [])
+    trigger = details.get("trigger")
+    if not score_drift and not (drifted and trigger):
+        return []
+    lines = []
+    beyond: bool | None = None
+    if isinstance(check, Mapping) and check.get("measured") is False:
+        lines.append(f"Score not measurable: {check.get('reason')}.")
+    elif isinstance(check, Mapping):
+        lines.append(
+            f"Test {check.get('test')} ({check.get('rule')}): F1 of {check.get('deployed_version')} on {check.get('new_rows', 0):,} new rows"
+            f" {check.get('new_data_f1', 0):.4f} vs threshold {check.get('threshold', 0):.4f}."
+        )
+        noise_line, beyond = noise_words(check)
+        lines.append(noise_line)
+    if drifted:
+        lines.append(f"Data drift in {', '.join(drifted)} ({data.get('rule')}).")
+    gate = _part(details, "gate")
+    reason = gate.get("reason") or "no reason recorded"
+    if outcome == Outcome.DEPLOYED:
+        followed = f"retrained; the gate promoted the candidate ({reason})"
+    elif outcome == Outcome.NOT_PROMOTED:
+        followed = f"retrained; the gate refused the candidate ({reason})"
+    else:
+        followed = f"the run ended: {outcome}"
+    lines.append(f"What followed: {followed}.")
+    changed = outcome == Outcome.DEPLOYED
+    severity = WARNING if beyond or changed or beyond is None else INFO
+    headline = "Drift found" if severity == WARNING else "Drift within sampling noise"
+    step = (
+        "compare the new model with the old on the page; if it is worse in practice: " + ROLLBACK_COMMAND
+        if changed
+        else f"nothing urgent: {deployed_label or 'the deployed model'} stays deployed; watch the next batches."
+    )
+    return [Event("drift", severity, headline, lines, step)]
+
+
+def sample_alarm_event(details: Mapping[str, Any], deployed_label: str | None) -> list[Event]:
+    """The labelled-sample alarm (drs/model/labelsample.py): the labels known so far of a partly labelled batch contradict the
+    label-free estimate or the score test's threshold beyond sampling noise, before the score test can run."""
+    check = _part(details, "drift")
+    sample = check.get("labelled_sample")
+    if not isinstance(sample, Mapping) or not sample.get("alarm"):
+        return []
+    said = []
+    if sample.get("below_estimate"):
+        said.append(f"below the label-free estimate {sample['estimated_f1']:.4f} (concept drift: the link from activity to exit changed)")
+    if sample.get("below_threshold"):
+        said.append(f"below the score test's threshold {sample['threshold']:.4f} (the drift decision to come)")
+    lines = [
+        f"{sample['labels']:,} of {sample.get('of', check.get('new_rows', 0)):,} new rows labelled so far ({sample['exits']:,} exited):"
+        f" F1 of {check.get('deployed_version')} {sample['f1']:.4f} ({sample['level']:.0%} {sample['low']:.4f}-{sample['high']:.4f}),"
+        f" {' and '.join(said)}, beyond sampling noise.",
+        f"Caveat: {sample.get('caveat')}.",
+    ]
+    step = (
+        f"{deployed_label or 'the deployed model'} stays deployed and the score test waits for every label: check how the"
+        " labelled clients were chosen (a fair reading needs a random sample), read the risk list with care, and export the"
+        " batch again with its labels as soon as they are known (it is then judged again and may retrain)"
+    )
+    return [Event("sample_alarm", WARNING, "Labelled sample: the model is worse than expected", lines, step)]
+
+
+def refused_event(details: Mapping[str, Any], outcome: str, deployed_label: str | None) -> list[Event]:
+    if outcome != Outcome.NOT_PROMOTED:
+        return []
+    gate = _part(details, "gate")
+    lines = [f"Gate: {gate.get('reason', 'no reason recorded')}."]
+    if gate.get("kept_candidate"):
+        lines.append(f"The candidate is kept in {gate['kept_candidate']}.")
+    _, beyond = noise_words(details["drift"]) if isinstance(details.get("drift"), Mapping) else ("", None)
+    step = f"{deployed_label or 'the deployed model'} stays deployed. To deploy the candidate anyway: python fullprocess.py --force-deploy"
+    return [Event("refused", WARNING if beyond else INFO, "Candidate refused by the gate", lines, step)]
+
+
+def deployed_event(outcome: str, message: str, details: Mapping[str, Any]) -> list[Event]:
+    if outcome not in (Outcome.DEPLOYED, Outcome.COMPLETED_DEPLOYMENT):
+        return []
+    gate = _part(details, "gate")
+    before = gate.get("deployed_version")
+    lines = [message[:1].upper() + message[1:] + "."]
+    if before:
+        lines.append(f"It replaces {before}.")
+    step = f"nothing, unless it misbehaves: {ROLLBACK_COMMAND}" + (f" (back to {before})" if before else "")
+    return [Event("deployed", WARNING, "New version deployed", lines, step)]
+
+
+def apicalls_event(details: Mapping[str, Any], deployed_label: str | None) -> list[Event]:
+    """The API calls after a deployment failed: each failed call, its status and cause (the deployment stands)."""
+    failed = [f for f in details.get("apicalls_failures") or [] if isinstance(f, Mapping)]
+    if not failed:
+        return []
+    lines = [
+        f"{f.get('endpoint')}: {'HTTP ' + str(f['status']) if f.get('status') is not None else 'no answer'}: {f.get('cause')}"
+        for f in failed
+    ]
+    step = (
+        f"{deployed_label or 'the new version'} stays deployed; fix what each line says, then check with `python apicalls.py`"
+        " (it exits 0 when every call succeeds)."
+    )
+    return [Event("apicalls", WARNING, "API calls failed", lines, step)]
+
+
+def file_events(details: Mapping[str, Any]) -> list[Event]:
+    """Rejected source files, files changed after they were ingested, files gone from the source folder."""
+    events = []
+    rejected = list(details.get("rejected") or [])
+    if rejected:
+        files = (details.get("ingestion") or {}).get("files") or []
+        reasons = {f.get("name"): f.get("reason") for f in files if isinstance(f, Mapping)}
+        lines = [f"{name}: {reasons.get(name) or 'rejected'}" for name in rejected]
+        step = "export the file again as the reason says and put it back; a file is read again when its content changes."
+        events.append(Event("rejected", WARNING, "Source file rejected", lines, step))
+    every = [c for c in details.get("changed_files") or [] if isinstance(c, Mapping)]
+    labelled = [c for c in every if c.get("labels_filled")]  # the file's only change: labels filled in (drs/data/ingest.py)
+    if labelled:
+        lines = [f"labels arrived for {c['labels_filled']:,} row(s) of {c.get('name')}" for c in labelled]
+        step = "nothing: its rows were judged again with their labels (the drift check on the page has the realized F1)."
+        events.append(Event("labels", INFO, "Labels arrived", lines, step))
+    changed = [c for c in every if not c.get("labels_filled")]
+    if changed:
+        lines = [
+            f"{c.get('name')}: sha256 {str(c.get('old_sha256'))[:12]}... -> {str(c.get('new_sha256'))[:12]}...,"
+            f" rows {c.get('old_rows')} -> {c.get('new_rows')}"
+            for c in changed
+        ]
+        step = "its old rows were replaced by its new ones and judged again; check that the change was meant."
+        events.append(Event("changed", WARNING, "Source file changed after it was ingested", lines, step))
+    gone = list(details.get("gone_files") or [])
+    if gone:
+        lines = [f"{name}: its rows stay in the ingested data" for name in gone]
+        events.append(Event("gone", INFO, "Source file removed", lines, "nothing, if the landing folder is emptied on purpose."))
+    return events
+
+
+def run_events(
+    outcome: str,
+    message: str,
+    details: Mapping[str, Any],
+    deployed_label: str | None,
+    state: AlertState,
+    rules: Rules,
+    now: datetime,
+    log_file: str = "",
+) -> list[Event]:
+    """Everything one full-process run has to tell, given the state before it; [] for a quiet run."""
+    if outcome == Outcome.SKIPPED_LOCKED:
+        return stale_event(state, rules, now, skipped=True)
+    events = stale_event(state, rules, now, skipped=False)
+    events += failure_events(outcome, message, state, rules, now, log_file)
+    if outcome == Outcome.FAILED:
+        return events
+    events += drift_event(details, outcome, deployed_label)
+    events += sample_alarm_event(details, deployed_label)
+    events += refused_event(details, outcome, deployed_label)
+    events += deployed_event(outcome, message, details)
+    events += apicalls_event(details, deployed_label)
+    events += file_events(details)
+    return events
+
+
+def rollback_event(from_label: str | None, to_label: str, pinned: Sequence[str]) -> Event:
+    lines = [f"deployment.py --rollback made {to_label} current, in place of {from_label or 'nothing'}."]
+    if pinned:
+        lines.append(f"The full process will not retrain on {', '.join(pinned)} until new data arrives.")
+    step = f"check the page; to go forward again: python deployment.py --rollback {from_label}" if from_label else "check the page."
+    return Event("rollback", WARNING, f"Rolled back to {to_label}", lines, step)
+
+
+def notify_test_event() -> Event:
+    return Event(
+        "test", INFO, "Test message", ["Sent by `python fullprocess.py --notify-test`: this target receives the alerts."], "nothing."
+    )
+
+
+# ---- one message -------------------------------------------------------------------------
+
+
+def compose(events: Sequence[Event], context: Context) -> Message | None:
+    """All of a run's events in one message, the most severe first; None for no events."""
+    if not events:
+        return None
+    ordered = sorted(events, key=lambda e: -SEVERITIES.index(e.severity))
+    first = ordered[0]
+    more = f" (and {len(ordered) - 1} more)" if len(ordered) > 1 else ""
+    sections = []
+    for event in ordered:
+        lines = [event.headline + "."] + [f"  {line}" for line in event.lines]
+        if event.next_step:
+            lines.append(f"  What to do: {event.next_step}")
+        sections.append("\n".join(lines))
+    footer = [f"When: {when(context.now)}", f"Deployed: {context.deployed or 'nothing'}"]
+    if context.public_url:
+        footer.append(f"Page: {context.public_url}/")
+    body = "\n\n".join(sections) + "\n\n" + "\n".join(footer)
+    return Message(f"DRS {first.severity}: {first.headline}{more}", body, first.severity, [e.key for e in ordered])

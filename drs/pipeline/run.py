@@ -1,0 +1,169 @@
+"""The full process: the job cron runs every 10 minutes (`fullprocess.py`).
+
+1. Prepare: remove what a killed run left behind; check the current deployment
+   against the checksums recorded when it was deployed.
+2. New data? With a source database configured, first its new rows land as one
+   CSV file in the source folder (drs/data/dbsource.py). Then: source files whose current content the deployed version was not
+   trained on and that were not already judged against it (or rejected with the
+   same content); a file modified less than `settle_seconds` ago waits. None:
+   finish a deployment whose run was killed before its reports, or record
+   "no new data" and stop. Up to here nothing imports pandas, numpy, scipy,
+   scikit-learn, polars or matplotlib: most ticks end here, in milliseconds.
+3. Ingest the input folder; remember the new files it rejected (drs/pipeline/retrain.py).
+4. Judge the accepted new files: data drift per feature, and the configured
+   score-drift test on the deployed model's F1 on the new rows (drs/pipeline/judge.py).
+5. On drift (or with nothing deployed yet): retrain and score a candidate.
+6. Gate: deploy the candidate only if it is not worse than the deployed model on
+   the test data (drs/pipeline/gate.py); a refused one is kept under `candidates/`.
+7. After a deployment: diagnostics, reporting and API calls.
+
+A kernel lock keeps two runs from overlapping, and a stage script run by hand
+(drs/core/cli.py takes the same lock): a run that finds it held logs who holds it and exits 0. Every run, skipped ones included, appends one row to the
+run history (drs/history/runs.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from drs.alerts import notify
+from drs.core.errors import DeploymentError
+from drs.core.fileio import LockBusy, describe_holder, remove_stale_temporaries, run_lock
+from drs.core.layout import LARGE_FILES, ROWSTORE_DIR
+from drs.core.settings import Config
+from drs.data.sources import (
+    GONE,
+    file_notes,
+    files_needing_verdict,
+    list_ready_files,
+    mark_removed,
+    resent_line,
+    touched_again,
+    waiting_line,
+)
+from drs.history import runs as history
+from drs.history.runs import FINISHED_DEPLOYMENT, Outcome, RunReport
+from drs.production import versions as production
+from drs.production.versions import Deployment
+
+log = logging.getLogger("fullprocess")
+
+
+def prepare(config: Config) -> Deployment | None:
+    """Step 1: clean a killed run's leftovers (the lock is held), and return the current deployment if its files are whole."""
+    production.clean_stale(config.prod_deployment_folder)
+    for folder in (config.output_folder, config.output_folder / ROWSTORE_DIR, config.kept_sources_folder, config.output_model_folder):
+        remove_stale_temporaries(folder)
+    deployed = production.current(config.prod_deployment_folder)
+    if deployed is not None:
+        try:
+            production.verify(deployed, skip=LARGE_FILES)
+        except DeploymentError as exc:
+            raise DeploymentError(
+                f"{exc}; refusing to use it (roll back with `python deployment.py --rollback` or redeploy with `python deployment.py --force`)"
+            ) from None
+    return deployed
+
+
+def new_source_files(config: Config, report: RunReport, deployed: Deployment | None, retry_not_promoted: bool) -> list[Path]:
+    """Step 2: settled source files that still need a verdict (`retry_not_promoted`, --force-deploy: the gate's refusals too)."""
+    listing = list_ready_files(config.input_folder, config.settle_seconds, report.clock, config.self_written_record)
+    for name in listing.waiting:
+        log.info("%s", waiting_line(name, config.settle_seconds))
+    if listing.waiting:
+        report.details["waiting"] = listing.waiting
+    removed = mark_removed(config.ingestion_record, config.input_folder, {p.name for p in listing.ready} | set(listing.waiting), GONE)
+    for entry in removed:
+        log.warning("%s was removed from %s; its %s ingested row(s) are kept", entry["name"], config.input_folder, entry.get("rows_read"))
+    if removed:
+        report.details["gone_files"] = [entry["name"] for entry in removed]
+    needing = files_needing_verdict(
+        listing.ready,
+        config.input_folder,
+        config.history_db,
+        deployed.trained_on() if deployed else {},
+        deployed.version if deployed else None,
+        retry_not_promoted,
+    )
+    resent = touched_again(config.arrivals_record, config.input_folder, [p for p in listing.ready if p not in needing])
+    for entry in resent:
+        log.warning("%s", resent_line(entry))
+    if resent:
+        report.details["resent"] = resent
+    return needing
+
+
+def unfinished(config: Config, deployed: Deployment) -> bool:
+    """A deployment this job made whose run was killed before diagnostics, reporting and API calls were done."""
+    return deployed.meta.get("deployed_by") == production.DEPLOYED_BY_PIPELINE and not history.has_run(
+        config.history_db, FINISHED_DEPLOYMENT, deployed.version
+    )
+
+
+def process(config: Config, report: RunReport, force_deploy: bool = False) -> None:
+    """One run under the lock: the steps of this module's docstring."""
+    report.details["force_deploy"] = force_deploy
+    deployed = prepare(config)
+    if config.source_database_url:  # SQLAlchemy and the driver only when a database is configured
+        from drs.data.dbsource import fetch
+
+        report.details["database"] = report.timed("database", lambda: fetch(config).summary())
+    new_files = report.timed("check", lambda: new_source_files(config, report, deployed, force_deploy))
+    report.details["new_files"] = [p.name for p in new_files]
+    if deployed is not None and not new_files and not unfinished(config, deployed):
+        notes = [f"waiting for {name} to settle" for name in report.details.get("waiting", [])]
+        notes += [f"{name} removed (its rows are kept)" for name in report.details.get("gone_files", [])]
+        notes += file_notes(report.details.get("resent", []), [])
+        also = "".join(f"; {note}" for note in notes)
+        report.finish(
+            Outcome.NO_NEW_DATA, f"no new data in {config.input_folder.name}{also}; {deployed.label} stays deployed", deployed.version
+        )
+        log.info("%s", report.message)
+        return
+    if deployed is None and not new_files and report.details.get("waiting"):
+        report.finish(Outcome.NO_NEW_DATA, f"nothing deployed yet; waiting for {', '.join(report.details['waiting'])} to settle", None)
+        log.info("%s", report.message)
+        return
+    # Steps 3-7 need pandas, polars and scikit-learn: imported only here, so the tick with nothing new never loads them.
+    if deployed is not None and not new_files:
+        from drs.pipeline.followup import finish_deployment
+
+        finish_deployment(config, report, deployed)
+    else:
+        from drs.pipeline.retrain import handle_new_files
+
+        handle_new_files(config, report, deployed, new_files, force_deploy)
+
+
+def record(config: Config, report: RunReport) -> None:
+    try:
+        history.record_run(config.history_db, report)
+    except Exception as exc:  # the history must never turn a good run into a crash
+        log.error("could not append to the run history %s: %s", config.history_db, exc)
+
+
+def run(config: Config, force_deploy: bool = False) -> int:
+    """Take the lock and process; a run already in progress is logged, recorded and left alone. Returns the exit code.
+
+    Before its row is recorded, a run tells what it has to tell (drs/alerts/notify.py, drs/alerts/rules.py): at most one
+    message, within notify_timeout_seconds, never changing the outcome."""
+    started = notify.clock()
+    report = RunReport()
+    try:
+        with run_lock(config.lock_file, script="fullprocess.py"):
+            try:
+                process(config, report, force_deploy)
+            except Exception as exc:
+                report.finish(Outcome.FAILED, str(exc), report.deployed_version)
+                raise
+            finally:
+                notify.alert_run(config, report, started)
+                record(config, report)
+    except LockBusy as busy:
+        message = f"another run is in progress: {describe_holder(busy.holder)} holds the lock {config.lock_file}; not starting"
+        report.finish(Outcome.SKIPPED_LOCKED, message, None)
+        log.info("%s", report.message)
+        notify.alert_run(config, report, started)
+        record(config, report)
+    return 0

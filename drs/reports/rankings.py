@@ -1,0 +1,127 @@
+"""Every ranking kept in the run history, and each new one compared with the previous (drs/reports/movement.py).
+
+A ranking is recorded by
+  `deployment`  the reports after a deployment (drs/pipeline/followup.py -> drs/reporting.run with the run in progress)
+  `reporting`   each `reporting.py` invocation (of finaldata.csv, or of `--input CSV`: that file's name is its source)
+  `ingestion`   a full-process run whose ingestion changed the list without deploying (no drift, candidate not
+                promoted, new files rejected): the deployed model ranks the new data (drs/pipeline/followup.py)
+  `deployment by hand`, `rollback`, `ingestion by hand`   deployment.py, deployment.py --rollback, ingestion.py
+Each is drs/reporting.refresh: the list, changes.json, the PDF and risklist.json (drs/reports/standing.py) written together.
+Only the newest `keep_rankings` are kept (of every source together).
+
+The previous ranking of a list: the newest kept ranking of the same source recorded before it whose list
+differs from it (another client, order or probability). A ranking identical to the one before it (reporting.py
+run twice, or a run that added only exited clients) is recorded, but is not a change: the list it follows is
+compared with the last different one, so "what changed" never goes blank because nothing happened since.
+`GET /risk` and the page read the movement risklist.csv and changes.json hold; nothing ranks on request.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from drs.core import layout
+from drs.core.settings import Config
+from drs.data.schema import Schema
+from drs.history import runs as history
+from drs.reports import movement, risk
+
+log = logging.getLogger("rankings")
+
+DEPLOYMENT = "deployment"
+REPORTING = "reporting"
+INGESTION = "ingestion"
+BY_HAND = "deployment by hand"
+ROLLBACK = "rollback"
+INGESTION_BY_HAND = "ingestion by hand"
+HEADER_FIELDS = ("id", "at", "kind", "model_version", "source", "clients")
+
+
+@dataclass(frozen=True)
+class Compared:
+    """A ranked list with its movement columns, the ranking it was compared with, and what changed."""
+
+    ranked: pl.DataFrame
+    ranking_id: int | None
+    previous: dict[str, Any] | None
+    changes: dict[str, Any]
+
+
+def header(ranking: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A kept ranking as answers and files name it: id, at, kind, model_version, source, clients."""
+    return {k: ranking[k] for k in HEADER_FIELDS} if ranking else None
+
+
+def _text(ranked: pl.DataFrame, schema: Schema) -> bytes:
+    return movement.canonical(ranked[schema.id_column].cast(pl.String).to_list(), ranked[risk.PROBABILITY].to_list())
+
+
+def exited_now(frame: pl.DataFrame, schema: Schema) -> pl.Series:
+    """The corporations whose latest row in the ranked data says exited 1 (none without the target column); pure."""
+    if schema.target not in frame.columns:
+        return pl.Series([], dtype=pl.String)
+    latest = frame.filter(pl.col(schema.id_column).is_last_distinct())
+    return latest.filter(pl.col(schema.target) == 1)[schema.id_column].cast(pl.String)
+
+
+def _previous(db: Path, source: str, digest: str, before: int | None) -> dict[str, Any] | None:
+    try:
+        return history.previous_ranking(db, source, digest, before)
+    except (sqlite3.Error, OSError) as exc:
+        log.error("could not read the previous ranking from %s: %s; the list shows no movement", db, exc)
+        return None
+
+
+def compare(
+    ranked: pl.DataFrame, frame: pl.DataFrame | None, schema: Schema, previous: dict[str, Any] | None, ranking_id: int | None = None
+) -> Compared:
+    """`ranked` with its movement against `previous` (a kept ranking with its rows, or None), and what changed among the
+    clients of `frame` (the ranked data; None: movement only); pure."""
+    before = movement.positions(previous["rows"]) if previous else None
+    moved = movement.with_movement(ranked, schema.id_column, risk.PROBABILITY, before)
+    changes: dict[str, Any] = {"previous": header(previous)}
+    if before is not None and frame is not None:
+        now = ranked.select(
+            pl.col(schema.id_column).cast(pl.String).alias(movement.ID),
+            pl.col(risk.RANK).alias(movement.RANK),
+            pl.col(risk.PROBABILITY).round(movement.DECIMALS).alias(movement.PROBABILITY),
+        )
+        changes.update(movement.what_changed(now, before, exited_now(frame, schema), risk.THRESHOLD))
+    return Compared(moved, ranking_id, header(previous), changes)
+
+
+def record(
+    config: Config, ranked: pl.DataFrame, frame: pl.DataFrame, *, kind: str, source: str, model_version: str, run_started_at: str | None
+) -> Compared:
+    """Keep this ranking in the run history (pruning to keep_rankings) and compare it with the previous one.
+
+    A history that cannot be written is logged, never fatal: the list is still written, compared with what can be read."""
+    schema = Schema.from_config(config)
+    text = _text(ranked, schema)
+    digest = movement.digest(text)
+    at = layout.utc_now()
+    ranking_id: int | None = None
+    try:
+        ranking_id = history.record_ranking(
+            config.history_db,
+            at=at,
+            kind=kind,
+            run_started_at=run_started_at,
+            model_version=model_version,
+            source=source,
+            clients=len(ranked),
+            digest=digest,
+            rows=movement.pack(text),
+            keep=config.keep_rankings,
+        )
+    except (sqlite3.Error, OSError) as exc:
+        log.error("could not keep this ranking in the run history %s: %s", config.history_db, exc)
+    compared = compare(ranked, frame, schema, _previous(config.history_db, source, digest, ranking_id), ranking_id)
+    compared.changes.update(ranking_id=ranking_id, ranked_at=at, kind=kind, source=source, model_version=model_version)
+    return compared

@@ -1,0 +1,128 @@
+"""The current ranking as one artifact: which model ranked which data, when and why (`risklist.json`).
+
+drs/reports/reporting.py ranks the active clients once per event that changes the deployed model or the ingested data
+(`reporting.refresh`: a deployment by the pipeline or by hand, a rollback, new data kept, ingestion by hand) and
+writes risklist.csv, its stores (risklist.sqlite, clientrows.sqlite), changes.json and report.pdf, then this file last, naming the model version and its sha256,
+the data (name, sha256, size, mtime) and the stamps of the files it wrote. Every view reads the files and this
+record and says what it names; `problems` says, from stats alone (a sha256 only when a stamp moved), whether the
+artifact still matches the deployed model and the current data, so that a view never silently mixes two stories.
+
+Standard library only: the web workers read it on every request.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from drs.core import layout
+from drs.core.fileio import atomic_write_json, sha256_file
+from drs.core.settings import Config
+from drs.production.versions import Deployment
+
+SHORT = 12  # the sha256 prefix the views show
+# the files of one ranking, each stamped in risklist.json
+WRITTEN = (layout.RISK_LIST, layout.RISK_STORE, layout.CLIENT_ROWS, layout.CHANGES, layout.REPORT_PDF)
+
+
+def stamp(path: Path) -> dict[str, int] | None:
+    """size and mtime_ns of a file; None when it is not there."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def data_identity(path: Path) -> dict[str, Any]:
+    """The data a ranking was ranked from: its name, sha256, size and mtime."""
+    return {"name": path.name, "sha256": sha256_file(path), **(stamp(path) or {})}
+
+
+def write(config: Config, deployment: Deployment, data: dict[str, Any], facts: dict[str, Any]) -> dict[str, Any]:
+    """Record the ranking just written (after risklist.csv, the stores, changes.json and report.pdf): the commit point of a refresh."""
+    record = {
+        "model_version": deployment.label,
+        "model_sha256": deployment.model_sha256,
+        "deployed_at": deployment.meta.get("deployed_at"),
+        "data": data,
+        "ranked_at": layout.utc_now(),
+        **facts,
+        "files": {name: stamp(config.model_output(name)) for name in WRITTEN},
+    }
+    atomic_write_json(config.model_output(layout.RISK_META), record)
+    return record
+
+
+def read(config: Config) -> dict[str, Any] | None:
+    """risklist.json, or None when there is none (or it cannot be read: `problems` says so)."""
+    try:
+        found = json.loads(config.model_output(layout.RISK_META).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def short(meta: dict[str, Any] | None) -> str:
+    return str(((meta or {}).get("data") or {}).get("sha256") or "")[:SHORT]
+
+
+def words(meta: dict[str, Any] | None) -> str:
+    """'Ranked by v0003 from finaldata.csv (data 1a2b3c4d5e6f)': how every view names its ranking."""
+    if not meta:
+        return "Ranked by an unknown model from unknown data (no risklist.json)"
+    return f"Ranked by {meta.get('model_version')} from {(meta.get('data') or {}).get('name')} (data {short(meta)})"
+
+
+def _data_changed(recorded: dict[str, Any], path: Path) -> bool:
+    now = stamp(path)
+    if now is None:
+        return True
+    if {k: recorded.get(k) for k in now} == now:
+        return False
+    return bool(now["size"] != recorded.get("size") or sha256_file(path) != recorded.get("sha256"))
+
+
+def problems(config: Config, meta: dict[str, Any] | None, deployment: Deployment | None) -> list[str]:
+    """Why the artifact does not describe the deployed model's ranking of the current data; [] when it does."""
+    if deployment is None:
+        return []
+    if meta is None:
+        return [f"no {layout.RISK_META}: the list has not been ranked since this version of the project; run reporting.py"]
+    found = []
+    if meta.get("model_version") != deployment.label or meta.get("model_sha256") != deployment.model_sha256:
+        found.append(f"the list was ranked by {meta.get('model_version')}, but {deployment.label} is deployed; run reporting.py")
+    data = meta.get("data") or {}
+    final = config.final_data_csv
+    if data.get("name") != final.name:
+        found.append(f"the list was ranked from {data.get('name')}, not from the ingested {final.name}")
+    elif not final.exists():
+        found.append(f"{final.name} is gone (the list was ranked from it); run ingestion.py")
+    elif _data_changed(data, final):
+        found.append(f"{final.name} changed after the list was ranked; run reporting.py")
+    for name, recorded in (meta.get("files") or {}).items():
+        now = stamp(config.model_output(name))
+        if now is None or not config.model_output(name).is_file():
+            found.append(f"{name} is missing (the last refresh failed, or it was removed); run reporting.py")
+        elif now != recorded:
+            found.append(f"{name} was written apart from {layout.RISK_META} (a refresh in progress, or a copy by hand)")
+    return found
+
+
+def headers(meta: dict[str, Any] | None, found: list[str] | None = None) -> dict[str, str]:
+    """The served CSV's response headers: which model ranked it, from which data, when, and whether it is stale
+    (`found`: what `problems` says; X-DRS-Problems joins them with '; ', as the page does)."""
+    if not meta:
+        return {"X-DRS-Stale": "true", "X-DRS-Problems": f"no {layout.RISK_META}; run reporting.py"}
+    data = meta.get("data") or {}
+    said = {
+        "X-DRS-Model-Version": str(meta.get("model_version")),
+        "X-DRS-Data": str(data.get("name")),
+        "X-DRS-Data-Sha256": str(data.get("sha256")),
+        "X-DRS-Ranked-At": str(meta.get("ranked_at")),
+        "X-DRS-Stale": "true" if found else "false",
+    }
+    if found:
+        said["X-DRS-Problems"] = "; ".join(found).encode("ascii", "backslashreplace").decode("ascii")
+    return said
