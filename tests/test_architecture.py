@@ -75,3 +75,11 @@ def test_untyped_dicts_are_few() -> None:
 def test_the_module_map_in_the_docs_is_what_the_code_says() -> None:
     done = subprocess.run([sys.executable, "-m", "tools.module_map", "--check"], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_every_module_path_the_docs_name_exists() -> None:
+    """A path like `drs/web/api.py` or `tests/test_x.py` in README, docs/ or bench/README.md names a file that is there."""
+    docs = [ROOT / "README.md", ROOT / "bench" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    named = re.compile(r"(?<![\w./-])((?:drs|tests|tools|bench)/[\w/]+\.py)\b")
+    gone = {f"{doc.name}: {path}" for doc in docs for path in named.findall(doc.read_text()) if not (ROOT / path).exists()}
+    assert sorted(gone) == []
