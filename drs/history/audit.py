@@ -1,8 +1,7 @@
-"""The audit log: who did what, when and from where (sign-ins, sign-outs, users and tokens, deployments, rollbacks).
-
-One row per event in the run history's database (table `audit`, migration 5 of drs/history/runs.py), append-only: SQLite
+"""The audit log: who did what, when and from where (sign-ins, sign-outs, users and tokens, deployments, rollbacks):
+one row per event in the run history's database (table `audit`, migration 7 of drs/history/db.py), append-only: SQLite
 triggers refuse UPDATE and DELETE. Never a password or a token, only names. Operators read it on `/audit`, anyone
-with the database from the command line: `python -m drs.audit [--since 2026-12-01] [--limit 50]`, newest first.
+with the database from the command line: `python -m drs.audit [--since 2026-12-01] [--limit 50]`, newest first. See docs/security.md.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from typing import Any
 from drs.core.errors import ConfigError
 from drs.core.layout import utc_now
 from drs.core.settings import DEFAULT_CONFIG, Config, load_config
-from drs.history import runs as history
+from drs.history import db
 
 SIGN_IN = "sign-in"
 SIGN_IN_FAILED = "sign-in failed"
@@ -51,7 +50,7 @@ def command_line() -> str:
 
 def record(config: Config, actor: str, action: str, target: str, where: str, details: dict[str, Any] | None = None) -> int:
     """Append one event; its id. `details` must hold no secret (callers pass names, roles, versions, scores)."""
-    with history.opened(config.history_db) as conn, conn:
+    with db.writing(config.history_db) as conn:
         cursor = conn.execute(
             "INSERT INTO audit (at, actor, action, target, origin, details) VALUES (?, ?, ?, ?, ?, ?)",
             (utc_now(), actor, action, target, where, json.dumps(details or {}, sort_keys=True, default=str)),
@@ -61,10 +60,8 @@ def record(config: Config, actor: str, action: str, target: str, where: str, det
 
 def events(config: Config, since: str | None = None, limit: int | None = 100) -> list[dict[str, Any]]:
     """The newest events first (at most `limit`; None: all), those at or after `since` (an ISO time or date) only."""
-    if not config.history_db.exists():
-        return []
-    with history.opened(config.history_db) as conn:
-        if history.schema_version(conn) < 5:  # an older file this process may not bring up to date: no event yet
+    with db.reading(config.history_db, since=db.AUDIT) as conn:
+        if conn is None:  # no history yet, or an older file this process may not bring up to date: no event yet
             return []
         query = "SELECT id, at, actor, action, target, origin, details FROM audit"
         params: list[Any] = []
