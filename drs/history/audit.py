@@ -14,7 +14,7 @@ import socket
 import sqlite3
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 from drs.core.errors import ConfigError
 from drs.core.layout import utc_now
@@ -33,6 +33,18 @@ TOKEN_REMOVED = "token removed"
 DEPLOYED = "deployed"
 FORCED_DEPLOYMENT = "forced deployment"
 ROLLED_BACK = "rolled back"
+
+
+class AuditEvent(TypedDict):
+    """One `audit` row, its details parsed (free-form: what the event names, never a secret)."""
+
+    id: int
+    at: str
+    actor: str
+    action: str
+    target: str
+    origin: str
+    details: dict[str, Any]
 
 
 def os_user() -> str:
@@ -58,13 +70,13 @@ def record(config: Config, actor: str, action: str, target: str, where: str, det
         return int(cursor.lastrowid or 0)
 
 
-def events(config: Config, since: str | None = None, limit: int | None = 100) -> list[dict[str, Any]]:
+def events(config: Config, since: str | None = None, limit: int | None = 100) -> list[AuditEvent]:
     """The newest events first (at most `limit`; None: all), those at or after `since` (an ISO time or date) only."""
     with db.reading(config.history_db, since=db.AUDIT) as conn:
         if conn is None:  # no history yet, or an older file this process may not bring up to date: no event yet
             return []
         query = "SELECT id, at, actor, action, target, origin, details FROM audit"
-        params: list[Any] = []
+        params: list[str | int] = []
         if since:
             query += " WHERE at >= ?"
             params.append(since)
@@ -72,13 +84,21 @@ def events(config: Config, since: str | None = None, limit: int | None = 100) ->
         if limit is not None:
             query += " LIMIT ?"
             params.append(limit)
-        rows = [dict(row) for row in conn.execute(query, params)]
-    for row in rows:
-        row["details"] = json.loads(row["details"])
-    return rows
+        return [
+            AuditEvent(
+                id=r["id"],
+                at=r["at"],
+                actor=r["actor"],
+                action=r["action"],
+                target=r["target"],
+                origin=r["origin"],
+                details=json.loads(r["details"]),
+            )
+            for r in conn.execute(query, params)
+        ]
 
 
-def line(event: dict[str, Any]) -> str:
+def line(event: AuditEvent) -> str:
     details = " ".join(f"{k}={v}" for k, v in event["details"].items())
     return f"{event['at']}  {event['actor']:16} {event['action']:18} {event['target']:20} {event['origin']}" + (
         f"  {details}" if details else ""
