@@ -126,3 +126,19 @@ def test_a_row_with_unreadable_details_does_not_block_the_upgrade(tmp_path: Path
         )
     assert history.lineage_f1(db, "abc") == [0.71]  # the NaN row's details are not JSON SQLite reads; it is left out, not fatal
     assert len(history.runs(db)) == 4
+
+
+def test_a_history_replaced_at_the_same_path_is_brought_up_to_date_again(tmp_path: Path) -> None:
+    """The schema check is remembered per file, not per path: an older file put in its place (removed and written again,
+    a restored copy; the new file may even get the same inode) is migrated by the next connection of this process."""
+    db = tmp_path / "runhistory.sqlite"
+    history.append_run(
+        db, started_at="s", finished_at="f", kind="fullprocess", outcome=Outcome.NO_NEW_DATA, message="m", deployed_version=1, details={}
+    )
+    assert len(history.runs(db)) == 1
+    db.unlink()
+    old_history(db)
+    history.append_run(
+        db, started_at="s", finished_at="f", kind="fullprocess", outcome=Outcome.NO_DRIFT, message="m", deployed_version=1, details={}
+    )
+    assert [r["outcome"] for r in history.runs(db)] == ["no new data", "no drift", "no drift", "no drift"]

@@ -157,17 +157,17 @@ def statements(script: str) -> Iterator[str]:
             pending = ""
 
 
-# Files known current in this process: absolute path -> (device, inode) of the file checked. Another file at that path
-# (removed and created again, a directory) is checked again; a file migrated by another process is current already.
-_current: dict[str, tuple[int, int]] = {}
+# Files known current in this process: absolute path -> the file as it was when checked (device, inode, size, ctime). Any
+# change of the file (a write, another file at that path, even one given the same inode) checks it again: one PRAGMA.
+_current: dict[str, tuple[int, int, int, int]] = {}
 
 
-def _identity(path: StrPath) -> tuple[int, int] | None:
+def _identity(path: StrPath) -> tuple[int, int, int, int] | None:
     try:
         found = os.stat(path)
     except OSError:
         return None
-    return (found.st_dev, found.st_ino)
+    return (found.st_dev, found.st_ino, found.st_size, found.st_ctime_ns)
 
 
 def _raw(path: StrPath) -> sqlite3.Connection:
