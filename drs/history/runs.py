@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 from drs.core.layout import utc_now
 from drs.history import db
@@ -203,7 +203,18 @@ def drift_decisions(runs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 FINISHED_RUN = "kind = 'fullprocess' AND outcome != 'skipped: locked'"
 
 
-def last_finished_run(path: StrPath) -> dict[str, Any] | None:
+class FinishedRun(TypedDict):
+    """A runs row without its details: the newest finished run, as /health and /metrics tell it."""
+
+    id: int
+    started_at: str
+    finished_at: str
+    outcome: str
+    message: str
+    deployed_version: int | None
+
+
+def last_finished_run(path: StrPath) -> FinishedRun | None:
     """The newest full-process run that got the lock (failed ones included), without its details; None before any."""
     with db.reading(path) as conn:
         if conn is None:
@@ -211,7 +222,16 @@ def last_finished_run(path: StrPath) -> dict[str, Any] | None:
         row = conn.execute(
             f"SELECT id, started_at, finished_at, outcome, message, deployed_version FROM runs WHERE {FINISHED_RUN} ORDER BY id DESC LIMIT 1"
         ).fetchone()
-    return dict(row) if row else None
+    if row is None:
+        return None
+    return FinishedRun(
+        id=row["id"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        outcome=row["outcome"],
+        message=row["message"],
+        deployed_version=row["deployed_version"],
+    )
 
 
 def outcome_counts(path: StrPath) -> dict[str, int]:
