@@ -43,6 +43,7 @@ SEEN_COLUMNS = ("name", "sha256", "size", "mtime_ns", "verdict", "judged_against
 
 
 def record_seen(path: StrPath, entries: Iterable[SeenFile]) -> None:
+    """Append these verdicts in one transaction (rows are never rewritten: `judged_files` weighs every one)."""
     rows = [{**e, "verdict": str(e["verdict"])} for e in entries]
     with db.writing(path) as conn:
         conn.executemany(
