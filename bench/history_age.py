@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from common import PY, ROOT, copy_outputs, load, median, report, run_measured, shipped_project
 
+from drs.history import db as rundb
 from drs.history import runs as history
 from tools.generate_data import CHANGED_WORLD, clients, unique_ids
 
@@ -31,7 +32,7 @@ def age(db: Path, ticks: int = TICKS) -> int:
     """Fill the history with `ticks` runs like cron's: "no new data", and one "no drift" with its details in a hundred."""
     template = next(r for r in reversed(history.runs(db)) if isinstance(r["details"].get("drift"), dict))
     drift_details = {**template["details"], "timings": template["details"]["timings"]}
-    with history.opened(db) as conn, conn:
+    with rundb.opened(db) as conn, conn:
         rows = []
         for i in range(ticks):
             stamp = f"2024-{1 + i // 8760 % 12:02d}-{1 + i // 288 % 28:02d}T{i // 6 % 24:02d}:{i % 6 * 10:02d}:00+00:00"

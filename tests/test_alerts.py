@@ -27,6 +27,7 @@ from drs.alerts import rules as alerts
 from drs.core.errors import StageError
 from drs.core.fileio import run_lock
 from drs.core.settings import Config, load_config
+from drs.history import alerts as alert_store
 from drs.history import runs as history
 from drs.history.runs import Outcome
 from drs.pipeline import deploy
@@ -171,7 +172,7 @@ def test_fail_fail_fail_succeed_sends_one_failure_then_one_recovery(
     notes = [r["details"].get("notifications") for r in runs if r["kind"] == "fullprocess"]
     sent = [n for n in notes if n]
     assert [(n["events"], n["sent"], n["failed"]) for n in sent] == [(["failed"], 2, []), (["recovered"], 2, [])]
-    assert [a["events"] for a in history.alerts(config.history_db)] == [["failed"], ["recovered"]]
+    assert [a["events"] for a in alert_store.alerts(config.history_db)] == [["failed"], ["recovered"]]
 
 
 def test_a_failure_is_reminded_every_repeat_hours_while_it_lasts(
@@ -334,10 +335,10 @@ def test_a_receiver_that_hangs_fails_or_refuses_changes_only_the_log_and_the_his
     secrets = (str(receiver.port), "tok3n", "/hook", "127.0.0.1")
     # (this pytest also hooks Apprise's own logger, which the project keeps off its handlers: test_notify_test checks that with -v)
     ours = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("apprise"))
-    everything = ours + json.dumps(history.runs(config.history_db)) + json.dumps(history.alerts(config.history_db))
+    everything = ours + json.dumps(history.runs(config.history_db)) + json.dumps(alert_store.alerts(config.history_db))
     assert not [s for s in secrets if s in everything.replace(str(config.project_root), "")]
     # nothing delivered: the next failing run tries to tell again (no reminder clock started)
-    assert history.alert_memory(config.history_db)["failure_alert_at"] is None
+    assert alert_store.alert_memory(config.history_db)["failure_alert_at"] is None
 
 
 def test_stale_is_noticed_once_by_the_next_run_and_shown_by_the_page_and_health(
@@ -384,7 +385,7 @@ def test_quiet_runs_send_nothing_and_load_no_apprise(deployed_practice: Config, 
     config = with_targets(deployed_practice, receiver.url())
     for _ in range(3):
         assert pipeline.run(config) == 0
-    assert receiver.posts == [] and history.alerts(config.history_db) == []
+    assert receiver.posts == [] and alert_store.alerts(config.history_db) == []
     assert all("notifications" not in r["details"] for r in history.runs(config.history_db))
 
 

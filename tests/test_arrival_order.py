@@ -22,6 +22,7 @@ from drs.core.errors import StageError
 from drs.core.settings import Config
 from drs.data import ingest, sources
 from drs.data.schema import Schema
+from drs.history import files as file_store
 from drs.history import runs as history
 from drs.pipeline import run as pipeline
 from drs.reports import reporting, risk, riskstore
@@ -51,7 +52,7 @@ def active(config: Config) -> dict[str, tuple[int, ...]]:
 
 
 def arrived(config: Config) -> list[str]:
-    return [a["name"] for a in history.arrivals(config.arrivals_record, str(config.input_folder))]
+    return [a["name"] for a in file_store.arrivals(config.arrivals_record, str(config.input_folder))]
 
 
 def ingested_files(config: Config) -> list[str]:
@@ -151,7 +152,7 @@ def test_files_ingested_before_the_record_began_are_recorded_once(practice_confi
     caplog.set_level(logging.INFO)
     write(config.input_folder / NEW, NEW_ROWS, age_seconds=10**6)  # dated before the practice files, seen after them
     ingest.ingest(config)
-    rows = history.arrivals(config.arrivals_record, str(config.input_folder))
+    rows = file_store.arrivals(config.arrivals_record, str(config.input_folder))
     assert [(r["name"], r["how"]) for r in rows] == [
         ("dataset1.csv", sources.FOUND),
         ("dataset2.csv", sources.FOUND),

@@ -12,6 +12,7 @@ import pytest
 
 from drs.core.settings import Config
 from drs.history import audit
+from drs.history import db as rundb
 from drs.history import runs as history
 from drs.pipeline import deploy
 from drs.web import users
@@ -118,14 +119,14 @@ def test_the_audit_log_is_append_only(config: Config) -> None:
 
 def test_an_older_history_gets_the_audit_table_and_keeps_its_runs(config: Config) -> None:
     with sqlite3.connect(config.history_db) as conn:
-        for statement in history.statements(";".join([history.SCHEMA, *history.MIGRATIONS[:4]])):
+        for statement in rundb.statements(";".join([rundb.SCHEMA, *rundb.MIGRATIONS[:4]])):
             conn.execute(statement)
         conn.execute("PRAGMA user_version = 4")
         conn.execute("INSERT INTO runs (started_at, finished_at, kind, outcome, message, details) VALUES ('a', 'b', 'k', 'o', 'm', '{}')")
     audit.record(config, "otto", "sign-in", "otto", "127.0.0.1")
     assert len(history.runs(config.history_db)) == 1 and len(rows(config)) == 1
-    with history.opened(config.history_db) as conn:
-        assert history.schema_version(conn) == history.SCHEMA_VERSION
+    with rundb.opened(config.history_db) as conn:
+        assert rundb.schema_version(conn) == rundb.SCHEMA_VERSION
 
 
 def test_the_command_line_lists_newest_first_with_since_and_limit(config: Config) -> None:

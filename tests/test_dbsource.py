@@ -19,6 +19,7 @@ import pytest
 from drs.core.errors import DataError, StageError
 from drs.core.settings import Config, load_config
 from drs.data import dbsource
+from drs.history import batches as batch_store
 from drs.history import runs as history
 from drs.history.runs import Outcome
 from drs.pipeline import run as pipeline
@@ -119,7 +120,7 @@ def test_rows_added_between_ticks_land_once_and_updated_rows_become_a_new_batch(
     updated = client(5, "2026-01-02 09:30:00", bump=3)
     assert final_rows(config) == expected(first) + expected(later) + expected([updated])
     assert landed_watermark(config) == "2026-01-02 09:30:00"
-    assert history.self_written(config.history_db).keys() == set(batches(config))
+    assert batch_store.self_written(config.history_db).keys() == set(batches(config))
 
 
 def test_an_empty_poll_loads_neither_sqlalchemy_pandas_nor_polars_beyond_the_query(project: Path) -> None:
@@ -283,7 +284,7 @@ def test_a_kill_while_landing_a_batch_loses_and_repeats_nothing(project: Path, w
 def landed_rows(config: Config) -> list[tuple[str, ...]]:
     """Every row of every batch file, in the order the batches were recorded."""
     out: list[tuple[str, ...]] = []
-    for name in history.self_written(config.history_db):
+    for name in batch_store.self_written(config.history_db):
         with open(config.input_folder / name, newline="") as handle:
             reader = csv.reader(handle)
             assert tuple(next(reader)) == COLUMNS

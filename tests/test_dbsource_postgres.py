@@ -21,6 +21,7 @@ import pytest
 
 from drs.core.settings import load_config
 from drs.data import dbsource
+from drs.history import batches as batch_store
 from drs.history import runs as history
 from drs.history.runs import Outcome
 from drs.pipeline import run as pipeline
@@ -184,7 +185,7 @@ def test_equal_stamps_null_stamps_and_late_rows_against_a_real_server(postgres: 
 
     def landed() -> list[str]:
         out = []
-        for name in history.self_written(config.history_db):
+        for name in batch_store.self_written(config.history_db):
             with open(config.input_folder / name, newline="") as handle:
                 out += [row[0] for row in list(csv.reader(handle))[1:]]
         return sorted(out)

@@ -19,6 +19,7 @@ from drs.core import layout
 from drs.core.settings import Config
 from drs.data import ingest, rowstore, sources
 from drs.data.schema import Schema, fast_frame, frame_from_text, read_csv_checked
+from drs.history import files as file_store
 from drs.history import runs as history
 from drs.model.metrics import metrics
 from drs.pipeline import run as pipeline
@@ -154,7 +155,7 @@ def test_incremental_runs_equal_a_full_reingestion(tmp_path: Path, practice_conf
         for copy in practice_config.kept_sources_folder.iterdir():
             if not (expected / copy.name).exists():
                 shutil.copy(copy, expected / copy.name)
-        arrived = [a["name"] for a in history.arrivals(practice_config.history_db, str(folder))]
+        arrived = [a["name"] for a in file_store.arrivals(practice_config.history_db, str(folder))]
         assert mine[0] == simple_final_csv(expected, Schema(), arrived), step
     # f02..f06 (f06 rejected), g01, a00 and the fixed f06 (both arrived last, whatever their names), the touch and the
     # removal (its rows kept) go in incrementally; only f01 (the first) needs a full pass

@@ -18,6 +18,7 @@ import pytest
 
 from drs.core.settings import Config
 from drs.data import ingest
+from drs.history import files as file_store
 from drs.history import runs as history
 from drs.pipeline import run as pipeline
 from tests.conftest import HEADER, run_script, tree_state
@@ -301,7 +302,7 @@ def test_whole_corpus_in_one_run_leaves_production_untouched_and_is_not_retried(
     for name, (_, reason) in REJECTED.items():
         assert f"rejected {name}: {reason}" in caplog.text
         assert record_of(practice, name)["reason"] == reason
-    seen = {e["name"]: e for e in history.seen_files(practice.history_db)}
+    seen = {e["name"]: e for e in file_store.seen_files(practice.history_db)}
     assert {name: (seen[name]["verdict"], seen[name]["reason"]) for name in REJECTED} == {
         n: ("rejected", r) for n, (_, r) in REJECTED.items()
     }

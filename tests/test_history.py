@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from drs.history import db as rundb
 from drs.history import runs as history
 from drs.history.runs import Outcome
 from drs.production import versions as production
@@ -57,7 +58,7 @@ def test_an_old_history_gets_the_indexed_columns_once(tmp_path: Path) -> None:
     )
     assert history.lineage_f1(db, "abc") == [0.71, 0.7]
     with sqlite3.connect(db) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == history.SCHEMA_VERSION
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == rundb.SCHEMA_VERSION
         columns = [row[1] for row in conn.execute("PRAGMA table_info(runs)")]
     assert columns.count("new_data_f1") == 1 and columns.count("drift_model_sha256") == 1
     assert [r["outcome"] for r in history.runs(db)] == ["no new data", "no drift", "no drift", "no drift"]
@@ -68,7 +69,7 @@ def test_queries_use_the_indexes_not_a_scan(tmp_path: Path) -> None:
     history.append_run(
         db, started_at="s", finished_at="f", kind="fullprocess", outcome=Outcome.DEPLOYED, message="m", deployed_version=1, details={}
     )
-    with history.opened(db) as conn:
+    with rundb.opened(db) as conn:
         plans = {
             "lineage": "SELECT new_data_f1 FROM runs WHERE drift_model_sha256 = 'x' AND new_data_f1 IS NOT NULL AND kind = 'fullprocess' ORDER BY id",
             "drift checks": "SELECT * FROM runs WHERE drift_model_sha256 IS NOT NULL OR new_data_f1 IS NOT NULL ORDER BY id DESC",
@@ -105,8 +106,8 @@ def test_a_reader_that_may_not_write_reads_an_old_history_as_it_is(tmp_path: Pat
     db = tmp_path / "runhistory.sqlite"
     old_history(db)
     connect = sqlite3.connect
-    monkeypatch.setattr(history.sqlite3, "connect", lambda path, **kw: connect(f"file:{path}?mode=ro", uri=True, **kw))
-    monkeypatch.setattr(history.os, "access", lambda path, mode: False)
+    monkeypatch.setattr(rundb.sqlite3, "connect", lambda path, **kw: connect(f"file:{path}?mode=ro", uri=True, **kw))
+    monkeypatch.setattr(rundb.os, "access", lambda path, mode: False)
     assert [r["outcome"] for r in history.runs(db)] == ["no new data", "no drift", "no drift"]
     assert history.lineage_f1(db, "def") == [0.65]
     assert [r["details"]["drift"]["model_sha256"] for r in history.drift_checked_runs(db, limit=1)] == ["def"]
@@ -125,3 +126,19 @@ def test_a_row_with_unreadable_details_does_not_block_the_upgrade(tmp_path: Path
         )
     assert history.lineage_f1(db, "abc") == [0.71]  # the NaN row's details are not JSON SQLite reads; it is left out, not fatal
     assert len(history.runs(db)) == 4
+
+
+def test_a_history_replaced_at_the_same_path_is_brought_up_to_date_again(tmp_path: Path) -> None:
+    """The schema check is remembered per file, not per path: an older file put in its place (removed and written again,
+    a restored copy; the new file may even get the same inode) is migrated by the next connection of this process."""
+    db = tmp_path / "runhistory.sqlite"
+    history.append_run(
+        db, started_at="s", finished_at="f", kind="fullprocess", outcome=Outcome.NO_NEW_DATA, message="m", deployed_version=1, details={}
+    )
+    assert len(history.runs(db)) == 1
+    db.unlink()
+    old_history(db)
+    history.append_run(
+        db, started_at="s", finished_at="f", kind="fullprocess", outcome=Outcome.NO_DRIFT, message="m", deployed_version=1, details={}
+    )
+    assert [r["outcome"] for r in history.runs(db)] == ["no new data", "no drift", "no drift", "no drift"]

@@ -25,6 +25,8 @@ from drs.data import dbsource
 from drs.data import ingest as ingest_module
 from drs.data.ingest import ingest
 from drs.data.schema import Schema, checked_frame, fast_frame, frame_from_text, labelled, to_pandas, to_polars
+from drs.history import alerts as alert_store
+from drs.history import files as file_store
 from drs.history import runs as history
 from drs.model.training import train
 from drs.pipeline import judge
@@ -135,7 +137,7 @@ def test_300_labels_of_5000_raise_the_alarm_then_the_labels_arrive_and_the_batch
     waiting = set(batch["corporation"]) - set(batch["corporation"].to_numpy()[sample])
     stayed = int((batch["exited"].to_numpy()[sample] == 0).sum())
     assert waiting <= set(ranked["corporation"]) and len(ranked) == 4700 + stayed  # every client with no label yet is ranked
-    recorded = history.alerts(config.history_db)[-1]
+    recorded = alert_store.alerts(config.history_db)[-1]
     assert "sample_alarm" in recorded["events"] and recorded["severity"] == alerts.WARNING
     body = json.dumps(receiver.posts[-1])
     assert "Labelled sample: the model is worse than expected" in body and "300 of 5,000 new rows labelled so far" in body
@@ -271,9 +273,9 @@ def test_labels_filled_in_an_older_file_keep_its_place_so_a_newer_row_stays_the_
     dated(config.input_folder / "clients_oldA.csv", "dupx,1,2,3,0\n")  # oldA exported again, its label known now
     result = ingest(config)
     assert [(c["name"], c["labels_filled"]) for c in result.changed] == [("clients_oldA.csv", 1)]
-    order = [a["name"] for a in history.arrivals(config.arrivals_record, str(config.input_folder))]
+    order = [a["name"] for a in file_store.arrivals(config.arrivals_record, str(config.input_folder))]
     assert order[-2:] == ["clients_oldA.csv", "clients_newB.csv"] and [f.name for f in result.accepted][-2:] == order[-2:]
-    assert history.arrivals(config.arrivals_record, str(config.input_folder))[-2]["how"] == "labels filled in"
+    assert file_store.arrivals(config.arrivals_record, str(config.input_folder))[-2]["how"] == "labels filled in"
     _, frame = risk.read_ingested(config.final_data_csv, schema)
     latest = risk.active_clients(frame, schema).filter(pl.col("corporation") == "dupx")
     assert latest.select(schema.features).rows() == [(500, 5000, 50)]  # ranked on its newer row, not the old one

@@ -12,6 +12,7 @@ import pytest
 from drs.core.errors import ConfigError
 from drs.core.settings import load_config
 from drs.data import ingest
+from drs.history import files as file_store
 from drs.history import runs as history
 from drs.pipeline import run as pipeline
 from drs.web.app import create_app
@@ -42,7 +43,7 @@ def test_a_file_refused_for_its_size_is_not_judged_again_until_it_changes(projec
     config = load_config(write_config(project, "limited.json", max_source_bytes=50_000))
     (config.input_folder / BIG).write_text(big_file(3000))
     assert pipeline.run(config) == 0
-    seen = [e for e in history.seen_files(config.history_db) if e["name"] == BIG]
+    seen = [e for e in file_store.seen_files(config.history_db) if e["name"] == BIG]
     assert [(e["verdict"], e["reason"].split(" (")[0]) for e in seen] == [
         ("rejected", f"is {len(big_file(3000)):,} bytes, more than the limit of 50,000 bytes")
     ]

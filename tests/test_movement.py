@@ -15,6 +15,8 @@ import pytest
 from pypdf import PdfReader
 
 from drs.core.settings import Config, load_config
+from drs.history import db as rundb
+from drs.history import rankings as ranking_store
 from drs.history import runs as history
 from drs.pipeline import run as pipeline
 from drs.production import versions as production
@@ -68,7 +70,7 @@ def test_movement_is_the_difference_of_the_two_rankings(two_lists: tuple[pd.Data
 
 def test_each_ranking_is_kept_with_its_run_and_model(two_lists: tuple[pd.DataFrame, Config]) -> None:
     _, config = two_lists
-    kept = history.rankings(config.history_db)
+    kept = ranking_store.rankings(config.history_db)
     assert [(r["kind"], r["model_version"], r["source"], r["clients"]) for r in kept] == [
         ("reporting", "v0001", "finaldata.csv", 210),
         ("deployment", "v0002", "finaldata.csv", 6555),
@@ -85,7 +87,7 @@ def test_risk_endpoint_answers_the_movement_of_the_list(two_lists: tuple[pd.Data
     assert answer.status_code == 200
     body = answer.get_json()
     _validator(yaml_spec(), "/components/schemas/RiskAnswer").validate(body)
-    kept = history.rankings(config.history_db)
+    kept = ranking_store.rankings(config.history_db)
     assert body["compared_with"] == {k: kept[0][k] for k in ("id", "at", "kind", "model_version", "source", "clients")}
     for client, row in zip(body["clients"], second.head(30).itertuples(), strict=True):
         expected = [None if v == "" else float(v) for v in (row.previous_rank, row.rank_change, row.probability_change)]
@@ -189,13 +191,13 @@ def test_new_data_without_drift_is_a_ranking_and_a_repeat_is_not_a_change(deploy
     assert pipeline.run(practice) == 0
     run = history.runs(practice.history_db)[-1]
     assert run["outcome"] == "no drift"
-    kept = history.rankings(practice.history_db)
+    kept = ranking_store.rankings(practice.history_db)
     assert [(r["kind"], r["model_version"]) for r in kept] == [("reporting", "v0001"), ("ingestion", "v0001")]
     assert kept[1]["clients"] > kept[0]["clients"] and kept[1]["run_started_at"] == run["started_at"]
     assert run["details"]["ranking"] == {"id": kept[1]["id"], "kind": "ingestion", "previous": kept[0]["id"]}
 
     reporting.run(practice)
-    kept = history.rankings(practice.history_db)
+    kept = ranking_store.rankings(practice.history_db)
     assert [r["kind"] for r in kept] == ["reporting", "ingestion", "reporting"] and kept[2]["digest"] == kept[1]["digest"]
     changes = json.loads((practice.output_model_folder / "changes.json").read_text())
     assert changes["previous"]["id"] == kept[0]["id"]  # not the identical ingestion ranking
@@ -206,7 +208,7 @@ def test_new_data_without_drift_is_a_ranking_and_a_repeat_is_not_a_change(deploy
     assert len(now) - len(old) == kept[1]["clients"] - kept[0]["clients"]  # the 400 new clients that are active
 
     assert pipeline.run(practice) == 0  # nothing new: no ranking
-    assert len(history.rankings(practice.history_db)) == 3
+    assert len(ranking_store.rankings(practice.history_db)) == 3
 
 
 def test_a_client_no_longer_in_the_data_left_the_list(deployed_practice: Config, tmp_path: Path) -> None:
@@ -244,7 +246,7 @@ def test_only_the_newest_keep_rankings_are_kept(project: Path, practice_config: 
     )
     for _ in range(5):
         reporting.run(small)
-    kept = history.rankings(small.history_db)
+    kept = ranking_store.rankings(small.history_db)
     assert [r["id"] for r in kept] == [3, 4, 5]
     with sqlite3.connect(small.history_db) as conn:
         assert conn.execute("SELECT COUNT(*) FROM rankings").fetchone()[0] == 3
@@ -259,7 +261,7 @@ def test_sixty_rankings_of_ten_thousand_clients_stay_small(tmp_path: Path) -> No
         probabilities = sorted((rng.random() for _ in names), reverse=True)
         rng.shuffle(names)
         text = movement.canonical(names, probabilities)
-        history.record_ranking(
+        ranking_store.record_ranking(
             db,
             at=f"t{i}",
             kind="reporting",
@@ -271,15 +273,15 @@ def test_sixty_rankings_of_ten_thousand_clients_stay_small(tmp_path: Path) -> No
             rows=movement.pack(text),
             keep=60,
         )
-    kept = history.rankings(db)
+    kept = ranking_store.rankings(db)
     assert len(kept) == 60 and kept[0]["at"] == "t1"
     assert db.stat().st_size < 10_000_000  # measured: about 6 MB (random probabilities compress worst)
-    newest = history.previous_ranking(db, "finaldata.csv", "another list")
+    newest = ranking_store.previous_ranking(db, "finaldata.csv", "another list")
     positions = movement.unpack(newest["rows"])
     assert len(positions) == 10_000 and positions[names[0]][0] == 1 and newest["at"] == "t60"
 
 
-VERSION_2 = history.SCHEMA + ";".join(history.MIGRATIONS[:2])
+VERSION_2 = rundb.SCHEMA + ";".join(rundb.MIGRATIONS[:2])
 
 
 def version_2_history(path: Path) -> None:
@@ -297,9 +299,9 @@ def version_2_history(path: Path) -> None:
 def test_a_version_2_history_gains_the_rankings_table(tmp_path: Path) -> None:
     db = tmp_path / "runhistory.sqlite"
     version_2_history(db)
-    assert history.rankings(db) == []  # the first connection upgrades it
+    assert ranking_store.rankings(db) == []  # the first connection upgrades it
     with sqlite3.connect(db) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == history.SCHEMA_VERSION
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == rundb.SCHEMA_VERSION
         assert [row[1] for row in conn.execute("PRAGMA table_info(rankings)")] == [
             "id", "at", "kind", "run_started_at", "model_version", "source", "clients", "digest", "rows",
         ]  # fmt: skip
@@ -309,7 +311,7 @@ def test_a_version_2_history_gains_the_rankings_table(tmp_path: Path) -> None:
     assert "USING" in plan and "INDEX" in plan, plan
     assert [r["outcome"] for r in history.runs(db)] == ["deployed"]
     text = movement.canonical(["a", "b"], [0.9, 0.1])
-    history.record_ranking(
+    ranking_store.record_ranking(
         db,
         at="t",
         kind="reporting",
@@ -321,17 +323,17 @@ def test_a_version_2_history_gains_the_rankings_table(tmp_path: Path) -> None:
         rows=movement.pack(text),
         keep=60,
     )
-    assert movement.unpack(history.previous_ranking(db, "s", "other")["rows"]) == {"a": (1, 0.9), "b": (2, 0.1)}
+    assert movement.unpack(ranking_store.previous_ranking(db, "s", "other")["rows"]) == {"a": (1, 0.9), "b": (2, 0.1)}
 
 
 def test_a_reader_that_may_not_write_reads_a_version_2_history_without_rankings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     db = tmp_path / "runhistory.sqlite"
     version_2_history(db)
     connect = sqlite3.connect
-    monkeypatch.setattr(history.sqlite3, "connect", lambda path, **kw: connect(f"file:{path}?mode=ro", uri=True, **kw))
-    monkeypatch.setattr(history.os, "access", lambda path, mode: False)
-    assert history.rankings(db) == [] and history.previous_ranking(db, "finaldata.csv", "x") is None
-    assert history.newest_ranking(db, "finaldata.csv") is None
+    monkeypatch.setattr(rundb.sqlite3, "connect", lambda path, **kw: connect(f"file:{path}?mode=ro", uri=True, **kw))
+    monkeypatch.setattr(rundb.os, "access", lambda path, mode: False)
+    assert ranking_store.rankings(db) == [] and ranking_store.previous_ranking(db, "finaldata.csv", "x") is None
+    assert ranking_store.newest_ranking(db, "finaldata.csv") is None
     monkeypatch.undo()
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 2

@@ -28,7 +28,7 @@ from drs.alerts import rules as alerts
 from drs.core.errors import DeploymentError
 from drs.core.layout import CRON_LOG
 from drs.core.settings import Config
-from drs.history import runs as history
+from drs.history import alerts as alert_store
 from drs.history.runs import RunReport
 from drs.production import versions as production
 
@@ -202,7 +202,7 @@ def send(config: Config, urls: Sequence[str], message: alerts.Message, now: date
     """Deliver, log, and remember the alert in the history (what the next run's storm rules read)."""
     delivery = deliver(urls, message, config.notify_timeout_seconds)
     log_delivery(delivery, message)
-    history.record_alert(
+    alert_store.record_alert(
         config.history_db,
         at=now.isoformat(timespec="seconds"),
         after_run=after_run,
@@ -226,7 +226,7 @@ def alert_run(config: Config, report: RunReport, started: datetime, environ: Map
     if not urls:
         return
     try:
-        state = alerts.AlertState(**history.alert_memory(config.history_db))
+        state = alerts.AlertState(**alert_store.alert_memory(config.history_db))
         deployed = production.current(config.prod_deployment_folder) if report.deployed_version is not None else None
         events = alerts.run_events(
             report.outcome,
@@ -263,7 +263,7 @@ def alert_rollback(config: Config, from_label: str | None, to_label: str, pinned
     try:
         message = alerts.compose([alerts.rollback_event(from_label, to_label, pinned)], context(config, now))
         assert message is not None
-        newest = history.alert_memory(config.history_db)["newest_run"]
+        newest = alert_store.alert_memory(config.history_db)["newest_run"]
         return send(config, urls, message, now, newest, None).as_details(message)
     except Exception as exc:
         log.error("alerting failed (the rollback stands): %s: %s", type(exc).__name__, scrub_all(str(exc), urls))

@@ -43,7 +43,7 @@ from drs.core import ids as id_rule
 from drs.core.errors import DataError, StageError
 from drs.core.fileio import fsync_dir, sha256_bytes
 from drs.core.layout import TMP_PREFIX
-from drs.history import runs as history
+from drs.history import batches as batch_store
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Engine
@@ -145,7 +145,7 @@ def batch_name(low: Any, high: Any, n: int = 1) -> str:
 def unique_name(config: Config, low: Any, high: Any) -> str:
     """`db-<from>-<to>.csv`, with `-2`, `-3`... when a batch of that range was written before (rows at one stamp over
     several ticks, late rows within the margin): a batch never replaces another, and a pending one whose file is there landed."""
-    taken = history.self_written(config.history_db).keys()
+    taken = batch_store.self_written(config.history_db).keys()
     n = 1
     while (name := batch_name(low, high, n)) in taken or landed_on_disk(config, name):
         n += 1
@@ -161,10 +161,10 @@ def landed_on_disk(config: Config, name: str) -> bool:
 
 def recover(config: Config, key: str, dry_run: bool = False) -> None:
     """Settle pending batches (landed if their file is there, else forgotten) and remove half-written temporaries."""
-    for batch in history.source_batches(config.history_db, key, history.BATCH_PENDING):
+    for batch in batch_store.source_batches(config.history_db, key, batch_store.BATCH_PENDING):
         landed = landed_on_disk(config, batch["name"])
         if not dry_run:
-            history.settle_batch(config.history_db, batch["id"], landed)
+            batch_store.settle_batch(config.history_db, batch["id"], landed)
         log.info(
             "batch %s of a killed fetch %s",
             batch["name"],
@@ -210,10 +210,10 @@ def decode_mark(text: str) -> Mark:
 def landed_mark(config: Config, key: str, dry_run: bool = False) -> Mark:
     """The newest landed batch's watermark state; an empty Mark before the first."""
     if dry_run:  # what recover() would decide, without changing anything
-        for batch in history.source_batches(config.history_db, key, history.BATCH_PENDING):
+        for batch in batch_store.source_batches(config.history_db, key, batch_store.BATCH_PENDING):
             if landed_on_disk(config, batch["name"]):
                 return decode_mark(batch["high"])
-    landed = history.source_batches(config.history_db, key, history.BATCH_LANDED, limit=1)
+    landed = batch_store.source_batches(config.history_db, key, batch_store.BATCH_LANDED, limit=1)
     return decode_mark(landed[0]["high"]) if landed else Mark()
 
 
@@ -459,7 +459,7 @@ def land(config: Config, key: str, name: str, data: bytes, rows: int, low: Any, 
         handle.flush()
         os.fsync(handle.fileno())
     try:
-        batch_id = history.add_batch(
+        batch_id = batch_store.add_batch(
             config.history_db, source=key, name=name, sha256=sha256_bytes(data), rows=rows, low=encode(low), high=encode_mark(mark)
         )
         os.replace(tmp, folder / name)
@@ -468,7 +468,7 @@ def land(config: Config, key: str, name: str, data: bytes, rows: int, low: Any, 
             tmp.unlink()
         raise
     fsync_dir(folder)
-    history.settle_batch(config.history_db, batch_id, landed=True)
+    batch_store.settle_batch(config.history_db, batch_id, landed=True)
 
 
 @dataclass(frozen=True)

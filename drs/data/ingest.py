@@ -70,7 +70,7 @@ from drs.data.sources import (
     resent_line,
     waiting_line,
 )
-from drs.history import runs as history
+from drs.history import files as file_store
 
 log = logging.getLogger("ingestion")
 
@@ -500,7 +500,7 @@ def ingest_all(config: Config, schema: Schema, inputs: Inputs) -> tuple[Ingestio
 def arrivals_of(config: Config) -> list[dict[str, Any]]:
     """The input folder's recorded arrivals; StageError naming the record when it cannot be read."""
     try:
-        return history.arrivals(config.arrivals_record, str(config.input_folder))
+        return file_store.arrivals(config.arrivals_record, str(config.input_folder))
     except sqlite3.Error as exc:
         raise StageError(
             f"cannot read the files' arrival order in {config.arrivals_record}: {exc}; earlier outputs left as they were"
@@ -510,7 +510,7 @@ def arrivals_of(config: Config) -> list[dict[str, Any]]:
 def remember_arrivals(config: Config, order: ArrivalPlan) -> None:
     """Record the files' arrivals before any output changes, so finaldata.csv never holds an order the record lacks."""
     try:
-        history.record_arrivals(config.arrivals_record, str(config.input_folder), order.record)
+        file_store.record_arrivals(config.arrivals_record, str(config.input_folder), order.record)
     except sqlite3.Error as exc:
         raise StageError(
             f"cannot record the files' arrival order in {config.arrivals_record}: {exc}; earlier outputs left as they were"

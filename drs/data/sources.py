@@ -19,7 +19,8 @@ from drs.core import ids
 from drs.core.errors import StageError
 from drs.core.fileio import atomic_write_json, sha256_file
 from drs.core.layout import utc_now
-from drs.history import runs as history
+from drs.history import batches as batch_store
+from drs.history import files as file_store
 
 GONE = "removed from the input folder; the rows ingested from it are kept"
 ARRIVING = "being written again (modified less than settle_seconds ago); the rows ingested from it are kept until it settles"
@@ -106,7 +107,7 @@ def list_ready_files(folder: Path, settle_seconds: float, now: float | None = No
     files = list_source_files(folder)
     young = settling(files, settle_seconds, now)
     if young and history_db is not None:
-        young = settling([p for p in files if p.name in young], settle_seconds, now, history.self_written(history_db))
+        young = settling([p for p in files if p.name in young], settle_seconds, now, batch_store.self_written(history_db))
     return SourceListing([p for p in files if p.name not in young], sorted(young))
 
 
@@ -164,18 +165,18 @@ def mark_removed(path: Path, folder: Path, present: set[str], note: str) -> list
     return removed
 
 
-def needs_verdict(path: Path, folder: Path, keys: set[tuple[str, int, int]], hashes: set[tuple[str, str]]) -> bool:
-    """Whether the entry at `path` still needs a verdict, given `history.judged_files`' sets; hashes only touched files.
+def needs_verdict(path: Path, folder: Path, judged: file_store.Judged) -> bool:
+    """Whether the entry at `path` still needs a verdict, given the history's `judged` files; hashes only touched files.
 
     An entry refused unread was judged if it was refused before: there is nothing to compare, so it is not
     retried. A file that vanishes meanwhile needs one (ingestion names it)."""
     if refusal(path, folder) is not None:
-        return (path.name, "") not in hashes
+        return (path.name, "") not in judged.hashes
     try:
         stat = path.stat()
-        if (path.name, stat.st_size, stat.st_mtime_ns) in keys:
+        if (path.name, stat.st_size, stat.st_mtime_ns) in judged.keys:
             return False
-        return (path.name, sha256_file(path)) not in hashes  # touched but unchanged: judged
+        return (path.name, sha256_file(path)) not in judged.hashes  # touched but unchanged: judged
     except OSError:
         return True
 
@@ -188,18 +189,10 @@ def files_needing_verdict(
     deployed_version: int | None,
     retry_not_promoted: bool = False,
 ) -> list[Path]:
-    """Of `files`, those whose current content the deployed version was neither trained on nor judged against:
-    one history query, and hashes only for touched files.
-
-    `deployed_files` maps each file the deployed version was trained on to its record (sha256, size, mtime_ns);
-    a version deployed before records were kept maps names to None and is trusted by name."""
-    keys, hashes = history.judged_files(history.seen_files(history_db), deployed_version, retry_not_promoted)
-    for name, stamp in deployed_files.items():
-        if stamp is not None:
-            keys.add((name, stamp["size"], stamp["mtime_ns"]))
-            hashes.add((name, stamp["sha256"]))
-    by_name_only = {name for name, stamp in deployed_files.items() if stamp is None}
-    return [p for p in files if p.name not in by_name_only and needs_verdict(p, folder, keys, hashes)]
+    """Of `files`, those whose current content the deployed version was neither trained on nor judged against
+    (drs/history/files.py `judged_files`, the rule): one history query, and hashes only for touched files."""
+    judged = file_store.judged_files(file_store.seen_files(history_db), deployed_version, retry_not_promoted, deployed_files)
+    return [p for p in files if p.name not in judged.by_name and needs_verdict(p, folder, judged)]
 
 
 # Why a file has its place in the arrival order (the `how` of its arrivals row).
@@ -320,7 +313,7 @@ def file_notes(resent: list[dict[str, str]], repeats: list[dict[str, Any]]) -> l
 def touched_again(arrivals_record: Path, folder: Path, paths: Iterable[Path]) -> list[dict[str, str]]:
     """Of `paths` (files needing no verdict), those sent again with the content recorded for them, only their time stamp
     new: their new stamp is recorded, so each touch is told once. Hashes only files whose stamp differs from the record."""
-    known = {k["name"]: k for k in history.arrivals(arrivals_record, str(folder))}
+    known = {k["name"]: k for k in file_store.arrivals(arrivals_record, str(folder))}
     touched = []
     for path in paths:
         old = known.get(path.name)
@@ -332,5 +325,5 @@ def touched_again(arrivals_record: Path, folder: Path, paths: Iterable[Path]) ->
                 touched.append({**old, "mtime_ns": stat.st_mtime_ns})
         except OSError:
             continue
-    history.record_arrivals(arrivals_record, str(folder), touched)
+    file_store.record_arrivals(arrivals_record, str(folder), touched)
     return [{"name": t["name"], "of": t["name"], "how": "touched"} for t in touched]

@@ -1,8 +1,7 @@
-"""The audit log: who did what, when and from where (sign-ins, sign-outs, users and tokens, deployments, rollbacks).
-
-One row per event in the run history's database (table `audit`, migration 5 of drs/history/runs.py), append-only: SQLite
+"""The audit log: who did what, when and from where (sign-ins, sign-outs, users and tokens, deployments, rollbacks):
+one row per event in the run history's database (table `audit`, migration 7 of drs/history/db.py), append-only: SQLite
 triggers refuse UPDATE and DELETE. Never a password or a token, only names. Operators read it on `/audit`, anyone
-with the database from the command line: `python -m drs.audit [--since 2026-12-01] [--limit 50]`, newest first.
+with the database from the command line: `python -m drs.audit [--since 2026-12-01] [--limit 50]`, newest first. See docs/security.md.
 """
 
 from __future__ import annotations
@@ -15,12 +14,12 @@ import socket
 import sqlite3
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 from drs.core.errors import ConfigError
 from drs.core.layout import utc_now
 from drs.core.settings import DEFAULT_CONFIG, Config, load_config
-from drs.history import runs as history
+from drs.history import db
 
 SIGN_IN = "sign-in"
 SIGN_IN_FAILED = "sign-in failed"
@@ -34,6 +33,18 @@ TOKEN_REMOVED = "token removed"
 DEPLOYED = "deployed"
 FORCED_DEPLOYMENT = "forced deployment"
 ROLLED_BACK = "rolled back"
+
+
+class AuditEvent(TypedDict):
+    """One `audit` row, its details parsed (free-form: what the event names, never a secret)."""
+
+    id: int
+    at: str
+    actor: str
+    action: str
+    target: str
+    origin: str
+    details: dict[str, Any]
 
 
 def os_user() -> str:
@@ -51,7 +62,7 @@ def command_line() -> str:
 
 def record(config: Config, actor: str, action: str, target: str, where: str, details: dict[str, Any] | None = None) -> int:
     """Append one event; its id. `details` must hold no secret (callers pass names, roles, versions, scores)."""
-    with history.opened(config.history_db) as conn, conn:
+    with db.writing(config.history_db) as conn:
         cursor = conn.execute(
             "INSERT INTO audit (at, actor, action, target, origin, details) VALUES (?, ?, ?, ?, ?, ?)",
             (utc_now(), actor, action, target, where, json.dumps(details or {}, sort_keys=True, default=str)),
@@ -59,15 +70,13 @@ def record(config: Config, actor: str, action: str, target: str, where: str, det
         return int(cursor.lastrowid or 0)
 
 
-def events(config: Config, since: str | None = None, limit: int | None = 100) -> list[dict[str, Any]]:
+def events(config: Config, since: str | None = None, limit: int | None = 100) -> list[AuditEvent]:
     """The newest events first (at most `limit`; None: all), those at or after `since` (an ISO time or date) only."""
-    if not config.history_db.exists():
-        return []
-    with history.opened(config.history_db) as conn:
-        if history.schema_version(conn) < 5:  # an older file this process may not bring up to date: no event yet
+    with db.reading(config.history_db, since=db.AUDIT) as conn:
+        if conn is None:  # no history yet, or an older file this process may not bring up to date: no event yet
             return []
         query = "SELECT id, at, actor, action, target, origin, details FROM audit"
-        params: list[Any] = []
+        params: list[str | int] = []
         if since:
             query += " WHERE at >= ?"
             params.append(since)
@@ -75,13 +84,21 @@ def events(config: Config, since: str | None = None, limit: int | None = 100) ->
         if limit is not None:
             query += " LIMIT ?"
             params.append(limit)
-        rows = [dict(row) for row in conn.execute(query, params)]
-    for row in rows:
-        row["details"] = json.loads(row["details"])
-    return rows
+        return [
+            AuditEvent(
+                id=r["id"],
+                at=r["at"],
+                actor=r["actor"],
+                action=r["action"],
+                target=r["target"],
+                origin=r["origin"],
+                details=json.loads(r["details"]),
+            )
+            for r in conn.execute(query, params)
+        ]
 
 
-def line(event: dict[str, Any]) -> str:
+def line(event: AuditEvent) -> str:
     details = " ".join(f"{k}={v}" for k, v in event["details"].items())
     return f"{event['at']}  {event['actor']:16} {event['action']:18} {event['target']:20} {event['origin']}" + (
         f"  {details}" if details else ""

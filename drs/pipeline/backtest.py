@@ -43,7 +43,7 @@ from drs.core.settings import Config
 from drs.data.ingest import Status, ingest, read_source_file
 from drs.data.schema import Schema
 from drs.data.sources import Stamp, arrival_plan, list_source_files, refusal
-from drs.history import runs as history
+from drs.history import files as file_store
 from drs.history.runs import Outcome, RunReport
 from drs.model import drift, estimate, labelsample
 from drs.model.metrics import metrics
@@ -104,7 +104,7 @@ def known_arrivals(config: Config, folder: Path) -> list[dict[str, Any]]:
     with contextlib.closing(sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)) as original:
         with contextlib.closing(sqlite3.connect(copy)) as target:
             original.backup(target)
-    return history.arrivals(copy, str(config.input_folder))
+    return file_store.arrivals(copy, str(config.input_folder))
 
 
 def arrival_order(config: Config, folder: Path) -> list[Path]:

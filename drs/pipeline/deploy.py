@@ -32,8 +32,10 @@ from drs.data.ingest import Status
 from drs.data.schema import Schema, read_polars_checked
 from drs.data.sources import list_source_files, recorded_files
 from drs.history import audit
+from drs.history import files as file_store
 from drs.history import runs as history
-from drs.history.runs import Outcome, Verdict
+from drs.history.files import SeenFile, Verdict
+from drs.history.runs import Outcome
 from drs.model import reference
 from drs.model.metrics import metrics
 from drs.production import versions as production
@@ -253,7 +255,7 @@ def pin_input_files(config: Config, target: Deployment) -> list[str]:
     if not config.input_folder.is_dir():
         return []
     known = set(target.ingested_files())
-    entries: list[dict[str, Any]] = []
+    entries: list[SeenFile] = []
     for path in list_source_files(config.input_folder):
         if path.name in known or not path.is_file():
             continue
@@ -271,7 +273,7 @@ def pin_input_files(config: Config, target: Deployment) -> list[str]:
                 "seen_at": utc_now(),
             }
         )
-    history.record_seen(config.history_db, entries)
+    file_store.record_seen(config.history_db, entries)
     return [e["name"] for e in entries]
 
 

@@ -10,8 +10,9 @@ from drs.core.layout import utc_now
 from drs.core.settings import Config
 from drs.data.ingest import FileRecord, Status, ingest
 from drs.data.sources import file_notes
-from drs.history import runs as history
-from drs.history.runs import Outcome, RunReport, Verdict
+from drs.history import files as file_store
+from drs.history.files import Verdict
+from drs.history.runs import Outcome, RunReport
 from drs.model.scoring import score
 from drs.model.training import train
 from drs.pipeline.deploy import check_set, deploy, model_set
@@ -26,7 +27,7 @@ log = logging.getLogger("fullprocess")
 
 def remember(config: Config, records: list[FileRecord], verdict: Verdict, judged_against: int | None) -> None:
     """Record the verdict on these files, so that later ticks do not judge them again."""
-    history.record_seen(
+    file_store.record_seen(
         config.history_db,
         [
             {

@@ -16,7 +16,8 @@ from typing import Any
 
 from drs.core.formatting import threshold_of
 from drs.history import runs as history
-from drs.history.runs import Outcome, StrPath
+from drs.history.db import StrPath
+from drs.history.runs import Outcome
 from drs.production import versions as production
 
 

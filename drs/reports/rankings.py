@@ -29,7 +29,7 @@ import polars as pl
 from drs.core import layout
 from drs.core.settings import Config
 from drs.data.schema import Schema
-from drs.history import runs as history
+from drs.history import rankings as ranking_store
 from drs.reports import movement, risk
 
 log = logging.getLogger("rankings")
@@ -72,10 +72,11 @@ def exited_now(frame: pl.DataFrame, schema: Schema) -> pl.Series:
 
 def _previous(db: Path, source: str, digest: str, before: int | None) -> dict[str, Any] | None:
     try:
-        return history.previous_ranking(db, source, digest, before)
+        found = ranking_store.previous_ranking(db, source, digest, before)
     except (sqlite3.Error, OSError) as exc:
         log.error("could not read the previous ranking from %s: %s; the list shows no movement", db, exc)
         return None
+    return dict(found) if found else None
 
 
 def compare(
@@ -108,7 +109,7 @@ def record(
     at = layout.utc_now()
     ranking_id: int | None = None
     try:
-        ranking_id = history.record_ranking(
+        ranking_id = ranking_store.record_ranking(
             config.history_db,
             at=at,
             kind=kind,
