@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from drs.core.times import parse_time
 from drs.history.runs import Outcome
 
 INFO, WARNING, FAILURE = "info", "warning", "failure"
@@ -66,13 +67,6 @@ class Message:
     body: str
     severity: str
     events: list[str]
-
-
-def parse_time(value: Any) -> datetime | None:
-    try:
-        return datetime.fromisoformat(str(value))
-    except (TypeError, ValueError):
-        return None
 
 
 def when(moment: datetime | str | None) -> str:

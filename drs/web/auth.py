@@ -34,7 +34,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from drs.core.settings import Config
 from drs.history import audit
 from drs.web import users as user_store
-from drs.web.api import error_response
+from drs.web.requests import error_response
 from drs.web.users import Users, UsersError
 
 EXTENSION = "drs.auth"

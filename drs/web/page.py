@@ -45,7 +45,7 @@ from drs.reports import movement, risk, riskstore, standing
 from drs.web import clients as client_page
 from drs.web import reliability as reliability_chart
 from drs.web import words as plainwords
-from drs.web.api import Service, service
+from drs.web.service import Service, service
 
 PAGE_SIZE = 25
 RUNS_READ = 2000  # newest runs read from the history (cron every 10 minutes: about two weeks)

@@ -35,8 +35,8 @@ from drs.core.layout import RISK_LIST
 from drs.history import runs as history
 from drs.production import versions as production
 from drs.reports import monitoring, risk
-from drs.web.api import Service, current_ranking
 from drs.web.multiproc import ENV
+from drs.web.service import Service, current_ranking
 
 EXTENSION = "drs.telemetry"  # the key of the Telemetry in app.extensions
 UNMATCHED = "unmatched"
