@@ -21,3 +21,13 @@ def parse_time(value: object) -> datetime | None:
         except (TypeError, ValueError):
             return None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def when(value: object, unknown: str = "-") -> str:
+    """A time as people read it, '2026-11-25 13:35:15 UTC' (by the rule above); `unknown` for nothing, and text that
+    is not a time as it is. The page, the PDF and the alerts write every time this way (the alerts' `unknown` is
+    'an unknown time')."""
+    if not value:
+        return unknown
+    moment = parse_time(value)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment is not None else str(value)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import socket
 from http import HTTPStatus
-from typing import Any
+from typing import TypedDict
 
 from gunicorn import util as gunicorn_util
 from gunicorn.http.message import MAX_REQUEST_LINE
@@ -50,7 +50,15 @@ def reason(status: int) -> str:
         return "Error"
 
 
-def error_body(status: int, message: str) -> dict[str, Any]:
+class ErrorBody(TypedDict):
+    """openapi.yaml's Error."""
+
+    status: int
+    error: str
+    message: str
+
+
+def error_body(status: int, message: str) -> ErrorBody:
     """The one error shape: {"status": 400, "error": "Bad Request", "message": "..."}."""
     return {"status": status, "error": reason(status), "message": message}
 

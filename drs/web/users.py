@@ -28,7 +28,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -87,7 +87,7 @@ class Users:
                 found = (name, entry["role"])
         return found
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self) -> dict[str, dict[str, dict[str, str]]]:
         return {"users": self.users, "tokens": self.tokens}
 
 
