@@ -1,7 +1,9 @@
 """The web app: the JSON API (api.py), the page for client managers (page.py) and GET /metrics (telemetry.py), built by `create_app`.
 
 An app factory, as in Flask's tutorial: gunicorn calls `app:create_app()` once
-per worker; tests call it with their own Config.
+per worker; tests call it with their own Config. It builds the worker's Service
+(service.py), registers the blueprints, the access rules (auth.py, signin.py), the
+security headers and the JSON error handlers (requests.py). See docs/api.md.
 """
 
 from __future__ import annotations

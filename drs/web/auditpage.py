@@ -1,4 +1,9 @@
-"""`GET /audit`: the audit log (drs/history/audit.py) for operators, newest first; `?limit=` shows more."""
+"""`GET /audit`: the audit log (drs/history/audit.py) for operators, newest first; `?limit=` shows more.
+
+A blueprint of the web app rendered from templates/audit.html; it reads the log through the config of the
+worker's Service (drs/web/service.py) and writes nothing. Who may open it is drs/web/auth.py's table.
+See docs/security.md#the-audit-log.
+"""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ across the ingested files, and its exit probability under each deployed version.
   (its checksum confirmed, drs/production/versions.py) and kept while its model file's checksum stays the same; the version
   that ranked the list (risklist.json, drs/reports/standing.py) shows the list's own number.
 
-A corporation in neither the risk list nor the ingested files is unknown: the caller answers 404.
+A corporation in neither the risk list nor the ingested files is unknown: the caller answers 404. See docs/reports.md#the-page-for-client-managers.
 """
 
 from __future__ import annotations

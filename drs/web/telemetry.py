@@ -12,7 +12,7 @@ The pipeline's figures (drs/reports/monitoring.py: the deployed model, the last 
 last drift check; and the active clients above 0.5) are computed when a scrape
 asks, by a collector on the scrape's registry, so they are never summed across
 workers. Each read is kept until its source changes: the history's file, the
-`current` link, finaldata.csv.
+`current` link, finaldata.csv. See docs/metrics.md.
 """
 
 from __future__ import annotations
