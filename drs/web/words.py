@@ -181,13 +181,13 @@ def telling_run(runs: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
     return real[-1] if real else (runs[-1] if runs else None)
 
 
-def technical(run: Mapping[str, Any], drift_words: Any) -> str:
+def technical(run: Mapping[str, Any]) -> str:
     """The run as its owners read it: time, outcome, message, and the drift decision's numbers when it made one."""
     details = run.get("details") or {}
     parts = [f"{formatting.when(run.get('started_at'))}, {run.get('outcome')}: {run.get('message') or 'no message'}."]
     check = details.get("drift")
     if isinstance(check, Mapping):
-        parts.append(f"Drift check: {drift_words(check)}.")
+        parts.append(f"Drift check: {drift_words(dict(check))}.")
         parts.append(alerts.noise_words(check)[0])
     gate = details.get("gate")
     if isinstance(gate, Mapping) and gate.get("reason"):
@@ -195,7 +195,7 @@ def technical(run: Mapping[str, Any], drift_words: Any) -> str:
     return " ".join(parts)
 
 
-def run_banner(run: Mapping[str, Any], label: str | None, now: datetime, last_check: Mapping[str, Any] | None, drift_words: Any) -> Banner:
+def run_banner(run: Mapping[str, Any], label: str | None, now: datetime, last_check: Mapping[str, Any] | None) -> Banner:
     """What the telling run did, in words; `last_check` is the newest run if it was a quiet one after it."""
     words = words_for(run)
     version = run.get("deployed_version")  # the run's own (a deployment by hand and a rollback record a row too)
@@ -205,7 +205,7 @@ def run_banner(run: Mapping[str, Any], label: str | None, now: datetime, last_ch
         checked = parse_time(last_check.get("started_at"))
         since = f"{duration_words(now - checked)} ago" if checked and now - checked >= timedelta(minutes=1) else "just now"
         sentence += f" Checked again {since}: no new data since."
-    return {"title": words.short, "level": words.level, "text": sentence, "technical": technical(run, drift_words)}
+    return {"title": words.short, "level": words.level, "text": sentence, "technical": technical(run)}
 
 
 def stale_words(finished: Mapping[str, Any], now: datetime, stale_after_minutes: float) -> Banner:
@@ -327,7 +327,7 @@ def banners(
     if told is not None:
         newest = last_real_run(runs)
         quiet_after = newest if newest is not None and newest is not told and newest.get("outcome") == Outcome.NO_NEW_DATA else None
-        found.append(run_banner(told, (meta or {}).get("label"), now, quiet_after, drift_words))
+        found.append(run_banner(told, (meta or {}).get("label"), now, quiet_after))
     drift_run = last_drift_run(runs)
     in_use = (meta or {}).get("version")
     if (
@@ -336,7 +336,7 @@ def banners(
         and drift_run.get("outcome") == Outcome.NOT_PROMOTED
         and drift_run.get("deployed_version") == in_use  # about the model in use, not one since replaced or rolled back
     ):
-        found.append(run_banner(drift_run, (meta or {}).get("label"), now, None, drift_words))  # still what holds
+        found.append(run_banner(drift_run, (meta or {}).get("label"), now, None))  # still what holds
     if meta:
         trained = parse_time(meta.get("trained_at") or meta.get("deployed_at"))
         if trained is not None and now - trained > timedelta(days=max_age_days):
