@@ -19,7 +19,6 @@ from drs.model import drift
 from drs.pipeline import run as pipeline
 from drs.production import versions as production
 from drs.reports import monitoring, reporting
-from drs.web import page
 from drs.web import words as plainwords
 from drs.web.app import create_app
 from tests.conftest import HEADER, tree_state
@@ -85,8 +84,8 @@ def test_a_batch_with_no_exits_is_not_drift_and_says_so_everywhere(
     now = datetime.now(UTC)
     assert plainwords.check_card(run) == ("Not measurable", "notice")
     assert "too few of its clients had left to check how well the model predicts leaving" in plainwords.words_for(run).sentence
-    assert page.drift_words(check).startswith("score not measurable: the new rows hold no client that exited")
-    assert "Not measurable" in [c["word"] for c in page.status_cards([run], now).values() if c]
+    assert plainwords.drift_words(check).startswith("score not measurable: the new rows hold no client that exited")
+    assert "Not measurable" in [c["word"] for c in plainwords.status_cards([run], now).values() if c]
     checked = monitoring.last_drift_check(config.history_db)
     assert checked is not None and checked.f1 is None and checked.threshold is None and checked.drift is False
     samples = scrape(create_app(config).test_client())
@@ -114,7 +113,7 @@ def test_a_data_drifted_batch_with_no_exits_still_shows_data_drift(deployed_prac
     assert check["measured"] is False and check["drift"] is False
     assert run["outcome"] == "no drift"  # data drift alone does not retrain (data_drift_retrain is off), as before
     assert "data drift alone does not retrain" in caplog.text
-    banners = page.banners(None, [run], datetime.now(UTC), 10_000, 10_000)
+    banners = plainwords.banners(None, [run], datetime.now(UTC), 10_000, 10_000)
     assert "Client data has changed" in [b["title"] for b in banners]
 
 

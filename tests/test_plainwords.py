@@ -14,7 +14,7 @@ from drs.core.settings import Config
 from drs.history import runs as history
 from drs.history.runs import Outcome
 from drs.pipeline import run as pipeline
-from drs.web import page
+from drs.web import page, pageview
 from drs.web import words as plainwords
 from drs.web.app import create_app
 from tests.test_promotion import older_world_file, reconfigure
@@ -132,7 +132,7 @@ def test_screenshots_at_desktop_and_phone_widths(deployed_practice: Config, conf
         for width, height in ((1280, 900), (390, 2400)):
             shot = SHOTS / f"test-page-{width}.png"
             done = run_chromium(browser, f"--window-size={width},{height}", f"--screenshot={shot}", f"{url}/", profile=Path(profile))
-            assert done.returncode == 0 and page.png_size(shot) == (width, height), done.stderr[-2000:]
+            assert done.returncode == 0 and pageview.png_size(shot) == (width, height), done.stderr[-2000:]
         dom = run_chromium(browser, "--window-size=390,2400", "--virtual-time-budget=10000", "--dump-dom", f"{url}/", profile=Path(profile))
     html = dom.stdout
     assert 'id="card-update">Model kept<' in html and '<svg class="reliability"' in html

@@ -23,6 +23,7 @@ from drs.data.schema import Schema
 from drs.model.estimator import feature_matrix, fit, scorer_for
 from drs.production import versions as production
 from drs.web import api
+from drs.web import requests as web_requests
 from drs.web.app import create_app
 from tests.conftest import ROOT, write_config
 from tools.procs import gunicorn_server
@@ -139,13 +140,13 @@ def test_bad_csv_body_names_the_row_and_column(client) -> None:
 def opened(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every data file the API opens."""
     calls: list[str] = []
-    real = api.read_csv_checked
+    real = web_requests.read_csv_checked
 
     def spy(path: Path, *args: Any, **kwargs: Any) -> Any:
         calls.append(str(path))
         return real(path, *args, **kwargs)
 
-    monkeypatch.setattr(api, "read_csv_checked", spy)
+    monkeypatch.setattr(web_requests, "read_csv_checked", spy)
     return calls
 
 

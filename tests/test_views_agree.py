@@ -28,6 +28,7 @@ from drs.production import versions as production
 from drs.reports import risk, riskstore
 from drs.reports.reporting import refresh
 from drs.web import page
+from drs.web import words as plainwords
 from drs.web.app import create_app
 
 RANK_ROW = re.compile(r'<td class="num">(\d+)</td>\s*<td class="corp"><a href="[^"]*">([^<]*)</a>')
@@ -151,7 +152,7 @@ def compare_views(config: Config, step: str) -> list[str]:
     for version in set(re.findall(r"v\d{4}", banner_text)) - {now}:
         check(False, f"a banner speaks of {version} while {now} is deployed: {re.sub(r'<[^>]+>', '', banner_text)[:300]}")
     card = re.search(r'<div class="tile-value ([^"]*)" id="card-check">([^<]*)</div>\s*<div class="tile-note">([^<]*)</div>', html)
-    drift_run = page.last_drift_run(history.runs(config.history_db))
+    drift_run = plainwords.last_drift_run(history.runs(config.history_db))
     if card is not None and drift_run is not None:
         checked = (drift_run["details"]["drift"] or {}).get("deployed_version")
         if checked is not None and checked != now:

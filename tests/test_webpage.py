@@ -24,7 +24,7 @@ from drs.history import runs as history
 from drs.history.runs import Outcome
 from drs.production import versions as production
 from drs.reports import diagnostics, reporting
-from drs.web import page
+from drs.web import page, pageview
 from drs.web import words as plainwords
 from drs.web.app import create_app
 from tests.conftest import tree_state, write_config
@@ -193,7 +193,7 @@ def test_banners_for_an_old_model_data_drift_and_a_refused_candidate() -> None:
         data_drift={"drifted_features": ["lastmonth_activity"], "rule": "KS p < 0.05 and PSI > 0.2"},
         gate={"promote": False, "reason": "improvement -0.1 < minimum 0.0 -> not promoted"},
     )
-    found = page.banners(meta, [refused], now, 60 * 24 * 7, 30)
+    found = plainwords.banners(meta, [refused], now, 60 * 24 * 7, 30)
     assert [(b["title"], b["level"]) for b in found] == [
         ("Model kept", "warning"),  # no sampling noise measured: read as beyond it, as the alerts do
         ("Model getting old", "notice"),
@@ -205,18 +205,18 @@ def test_banners_for_an_old_model_data_drift_and_a_refused_candidate() -> None:
     assert found[1]["text"].startswith("The model was trained 40 days ago, longer than the 30 days its owners allow")
     assert found[2]["text"].startswith("The newest client data looks different from the data the model learned from (activity last month)")
     assert "KS p < 0.05 and PSI > 0.2" in found[2]["technical"]
-    assert page.banners(meta, [], now, 30, 45) == []
+    assert plainwords.banners(meta, [], now, 30, 45) == []
     fresh = {"label": "v0004", "trained_at": now.isoformat()}
     deployed = drift_run(Outcome.DEPLOYED, {**check}, now, gate={"promote": True, "reason": "improvement +0.1 -> promoted"})
-    (banner,) = page.banners(fresh, [refused, {**deployed, "deployed_version": 4}], now, 60, 30)
+    (banner,) = plainwords.banners(fresh, [refused, {**deployed, "deployed_version": 4}], now, 60, 30)
     assert (banner["title"], banner["level"]) == ("New model", "info")
     assert banner["text"] == "A new model (v0004) was deployed today: the list below uses it."
     by_hand = {"label": "v0005", "trained_at": now.isoformat()}  # deployment.py records no run: the run still names its own
-    assert page.banners(by_hand, [{**deployed, "deployed_version": 4}], now, 60, 30)[0]["text"].startswith("A new model (v0004)")
+    assert plainwords.banners(by_hand, [{**deployed, "deployed_version": 4}], now, 60, 30)[0]["text"].startswith("A new model (v0004)")
 
 
 def test_a_page_number_is_a_whole_number_from_1() -> None:  # searching and paging: tests/test_riskstore.py
-    assert [page.parse_page(v) for v in (None, "", "0", "-1", "3", "x", "٣")] == [1, 1, 1, 1, 3, 1, 1]
+    assert [pageview.parse_page(v) for v in (None, "", "0", "-1", "3", "x", "٣")] == [1, 1, 1, 1, 3, 1, 1]
 
 
 def test_a_bad_page_setting_stops_the_app_from_starting(project: Path) -> None:
@@ -271,7 +271,7 @@ def test_a_real_browser_shows_the_top_client_its_reason_and_view_the_f1_and_the_
                     browser, f"--window-size={width},{height}", f"--screenshot={shot}", f"{url}{path}", profile=Path(profile)
                 )
                 assert result.returncode == 0 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", result.stderr[-2000:]
-                assert page.png_size(shot) == (width, height)
+                assert pageview.png_size(shot) == (width, height)
 
 
 def test_a_drift_within_sampling_noise_is_an_information_banner_and_a_stale_pipeline_a_warning() -> None:
@@ -280,22 +280,22 @@ def test_a_drift_within_sampling_noise_is_an_information_banner_and_a_stale_pipe
     noise |= {"drop": -0.0338, "drop_low": -0.071, "drop_high": 0.004, "share_at_or_above": 0.04, "beyond_noise": False}
     check = {"test": "raw", "new_data_f1": 0.7571, "deployed_score": 0.7909, "threshold": 0.7909, "drift": True, "noise": noise}
     run = drift_run(Outcome.NOT_PROMOTED, check, now, gate={"promote": False, "reason": "improvement -0.0004 < 0 -> not promoted"})
-    (banner,) = page.banners(None, [run], now, 30, 30)
+    (banner,) = plainwords.banners(None, [run], now, 30, 30)
     assert banner["level"] == "info" and banner["title"] == "Model kept"
     assert banner["text"] == plainwords.OUTCOME_WORDS[Outcome.NOT_PROMOTED].sentence.format(label="the deployed model", day="today")
     assert "within sampling noise (no drop in 4% of 2,000 resamples)" in banner["technical"]  # the alerts' own line
-    assert page.status_cards([run], now)["new_data_check"]["word"] == "Small dip"
+    assert plainwords.status_cards([run], now)["new_data_check"]["word"] == "Small dip"
     beyond = drift_run(Outcome.NOT_PROMOTED, {**check, "noise": {**noise, "beyond_noise": True}}, now)
-    assert page.banners(None, [beyond], now, 30, 30)[0]["level"] == "warning"
-    assert page.status_cards([beyond], now)["new_data_check"]["word"] == "Did worse"
+    assert plainwords.banners(None, [beyond], now, 30, 30)[0]["level"] == "warning"
+    assert plainwords.status_cards([beyond], now)["new_data_check"]["word"] == "Did worse"
     finished = {"kind": "fullprocess", "outcome": "no new data", "finished_at": (now - timedelta(minutes=31)).isoformat()}
-    stale = page.stale_banner(page.last_finished([finished, {"kind": "rollback", "finished_at": now.isoformat()}]), now, 30)
+    stale = plainwords.stale_banner(plainwords.last_finished([finished, {"kind": "rollback", "finished_at": now.isoformat()}]), now, 30)
     assert stale is not None and stale["level"] == "warning" and stale["title"] == "Updates have stopped"
     assert stale["text"] == "The pipeline has not run for 31 minutes: the list may be out of date."
     assert "stale_after_minutes is 30" in stale["technical"]
-    assert page.stale_banner(finished, now, 45) is None and page.stale_banner(None, now, 30) is None
+    assert plainwords.stale_banner(finished, now, 45) is None and plainwords.stale_banner(None, now, 30) is None
     hours = {**finished, "finished_at": (now - timedelta(hours=3, minutes=5)).isoformat()}
-    assert page.stale_banner(hours, now, 30)["text"].startswith("The pipeline has not run for 3 hours:")  # type: ignore[index]
+    assert plainwords.stale_banner(hours, now, 30)["text"].startswith("The pipeline has not run for 3 hours:")  # type: ignore[index]
 
 
 class DevTools:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from drs.core import times
+from drs.core.times import parse_time
 from drs.history.runs import Outcome
 
 INFO, WARNING, FAILURE = "info", "warning", "failure"
@@ -68,16 +70,8 @@ class Message:
     events: list[str]
 
 
-def parse_time(value: Any) -> datetime | None:
-    try:
-        return datetime.fromisoformat(str(value))
-    except (TypeError, ValueError):
-        return None
-
-
 def when(moment: datetime | str | None) -> str:
-    found = moment if isinstance(moment, datetime) else parse_time(moment)
-    return found.strftime("%Y-%m-%d %H:%M:%S UTC") if found else "an unknown time"
+    return times.when(moment, "an unknown time")
 
 
 def is_stale(last_finished_at: str | None, now: datetime, stale_after_minutes: float) -> bool:

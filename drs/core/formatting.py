@@ -7,21 +7,9 @@ so both write a number, a time or a drift verdict the same way.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
-
-def when(value: Any) -> str:
-    """An ISO time as '2026-11-25 13:35:15 UTC'; anything else as text, '-' for nothing."""
-    if not value:
-        return "-"
-    try:
-        moment = datetime.fromisoformat(str(value))
-    except ValueError:
-        return str(value)
-    offset = moment.utcoffset()
-    suffix = " UTC" if offset is not None and offset.total_seconds() == 0 else ""
-    return moment.strftime("%Y-%m-%d %H:%M:%S") + suffix
+from drs.core.times import when as when  # the one way to write a time, re-exported for its callers
 
 
 def number(value: Any) -> str:

@@ -4,7 +4,7 @@ The app refuses a token in the query string (drs/web/auth.py), but gunicorn logs
 app answers, so a refused `/risk?token=...` would still write the token wherever ACCESS_LOG points. This logger
 redacts, in every atom of the log format: the values of query parameters whose name looks like a credential
 (token, key, password, secret, session, auth...) in the request line, the query string and the Referer, and
-every header or environ value whose name does (Authorization, Cookie, Set-Cookie, X-Api-Key...).
+every header or environ value whose name does (Authorization, Cookie, Set-Cookie, X-Api-Key...). See docs/security.md#logs.
 """
 
 from __future__ import annotations

@@ -1,13 +1,13 @@
 """What every answer of the server shares, whether the app or gunicorn itself writes it: the error shape and the security headers.
 
 An error is `{"status": 400, "error": "Bad Request", "message": "..."}` (openapi.yaml's `Error`); the app builds
-its errors with `error_body` (drs/web/api.py), and `answer_gunicorn_errors_in_json` makes the few answers gunicorn
+its errors with `error_body` (drs/web/requests.py), and `answer_gunicorn_errors_in_json` makes the few answers gunicorn
 writes before the app sees a request the same JSON: a request line over `limit_request_line` (414), headers over
 `limit_request_field_size` or too many of them (431), a request line or header it cannot parse (400). gunicorn
 writes those through one function, `gunicorn.util.write_error`, called by every worker class's `handle_error`;
 gunicorn.conf.py's `post_worker_init` puts `write_json_error` in its place in each worker, so every worker
 answers JSON (tests/test_api_description.py checks it through a real gunicorn, so a gunicorn that changed this
-would be seen). The standard library and gunicorn's util only: gunicorn's master imports this module.
+would be seen). The standard library and gunicorn's util only: gunicorn's master imports this module. See docs/api.md (answers).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import socket
 from http import HTTPStatus
-from typing import Any
+from typing import TypedDict
 
 from gunicorn import util as gunicorn_util
 from gunicorn.http.message import MAX_REQUEST_LINE
@@ -50,7 +50,15 @@ def reason(status: int) -> str:
         return "Error"
 
 
-def error_body(status: int, message: str) -> dict[str, Any]:
+class ErrorBody(TypedDict):
+    """openapi.yaml's Error."""
+
+    status: int
+    error: str
+    message: str
+
+
+def error_body(status: int, message: str) -> ErrorBody:
     """The one error shape: {"status": 400, "error": "Bad Request", "message": "..."}."""
     return {"status": status, "error": reason(status), "message": message}
 

@@ -16,7 +16,7 @@ import os
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 from urllib.parse import urlsplit
 
 import requests
@@ -31,7 +31,23 @@ log = logging.getLogger("apicalls")
 TOKEN_ENV = "DRS_TOKEN"
 READABLE_ROWS = 10
 MAKE_TOKEN = "python -m drs.users token NAME --role operator"
-Call = tuple[str, str, str, dict[str, Any] | None]
+Call = tuple[str, str, str, dict[str, str] | None]  # label, method, path, JSON body
+
+
+class Answer(TypedDict):
+    """One call and what it answered, as apireturns.json records it (its keys are that file's)."""
+
+    endpoint: str
+    method: str
+    url: str
+    request: dict[str, str] | None  # the JSON body sent
+    status: int | None  # None: no answer
+    response: Any  # the API's JSON answer as it came (free-form), {"non_json_body": ...}, or None without an answer
+    elapsed_seconds: NotRequired[float]
+    content_type: NotRequired[str | None]
+    json: NotRequired[bool]
+    error: NotRequired[str]  # why there is no answer
+    unreachable: NotRequired[str]  # no connection at all: the later calls were not tried
 
 
 @dataclass(frozen=True)
@@ -63,7 +79,7 @@ class Failure:
 class Calls:
     base_url: str
     called_at: str
-    answers: list[dict[str, Any]]
+    answers: list[Answer]
     failures: list[Failure]
 
     def summary(self) -> str:
@@ -129,11 +145,10 @@ def connection_words(exc: requests.ConnectionError, timeout: float) -> str:
 
 
 def call_one(
-    base_url: str, label: str, method: str, path: str, body: dict[str, Any] | None, timeout: float, token: str | None = None
-) -> dict[str, Any]:
+    base_url: str, label: str, method: str, path: str, body: dict[str, str] | None, timeout: float, token: str | None = None
+) -> Answer:
     """One call and what it answered; Unreachable when no connection could be made (the API is not up)."""
     url = base_url + path
-    answer: dict[str, Any] = {"endpoint": label, "method": method, "url": url, "request": body}
     started = time.perf_counter()
     try:
         response = requests.request(method, url, json=body, timeout=timeout, headers=auth_headers(token))
@@ -141,7 +156,10 @@ def call_one(
         raise Unreachable(connection_words(exc, timeout)) from None
     except requests.Timeout:
         return {
-            **answer,
+            "endpoint": label,
+            "method": method,
+            "url": url,
+            "request": body,
             "status": None,
             "elapsed_seconds": round(time.perf_counter() - started, 4),
             "error": f"no answer within {timeout:g} s",
@@ -154,7 +172,10 @@ def call_one(
         payload, is_json = {"non_json_body": response.text[:2000]}, False
     log.info("%s %s -> %d", method, path, response.status_code)
     return {
-        **answer,
+        "endpoint": label,
+        "method": method,
+        "url": url,
+        "request": body,
         "status": response.status_code,
         "elapsed_seconds": round(time.perf_counter() - started, 4),
         "content_type": response.headers.get("Content-Type"),
@@ -163,9 +184,9 @@ def call_one(
     }
 
 
-def call_all(base_url: str, calls: list[Call], timeout: float, token: str | None = None) -> list[dict[str, Any]]:
+def call_all(base_url: str, calls: list[Call], timeout: float, token: str | None = None) -> list[Answer]:
     """Call each endpoint in turn; when the API cannot be reached at all, the first call says so and the rest are not tried."""
-    answers = []
+    answers: list[Answer] = []
     for label, method, path, body in calls:
         try:
             answers.append(call_one(base_url, label, method, path, body, timeout, token))
@@ -206,7 +227,7 @@ def unauthorized_words(cred: Credential) -> str:
     )
 
 
-def failure(answer: dict[str, Any], cred: Credential = NO_CREDENTIAL) -> Failure | None:
+def failure(answer: Answer, cred: Credential = NO_CREDENTIAL) -> Failure | None:
     """Why this call failed, in plain words; None for a 2xx JSON answer."""
     status, label, said = answer["status"], answer["endpoint"], server_said(answer.get("response"))
     if status is None:
@@ -224,11 +245,11 @@ def failure(answer: dict[str, Any], cred: Credential = NO_CREDENTIAL) -> Failure
     return None
 
 
-def failures(answers: list[dict[str, Any]], cred: Credential = NO_CREDENTIAL) -> list[Failure]:
+def failures(answers: list[Answer], cred: Credential = NO_CREDENTIAL) -> list[Failure]:
     return [found for found in (failure(a, cred) for a in answers) if found is not None]
 
 
-def failed_calls(answers: list[dict[str, Any]]) -> list[str]:
+def failed_calls(answers: list[Answer]) -> list[str]:
     return [f.endpoint for f in failures(answers)]
 
 
@@ -247,7 +268,7 @@ def readable_response(response: Any) -> str:
     return "\n".join(lines)
 
 
-def format_readable(base_url: str, answers: list[dict[str, Any]], called_at: str) -> str:
+def format_readable(base_url: str, answers: list[Answer], called_at: str) -> str:
     lines = [f"API returns from {base_url} at {called_at}", ""]
     for answer in answers:
         title = f"{answer['method']} {answer['url']}"

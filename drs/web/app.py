@@ -1,7 +1,9 @@
 """The web app: the JSON API (api.py), the page for client managers (page.py) and GET /metrics (telemetry.py), built by `create_app`.
 
 An app factory, as in Flask's tutorial: gunicorn calls `app:create_app()` once
-per worker; tests call it with their own Config.
+per worker; tests call it with their own Config. It builds the worker's Service
+(service.py), registers the blueprints, the access rules (auth.py, signin.py), the
+security headers and the JSON error handlers (requests.py). See docs/api.md.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from drs.core.errors import ConfigError
 from drs.core.settings import Config, load_config
 from drs.data.schema import Schema
-from drs.web import api, auditpage, auth, headers, page, serving, signin, telemetry
+from drs.web import api, auditpage, auth, headers, page, requests, serving, signin, telemetry
+from drs.web.service import SERVICE, ApiError, ModelCache, Service
 
 
 def create_app(config: Config | str | os.PathLike[str] | None = None) -> Flask:
@@ -37,8 +40,8 @@ def create_app(config: Config | str | os.PathLike[str] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = config.max_request_bytes
     if isinstance(app.json, DefaultJSONProvider):
         app.json.sort_keys = False  # answers keep the order of their fields
-    svc = api.Service(config=config, schema=Schema.from_config(config), models=api.ModelCache(config.prod_deployment_folder))
-    app.extensions[api.SERVICE] = svc
+    svc = Service(config=config, schema=Schema.from_config(config), models=ModelCache(config.prod_deployment_folder))
+    app.extensions[SERVICE] = svc
     app.register_blueprint(api.api)  # the JSON endpoints
     app.register_blueprint(page.page)  # the HTML page for client managers (GET /)
     app.register_blueprint(page.assets)  # its CSS and script
@@ -47,9 +50,9 @@ def create_app(config: Config | str | os.PathLike[str] | None = None) -> Flask:
     auth.install(app, config, all(serving.is_loopback_bind(b) for b in binds))  # who may call what (one table)
     signin.install(app, config)  # the page's sign-in form and session cookie
     headers.install(app)  # security headers on every answer
-    api.register_errors(app, config.max_request_bytes)
+    requests.register_errors(app, config.max_request_bytes)
     try:  # load the model now, so a worker's first request is as fast as the rest
         svc.models.get()
-    except api.ApiError as exc:
+    except ApiError as exc:
         app.logger.warning("%s", exc.message)
     return app

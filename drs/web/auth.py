@@ -10,7 +10,7 @@ With no user and no token configured, the app is open as before, but only while 
 and the request is local: from the loopback, through no proxy (no forwarding header), addressed to a loopback
 name (Host: localhost or 127.0.0.1, not a rebound DNS name); drs/web/serving.py
 refuses to start open on any other address. Failed password checks go to the audit log (drs/history/audit.py). `auth: "off"`
-in config turns every check off, on purpose.
+in config turns every check off, on purpose. See docs/security.md (roles and endpoints).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from drs.core.settings import Config
 from drs.history import audit
 from drs.web import users as user_store
-from drs.web.api import error_response
+from drs.web.requests import error_response
 from drs.web.users import Users, UsersError
 
 EXTENSION = "drs.auth"

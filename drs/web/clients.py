@@ -10,7 +10,7 @@ across the ingested files, and its exit probability under each deployed version.
   (its checksum confirmed, drs/production/versions.py) and kept while its model file's checksum stays the same; the version
   that ranked the list (risklist.json, drs/reports/standing.py) shows the list's own number.
 
-A corporation in neither the risk list nor the ingested files is unknown: the caller answers 404.
+A corporation in neither the risk list nor the ingested files is unknown: the caller answers 404. See docs/reports.md#the-page-for-client-managers.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import numpy as np
 
@@ -29,6 +29,7 @@ from drs.model import explain
 from drs.model.estimator import Scorer, scorer_for
 from drs.production import versions as production
 from drs.production.versions import Deployment
+from drs.web.pageview import ShownRow
 
 CHART_WIDTH = 360
 CHART_HALF = 120  # the longest bar, either side of the zero line (the rest is room for the value)
@@ -37,6 +38,38 @@ CHART_TOP = 20
 
 
 # ---- the chart (pure) ---------------------------------------------------------------------
+
+
+class Chart(TypedDict):
+    bars: list[Bar]
+    width: int
+    height: int
+    middle: float
+
+
+class VersionRow(TypedDict):
+    """One deployed version's exit probability for the client, or why it has none."""
+
+    label: str
+    deployed_at: Any  # as the version's meta records it
+    probability: NotRequired[float]
+    problem: NotRequired[str]
+
+
+class ClientView(TypedDict):
+    """What templates/client.html shows of one client."""
+
+    corporation: str
+    row: ShownRow | None
+    latest: list[Any]
+    rows: Sequence[dict[str, Any]]  # riskstore.client_rows: each accepted file's rows of the client, or why it has none
+    chart: Chart | None
+    total: float | None
+    typical: float | None
+    reference: explain.Reference | None
+    versions: list[VersionRow]
+    current: str | None
+    features: list[str]
 
 
 @dataclass(frozen=True)
@@ -53,7 +86,7 @@ class Bar:
 
 def contribution_chart(
     contributions: Sequence[float | None], features: Sequence[str], values: Sequence[Any], reference: dict[str, float] | None
-) -> dict[str, Any] | None:
+) -> Chart | None:
     """The bars of the contribution chart, in SVG user units (viewBox 0 0 CHART_WIDTH height); None without contributions."""
     if not contributions or any(c is None for c in contributions):
         return None
@@ -120,12 +153,12 @@ class VersionModels:
         return found
 
 
-def version_probabilities(versions: Sequence[Deployment], models: VersionModels, x: np.ndarray) -> list[dict[str, Any]]:
+def version_probabilities(versions: Sequence[Deployment], models: VersionModels, x: np.ndarray) -> list[VersionRow]:
     """Each version's exit probability for the one row `x`, newest version first."""
     found = []
     for deployment in reversed(versions):
         scorer = models.scorer(deployment)
-        row: dict[str, Any] = {"label": deployment.label, "deployed_at": deployment.meta.get("deployed_at")}
+        row: VersionRow = {"label": deployment.label, "deployed_at": deployment.meta.get("deployed_at")}
         if isinstance(scorer, str):
             row["problem"] = scorer
         else:
@@ -150,11 +183,11 @@ def client_view(
     config: Config,
     schema: Schema,
     corporation: str,
-    row: dict[str, Any] | None,
+    row: ShownRow | None,
     rows: Sequence[dict[str, Any]],
     models: VersionModels,
     ranked_by: str | None = None,
-) -> dict[str, Any] | None:
+) -> ClientView | None:
     """What the client's page shows, from its row of the ranking (`row`, None when it is not ranked) and its rows across
     the ingested files (`rows`, drs/reports/riskstore.py); None for a corporation in neither.
 

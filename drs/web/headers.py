@@ -4,7 +4,7 @@ A Content-Security-Policy with no inline script (the page's only script is stati
 attributes stay allowed for the bars' widths), nothing framed, no MIME sniffing, no referrer sent to other
 sites, and `Cache-Control: no-store` on everything but the static CSS and script: the answers hold
 client data (the page, /risk, /prediction, the risk list) or say who may see it. The headers themselves are in
-drs/web/answers.py, which gunicorn's own error answers use too.
+drs/web/answers.py, which gunicorn's own error answers use too. See docs/security.md#headers-on-every-answer.
 """
 
 from __future__ import annotations

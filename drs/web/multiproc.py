@@ -12,7 +12,7 @@ are gone are removed when the next one starts.
 prometheus-client chooses between in-memory and file-backed values once, when it
 is first imported, from PROMETHEUS_MULTIPROC_DIR: so `prepare` sets the variable
 before any worker imports it (the master never imports it before then; this
-module imports it only inside `worker_exited`).
+module imports it only inside `worker_exited`). See docs/metrics.md#across-gunicorns-workers.
 """
 
 from __future__ import annotations

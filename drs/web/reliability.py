@@ -1,7 +1,7 @@
 """The reliability curve as a small inline SVG for the page: drawn on the server, no script, no image file; pure.
 
 Presentation attributes only (no style attributes), so a strict Content-Security-Policy
-leaves it alone. Each point carries a <title> (a tooltip) with its decile's numbers.
+leaves it alone. Each point carries a <title> (a tooltip) with its decile's numbers. See docs/reports.md#can-the-exit-probability-be-read-as-a-chance.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ TLS), signed with a key generated on the first start and kept, mode 0600, beside
 sign-in lasts `session_hours` from the moment it was made, and ends earlier when the user's session epoch in
 the users file changes: on sign-out (every session of that user), a new password or role, removal (drs/web/auth.py
 checks; a copied cookie stops working then too). `next` is followed only to a path on this site. Failed sign-ins are
-limited per address (drs/web/auth.py's FailureLimiter) and logged with the name, never the password.
+limited per address (drs/web/auth.py's FailureLimiter) and logged with the name, never the password. See docs/security.md#how-a-caller-proves-who-it-is.
 """
 
 from __future__ import annotations

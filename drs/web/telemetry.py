@@ -12,7 +12,7 @@ The pipeline's figures (drs/reports/monitoring.py: the deployed model, the last 
 last drift check; and the active clients above 0.5) are computed when a scrape
 asks, by a collector on the scrape's registry, so they are never summed across
 workers. Each read is kept until its source changes: the history's file, the
-`current` link, finaldata.csv.
+`current` link, finaldata.csv. See docs/metrics.md.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ from drs.core.layout import RISK_LIST
 from drs.history import runs as history
 from drs.production import versions as production
 from drs.reports import monitoring, risk
-from drs.web.api import Service, current_ranking
 from drs.web.multiproc import ENV
+from drs.web.service import Service, current_ranking
 
 EXTENSION = "drs.telemetry"  # the key of the Telemetry in app.extensions
 UNMATCHED = "unmatched"

@@ -10,7 +10,7 @@ the group or others may read is refused with a message saying how to fix it. Che
 Every change is one read-modify-write under an exclusive lock (`update`), so concurrent changes never lose one
 another. Each user has a random `session_epoch` that the page's session cookie carries: a new password or role,
 removal, or a sign-out (`end_sessions`) gives a new one and so ends every session signed in before. Each change
-made by the command is one row of the audit log (drs/history/audit.py).
+made by the command is one row of the audit log (drs/history/audit.py). See docs/security.md#users-and-tokens.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -87,7 +87,7 @@ class Users:
                 found = (name, entry["role"])
         return found
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self) -> dict[str, dict[str, dict[str, str]]]:
         return {"users": self.users, "tokens": self.tokens}
 
 

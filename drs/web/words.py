@@ -9,6 +9,8 @@ logs) for a <details> element under it.
 a short word for the status card and the banner's title, the sentence, and how
 loud the banner is. A refused candidate has two readings, chosen by the sampling-noise
 verdict the alerts use (drs.alerts.rules.noise_words): a dip within noise, or a drop beyond it.
+`banners` and `status_cards` choose, from the run history, what the page says (drs/web/page.py renders
+them); every word of them is here. See docs/reports.md (plain words on the page).
 """
 
 from __future__ import annotations
@@ -16,17 +18,45 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from drs.alerts import rules as alerts
 from drs.core import formatting
 from drs.core.layout import version_label
+from drs.core.times import parse_time
 from drs.history.runs import FINISHED_DEPLOYMENT, Outcome
 from drs.model import explain
+from drs.model.drift import describe_score_drift
 
 INFO, NOTICE, WARNING = "info", "notice", "warning"  # blue, amber, red; only "warning" is role="alert"
 BEYOND_NOISE = "not promoted: drop beyond sampling noise"  # the second reading of Outcome.NOT_PROMOTED
 NOT_MEASURED = "no drift: score not measurable"  # the second reading of Outcome.NO_DRIFT: too few new clients exited
+
+
+class Banner(TypedDict):
+    """One banner: its title, how loud it is (`level`), the sentence, and the technical line under <details>."""
+
+    title: str
+    level: str
+    text: str
+    technical: str
+
+
+class Card(TypedDict):
+    word: str
+    level: str  # a class for its colour
+    when: str  # how long ago
+
+
+class CheckCard(Card):
+    version: Any  # the version the check judged (the drift record's deployed_version; None in old records)
+
+
+class Cards(TypedDict):
+    """The "last update" and "model on new data" cards (not "update": Jinja would find dict.update)."""
+
+    last_update: Card | None
+    new_data_check: CheckCard | None
 
 
 @dataclass(frozen=True)
@@ -83,15 +113,6 @@ UNKNOWN = Words("Unknown", "The last update ({day}) ended in a way this page doe
 QUIET = (Outcome.NO_NEW_DATA, Outcome.SKIPPED_LOCKED)  # runs that change nothing: the banner speaks of the last one that did
 
 
-def parse_time(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value
-    try:
-        return datetime.fromisoformat(str(value))
-    except (TypeError, ValueError):
-        return None
-
-
 def day_words(value: Any, now: datetime) -> str:
     """'today', 'yesterday', '3 days ago' (days as the calendar counts them in UTC); 'at an unknown time'."""
     moment = parse_time(value)
@@ -99,6 +120,21 @@ def day_words(value: Any, now: datetime) -> str:
         return "at an unknown time"
     days = (now.date() - moment.astimezone(now.tzinfo).date()).days
     return "today" if days <= 0 else "yesterday" if days == 1 else f"{days} days ago"
+
+
+def ago(value: Any, now: datetime) -> str:
+    """'3 days ago', '5 minutes ago'; '' for no time."""
+    moment = parse_time(value)
+    if moment is None:
+        return ""
+    seconds = (now - moment).total_seconds()
+    if seconds < -60:  # a little clock skew between machines is "just now"
+        return "in the future"
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = int(seconds // size)
+            return f"{count} {unit}{'s' if count != 1 else ''} ago"
+    return "just now"
 
 
 def duration_words(delta: timedelta) -> str:
@@ -145,13 +181,13 @@ def telling_run(runs: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
     return real[-1] if real else (runs[-1] if runs else None)
 
 
-def technical(run: Mapping[str, Any], drift_words: Any) -> str:
+def technical(run: Mapping[str, Any]) -> str:
     """The run as its owners read it: time, outcome, message, and the drift decision's numbers when it made one."""
     details = run.get("details") or {}
     parts = [f"{formatting.when(run.get('started_at'))}, {run.get('outcome')}: {run.get('message') or 'no message'}."]
     check = details.get("drift")
     if isinstance(check, Mapping):
-        parts.append(f"Drift check: {drift_words(check)}.")
+        parts.append(f"Drift check: {drift_words(dict(check))}.")
         parts.append(alerts.noise_words(check)[0])
     gate = details.get("gate")
     if isinstance(gate, Mapping) and gate.get("reason"):
@@ -159,9 +195,7 @@ def technical(run: Mapping[str, Any], drift_words: Any) -> str:
     return " ".join(parts)
 
 
-def run_banner(
-    run: Mapping[str, Any], label: str | None, now: datetime, last_check: Mapping[str, Any] | None, drift_words: Any
-) -> dict[str, str]:
+def run_banner(run: Mapping[str, Any], label: str | None, now: datetime, last_check: Mapping[str, Any] | None) -> Banner:
     """What the telling run did, in words; `last_check` is the newest run if it was a quiet one after it."""
     words = words_for(run)
     version = run.get("deployed_version")  # the run's own (a deployment by hand and a rollback record a row too)
@@ -171,10 +205,10 @@ def run_banner(
         checked = parse_time(last_check.get("started_at"))
         since = f"{duration_words(now - checked)} ago" if checked and now - checked >= timedelta(minutes=1) else "just now"
         sentence += f" Checked again {since}: no new data since."
-    return {"title": words.short, "level": words.level, "text": sentence, "technical": technical(run, drift_words)}
+    return {"title": words.short, "level": words.level, "text": sentence, "technical": technical(run)}
 
 
-def stale_words(finished: Mapping[str, Any], now: datetime, stale_after_minutes: float) -> dict[str, str]:
+def stale_words(finished: Mapping[str, Any], now: datetime, stale_after_minutes: float) -> Banner:
     since = parse_time(finished.get("finished_at"))
     gap = duration_words(now - since) if since else "a while"
     return {
@@ -186,7 +220,7 @@ def stale_words(finished: Mapping[str, Any], now: datetime, stale_after_minutes:
     }
 
 
-def old_model_words(label: str, trained: datetime, trained_at: Any, now: datetime, max_age_days: float) -> dict[str, str]:
+def old_model_words(label: str, trained: datetime, trained_at: Any, now: datetime, max_age_days: float) -> Banner:
     return {
         "title": "Model getting old",
         "level": NOTICE,
@@ -196,7 +230,7 @@ def old_model_words(label: str, trained: datetime, trained_at: Any, now: datetim
     }
 
 
-def data_drift_words(drifted: Sequence[str], run: Mapping[str, Any]) -> dict[str, str]:
+def data_drift_words(drifted: Sequence[str], run: Mapping[str, Any]) -> Banner:
     """Data drift of the newest drift decision; whether a model that learned from the new data followed."""
     details = run.get("details") or {}
     raw = details.get("data_drift")
@@ -231,3 +265,107 @@ def check_card(run: Mapping[str, Any]) -> tuple[str, str]:
     if not check.get("drift"):
         return CHECK_WORDS["no drift"]
     return CHECK_WORDS["within noise" if beyond_noise(run) is False else "drift"]
+
+
+# ---- the banners and cards of the page (drs/web/page.py) ----------------------------------------
+
+
+def drift_words(check: dict[str, Any]) -> str:
+    """The score-drift decision in the words fullprocess logs, or what is known of it."""
+    try:
+        return describe_score_drift(check)
+    except (KeyError, TypeError, ValueError):
+        threshold = formatting.threshold_of(check)
+        return f"F1 on the new data {formatting.score(check.get('new_data_f1'))} vs threshold {formatting.score(threshold)}"
+
+
+def last_real_run(runs: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The newest run that did something (a run skipped because another held the lock says nothing)."""
+    for run in runs[::-1]:
+        if run.get("outcome") != Outcome.SKIPPED_LOCKED:
+            return run
+    return None
+
+
+def last_finished(runs: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The newest full-process run that got the lock (what staleness is measured from), or None."""
+    for run in runs[::-1]:
+        if run.get("kind", "fullprocess") == "fullprocess" and run.get("outcome") != Outcome.SKIPPED_LOCKED:
+            return run
+    return None
+
+
+def last_drift_run(runs: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The newest run that made a score-drift decision (its outcome says what followed), or None."""
+    for run in runs[::-1]:
+        if isinstance((run.get("details") or {}).get("drift"), dict):
+            return run
+    return None
+
+
+def stale_banner(finished: Mapping[str, Any] | None, now: datetime, stale_after_minutes: float) -> Banner | None:
+    """The banner of a pipeline with no finished run for longer than stale_after_minutes; pure."""
+    if finished is None or not alerts.is_stale(finished.get("finished_at"), now, stale_after_minutes):
+        return None
+    return stale_words(finished, now, stale_after_minutes)
+
+
+def banners(
+    meta: Mapping[str, Any] | None,
+    runs: Sequence[Mapping[str, Any]],
+    now: datetime,
+    stale_after_minutes: float,
+    max_age_days: float,
+) -> list[Banner]:
+    """The banners, in a client manager's words with the technical line for the model's owners; pure.
+
+    Updates stopped (stale); what the newest run that did something did (the words per outcome above);
+    the model too old; the newest client data unlike the training data. Each has a `level`:
+    "warning" (red, role="alert"), "notice" (amber) or "info" (blue)."""
+    found = [b for b in [stale_banner(last_finished(runs), now, stale_after_minutes)] if b]
+    told = telling_run(runs)
+    if told is not None:
+        newest = last_real_run(runs)
+        quiet_after = newest if newest is not None and newest is not told and newest.get("outcome") == Outcome.NO_NEW_DATA else None
+        found.append(run_banner(told, (meta or {}).get("label"), now, quiet_after))
+    drift_run = last_drift_run(runs)
+    in_use = (meta or {}).get("version")
+    if (
+        drift_run is not None
+        and drift_run is not told
+        and drift_run.get("outcome") == Outcome.NOT_PROMOTED
+        and drift_run.get("deployed_version") == in_use  # about the model in use, not one since replaced or rolled back
+    ):
+        found.append(run_banner(drift_run, (meta or {}).get("label"), now, None))  # still what holds
+    if meta:
+        trained = parse_time(meta.get("trained_at") or meta.get("deployed_at"))
+        if trained is not None and now - trained > timedelta(days=max_age_days):
+            found.append(
+                old_model_words(
+                    str(meta.get("label", "the deployed model")),
+                    trained,
+                    meta.get("trained_at") or meta.get("deployed_at"),
+                    now,
+                    max_age_days,
+                )
+            )
+    data = ((drift_run or {}).get("details") or {}).get("data_drift")
+    drifted = (data.get("drifted_features") or []) if isinstance(data, dict) else []
+    if drift_run is not None and drifted:
+        found.append(data_drift_words(drifted, drift_run))
+    return found
+
+
+def status_cards(runs: Sequence[Mapping[str, Any]], now: datetime) -> Cards:
+    """The "last update" and "model on new data" cards: a word or two each, when, and a class for its colour."""
+    told = telling_run(runs)
+    drift_run = last_drift_run(runs)
+    cards: Cards = {"last_update": None, "new_data_check": None}
+    if told is not None:
+        words = words_for(told)
+        cards["last_update"] = {"word": words.short, "level": words.level, "when": ago(told.get("started_at"), now)}
+    if drift_run is not None:
+        word, level = check_card(drift_run)
+        version = ((drift_run.get("details") or {}).get("drift") or {}).get("deployed_version")  # the model it checked
+        cards["new_data_check"] = {"word": word, "level": level, "when": ago(drift_run.get("started_at"), now), "version": version}
+    return cards
