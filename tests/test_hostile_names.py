@@ -34,7 +34,8 @@ from drs.core import ids
 from drs.core.errors import ConfigError, DataError
 from drs.core.settings import Config, load_config
 from drs.data import csvsafe, dbsource, ingest
-from drs.data.schema import Schema, checked_frame, fast_frame, frame_from_text
+from drs.data.readers import checked_frame, fast_frame, frame_from_text
+from drs.data.schema import Schema
 from drs.reports import reporting
 from drs.web import users
 from drs.web.app import create_app

@@ -24,7 +24,8 @@ from drs.core.settings import Config
 from drs.data import dbsource
 from drs.data import ingest as ingest_module
 from drs.data.ingest import ingest
-from drs.data.schema import Schema, checked_frame, fast_frame, frame_from_text, labelled, to_pandas, to_polars
+from drs.data.readers import checked_frame, fast_frame, frame_from_text, labelled, to_pandas, to_polars
+from drs.data.schema import Schema
 from drs.history import runs as history
 from drs.model.training import train
 from drs.pipeline import judge

@@ -53,7 +53,8 @@ from drs.core.fileio import atomic_output, atomic_write_bytes, atomic_write_json
 from drs.core.layout import utc_now
 from drs.core.settings import Config
 from drs.data import rowstore
-from drs.data.schema import Schema, checked_frame
+from drs.data.readers import checked_frame
+from drs.data.schema import Schema
 from drs.data.sources import (
     ARRIVING,
     GONE,

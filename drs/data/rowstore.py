@@ -29,7 +29,7 @@ import polars as pl
 
 from drs.core.fileio import atomic_output, atomic_write_json
 from drs.core.layout import ROWSTORE_DIR, ROWSTORE_MANIFEST
-from drs.data.schema import to_polars
+from drs.data.readers import to_polars
 
 HASH_COLUMN = "__row_hash"
 FILE_COLUMN = "__file"

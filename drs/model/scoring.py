@@ -25,7 +25,8 @@ from drs.core.errors import StageError
 from drs.core.fileio import atomic_write_json, atomic_write_text, sha256_bytes
 from drs.core.layout import utc_now
 from drs.core.settings import Config
-from drs.data.schema import Schema, read_polars_checked
+from drs.data.readers import read_polars_checked
+from drs.data.schema import Schema
 from drs.model import calibration
 from drs.model.estimator import LinearModel
 from drs.model.metrics import metrics

@@ -21,7 +21,8 @@ from drs.core.fileio import atomic_write_bytes, atomic_write_json, sha256_bytes,
 from drs.core.layout import utc_now
 from drs.core.settings import Config
 from drs.data import rowstore
-from drs.data.schema import Schema, Table, labelled, read_polars_checked
+from drs.data.readers import Table, labelled, read_polars_checked
+from drs.data.schema import Schema
 from drs.model import estimate
 from drs.model.estimator import fit, linear_model_of
 from drs.model.explain import reference_record

@@ -29,7 +29,8 @@ from drs.core.fileio import sha256_file
 from drs.core.layout import utc_now
 from drs.core.settings import Config
 from drs.data.ingest import Status
-from drs.data.schema import Schema, read_polars_checked
+from drs.data.readers import read_polars_checked
+from drs.data.schema import Schema
 from drs.data.sources import list_source_files, recorded_files
 from drs.history import audit
 from drs.history import runs as history

@@ -39,7 +39,8 @@ from drs.core import formatting, layout
 from drs.core import ids as id_rule
 from drs.core.errors import DataError, DeploymentError
 from drs.core.settings import Config
-from drs.data.schema import Schema, decode_csv_bytes, frame_from_text, read_csv_checked
+from drs.data.readers import decode_csv_bytes, frame_from_text, read_csv_checked
+from drs.data.schema import Schema
 from drs.history import runs as history
 from drs.model import explain
 from drs.model.estimator import LinearModel, Scorer, feature_matrix, linear_model_of, scorer_for

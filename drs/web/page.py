@@ -34,7 +34,8 @@ from drs.alerts import rules as alerts
 from drs.core import formatting, layout
 from drs.core.errors import DataError, DeploymentError
 from drs.core.settings import Config
-from drs.data.schema import Schema, read_polars_checked
+from drs.data.readers import read_polars_checked
+from drs.data.schema import Schema
 from drs.history import runs as history
 from drs.history.runs import Outcome
 from drs.model import calibration, estimate, explain, labelsample
