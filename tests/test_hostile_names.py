@@ -391,7 +391,7 @@ def test_max_id_length_is_a_setting_checked_with_the_others(project: Path) -> No
 
 def test_the_database_source_applies_the_same_rule_naming_the_row() -> None:
     columns = ["corporation", "lastmonth_activity", "lastyear_activity", "number_of_employees", "exited", "updated_at"]
-    schema = dbsource.Columns("corporation", ("lastmonth_activity", "lastyear_activity", "number_of_employees"), "exited", 200)
+    schema = Schema("corporation", ("lastmonth_activity", "lastyear_activity", "number_of_employees"), "exited", 200)
     good = ["abcd", 1, 2, 3, 0, 1]
     for bad_id, words in (
         ("ab\x00cd", "holds a control character: " + PLAIN),

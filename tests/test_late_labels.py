@@ -181,7 +181,7 @@ def test_a_null_exited_in_the_source_database_is_a_label_not_known_yet(project: 
     assert result.rows_written == 2 and not result.rejected
     final = pl.read_csv(config.final_data_csv, schema_overrides={"corporation": pl.String})
     assert final["exited"].to_list() == [1, None]
-    columns = dbsource.Columns.from_config(config)
+    columns = Schema.from_config(config)
     known = dbsource.checked_rows([*COLUMNS, "updated_at"], [("c003", 5, 1, 1, None, "t")], columns, "updated_at", "db")
     assert known.rows == [["c003", 5, 1, 1, None]]
     with pytest.raises(DataError, match=r"column 'lastmonth_activity' is empty \(NULL\)"):
