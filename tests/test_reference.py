@@ -97,7 +97,8 @@ def test_a_summary_for_other_columns_or_polars_is_not_used(config: Config, tmp_p
 
 def full_data_table(config: Config) -> list[dict[str, object]]:
     """The data-drift table the full process gave before summaries: v0001's trainingdata.csv against the new files' rows."""
-    from drs.data.ingest import deduplicate, read_source_file
+    from drs.data.combine import deduplicate
+    from drs.data.intake import read_source_file
     from drs.data.readers import to_pandas
 
     schema = Schema.from_config(config)

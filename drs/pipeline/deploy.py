@@ -28,7 +28,7 @@ from drs.core.errors import DeploymentError, StageError
 from drs.core.fileio import sha256_file
 from drs.core.layout import utc_now
 from drs.core.settings import Config
-from drs.data.ingest import Status
+from drs.data.intake import Status
 from drs.data.readers import read_polars_checked
 from drs.data.schema import Schema
 from drs.data.sources import list_source_files, recorded_files
