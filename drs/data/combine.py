@@ -133,7 +133,7 @@ def plan_increment(manifest: rowstore.Manifest, sources: list[Source]) -> tuple[
     present = {s.name: s for s in sources}
     carried = []
     for record in manifest["files"]:
-        same = still_there(dict(record), present.get(record["name"]))
+        same = still_there(record, present.get(record["name"]))
         if record["status"] == Status.ACCEPTED and same is None:
             return None  # an ingested file changed: its old rows must leave finaldata.csv
         if same is not None:

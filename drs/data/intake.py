@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import TypedDict
 
 import polars as pl
 
@@ -79,10 +79,20 @@ class FileRecord:
         )
 
     @classmethod
-    def from_record(cls, entry: dict[str, Any]) -> FileRecord:
-        """The record of an entry of ingestionrecord.json or the manifest (parsed JSON: keys missing in older ones default)."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in entry.items() if k in known})
+    def from_record(cls, entry: FileEntry) -> FileRecord:
+        """The record of an entry of the store's manifest (`to_record` wrote it; `labels_filled` is missing in older ones)."""
+        return cls(
+            name=entry["name"],
+            status=Status(entry["status"]),
+            sha256=entry["sha256"],
+            size=entry["size"],
+            mtime_ns=entry["mtime_ns"],
+            rows_read=entry["rows_read"],
+            rows_rejected=entry["rows_rejected"],
+            reason=entry["reason"],
+            kept=entry["kept"],
+            labels_filled=entry.get("labels_filled"),
+        )
 
 
 @dataclass(frozen=True)
@@ -241,9 +251,9 @@ def read_files(sources: list[Source], config: Config, schema: Schema) -> tuple[l
     return frames, records
 
 
-def still_there(record: dict[str, Any], source: Source | None) -> FileRecord | None:
-    """The record (an entry of the manifest) again if its file still has the same content (stat first, sha256 if
-    touched), else None."""
+def still_there(record: FileEntry, source: Source | None) -> FileRecord | None:
+    """The record (an entry of the store's manifest) again if its file still has the same content (stat first, sha256
+    if touched), else None."""
     if source is None or not source.path.is_file():
         return None
     st = source.path.stat()
@@ -253,8 +263,8 @@ def still_there(record: dict[str, Any], source: Source | None) -> FileRecord | N
     if not same:
         return None
     if source.kept is not None:  # a copy: the record keeps the stamp of the file it was read from
-        return FileRecord.from_record({**record, "kept": source.kept})
-    return FileRecord.from_record({**record, "mtime_ns": st.st_mtime_ns, "kept": None})
+        return dataclasses.replace(FileRecord.from_record(record), kept=source.kept)
+    return dataclasses.replace(FileRecord.from_record(record), mtime_ns=st.st_mtime_ns, kept=None)
 
 
 def sources_to_ingest(config: Config, now: float | None = None) -> tuple[list[Source], list[str]]:

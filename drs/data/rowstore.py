@@ -12,7 +12,8 @@
 It is a cache, never the truth: when anything does not match (finaldata.csv changed by hand, another
 input folder, another polars version, an ingested file changed or removed) ingestion rebuilds it from
 the source files. De-duplication is exact: hashes only pick the candidate rows, which are then
-compared value by value, so a hash collision can never drop a row.
+compared value by value, so a hash collision can never drop a row. The manifest's shape is `Manifest`
+(drs/data/ingest.py writes it through `commit`); docs/performance.md#the-row-store tells why the store exists.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 order they arrived in (the order finaldata.csv takes them in: `arrival_plan`, recorded in the history's `arrivals`).
 
 Light on purpose (no pandas or polars): the cron tick that finds nothing new runs this and nothing heavier.
+docs/data.md tells the arrival order and the names refused; docs/stages.md which files need a verdict.
 """
 
 from __future__ import annotations
