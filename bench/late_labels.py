@@ -18,7 +18,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from drs.data.schema import Schema, checked_frame  # noqa: E402
+from drs.data.readers import checked_frame  # noqa: E402
+from drs.data.schema import Schema  # noqa: E402
 
 HEADER = "corporation,lastmonth_activity,lastyear_activity,number_of_employees,exited\n"
 

@@ -24,7 +24,7 @@ from drs.core.settings import Config, load_config
 if TYPE_CHECKING:
     import pandas as pd
 
-    from drs.data.ingest import IngestionResult
+    from drs.data.combine import IngestionResult
     from drs.production.versions import Deployment
 
 CONFIG_ENV = "DRS_CONFIG"

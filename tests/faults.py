@@ -10,7 +10,8 @@ from pathlib import Path
 
 from drs.core import layout
 from drs.core.settings import Config, load_config
-from drs.data.schema import Schema, read_csv_checked
+from drs.data.readers import read_csv_checked
+from drs.data.schema import Schema
 from drs.production import versions as production
 from tests.conftest import ROOT, make_project, stage_pass, tree_state
 

@@ -18,7 +18,7 @@ import pytest
 
 from drs.core.errors import DataError, StageError
 from drs.core.settings import Config, load_config
-from drs.data import dbsource
+from drs.data import dbsource, landing
 from drs.history import batches as batch_store
 from drs.history import runs as history
 from drs.history.runs import Outcome
@@ -84,7 +84,7 @@ def tick(config: Config) -> dict[str, Any]:
 
 
 def landed_watermark(config: Config) -> Any:
-    return dbsource.watermark(config, dbsource.source_key(config))
+    return landing.watermark(config, dbsource.source_key(config))
 
 
 def test_rows_added_between_ticks_land_once_and_updated_rows_become_a_new_batch(project: Path) -> None:
@@ -235,7 +235,7 @@ def test_a_failed_rename_lands_nothing_and_the_next_tick_fetches_the_rows_again(
         raise OSError(28, "No space left on device")
 
     with monkeypatch.context() as patch:
-        patch.setattr(dbsource.os, "replace", fail)
+        patch.setattr(landing.os, "replace", fail)
         with pytest.raises(OSError):
             pipeline.run(config)
     assert list(config.input_folder.iterdir()) == []
@@ -326,7 +326,7 @@ def test_many_rows_at_one_stamp_over_several_polls_land_exactly_once(project: Pa
         assert dbsource.fetch(config).rows == 0
     assert sorted(landed_rows(config)) == sorted(expected(inserted))
     assert len(set(batches(config))) == 5
-    mark = dbsource.landed_mark(config, dbsource.source_key(config))
+    mark = landing.landed_mark(config, dbsource.source_key(config))
     assert mark.value == "2026-01-01 10:00:05" and set(mark.seen) == {"2026-01-01 10:00:05"} and len(mark.seen[mark.value]) == 80
 
 
@@ -379,7 +379,7 @@ def test_a_late_row_within_the_margin_lands_once_and_one_beyond_it_is_missed(pro
     assert landed_rows(config) == expected([*first, late])
     insert(db, [client(23, "2026-01-01 10:02:00")])
     dbsource.fetch(config)
-    mark = dbsource.landed_mark(config, dbsource.source_key(config))
+    mark = landing.landed_mark(config, dbsource.source_key(config))
     assert sorted(mark.seen) == ["2026-01-01 10:02:00"]  # the record keeps the window's identities only
 
 
@@ -388,7 +388,7 @@ def test_a_record_from_before_identities_lands_nothing_at_or_below_its_watermark
     insert(db, [client(n, f"2026-01-01 10:00:{n:02d}") for n in range(1, 4)])
     dbsource.fetch(config)
     with sqlite3.connect(config.history_db) as conn:  # as the previous version recorded it: the bare value
-        conn.execute("UPDATE source_batches SET high = ?", (dbsource.encode("2026-01-01 10:00:03"),))
+        conn.execute("UPDATE source_batches SET high = ?", (landing.encode("2026-01-01 10:00:03"),))
     conn.close()
     insert(db, [client(4, "2026-01-01 10:00:04")])
     done = dbsource.fetch(config)
@@ -449,13 +449,13 @@ def test_the_margin_keeps_the_values_type_and_refuses_what_is_no_time(project: P
     import datetime as dt
 
     stamp = dt.datetime(2026, 1, 1, 10, 0, tzinfo=dt.UTC)
-    assert dbsource.behind(stamp, 90) == dt.datetime(2026, 1, 1, 9, 58, 30, tzinfo=dt.UTC)
-    assert dbsource.behind(dt.date(2026, 1, 1), 60) == dt.date(2025, 12, 31)
-    assert dbsource.behind("2026-01-01 10:00:00", 0.5) == "2026-01-01 09:59:59.500000"
-    assert dbsource.behind("2026-01-01T10:00:00+00:00", 60) == "2026-01-01T09:59:00+00:00"
-    assert dbsource.behind(41, 0) == 41
+    assert landing.behind(stamp, 90) == dt.datetime(2026, 1, 1, 9, 58, 30, tzinfo=dt.UTC)
+    assert landing.behind(dt.date(2026, 1, 1), 60) == dt.date(2025, 12, 31)
+    assert landing.behind("2026-01-01 10:00:00", 0.5) == "2026-01-01 09:59:59.500000"
+    assert landing.behind("2026-01-01T10:00:00+00:00", 60) == "2026-01-01T09:59:00+00:00"
+    assert landing.behind(41, 0) == 41
     with pytest.raises(StageError, match="source_watermark_margin_seconds needs time stamps or dates in the watermark column, not 41"):
-        dbsource.behind(41, 60)
+        landing.behind(41, 60)
 
     config, db = db_project(project, source_query="SELECT * FROM clients WHERE :watermark IS NULL OR updated_at > :watermark")
     insert(db, [client(1, "2026-01-01 10:00:00")])

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from drs.core.settings import load_config
-from drs.data import dbsource
+from drs.data import dbsource, landing
 from drs.history import batches as batch_store
 from drs.history import runs as history
 from drs.history.runs import Outcome
@@ -124,7 +124,7 @@ def test_ticks_against_a_real_postgresql_server(postgres: str, project: Path, ca
         with open(config.final_data_csv, newline="") as handle:
             rows = sum(1 for _ in csv.reader(handle)) - 1
         lines.append(f"{note:<44} -> {run['outcome']:<14} batch {run['details']['database']['batch']}  watermark "
-                     f"{dbsource.watermark(config, key)}  finaldata.csv {rows} rows")  # fmt: skip
+                     f"{landing.watermark(config, key)}  finaldata.csv {rows} rows")  # fmt: skip
         return run
 
     first = [client(n, f"2026-03-01 09:00:{n:02d}+00") for n in range(1, 21)]
@@ -153,7 +153,7 @@ def test_ticks_against_a_real_postgresql_server(postgres: str, project: Path, ca
     with pytest.raises(Exception, match=r"row 1 \(corporation 'c005'\): column 'lastmonth_activity' has '53' where a whole"):
         tick("the count made text, c099 'lots'")
     lines.append(f"{'the count made text, c099 lots':<44} -> failed: {history.runs(config.history_db, limit=1)[0]['message']}")
-    assert dbsource.watermark(config, key).isoformat() == "2026-03-02T09:30:00+00:00"
+    assert landing.watermark(config, key).isoformat() == "2026-03-02T09:30:00+00:00"
     with contextlib.suppress(FileNotFoundError):
         assert PASSWORD.encode() not in config.history_db.read_bytes()
     with capsys.disabled():

@@ -18,7 +18,8 @@ import pytest
 from drs.core import layout
 from drs.core.settings import Config
 from drs.data import ingest, rowstore, sources
-from drs.data.schema import Schema, fast_frame, frame_from_text, read_csv_checked
+from drs.data.readers import fast_frame, frame_from_text, read_csv_checked
+from drs.data.schema import Schema
 from drs.history import files as file_store
 from drs.history import runs as history
 from drs.model.metrics import metrics

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from drs.core.settings import Config
-from drs.data import ingest, sources
+from drs.data import ingest, intake, sources
 from drs.history import runs as history
 from drs.model.scoring import score
 from drs.model.training import train
@@ -235,7 +235,7 @@ def test_a_file_being_rewritten_keeps_its_rows_until_it_settles(deployed_practic
     dataset2.write_text(HEADER + "half,1,")  # a copy in progress
     result = ingest.ingest(config)
     kept = next(f for f in result.files if f.name == "dataset2.csv")
-    assert kept.kept == sources.ARRIVING and kept.status == ingest.Status.ACCEPTED
+    assert kept.kept == sources.ARRIVING and kept.status == intake.Status.ACCEPTED
     assert config.final_data_csv.read_bytes() == before
 
 

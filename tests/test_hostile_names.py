@@ -34,7 +34,8 @@ from drs.core import ids
 from drs.core.errors import ConfigError, DataError
 from drs.core.settings import Config, load_config
 from drs.data import csvsafe, dbsource, ingest
-from drs.data.schema import Schema, checked_frame, fast_frame, frame_from_text
+from drs.data.readers import checked_frame, fast_frame, frame_from_text
+from drs.data.schema import Schema
 from drs.reports import reporting
 from drs.web import users
 from drs.web.app import create_app
@@ -390,7 +391,7 @@ def test_max_id_length_is_a_setting_checked_with_the_others(project: Path) -> No
 
 def test_the_database_source_applies_the_same_rule_naming_the_row() -> None:
     columns = ["corporation", "lastmonth_activity", "lastyear_activity", "number_of_employees", "exited", "updated_at"]
-    schema = dbsource.Columns("corporation", ("lastmonth_activity", "lastyear_activity", "number_of_employees"), "exited", 200)
+    schema = Schema("corporation", ("lastmonth_activity", "lastyear_activity", "number_of_employees"), "exited", 200)
     good = ["abcd", 1, 2, 3, 0, 1]
     for bad_id, words in (
         ("ab\x00cd", "holds a control character: " + PLAIN),

@@ -21,10 +21,10 @@ from pypdf import PdfReader
 from drs.alerts import rules as alerts
 from drs.core.errors import DataError, StageError
 from drs.core.settings import Config
-from drs.data import dbsource
-from drs.data import ingest as ingest_module
+from drs.data import dbsource, intake
 from drs.data.ingest import ingest
-from drs.data.schema import Schema, checked_frame, fast_frame, frame_from_text, labelled, to_pandas, to_polars
+from drs.data.readers import checked_frame, fast_frame, frame_from_text, labelled, to_pandas, to_polars
+from drs.data.schema import Schema
 from drs.history import alerts as alert_store
 from drs.history import files as file_store
 from drs.history import runs as history
@@ -182,7 +182,7 @@ def test_a_null_exited_in_the_source_database_is_a_label_not_known_yet(project: 
     assert result.rows_written == 2 and not result.rejected
     final = pl.read_csv(config.final_data_csv, schema_overrides={"corporation": pl.String})
     assert final["exited"].to_list() == [1, None]
-    columns = dbsource.Columns.from_config(config)
+    columns = Schema.from_config(config)
     known = dbsource.checked_rows([*COLUMNS, "updated_at"], [("c003", 5, 1, 1, None, "t")], columns, "updated_at", "db")
     assert known.rows == [["c003", 5, 1, 1, None]]
     with pytest.raises(DataError, match=r"column 'lastmonth_activity' is empty \(NULL\)"):
@@ -198,7 +198,7 @@ def test_a_row_with_no_label_is_never_counted_as_one_the_deployed_model_was_trai
     deployed = production.current(practice_config.prod_deployment_folder)
     assert deployed is not None and deployed.training_data_path is not None
     assert "waits,5,50,5,\n" in deployed.training_data_path.read_text()
-    records = [ingest_module.read_source_file(practice_config.input_folder / "dataset3.csv", practice_config.input_folder, Schema())[1]]
+    records = [intake.read_source_file(practice_config.input_folder / "dataset3.csv", practice_config.input_folder, Schema())[1]]
     rows, info, _ = judge.new_rows(practice_config, records, judge.drift_reference(practice_config, deployed))
     assert (info["rows"], info["rows_already_trained_on"]) == (1, 1) and rows["corporation"].tolist() == ["waits"]
 
@@ -207,7 +207,7 @@ def test_only_labels_filled_in_is_told_as_labels_arrived() -> None:
     """Same rows in the same order, every known label unchanged: labels arrived; anything more is a change."""
     old = checked_frame(PARTLY.encode(), Schema(), "q5.csv", unlabelled=True)
     filled = PARTLY.replace("40,\n", "40,1\n")
-    assert ingest_module.labels_filled_in(old, checked_frame(filled.encode(), Schema(), "q5.csv", unlabelled=True), Schema()) == 1
+    assert intake.labels_filled_in(old, checked_frame(filled.encode(), Schema(), "q5.csv", unlabelled=True), Schema()) == 1
     for other in (
         PARTLY.replace("10,200,5,0", "10,200,5,1"),  # a known label changed
         PARTLY.replace("10,200,5,0", "10,200,5,"),  # a known label removed
@@ -216,7 +216,7 @@ def test_only_labels_filled_in_is_told_as_labels_arrived() -> None:
         PARTLY,  # nothing filled in
     ):
         new = checked_frame(other.encode(), Schema(), "q5.csv", unlabelled=True)
-        assert ingest_module.labels_filled_in(old, new, Schema()) is None, other
+        assert intake.labels_filled_in(old, new, Schema()) is None, other
 
 
 def test_a_batch_with_no_label_at_all_gets_the_estimate_and_waits(deployed_practice: Config) -> None:

@@ -13,8 +13,9 @@ from scipy.stats import ks_2samp
 from drs.core import layout
 from drs.core.errors import DeploymentError
 from drs.core.settings import Config
+from drs.data.readers import read_polars_checked
 from drs.data.rowstore import rows_in
-from drs.data.schema import Schema, read_polars_checked
+from drs.data.schema import Schema
 from drs.history import runs as history
 from drs.model import drift, reference
 from drs.pipeline import judge
@@ -96,8 +97,9 @@ def test_a_summary_for_other_columns_or_polars_is_not_used(config: Config, tmp_p
 
 def full_data_table(config: Config) -> list[dict[str, object]]:
     """The data-drift table the full process gave before summaries: v0001's trainingdata.csv against the new files' rows."""
-    from drs.data.ingest import deduplicate, read_source_file
-    from drs.data.schema import to_pandas
+    from drs.data.combine import deduplicate
+    from drs.data.intake import read_source_file
+    from drs.data.readers import to_pandas
 
     schema = Schema.from_config(config)
     training = read_polars_checked(config.prod_deployment_folder / "versions" / "v0001" / layout.TRAINING_DATA_FILE, schema)

@@ -17,7 +17,8 @@ import pytest
 from drs.core.fileio import sha256_file
 from drs.core.settings import Config
 from drs.data import ingest
-from drs.data.schema import Schema, read_polars_checked
+from drs.data.readers import read_polars_checked
+from drs.data.schema import Schema
 from drs.model import scoring, training
 from drs.model.estimator import LinearModel, feature_matrix, linear_model_of
 from drs.model.metrics import metrics

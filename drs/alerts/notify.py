@@ -22,11 +22,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
 
 from drs.alerts import rules as alerts
 from drs.core.errors import DeploymentError
 from drs.core.layout import CRON_LOG
+from drs.core.redact import scrub
 from drs.core.settings import Config
 from drs.history import alerts as alert_store
 from drs.history.runs import RunReport
@@ -55,24 +55,6 @@ def label(index: int, url: str) -> str:
     """How a target is named in logs, the history and on screen: never its URL."""
     scheme = url.split("://", 1)[0].lower() if "://" in url else "?"
     return f"target {index} ({scheme if scheme.isascii() and scheme.replace('+', '').isalnum() else '?'})"
-
-
-def _secrets_of(url: str) -> list[str]:
-    """The parts of a URL that may be secret (all but its scheme), longest first, to scrub from a reason."""
-    try:
-        parts = urlsplit(url)
-        pieces = [url, parts.netloc, parts.path, parts.query, parts.username or "", parts.password or "", parts.hostname or ""]
-        pieces += [p for p in parts.path.split("/")] + [v for _, v in parse_qsl(parts.query)]
-    except ValueError:
-        pieces = [url]
-    pieces += [unquote(p) for p in pieces]
-    return sorted({p for p in pieces if len(p) >= 3}, key=len, reverse=True)
-
-
-def scrub(text: str, url: str) -> str:
-    for secret in _secrets_of(url):
-        text = text.replace(secret, "***")
-    return text
 
 
 class _Reasons(logging.Handler):

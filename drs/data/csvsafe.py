@@ -69,8 +69,8 @@ def write_polars(frame: pl.DataFrame, path: Path) -> None:
         neutralised_polars(frame).write_csv(tmp, line_terminator="\n")
 
 
-def read_frame(path: Path, dtype: Mapping[str, Any] | None = None) -> pd.DataFrame:
+def read_frame(path: Path, dtype: Mapping[str, str] | None = None) -> pd.DataFrame:
     """A CSV `write_polars` wrote, as written: only an empty cell is missing (a corporation "NA" stays a name), and every
-    text column (read as text: give the id and reason columns the dtype "str") restored to its original values."""
+    text column (read as text: give the id and reason columns the dtype "str"; dtypes by their pandas names) restored to its original values."""
     frame = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype=dict(dtype or {}))
     return _mapped(frame, text_columns(frame), restored)

@@ -12,7 +12,8 @@
 It is a cache, never the truth: when anything does not match (finaldata.csv changed by hand, another
 input folder, another polars version, an ingested file changed or removed) ingestion rebuilds it from
 the source files. De-duplication is exact: hashes only pick the candidate rows, which are then
-compared value by value, so a hash collision can never drop a row.
+compared value by value, so a hash collision can never drop a row. The manifest's shape is `Manifest`
+(drs/data/ingest.py writes it through `commit`); docs/performance.md#the-row-store tells why the store exists.
 """
 
 from __future__ import annotations
@@ -22,19 +23,57 @@ import json
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 import numpy as np
 import polars as pl
 
 from drs.core.fileio import atomic_output, atomic_write_json
 from drs.core.layout import ROWSTORE_DIR, ROWSTORE_MANIFEST
-from drs.data.schema import to_polars
+from drs.data.readers import to_polars
+
+if TYPE_CHECKING:
+    from drs.data.intake import FileEntry
 
 HASH_COLUMN = "__row_hash"
 FILE_COLUMN = "__file"
 HASH_SEED = 20261125
 FORMAT = 2  # 2: each row's file name
+
+
+class Identity(TypedDict):
+    """What a store was built with (`identity`): it is reused only by an ingestion that would build the same."""
+
+    format: int
+    polars: str
+    seed: int
+    input_folder: str
+    columns: list[str]
+
+
+class Part(TypedDict):
+    """One Parquet part of the store: its file name in the store's folder and its rows."""
+
+    file: str
+    rows: int
+
+
+class Stamp(TypedDict):
+    """A file's size and modification time (`file_stamp`)."""
+
+    size: int
+    mtime_ns: int
+
+
+class Manifest(TypedDict):
+    """manifest.json: which parts make up finaldata.csv, the file records they came from, the finaldata.csv they match."""
+
+    identity: Identity
+    generation: str
+    parts: list[Part]
+    rows: int
+    files: list[FileEntry]
+    finaldata: Stamp | None
 
 
 def folder(output_folder: Path) -> Path:
@@ -113,7 +152,6 @@ def rows_in(frame: Any, other: Any, columns: Sequence[str]) -> np.ndarray:
     """Which rows of `frame` also appear, whole, in `other` (pandas or polars frames of checked data).
 
     Hashes find the few rows of `other` that may match; values decide, so it is exact."""
-
     left = (frame if isinstance(frame, pl.DataFrame) else to_polars(frame)).select(columns)
     right = (other if isinstance(other, pl.DataFrame) else to_polars(other)).select(columns)
     found = np.zeros(left.height, dtype=bool)
@@ -126,21 +164,23 @@ def rows_in(frame: Any, other: Any, columns: Sequence[str]) -> np.ndarray:
     return found
 
 
-def file_stamp(path: Path) -> dict[str, int] | None:
+def file_stamp(path: Path) -> Stamp | None:
     try:
         st = Path(path).stat()
     except OSError:
         return None
-    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    return Stamp(size=st.st_size, mtime_ns=st.st_mtime_ns)
 
 
-def identity(input_folder: Path, columns: Sequence[str]) -> dict[str, Any]:
+def identity(input_folder: Path, columns: Sequence[str]) -> Identity:
     """What a store must have been built with to be reused."""
-    return {"format": FORMAT, "polars": pl.__version__, "seed": HASH_SEED, "input_folder": str(input_folder), "columns": list(columns)}
+    return Identity(format=FORMAT, polars=pl.__version__, seed=HASH_SEED, input_folder=str(input_folder), columns=list(columns))
 
 
-def load(output_folder: Path, final_csv: Path, input_folder: Path, columns: Sequence[str]) -> dict[str, Any] | None:
-    """The manifest, if the store still describes `final_csv` exactly; otherwise None (rebuild)."""
+def load(output_folder: Path, final_csv: Path, input_folder: Path, columns: Sequence[str]) -> Manifest | None:
+    """The manifest, if the store still describes `final_csv` exactly; otherwise None (rebuild).
+
+    Only a manifest this module wrote (`commit`) for this input folder, columns and polars passes `identity`."""
     path = folder(output_folder) / ROWSTORE_MANIFEST
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
@@ -152,7 +192,7 @@ def load(output_folder: Path, final_csv: Path, input_folder: Path, columns: Sequ
         return None
     if not all((folder(output_folder) / p["file"]).is_file() for p in manifest.get("parts", [])):
         return None
-    return manifest
+    return cast(Manifest, manifest)
 
 
 def final_rows(output_folder: Path, final_csv: Path, input_folder: Path, columns: Sequence[str]) -> pl.DataFrame | None:
@@ -161,12 +201,11 @@ def final_rows(output_folder: Path, final_csv: Path, input_folder: Path, columns
     return read_rows(output_folder, manifest, columns) if manifest is not None else None
 
 
-def part_paths(output_folder: Path, manifest: dict[str, Any]) -> list[Path]:
+def part_paths(output_folder: Path, manifest: Manifest) -> list[Path]:
     return [folder(output_folder) / p["file"] for p in manifest["parts"]]
 
 
-def read_rows(output_folder: Path, manifest: dict[str, Any], columns: Sequence[str]) -> pl.DataFrame:
-
+def read_rows(output_folder: Path, manifest: Manifest, columns: Sequence[str]) -> pl.DataFrame:
     return pl.read_parquet([str(p) for p in part_paths(output_folder, manifest)], columns=list(columns))
 
 
@@ -174,19 +213,17 @@ def new_generation() -> str:
     return uuid.uuid4().hex[:12]
 
 
-def write_part(
-    output_folder: Path, generation: str, index: int, frame: pl.DataFrame, hashes: pl.Series, files: pl.Series
-) -> dict[str, Any]:
+def write_part(output_folder: Path, generation: str, index: int, frame: pl.DataFrame, hashes: pl.Series, files: pl.Series) -> Part:
     """Write one immutable part (the rows, their hashes and their files' names); it counts only once a manifest names it."""
     name = f"part-{generation}-{index:05d}.parquet"
     store = folder(output_folder)
     store.mkdir(parents=True, exist_ok=True)
     with atomic_output(store / name) as tmp:
         frame.with_columns(hashes, files.alias(FILE_COLUMN)).write_parquet(tmp, compression="lz4", statistics=False)
-    return {"file": name, "rows": frame.height}
+    return Part(file=name, rows=frame.height)
 
 
-def commit(output_folder: Path, manifest: dict[str, Any]) -> None:
+def commit(output_folder: Path, manifest: Manifest) -> None:
     """Write the manifest (the commit point), then remove parts and caches it no longer names."""
     store = folder(output_folder)
     atomic_write_json(store / ROWSTORE_MANIFEST, manifest)

@@ -2,6 +2,7 @@
 order they arrived in (the order finaldata.csv takes them in: `arrival_plan`, recorded in the history's `arrivals`).
 
 Light on purpose (no pandas or polars): the cron tick that finds nothing new runs this and nothing heavier.
+docs/data.md tells the arrival order and the names refused; docs/stages.md which files need a verdict.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypedDict
 
 from drs.core import ids
 from drs.core.errors import StageError
@@ -202,6 +203,23 @@ LABELS_FILLED = "labels filled in"  # its only change is labels filled in (drs/d
 FOUND = "found before arrivals were recorded"  # already ingested when the record began (migration)
 
 
+class Resent(TypedDict):
+    """A file sent again: a copy of another (`how` "copy", `of` the other), or touched with the same content ("touched")."""
+
+    name: str
+    of: str
+    how: str
+
+
+class Repeat(TypedDict):
+    """A file some of whose rows (`rows`; `whole`: all of them) repeat rows another file (`of`) brought first."""
+
+    name: str
+    of: str
+    rows: int
+    whole: bool
+
+
 class Stamp(NamedTuple):
     """A source file's content and time stamp as one ingestion read it."""
 
@@ -217,7 +235,7 @@ class ArrivalPlan:
 
     order: dict[str, int]  # name -> arrival sequence number: finaldata.csv takes the files in this order
     record: list[dict[str, Any]]  # arrivals rows to write (new, changed or touched files)
-    resent: list[dict[str, str]]  # {"name", "of", "how"}: a copy of another file, or a file touched with the same content
+    resent: list[Resent]  # a copy of another file, or a file touched with the same content
     first_record: bool  # nothing was recorded for this folder before: every file was ordered by the fallback rule
 
     def key(self, name: str) -> tuple[int, str]:
@@ -234,7 +252,7 @@ def arrival_plan(
     now: str | None = None,
     labels_only: frozenset[str] = frozenset(),
 ) -> ArrivalPlan:
-    """The arrival order of `files`, given the `known` arrivals of their folder (history.arrivals); pure.
+    """The arrival order of `files`, given the `known` arrivals of their folder (drs/history/files.py `arrivals`); pure.
 
     A known file keeps its place while its content is the same (a touch is only noted), and when its only change is
     labels filled in (`labels_only` names those: the same rows, no newer than before, so a client's newer row in a
@@ -251,7 +269,7 @@ def arrival_plan(
         by_content.setdefault(k["sha256"], k["name"])
     order = {k["name"]: int(k["seq"]) for k in known}
     record: list[dict[str, Any]] = []
-    resent: list[dict[str, str]] = []
+    resent: list[Resent] = []
     fresh: list[Stamp] = []
     for stamp in files:
         old = by_name.get(stamp.name)
@@ -264,7 +282,7 @@ def arrival_plan(
             fresh.append(stamp)
         elif (old["size"], old["mtime_ns"]) != (stamp.size, stamp.mtime_ns):
             record.append({**old, "size": stamp.size, "mtime_ns": stamp.mtime_ns})
-            resent.append({"name": stamp.name, "of": stamp.name, "how": "touched"})
+            resent.append(Resent(name=stamp.name, of=stamp.name, how="touched"))
     for stamp in fresh:  # a changed file no longer holds its old content: nothing is a copy of that
         old = by_name.get(stamp.name)
         if old is not None and by_content.get(old["sha256"]) == stamp.name:
@@ -280,37 +298,37 @@ def arrival_plan(
         record.append({**row, "first_seen_at": old["first_seen_at"] if old else now})
         twin = by_content.get(stamp.sha256)
         if twin is not None and twin != stamp.name:
-            resent.append({"name": stamp.name, "of": twin, "how": "copy"})
+            resent.append(Resent(name=stamp.name, of=twin, how="copy"))
         by_content.setdefault(stamp.sha256, stamp.name)
     return ArrivalPlan(order, record, resent, first_record=first)
 
 
-def resent_line(entry: dict[str, str]) -> str:
+def resent_line(entry: Resent) -> str:
     """A re-sent file in plain words (the log and the run's message say the same)."""
     if entry["how"] == "touched":
         return f"{entry['name']} was sent again unchanged (same content, new time stamp); its rows keep their place"
     return f"{entry['name']} is a copy of {entry['of']} (same content); it adds no rows"
 
 
-def repeat_line(entry: dict[str, Any]) -> str:
+def repeat_line(entry: Repeat) -> str:
     """A file whose rows are already in from another file, in plain words."""
     if entry["whole"]:
         return f"every row of {entry['name']} repeats {entry['of']} ({entry['rows']} row(s)); it adds no rows"
     return f"{entry['name']} repeats {entry['rows']} row(s) of {entry['of']}; those are kept once, where {entry['of']} put them"
 
 
-def repeats_to_tell(resent: list[dict[str, str]], repeats: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def repeats_to_tell(resent: list[Resent], repeats: list[Repeat]) -> list[Repeat]:
     """The repeats not already told as a copy (a copy of a file repeats all its rows)."""
     copies = {(r["name"], r["of"]) for r in resent}
     return [r for r in repeats if (r["name"], r["of"]) not in copies]
 
 
-def file_notes(resent: list[dict[str, str]], repeats: list[dict[str, Any]]) -> list[str]:
+def file_notes(resent: list[Resent], repeats: list[Repeat]) -> list[str]:
     """What a run's message says about re-sent files and files all of whose rows repeat another's (a copy named once)."""
     return [resent_line(r) for r in resent] + [repeat_line(r) for r in repeats_to_tell(resent, repeats) if r["whole"]]
 
 
-def touched_again(arrivals_record: Path, folder: Path, paths: Iterable[Path]) -> list[dict[str, str]]:
+def touched_again(arrivals_record: Path, folder: Path, paths: Iterable[Path]) -> list[Resent]:
     """Of `paths` (files needing no verdict), those sent again with the content recorded for them, only their time stamp
     new: their new stamp is recorded, so each touch is told once. Hashes only files whose stamp differs from the record."""
     known = {k["name"]: k for k in file_store.arrivals(arrivals_record, str(folder))}
@@ -326,4 +344,4 @@ def touched_again(arrivals_record: Path, folder: Path, paths: Iterable[Path]) ->
         except OSError:
             continue
     file_store.record_arrivals(arrivals_record, str(folder), touched)
-    return [{"name": t["name"], "of": t["name"], "how": "touched"} for t in touched]
+    return [Resent(name=t["name"], of=t["name"], how="touched") for t in touched]

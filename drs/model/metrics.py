@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from drs.data.schema import Schema, labelled
+from drs.data.readers import labelled
+from drs.data.schema import Schema
 from drs.model.estimator import feature_matrix, predicted_classes
 
 

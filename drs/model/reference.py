@@ -32,8 +32,8 @@ import numpy as np
 import polars as pl
 
 from drs.core.fileio import atomic_output
+from drs.data.readers import to_polars
 from drs.data.rowstore import HASH_SEED, row_hashes
-from drs.data.schema import to_polars
 from drs.model import drift
 
 FORMAT = 1

@@ -25,7 +25,8 @@ from drs.core.errors import StageError
 from drs.core.fileio import atomic_write_json, atomic_write_text, sha256_bytes
 from drs.core.layout import utc_now
 from drs.core.settings import Config
-from drs.data.schema import Schema, read_polars_checked
+from drs.data.readers import read_polars_checked
+from drs.data.schema import schema_of
 from drs.model import calibration
 from drs.model.estimator import LinearModel
 from drs.model.metrics import metrics
@@ -74,7 +75,7 @@ def model_to_score(config: Config) -> tuple[Any, str]:
 
 def score(config: Config) -> dict[str, Any]:
     """Score output_model_path/trainedmodel.pkl on the test data and record it."""
-    schema = Schema.from_config(config)
+    schema = schema_of(config)
     model, digest = model_to_score(config)
     test = read_polars_checked(config.test_data_csv, schema, source=str(config.test_data_csv))
     result = metrics(model, test, schema)

@@ -21,7 +21,8 @@ from drs.core.fileio import atomic_write_bytes, atomic_write_json, sha256_bytes,
 from drs.core.layout import utc_now
 from drs.core.settings import Config
 from drs.data import rowstore
-from drs.data.schema import Schema, Table, labelled, read_polars_checked
+from drs.data.readers import Table, labelled, read_polars_checked
+from drs.data.schema import Schema, schema_of
 from drs.model import estimate
 from drs.model.estimator import fit, linear_model_of
 from drs.model.explain import reference_record
@@ -42,7 +43,7 @@ def training_frame(config: Config, schema: Schema) -> Table:
 def train(config: Config) -> dict[str, Any]:
     """Train on finaldata.csv and write the model and its description; return the description."""
     started = time.perf_counter()
-    schema = Schema.from_config(config)
+    schema = schema_of(config)
     ingested = training_frame(config, schema)
     frame = labelled(ingested, schema)  # a row whose label is not known yet is never trained on
     waiting = ingested.height - frame.height

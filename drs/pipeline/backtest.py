@@ -40,7 +40,8 @@ from drs.core import layout
 from drs.core.errors import StageError
 from drs.core.fileio import atomic_output, run_lock, sha256_file
 from drs.core.settings import Config
-from drs.data.ingest import Status, ingest, read_source_file
+from drs.data.ingest import ingest
+from drs.data.intake import Status, read_source_file
 from drs.data.schema import Schema
 from drs.data.sources import Stamp, arrival_plan, list_source_files, refusal
 from drs.history import files as file_store

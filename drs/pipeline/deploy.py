@@ -28,8 +28,9 @@ from drs.core.errors import DeploymentError, StageError
 from drs.core.fileio import sha256_file
 from drs.core.layout import utc_now
 from drs.core.settings import Config
-from drs.data.ingest import Status
-from drs.data.schema import Schema, read_polars_checked
+from drs.data.intake import Status
+from drs.data.readers import read_polars_checked
+from drs.data.schema import Schema
 from drs.data.sources import list_source_files, recorded_files
 from drs.history import audit
 from drs.history import files as file_store

@@ -6,7 +6,8 @@ import logging
 from typing import Any
 
 from drs.core.settings import Config
-from drs.data.schema import Schema, read_csv_checked, read_polars_checked
+from drs.data.readers import read_csv_checked, read_polars_checked
+from drs.data.schema import Schema
 from drs.model.metrics import metrics
 from drs.pipeline.judge import drift_reference, trained_on
 from drs.production import versions as production

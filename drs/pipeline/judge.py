@@ -11,9 +11,11 @@ import polars as pl
 from drs.core import layout
 from drs.core.errors import StageError
 from drs.core.settings import Config
-from drs.data.ingest import FileRecord, concatenated, read_source_file
+from drs.data.combine import concatenated
+from drs.data.intake import FileRecord, read_source_file
+from drs.data.readers import Table, labelled, read_polars_checked, to_pandas
 from drs.data.rowstore import rows_in
-from drs.data.schema import Schema, Table, labelled, read_polars_checked, to_pandas
+from drs.data.schema import Schema
 from drs.history import runs as history
 from drs.model import drift, estimate, labelsample
 from drs.model.estimator import feature_matrix, predicted_classes

@@ -8,7 +8,8 @@ from typing import Any
 
 from drs.core.layout import utc_now
 from drs.core.settings import Config
-from drs.data.ingest import FileRecord, Status, ingest
+from drs.data.ingest import ingest
+from drs.data.intake import FileRecord, Status
 from drs.data.sources import file_notes
 from drs.history import files as file_store
 from drs.history.files import Verdict

@@ -87,8 +87,8 @@ def new_source_files(config: Config, report: RunReport, deployed: Deployment | N
         retry_not_promoted,
     )
     resent = touched_again(config.arrivals_record, config.input_folder, [p for p in listing.ready if p not in needing])
-    for entry in resent:
-        log.warning("%s", resent_line(entry))
+    for again in resent:
+        log.warning("%s", resent_line(again))
     if resent:
         report.details["resent"] = resent
     return needing

@@ -22,7 +22,8 @@ from drs.core.fileio import atomic_write_json
 from drs.core.formatting import dependency_check, outdated_line
 from drs.core.settings import Config, load_config
 from drs.data import ingest, rowstore
-from drs.data.schema import Schema, read_csv_as_written, read_csv_checked, to_pandas
+from drs.data.readers import read_csv_as_written, read_csv_checked, to_pandas
+from drs.data.schema import Schema
 from drs.model import scoring, training
 from drs.model.estimator import feature_matrix, predicted_classes
 from drs.production import versions as production

@@ -38,7 +38,7 @@ from reportlab.platypus import (
 
 from drs.core.fileio import atomic_output
 from drs.core.formatting import dependency_status, dependency_words, file_span, flag, number, score, seconds, threshold_of, when
-from drs.data.ingest import Status
+from drs.data.intake import Status
 from drs.model import labelsample
 from drs.model.calibration import brier_words, plain_reading
 from drs.model.drift import describe_noise, describe_score_drift

@@ -49,7 +49,8 @@ from drs.core.fileio import atomic_output, atomic_write_json
 from drs.core.formatting import threshold_of, when
 from drs.core.settings import Config
 from drs.data import csvsafe
-from drs.data.schema import Schema, read_csv_checked, read_polars_checked
+from drs.data.readers import read_csv_checked, read_polars_checked
+from drs.data.schema import Schema
 from drs.data.sources import recorded_files
 from drs.history import runs as history
 from drs.history.runs import Outcome

@@ -27,7 +27,8 @@ import polars as pl
 
 from drs.core.errors import DataError
 from drs.data import rowstore
-from drs.data.schema import Schema, read_csv_as_written, to_polars, validate_frame
+from drs.data.readers import read_csv_as_written, to_polars, validate_frame
+from drs.data.schema import Schema
 from drs.model import explain
 from drs.model.estimator import exit_probabilities, feature_matrix, linear_model_of
 

@@ -143,7 +143,7 @@ def write_client_rows(path: Path, files: Sequence[SourceFile], schema: Schema) -
     import polars as pl
 
     from drs.core.errors import DataError
-    from drs.data.schema import read_polars_checked
+    from drs.data.readers import read_polars_checked
 
     key = rows_key(files, schema)
     if _current_key(path) == key:
@@ -264,7 +264,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     import polars  # noqa: F401  (before the first task arrives: the parent meanwhile ranks)
 
-    from drs.data import schema  # noqa: F401
+    from drs.data import readers  # noqa: F401
 
     for line in sys.stdin:
         try:

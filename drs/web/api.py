@@ -18,7 +18,7 @@ from flask import Blueprint, Response, g, jsonify, request
 
 from drs.core import formatting, layout
 from drs.core.errors import DataError
-from drs.data.schema import read_csv_checked
+from drs.data.readers import read_csv_checked
 from drs.model import explain
 from drs.model.estimator import LinearModel
 from drs.model.metrics import metrics
@@ -26,7 +26,7 @@ from drs.reports import diagnostics, risk
 from drs.web.requests import require_final_data, rows_from_request
 from drs.web.service import ApiError, LoadedModel, Service, current_ranking, pipeline_health, reasons_of, service, top_clients
 
-if TYPE_CHECKING:  # pandas only when an answer reads a whole file (drs/data/schema.py imports it then)
+if TYPE_CHECKING:  # pandas only when an answer reads a whole file (drs/data/readers.py imports it then)
     import pandas as pd
 
 

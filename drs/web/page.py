@@ -31,7 +31,7 @@ from werkzeug.exceptions import HTTPException
 from drs.core import formatting, layout
 from drs.core.errors import DataError, DeploymentError
 from drs.core.settings import Config
-from drs.data.schema import read_polars_checked
+from drs.data.readers import read_polars_checked
 from drs.history import runs as history
 from drs.model import calibration, explain, labelsample
 from drs.model.drift import describe_noise

@@ -2,7 +2,7 @@
 
 Everything a caller sends is checked here before a model sees it (drs/web/api.py's endpoints call
 `rows_from_request`): JSON records against the schema (types, ranges, ids), a CSV body or a data file by the readers'
-rules (drs/data/schema.py), a data file's path only inside the data folders, every body within `max_request_bytes`.
+rules (drs/data/schema.py, read by drs/data/readers.py), a data file's path only inside the data folders, every body within `max_request_bytes`.
 A refusal is an `ApiError`; `register_errors` renders it, and every other error of the app but the page's, in the one
 JSON error shape (drs/web/answers.py), and refuses a query parameter given twice. See docs/api.md and openapi.yaml.
 """
@@ -22,7 +22,8 @@ from werkzeug.exceptions import BadRequest, HTTPException
 from drs.core import ids as id_rule
 from drs.core.errors import DataError
 from drs.core.settings import Config
-from drs.data.schema import Schema, decode_csv_bytes, frame_from_text, read_csv_checked
+from drs.data.readers import decode_csv_bytes, frame_from_text, read_csv_checked
+from drs.data.schema import Schema
 from drs.model.estimator import feature_matrix
 from drs.web import answers
 from drs.web.service import ApiError, Service
