@@ -20,7 +20,7 @@ from drs.core.errors import StageError
 from drs.core.settings import Config
 from drs.data.ingest import ingest
 from drs.data.schema import Schema
-from drs.reports import reporting, riskstore
+from drs.reports import riskstore, stores
 from drs.reports.reporting import refresh
 from drs.web.app import create_app
 from tests.conftest import HEADER, ROOT
@@ -203,7 +203,7 @@ def test_client_rows_are_read_again_only_when_the_ingested_files_change(deployed
 
 def test_a_source_file_no_longer_readable_is_named_in_the_client_view(deployed_practice: Config) -> None:
     config = deployed_practice
-    files = reporting.source_files(config)
+    files = stores.source_files(config)
     for source in files:
         assert source.path is not None
         source.path.unlink()  # the kept copy; the input folder's file stays
@@ -239,7 +239,7 @@ def test_the_helper_process_writes_the_same_stores(deployed_practice: Config, mo
     with riskstore.opened(config.model_output(layout.CLIENT_ROWS)) as con:
         rows_here = [tuple(r) for r in con.execute("SELECT * FROM client_rows ORDER BY seq")]
     config.model_output(layout.CLIENT_ROWS).unlink()
-    monkeypatch.setattr(reporting, "PARALLEL_ROWS", 0)
+    monkeypatch.setattr(stores, "PARALLEL_ROWS", 0)
     refresh(config, "reporting")
     assert store_rows(config) == here
     with riskstore.opened(config.model_output(layout.CLIENT_ROWS)) as con:
@@ -251,7 +251,7 @@ def test_the_helper_process_writes_the_same_stores(deployed_practice: Config, mo
 
 def test_a_helper_that_fails_fails_the_refresh_with_its_reason(deployed_practice: Config, monkeypatch: pytest.MonkeyPatch) -> None:
     config = deployed_practice
-    monkeypatch.setattr(reporting, "PARALLEL_ROWS", 0)
+    monkeypatch.setattr(stores, "PARALLEL_ROWS", 0)
     (config.output_model_folder / layout.CLIENT_ROWS).mkdir()  # a folder where the store goes: it cannot be replaced
     with pytest.raises(StageError, match=r"the helper writing the stores failed: WriteError: cannot write .*clientrows\.sqlite"):
         refresh(config, "reporting")

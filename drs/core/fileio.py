@@ -167,13 +167,20 @@ def _try_lock(fd: int) -> bool:
     return True
 
 
-def lock_holder(path: Path) -> dict[str, Any] | None:
-    """Who holds the run lock, as its holder wrote it into the lock file (pid, script, started_at); None when unknown."""
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A JSON object a file holds (a record this project wrote: free-form here, read by its owner);
+    None when the file is missing, unreadable, not JSON or not an object."""
     try:
         found = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return found if isinstance(found, dict) and "pid" in found else None
+    return found if isinstance(found, dict) else None
+
+
+def lock_holder(path: Path) -> dict[str, Any] | None:
+    """Who holds the run lock, as its holder wrote it into the lock file (pid, script, started_at); None when unknown."""
+    found = read_json(path)
+    return found if found is not None and "pid" in found else None
 
 
 def describe_holder(holder: Mapping[str, Any] | None) -> str:

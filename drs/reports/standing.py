@@ -12,12 +12,11 @@ Standard library only: the web workers read it on every request.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from drs.core import layout
-from drs.core.fileio import atomic_write_json, sha256_file
+from drs.core.fileio import atomic_write_json, read_json, sha256_file
 from drs.core.settings import Config
 from drs.production.versions import Deployment
 
@@ -57,11 +56,7 @@ def write(config: Config, deployment: Deployment, data: dict[str, Any], facts: d
 
 def read(config: Config) -> dict[str, Any] | None:
     """risklist.json, or None when there is none (or it cannot be read: `problems` says so)."""
-    try:
-        found = json.loads(config.model_output(layout.RISK_META).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return found if isinstance(found, dict) else None
+    return read_json(config.model_output(layout.RISK_META))
 
 
 def short(meta: dict[str, Any] | None) -> str:
