@@ -33,10 +33,10 @@ import signal
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, final
 
 from drs.core.fileio import atomic_output
 
@@ -51,6 +51,67 @@ RANKING, SEARCH, SUMMARY, FILES, CLIENT_ROWS = "ranking", "search", "summary", "
 
 class StoreError(Exception):
     """A store is missing, unreadable or of another version; the message says which and what to run."""
+
+
+class Counts(TypedDict):
+    """What a ranking counts, kept in risklist.sqlite's summary (the views show them without reading the rows)."""
+
+    active_clients: int
+    above_half: int
+    threshold: float
+
+
+@final
+class RankingFacts(Counts):
+    """risklist.sqlite's summary, as written: the counts, the store's version, its columns and the first corporation."""
+
+    version: int
+    columns: list[str]
+    features: list[str]
+    id_column: str
+    first: str | None
+
+
+@final
+class RowsFacts(TypedDict):
+    """What writing clientrows.sqlite did: its rows_key, whether it was written (else kept), rows read, files unreadable."""
+
+    rows_key: str
+    written: bool
+    rows: NotRequired[int]
+    unreadable: list[str]
+
+
+class FileTask(TypedDict):
+    """A SourceFile as a task names it (JSON to the helper process)."""
+
+    name: str
+    path: str | None
+    sha256: str | None
+    rows: int
+
+
+class SchemaRecord(TypedDict):
+    id_column: str
+    features: list[str]
+    target: str
+
+
+class Task(TypedDict):
+    """One store to write: `files` (client rows), or `ranked` (a frame, or the path of an Arrow IPC file of it) and `counts`."""
+
+    path: str
+    schema: SchemaRecord
+    files: NotRequired[list[FileTask]]
+    ranked: NotRequired[pl.DataFrame | str]
+    counts: NotRequired[Counts]
+
+
+class Answer(TypedDict, total=False):
+    """The helper's line for one task: its facts, or the error that stopped it."""
+
+    facts: RankingFacts | RowsFacts
+    error: str
 
 
 def quoted(name: str) -> str:
@@ -100,20 +161,26 @@ def sql_type(dtype: Any) -> str:
     return "TEXT"
 
 
-def _summary(con: sqlite3.Connection, facts: dict[str, Any]) -> None:
+def _summary(con: sqlite3.Connection, facts: Mapping[str, object]) -> None:
     con.execute(f"CREATE TABLE {SUMMARY} (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
     con.executemany(f"INSERT INTO {SUMMARY} VALUES (?, ?)", [(k, json.dumps(v)) for k, v in facts.items()])
 
 
-def write_ranking(path: Path, ranked: pl.DataFrame, schema: Schema, counts: dict[str, Any]) -> dict[str, Any]:
+def write_ranking(path: Path, ranked: pl.DataFrame, schema: Schema, counts: Counts) -> RankingFacts:
     """risklist.sqlite for `ranked` (risklist.csv's columns, in rank order, ranks 1 to n), with `counts`; atomically."""
     import polars as pl
 
     columns = list(ranked.columns)
     declared = ", ".join("rank INTEGER PRIMARY KEY" if c == "rank" else f"{quoted(c)} {sql_type(ranked.schema[c])}" for c in columns)
     ids = ranked[schema.id_column].cast(pl.String)
-    facts = {**counts, "version": VERSION, "columns": columns, "features": list(schema.features), "id_column": schema.id_column}
-    facts["first"] = ids[0] if len(ids) else None
+    facts: RankingFacts = {
+        **counts,
+        "version": VERSION,
+        "columns": columns,
+        "features": list(schema.features),
+        "id_column": schema.id_column,
+        "first": ids[0] if len(ids) else None,
+    }
     with _new_store(path) as con:
         con.execute(f"CREATE TABLE {RANKING} ({declared})")
         marks = ", ".join("?" for _ in columns)
@@ -137,7 +204,7 @@ def _current_key(path: Path) -> str | None:
         return None
 
 
-def write_client_rows(path: Path, files: Sequence[SourceFile], schema: Schema) -> dict[str, Any]:
+def write_client_rows(path: Path, files: Sequence[SourceFile], schema: Schema) -> RowsFacts:
     """clientrows.sqlite: every row of each accepted file, in order (the checked reader's values), a file that cannot
     be read marked; left as it is when it already holds the rows of these files. Atomically."""
     import polars as pl
@@ -175,13 +242,13 @@ def write_client_rows(path: Path, files: Sequence[SourceFile], schema: Schema) -
 # ---- the helper process (drs/reports/reporting.py's Stores, for large data) -------------------------------
 
 
-def file_task(source: SourceFile) -> dict[str, Any]:
+def file_task(source: SourceFile) -> FileTask:
     return {"name": source.name, "path": str(source.path) if source.path else None, "sha256": source.sha256, "rows": source.rows}
 
 
-def run_task(task: dict[str, Any]) -> dict[str, Any]:
-    """Write the store a task names: {"path", "schema", and "files" (client rows) or "ranked" and "counts" (the
-    ranking; a frame, or the path of an Arrow IPC file of it, removed once read)}."""
+def run_task(task: Task) -> RankingFacts | RowsFacts:
+    """Write the store a task names: client rows for `files`, else the ranking (`ranked`: a frame, or the path of an
+    Arrow IPC file of it, removed once read)."""
     from drs.data.schema import Schema
 
     given = task["schema"]
@@ -220,7 +287,7 @@ class Helper:
             text=True,
         )
 
-    def send(self, task: dict[str, Any]) -> None:
+    def send(self, task: Task) -> None:
         """One more task (small: the files' names, or the path of the ranked frame), run after those sent before."""
         assert self.proc.stdin is not None
         try:
@@ -229,7 +296,7 @@ class Helper:
         except BrokenPipeError:  # it died: `result` says why
             pass
 
-    def result(self) -> dict[str, Any]:
+    def result(self) -> RankingFacts | RowsFacts:
         """The facts of the oldest task not yet answered; StoreError with its reason when it failed."""
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
@@ -237,11 +304,10 @@ class Helper:
             self.proc.wait()
             said = [t for t in (self.proc.stderr.read() if self.proc.stderr else "").splitlines() if t.strip()]
             raise StoreError(f"the helper writing the stores stopped ({self.proc.returncode}): {said[-1] if said else 'no message'}")
-        answer: dict[str, Any] = json.loads(line)
+        answer: Answer = json.loads(line)
         if "error" in answer:
             raise StoreError(f"the helper writing the stores failed: {answer['error']}")
-        facts: dict[str, Any] = answer["facts"]
-        return facts
+        return answer["facts"]
 
     def stop(self) -> None:
         """End it: at once when it has no task left, else stopped (SIGTERM: a store half written is removed)."""
@@ -268,7 +334,7 @@ def main() -> int:
 
     for line in sys.stdin:
         try:
-            answer: dict[str, Any] = {"facts": run_task(json.loads(line))}
+            answer: Answer = {"facts": run_task(json.loads(line))}
         except Exception as exc:  # the parent reports it: one line, the cause
             answer = {"error": f"{type(exc).__name__}: {exc}"}
         print(json.dumps(answer), flush=True)

@@ -7,9 +7,7 @@ drs/reports/reporting.py uses `Stores` as a context manager around one ranking; 
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-from typing import Any
 
 import polars as pl
 
@@ -49,11 +47,18 @@ class Stores:
         self.config, self.schema = config, schema
         files = source_files(config)
         self.helper = riskstore.Helper() if sum(f.rows for f in files) >= PARALLEL_ROWS else None
-        self.pending: list[tuple[str, dict[str, Any] | None]] = []  # None: the helper's answer, still to read
-        self._start(layout.CLIENT_ROWS, {"files": [riskstore.file_task(f) for f in files]})
+        self.pending: list[tuple[str, riskstore.RankingFacts | riskstore.RowsFacts | None]] = []  # None: the helper's answer, still to read
+        self._start(layout.CLIENT_ROWS, {**self._where(layout.CLIENT_ROWS), "files": [riskstore.file_task(f) for f in files]})
 
-    def _start(self, name: str, task: dict[str, Any]) -> None:
-        task = {**task, "path": str(self.config.model_output(name)), "schema": dataclasses.asdict(self.schema)}
+    def _where(self, name: str) -> riskstore.Task:
+        """The part every task has: the store's path and the schema."""
+        schema = self.schema
+        return {
+            "path": str(self.config.model_output(name)),
+            "schema": {"id_column": schema.id_column, "features": list(schema.features), "target": schema.target},
+        }
+
+    def _start(self, name: str, task: riskstore.Task) -> None:
         if self.helper is None:
             self.pending.append((name, riskstore.run_task(task)))
             return
@@ -61,13 +66,13 @@ class Stores:
         self.pending.append((name, None))
 
     def ranking(self, ranked: pl.DataFrame) -> None:
-        counts = {"active_clients": ranked.height, "above_half": risk.above(ranked), "threshold": risk.THRESHOLD}
+        counts: riskstore.Counts = {"active_clients": ranked.height, "above_half": risk.above(ranked), "threshold": risk.THRESHOLD}
         if self.helper is None:
-            self._start(layout.RISK_STORE, {"ranked": ranked, "counts": counts})
+            self._start(layout.RISK_STORE, {**self._where(layout.RISK_STORE), "ranked": ranked, "counts": counts})
             return
         frame = self.config.model_output(f"{layout.TMP_PREFIX}ranked.arrow")  # removed by the helper, or by the next run
         ranked.write_ipc(frame)
-        self._start(layout.RISK_STORE, {"ranked": str(frame), "counts": counts})
+        self._start(layout.RISK_STORE, {**self._where(layout.RISK_STORE), "ranked": str(frame), "counts": counts})
 
     def finish(self) -> None:
         """Wait until both stores are written (before risklist.json names them); raise what failed."""
@@ -75,7 +80,7 @@ class Stores:
             self.tell(name, facts if facts is not None else self._answer())
         self.pending = []
 
-    def _answer(self) -> dict[str, Any]:
+    def _answer(self) -> riskstore.RankingFacts | riskstore.RowsFacts:
         assert self.helper is not None
         return self.helper.result()
 
@@ -86,13 +91,14 @@ class Stores:
         if self.helper is not None:  # after a failure, one still writing is stopped (it removes its temporary file)
             self.helper.stop()
 
-    def tell(self, name: str, facts: dict[str, Any]) -> None:
+    def tell(self, name: str, facts: riskstore.RankingFacts | riskstore.RowsFacts) -> None:
         path = self.config.model_output(name)
-        for problem in facts.get("unreadable", []):
-            log.warning("the client views show a file as unreadable: %s", problem)
-        if name == layout.RISK_STORE:
+        if "active_clients" in facts:  # risklist.sqlite
             log.info("wrote %s: %d ranked clients", path, facts["active_clients"])
-        elif facts["written"]:
-            log.info("wrote %s: %d client rows read from the ingested files", path, facts["rows"])
+            return
+        for problem in facts["unreadable"]:
+            log.warning("the client views show a file as unreadable: %s", problem)
+        if facts["written"]:
+            log.info("wrote %s: %d client rows read from the ingested files", path, facts.get("rows", 0))
         else:
             log.info("%s kept: it holds the rows of the same ingested files", path)
