@@ -279,7 +279,12 @@ def _run(
     pdf = config.model_output(layout.REPORT_PDF)
     pages = write_pdf(report, pdf)
     log.info("wrote %s (%d pages, model %s)", pdf, pages, deployment.label)
-    facts = {"reason": kind, "active_clients": len(ranked), "above_half": risk.above(ranked), "ranking_id": compared.ranking_id}
+    facts: standing.RankingFacts = {
+        "reason": kind,
+        "active_clients": len(ranked),
+        "above_half": risk.above(ranked),
+        "ranking_id": compared.ranking_id,
+    }
     stores.finish()
     standing.write(config, deployment, data, facts)
     return {
