@@ -22,7 +22,7 @@ import logging
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import polars as pl
 
@@ -40,7 +40,17 @@ INGESTION = "ingestion"
 BY_HAND = "deployment by hand"
 ROLLBACK = "rollback"
 INGESTION_BY_HAND = "ingestion by hand"
-HEADER_FIELDS = ("id", "at", "kind", "model_version", "source", "clients")
+
+
+class Header(TypedDict):
+    """A kept ranking as answers and files name it (changes.json's `previous`)."""
+
+    id: int
+    at: str
+    kind: str
+    model_version: str
+    source: str
+    clients: int
 
 
 @dataclass(frozen=True)
@@ -49,13 +59,22 @@ class Compared:
 
     ranked: pl.DataFrame
     ranking_id: int | None
-    previous: dict[str, Any] | None
+    previous: Header | None
     changes: dict[str, Any]
 
 
-def header(ranking: dict[str, Any] | None) -> dict[str, Any] | None:
+def header(ranking: dict[str, Any] | None) -> Header | None:
     """A kept ranking as answers and files name it: id, at, kind, model_version, source, clients."""
-    return {k: ranking[k] for k in HEADER_FIELDS} if ranking else None
+    if not ranking:
+        return None
+    return {
+        "id": ranking["id"],
+        "at": ranking["at"],
+        "kind": ranking["kind"],
+        "model_version": ranking["model_version"],
+        "source": ranking["source"],
+        "clients": ranking["clients"],
+    }
 
 
 def _text(ranked: pl.DataFrame, schema: Schema) -> bytes:

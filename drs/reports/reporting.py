@@ -35,7 +35,7 @@ import logging
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import polars as pl
 
@@ -61,7 +61,40 @@ log = logging.getLogger("reporting")
 TOP_IN_REPORT = 20
 
 
-def confusion_matrix_report(config: Config, loaded: tuple[Any, Deployment] | None = None) -> dict[str, Any]:
+class Evaluation(TypedDict):
+    """The deployed model on the test data now (drs/model/metrics.py's figures) and where its confusion matrix is drawn."""
+
+    f1: float
+    precision: float
+    recall: float
+    accuracy: float
+    rows: int
+    confusion_matrix: list[list[int]]
+    version: str  # the deployed model's label
+    path: str  # confusionmatrix.png
+
+
+class RankingRef(TypedDict):
+    """The ranking a report wrote: its id in the run history, why it ranked, and the id of the one it is compared with."""
+
+    id: int | None
+    kind: str
+    previous: int | None
+
+
+class Reported(Evaluation):
+    """What `run` wrote: the evaluation, then the risk list, the PDF, the trends plot and the ranking."""
+
+    risk_list: str
+    active_clients: int
+    report: str
+    pages: int
+    trends: str
+    ranking: RankingRef
+    brier: float
+
+
+def confusion_matrix_report(config: Config, loaded: tuple[Any, Deployment] | None = None) -> Evaluation:
     """Score the deployed model on the test data and draw its confusion matrix."""
     schema = Schema.from_config(config)
     model, deployment = loaded or deployed_model(config)
@@ -74,7 +107,16 @@ def confusion_matrix_report(config: Config, loaded: tuple[Any, Deployment] | Non
     )
     plot_confusion_matrix(result["confusion_matrix"], title, path)
     log.info("wrote %s (model %s, F1 %.4f)", path, deployment.label, result["f1"])
-    return {**result, "version": deployment.label, "path": str(path)}
+    return {
+        "f1": result["f1"],
+        "precision": result["precision"],
+        "recall": result["recall"],
+        "accuracy": result["accuracy"],
+        "rows": result["rows"],
+        "confusion_matrix": result["confusion_matrix"],
+        "version": deployment.label,
+        "path": str(path),
+    }
 
 
 def reliability_report(config: Config, loaded: tuple[Any, Deployment]) -> dict[str, Any]:
@@ -137,9 +179,10 @@ def recent_runs(db: Path, current_run: dict[str, Any] | None = None) -> RecentRu
 def gather(
     config: Config,
     deployment: Deployment,
-    evaluation: dict[str, Any],
+    evaluation: Evaluation,
     ranked: pl.DataFrame,
-    scored_source: dict[str, Any],
+    source: str,
+    source_rows: int,
     ingested: Any,
     runs: RecentRuns,
 ) -> Report:
@@ -169,7 +212,8 @@ def gather(
         trends_png=trends_png,
         distribution_png=distribution_png,
         risk={
-            **scored_source,
+            "source": source,
+            "rows": source_rows,
             "active": len(ranked),
             "above": risk.above(ranked, risk.THRESHOLD),
             "threshold": risk.THRESHOLD,
@@ -193,13 +237,14 @@ def gather(
 def refresh(config: Config, reason: str, current_run: dict[str, Any] | None = None, fail: bool = True) -> dict[str, Any] | None:
     """Rank the current data with the deployed model once more after `reason` (an event that changed either), and
     write every file the views read; None when nothing is deployed or ingested yet (there is no list to rank).
+    The answer is `run`'s, as the plain record the run history keeps of it.
 
     A refresh that fails raises StageError (`fail`), or is logged as an error: the views then say their list is stale."""
     if production.current(config.prod_deployment_folder) is None or not config.final_data_csv.exists():
         log.info("nothing deployed or ingested yet: no list to rank after %s", reason)
         return None
     try:
-        return run(config, current_run=current_run, reason=reason)
+        return dict(run(config, current_run=current_run, reason=reason))
     except (StageError, DataError, DeploymentError, OSError, sqlite3.Error, riskstore.StoreError) as exc:
         if fail:
             raise StageError(f"after {reason}, the risk list could not be ranked again: {exc}") from None
@@ -207,9 +252,7 @@ def refresh(config: Config, reason: str, current_run: dict[str, Any] | None = No
         return None
 
 
-def run(
-    config: Config, input_csv: Path | None = None, current_run: dict[str, Any] | None = None, reason: str | None = None
-) -> dict[str, Any]:
+def run(config: Config, input_csv: Path | None = None, current_run: dict[str, Any] | None = None, reason: str | None = None) -> Reported:
     """Write the confusion matrix, the risk list, the trends plot and the PDF report, and risklist.json naming them.
 
     `current_run` is the full-process run in progress (not yet in the history),
@@ -231,7 +274,7 @@ def _run(
     input_csv: Path | None,
     current_run: dict[str, Any] | None,
     reason: str | None,
-) -> dict[str, Any]:
+) -> Reported:
     raw: Any = None  # inputs are read and checked before anything is written
     if input_csv is None:
         final = config.final_data_csv  # its identity before reading it: a change while reading shows as stale
@@ -272,7 +315,7 @@ def _run(
     log.info("wrote %s: %d active clients of %s ranked, %d above %.1f", risk_csv, len(ranked), source, risk.above(ranked), risk.THRESHOLD)
 
     runs = recent_runs(config.history_db, current_run)
-    report = gather(config, deployment, evaluation, ranked, {"source": source, "rows": len(clients)}, raw, runs)
+    report = gather(config, deployment, evaluation, ranked, source, len(clients), raw, runs)
     report.changes = compared.changes
     report.risk["named"] = standing.words({"model_version": deployment.label, "data": data})
     report.reliability, report.reliability_png = reliability, Path(reliability["path"])
@@ -294,6 +337,6 @@ def _run(
         "report": str(pdf),
         "pages": pages,
         "trends": str(report.trends_png),
-        "ranking": {"id": compared.ranking_id, "kind": kind, "previous": (compared.previous or {}).get("id")},
+        "ranking": {"id": compared.ranking_id, "kind": kind, "previous": compared.previous["id"] if compared.previous else None},
         "brier": reliability["brier"],
     }

@@ -92,7 +92,7 @@ def rank_clients(
     `explained` holds the clients' reasons, rows as in `clients`; without them the reasons are empty."""
     rows = _polars(clients)
     n = rows.height
-    columns: dict[str, Any] = {
+    columns: dict[str, pl.Series] = {
         schema.id_column: rows[schema.id_column].cast(pl.String),
         PROBABILITY: pl.Series(np.asarray(probabilities, dtype="float64").reshape(n), dtype=pl.Float64),
         **{f: rows[f] for f in schema.features},
