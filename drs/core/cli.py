@@ -17,10 +17,9 @@ import dataclasses
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from drs.core.errors import ConfigError, DataError, DeploymentError, StageError
-from drs.core.fileio import LockBusy, describe_holder, run_lock
+from drs.core.fileio import Holder, LockBusy, describe_holder, run_lock
 from drs.core.settings import DEFAULT_CONFIG, Config, load_config
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -91,7 +90,7 @@ def locked(
 ) -> int | None:
     """Run `body` holding the run lock (LockBusy if it stays held past --wait-seconds); say whom it waits for."""
 
-    def waiting(holder: dict[str, Any] | None) -> None:
+    def waiting(holder: Holder | None) -> None:
         log.warning("waiting for %s to finish (at most %gs; --wait-seconds changes that)...", describe_holder(holder), args.wait_seconds)
 
     with run_lock(config.lock_file, args.wait_seconds, script, waiting):
