@@ -5,9 +5,11 @@ that cannot be written) is one line on stderr and exit 1 (2 for the config); any
 keeps its traceback.
 
 A script that writes the ingested data, the models, production or the reports declares it (`writes`), and
-runs under the run lock, the one fullprocess.py holds (drs/fileio.run_lock): it waits up to `--wait-seconds`
+runs under the run lock, the one fullprocess.py holds (drs/core/fileio.py run_lock): it waits up to `--wait-seconds`
 for the holder, named in the log, then gives up with exit code 75 (EX_TEMPFAIL: try again later) having
 changed nothing. The lock is taken here only, never by the stage functions the full process also calls.
+
+More: docs/architecture.md (Principles; the full process) and docs/guarantees.md.
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@ old file or the new one, never half of one. It gets the mode the umask gives any
 (0640 under `umask 027`), or 0600 for a secret. The run lock is a kernel lock
 (`fcntl.flock`): it is released when its process dies, so a killed run never
 blocks the next one.
+
+Every writer of the project goes through here (and `read_json` is the one reader of a JSON record it wrote);
+see docs/architecture.md (Principles) and docs/guarantees.md.
 """
 
 from __future__ import annotations

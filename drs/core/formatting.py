@@ -2,6 +2,8 @@
 
 Shared by the PDF report (drs/reports/pdf.py) and the web page (drs/web/page.py),
 so both write a number, a time or a drift verdict the same way.
+
+See docs/reports.md (The PDF report; Plain words on the page).
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 Each function works with no arguments (reading config.json beside the scripts), as in the course, or with a Config.
 `run` computes them all into output_model_path/diagnostics.json, which the API and the reports read.
+
+What diagnostics.json holds and who reads it: docs/architecture.md (the full process) and docs/api.md (GET /diagnostics).
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 Hand-written: one HTTP request per package against the Simple API's JSON (PEP 691) instead of a pip process per
 package, all bounded by packages_timeout_seconds; offline, the newest version is unknown (None) without slowing the run.
+
+How the dependency check is shown and when a version is unknown: docs/reports.md (The PDF report).
 """
 
 from __future__ import annotations

@@ -1,12 +1,12 @@
 """Every ranking kept in the run history, and each new one compared with the previous (drs/reports/movement.py).
 
 A ranking is recorded by
-  `deployment`  the reports after a deployment (drs/pipeline/followup.py -> drs/reporting.run with the run in progress)
+  `deployment`  the reports after a deployment (drs/pipeline/followup.py -> drs/reports/reporting.run with the run in progress)
   `reporting`   each `reporting.py` invocation (of finaldata.csv, or of `--input CSV`: that file's name is its source)
   `ingestion`   a full-process run whose ingestion changed the list without deploying (no drift, candidate not
                 promoted, new files rejected): the deployed model ranks the new data (drs/pipeline/followup.py)
   `deployment by hand`, `rollback`, `ingestion by hand`   deployment.py, deployment.py --rollback, ingestion.py
-Each is drs/reporting.refresh: the list, changes.json, the PDF and risklist.json (drs/reports/standing.py) written together.
+Each is drs/reports/reporting.refresh: the list, changes.json, the PDF and risklist.json (drs/reports/standing.py) written together.
 Only the newest `keep_rankings` are kept (of every source together).
 
 The previous ranking of a list: the newest kept ranking of the same source recorded before it whose list
@@ -14,6 +14,8 @@ differs from it (another client, order or probability). A ranking identical to t
 run twice, or a run that added only exited clients) is recorded, but is not a change: the list it follows is
 compared with the last different one, so "what changed" never goes blank because nothing happened since.
 `GET /risk` and the page read the movement risklist.csv and changes.json hold; nothing ranks on request.
+
+More: docs/reports.md (What changed since the last list).
 """
 
 from __future__ import annotations

@@ -15,6 +15,8 @@ it left is not on the list, even if an older row says it stayed.
 Each ranked client also gets its reasons (drs/model/explain.py): `top_reason` and one
 `<feature>_contribution` per feature, in log-odds against the reference client;
 empty when the model is not a logistic regression or no reference is known.
+
+More: docs/reports.md (The risk list; Reasons).
 """
 
 from __future__ import annotations

@@ -20,6 +20,8 @@ clientrows.sqlite as it is (its `rows_key` still names the files) instead of rea
 
 Reading is standard library only (sqlite3), so a web worker holds no frame and needs no pandas or polars; each
 request opens the files read-only, so a worker never keeps a replaced store open.
+
+More: docs/reports.md (The indexed stores every view reads).
 """
 
 from __future__ import annotations

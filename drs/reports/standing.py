@@ -8,6 +8,8 @@ record and says what it names; `problems` says, from stats alone (a sha256 only 
 artifact still matches the deployed model and the current data, so that a view never silently mixes two stories.
 
 Standard library only: the web workers read it on every request.
+
+More: docs/reports.md (One current ranking, read by every view).
 """
 
 from __future__ import annotations
