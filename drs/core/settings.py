@@ -263,7 +263,7 @@ def config_file_path(path: str | os.PathLike[str] | None = None) -> Path:
     return chosen if chosen.is_absolute() else Path.cwd() / chosen
 
 
-def read_json(config_file: Path) -> dict[str, Any]:
+def read_config_file(config_file: Path) -> dict[str, Any]:
     """The config file's JSON object; ConfigError with a one-line reason."""
     try:
         text = config_file.read_text(encoding="utf-8")
@@ -324,7 +324,7 @@ def checked(raw: dict[str, Any], config_file: Path) -> Config:
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     """Read and check a config file; ConfigError with a one-line reason."""
     config_file = config_file_path(path)
-    return checked(read_json(config_file), config_file)
+    return checked(read_config_file(config_file), config_file)
 
 
 def default_text(default: Any) -> str:

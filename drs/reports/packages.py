@@ -27,7 +27,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from drs.core import layout
-from drs.core.fileio import atomic_write_json
+from drs.core.fileio import atomic_write_json, read_json
 from drs.core.settings import PYPI_SIMPLE, Config, load_config
 
 log = logging.getLogger("diagnostics")
@@ -228,10 +228,7 @@ def look_up(names: list[str], timeout: float, cache_file: Path, index_url: str |
         return {name: Newest(None, "not asked (PIP_INDEX_URL is not an http(s) URL)") for name in names}
     now = time.time()
     cache_key = without_credentials(index_url)
-    try:
-        cache = json.loads(cache_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        cache = {}
+    cache = read_json(cache_file) or {}  # none yet, or unreadable: every package is asked
     fresh = {
         n: e["newest"]
         for n, e in cache.items()
