@@ -1,6 +1,6 @@
 """The current ranking as indexed stores: what every view reads, a row at a time.
 
-drs/reports/reporting.py writes them at each ranking, beside risklist.csv (which stays, for people and the course), each to
+drs/reports/stores.py writes them at each ranking, beside risklist.csv (which stays, for people and the course), each to
 a temporary file renamed over the old one, so a reader opens either the old store or the new one; risklist.json
 stamps them like the other files of the ranking (drs/reports/standing.py).
 
@@ -121,7 +121,7 @@ def quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-# ---- writing (drs/reports/reporting.py, once per ranking) --------------------------------------------
+# ---- writing (drs/reports/stores.py, once per ranking) --------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -241,7 +241,7 @@ def write_client_rows(path: Path, files: Sequence[SourceFile], schema: Schema) -
     return {"rows_key": key, "written": True, "rows": count, "unreadable": unreadable}
 
 
-# ---- the helper process (drs/reports/reporting.py's Stores, for large data) -------------------------------
+# ---- the helper process (drs/reports/stores.py, for large data) -------------------------------
 
 
 def file_task(source: SourceFile) -> FileTask:
