@@ -70,7 +70,7 @@ def test_a_later_file_whose_name_sorts_first_holds_the_newest_rows(practice_conf
     assert ingested_files(config) == ["dataset1.csv", "dataset2.csv", OLD, NEW]
     assert [f.name for f in result.files] == ingested_files(config)  # the record too
     schema, store = Schema.from_config(config), config.model_output(layout.CLIENT_ROWS)
-    riskstore.write_client_rows(store, stores.source_files(config), schema)  # what each ranking writes for the client views
+    stores.write_client_rows(store, stores.source_files(config), schema)  # what each ranking writes for the client views
     with riskstore.opened(store) as con:
         rows = riskstore.client_rows(con, "zeta", schema.features, schema.target)  # the client's rows over time, oldest first
     assert [(r["file"], r["features"]) for r in rows] == [(OLD, [1, 2, 3]), (NEW, [11, 12, 13])]
