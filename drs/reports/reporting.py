@@ -322,7 +322,7 @@ def _run(
     pdf = config.model_output(layout.REPORT_PDF)
     pages = write_pdf(report, pdf)
     log.info("wrote %s (%d pages, model %s)", pdf, pages, deployment.label)
-    facts: standing.RankingFacts = {
+    facts: standing.RefreshFacts = {
         "reason": kind,
         "active_clients": len(ranked),
         "above_half": risk.above(ranked),

@@ -43,7 +43,7 @@ class DataIdentity(TypedDict, total=False):
     mtime_ns: int
 
 
-class RankingFacts(TypedDict):
+class RefreshFacts(TypedDict):
     """What reporting adds of its ranking to risklist.json: why it ranked, its counts, its id in the run history."""
 
     reason: str
@@ -52,7 +52,7 @@ class RankingFacts(TypedDict):
     ranking_id: int | None
 
 
-class Standing(RankingFacts):
+class Standing(RefreshFacts):
     """risklist.json as written (its keys are what the views and older files read)."""
 
     model_version: str
@@ -81,7 +81,7 @@ def data_identity(path: Path) -> DataIdentity:
     return found
 
 
-def write(config: Config, deployment: Deployment, data: DataIdentity, facts: RankingFacts) -> Standing:
+def write(config: Config, deployment: Deployment, data: DataIdentity, facts: RefreshFacts) -> Standing:
     """Record the ranking just written (after risklist.csv, the stores, changes.json and report.pdf): the commit point of a refresh."""
     record: Standing = {
         "model_version": deployment.label,
