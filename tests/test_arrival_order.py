@@ -25,7 +25,7 @@ from drs.data.schema import Schema
 from drs.history import files as file_store
 from drs.history import runs as history
 from drs.pipeline import run as pipeline
-from drs.reports import reporting, risk, riskstore
+from drs.reports import risk, riskstore, stores
 from tests.conftest import HEADER, run_script
 from tests.test_dbsource import client, db_project, insert, tick
 
@@ -71,7 +71,7 @@ def test_a_later_file_whose_name_sorts_first_holds_the_newest_rows(practice_conf
     assert ingested_files(config) == ["dataset1.csv", "dataset2.csv", OLD, NEW]
     assert [f.name for f in result.files] == ingested_files(config)  # the record too
     schema, store = Schema.from_config(config), config.model_output(layout.CLIENT_ROWS)
-    riskstore.write_client_rows(store, reporting.source_files(config), schema)  # what each ranking writes for the client views
+    stores.write_client_rows(store, stores.source_files(config), schema)  # what each ranking writes for the client views
     with riskstore.opened(store) as con:
         rows = riskstore.client_rows(con, "zeta", schema.features, schema.target)  # the client's rows over time, oldest first
     assert [(r["file"], r["features"]) for r in rows] == [(OLD, [1, 2, 3]), (NEW, [11, 12, 13])]

@@ -20,7 +20,7 @@ from drs.core.errors import StageError
 from drs.core.settings import Config
 from drs.data.ingest import ingest
 from drs.data.schema import Schema
-from drs.reports import reporting, riskstore
+from drs.reports import riskstore, stores
 from drs.reports.reporting import refresh
 from drs.web.app import create_app
 from tests.conftest import HEADER, ROOT
@@ -162,7 +162,7 @@ def ranked_frame(ids: list[str]) -> pl.DataFrame:
 def test_search_finds_any_case_exact_match_first_and_pages_by_rank(tmp_path: Path) -> None:
     for ids in (["abx", "ab", "zab", "q", "XAB", "b"], ["abx", "ab", "zab", "q", "XAB", "Äb"]):  # ASCII, and not
         path = tmp_path / f"{len(ids[-1].encode())}.sqlite"
-        riskstore.write_ranking(path, ranked_frame(ids), Schema(), {"active_clients": len(ids)})
+        stores.write_ranking(path, ranked_frame(ids), Schema(), {"active_clients": len(ids)})
         with riskstore.opened(path) as con:
             found = riskstore.page(con, " AB ", 1, 3, len(ids))
             assert [r["corporation"] for r in found.rows] == ["ab", "abx", "zab"] and (found.total, found.pages) == (4, 2)
@@ -174,7 +174,7 @@ def test_search_finds_any_case_exact_match_first_and_pages_by_rank(tmp_path: Pat
             assert riskstore.page(con, "nothing", 1, 3, len(ids)).rows == []
             assert riskstore.page(con, "äb", 1, 3, len(ids)).total == (1 if ids[-1] == "Äb" else 0)
     empty = tmp_path / "empty.sqlite"
-    riskstore.write_ranking(empty, ranked_frame([]), Schema(), {"active_clients": 0})
+    stores.write_ranking(empty, ranked_frame([]), Schema(), {"active_clients": 0})
     with riskstore.opened(empty) as con:
         nothing = riskstore.page(con, "", 1, 25, 0)
         assert (nothing.first, nothing.pages, nothing.rows) == (0, 1, [])
@@ -203,7 +203,7 @@ def test_client_rows_are_read_again_only_when_the_ingested_files_change(deployed
 
 def test_a_source_file_no_longer_readable_is_named_in_the_client_view(deployed_practice: Config) -> None:
     config = deployed_practice
-    files = reporting.source_files(config)
+    files = stores.source_files(config)
     for source in files:
         assert source.path is not None
         source.path.unlink()  # the kept copy; the input folder's file stays
@@ -219,7 +219,7 @@ def test_a_source_file_no_longer_readable_is_named_in_the_client_view(deployed_p
 
 def test_a_store_of_another_version_is_refused_with_what_to_run(tmp_path: Path) -> None:
     path = tmp_path / layout.RISK_STORE
-    riskstore.write_ranking(path, ranked_frame(["a"]), Schema(), {"active_clients": 1})
+    stores.write_ranking(path, ranked_frame(["a"]), Schema(), {"active_clients": 1})
     with sqlite3.connect(path) as con:
         con.execute("UPDATE summary SET value = '0' WHERE key = 'version'")
     try:
@@ -232,14 +232,14 @@ def test_a_store_of_another_version_is_refused_with_what_to_run(tmp_path: Path) 
 
 
 def test_the_helper_process_writes_the_same_stores(deployed_practice: Config, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Large data: the stores are written by a `python -m drs.reports.riskstore` process while the rest of the ranking goes on."""
+    """Large data: the stores are written by a `python -m drs.reports.stores` process while the rest of the ranking goes on."""
     config = deployed_practice
     refresh(config, "reporting")
     here = store_rows(config)
     with riskstore.opened(config.model_output(layout.CLIENT_ROWS)) as con:
         rows_here = [tuple(r) for r in con.execute("SELECT * FROM client_rows ORDER BY seq")]
     config.model_output(layout.CLIENT_ROWS).unlink()
-    monkeypatch.setattr(reporting, "PARALLEL_ROWS", 0)
+    monkeypatch.setattr(stores, "PARALLEL_ROWS", 0)
     refresh(config, "reporting")
     assert store_rows(config) == here
     with riskstore.opened(config.model_output(layout.CLIENT_ROWS)) as con:
@@ -251,7 +251,7 @@ def test_the_helper_process_writes_the_same_stores(deployed_practice: Config, mo
 
 def test_a_helper_that_fails_fails_the_refresh_with_its_reason(deployed_practice: Config, monkeypatch: pytest.MonkeyPatch) -> None:
     config = deployed_practice
-    monkeypatch.setattr(reporting, "PARALLEL_ROWS", 0)
+    monkeypatch.setattr(stores, "PARALLEL_ROWS", 0)
     (config.output_model_folder / layout.CLIENT_ROWS).mkdir()  # a folder where the store goes: it cannot be replaced
     with pytest.raises(StageError, match=r"the helper writing the stores failed: WriteError: cannot write .*clientrows\.sqlite"):
         refresh(config, "reporting")

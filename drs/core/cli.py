@@ -5,9 +5,11 @@ that cannot be written) is one line on stderr and exit 1 (2 for the config); any
 keeps its traceback.
 
 A script that writes the ingested data, the models, production or the reports declares it (`writes`), and
-runs under the run lock, the one fullprocess.py holds (drs/fileio.run_lock): it waits up to `--wait-seconds`
+runs under the run lock, the one fullprocess.py holds (drs/core/fileio.py run_lock): it waits up to `--wait-seconds`
 for the holder, named in the log, then gives up with exit code 75 (EX_TEMPFAIL: try again later) having
 changed nothing. The lock is taken here only, never by the stage functions the full process also calls.
+
+More: docs/architecture.md (Principles; the full process) and docs/guarantees.md.
 """
 
 from __future__ import annotations
@@ -17,10 +19,9 @@ import dataclasses
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from drs.core.errors import ConfigError, DataError, DeploymentError, StageError
-from drs.core.fileio import LockBusy, describe_holder, run_lock
+from drs.core.fileio import Holder, LockBusy, describe_holder, run_lock
 from drs.core.settings import DEFAULT_CONFIG, Config, load_config
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -91,7 +92,7 @@ def locked(
 ) -> int | None:
     """Run `body` holding the run lock (LockBusy if it stays held past --wait-seconds); say whom it waits for."""
 
-    def waiting(holder: dict[str, Any] | None) -> None:
+    def waiting(holder: Holder | None) -> None:
         log.warning("waiting for %s to finish (at most %gs; --wait-seconds changes that)...", describe_holder(holder), args.wait_seconds)
 
     with run_lock(config.lock_file, args.wait_seconds, script, waiting):

@@ -1,4 +1,9 @@
-"""The failures a user sees as one line: every command line turns these into a message and an exit code."""
+"""The failures a user sees as one line: every command line turns these into a message and an exit code.
+
+Raised where the cause is known (a bad config key, a data file that fails its check, a missing deployment, a stage
+that cannot go on) and caught once, at the edge of each command (drs/core/cli.py), so no user sees a traceback for
+them; see docs/architecture.md (Principles).
+"""
 
 from __future__ import annotations
 

@@ -6,6 +6,9 @@ old file or the new one, never half of one. It gets the mode the umask gives any
 (0640 under `umask 027`), or 0600 for a secret. The run lock is a kernel lock
 (`fcntl.flock`): it is released when its process dies, so a killed run never
 blocks the next one.
+
+Every writer of the project goes through here (and `read_json` is the one reader of a JSON record it wrote);
+see docs/architecture.md (Principles) and docs/guarantees.md.
 """
 
 from __future__ import annotations
@@ -19,17 +22,25 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from drs.core.layout import TMP_PREFIX, utc_now
+
+
+class Holder(TypedDict):
+    """What the run lock's holder records of itself in the lock file (its pid; its script and start when written)."""
+
+    pid: int
+    script: NotRequired[str]
+    started_at: NotRequired[str]
 
 
 class LockBusy(Exception):
     """Another process holds the run lock; `holder` is what it recorded of itself (lock_holder)."""
 
-    def __init__(self, path: Path, holder: dict[str, Any] | None = None):
+    def __init__(self, path: Path, holder: Holder | None = None):
         super().__init__(str(path))
         self.path, self.holder = Path(path), holder
 
@@ -167,16 +178,30 @@ def _try_lock(fd: int) -> bool:
     return True
 
 
-def lock_holder(path: Path) -> dict[str, Any] | None:
-    """Who holds the run lock, as its holder wrote it into the lock file (pid, script, started_at); None when unknown."""
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A JSON object a file holds (a record this project wrote: free-form here, read by its owner);
+    None when the file is missing, unreadable, not JSON or not an object."""
     try:
         found = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return found if isinstance(found, dict) and "pid" in found else None
+    return found if isinstance(found, dict) else None
 
 
-def describe_holder(holder: Mapping[str, Any] | None) -> str:
+def lock_holder(path: Path) -> Holder | None:
+    """Who holds the run lock, as its holder wrote it into the lock file (pid, script, started_at); None when unknown."""
+    found = read_json(path)
+    if found is None or "pid" not in found:
+        return None
+    holder: Holder = {"pid": found["pid"]}
+    if "script" in found:
+        holder["script"] = found["script"]
+    if "started_at" in found:
+        holder["started_at"] = found["started_at"]
+    return holder
+
+
+def describe_holder(holder: Holder | None) -> str:
     """'the full process (pid 812, started at 2026-12-02T20:50:01+00:00)', 'ingestion.py (pid ...)', or 'another process'."""
     if holder is None:
         return "another process (it has not written its name into the lock file yet)"
@@ -185,7 +210,7 @@ def describe_holder(holder: Mapping[str, Any] | None) -> str:
     return f"{named} (pid {holder.get('pid')}, started at {holder.get('started_at')})"
 
 
-def _named_holder(path: Path) -> dict[str, Any] | None:
+def _named_holder(path: Path) -> Holder | None:
     """The lock's holder, waiting up to HOLDER_GRACE_SECONDS for its record: a holder writes it just after taking the
     lock, and on a loaded machine a run that lost the race by microseconds would otherwise name 'another process'."""
     deadline = time.monotonic() + HOLDER_GRACE_SECONDS
@@ -199,7 +224,7 @@ def run_lock(
     path: Path,
     wait_seconds: float = 0.0,
     script: str | None = None,
-    on_wait: Callable[[dict[str, Any] | None], None] | None = None,
+    on_wait: Callable[[Holder | None], None] | None = None,
 ) -> Iterator[None]:
     """Hold the exclusive kernel lock on `path` for the block, recording this process (pid, `script`, start) in the file.
 
@@ -219,7 +244,7 @@ def run_lock(
                 on_wait(holder)
                 seen = (holder,)
             time.sleep(LOCK_POLL_SECONDS)
-        record = {"pid": os.getpid(), "script": script or Path(sys.argv[0]).name, "started_at": utc_now()}
+        record: Holder = {"pid": os.getpid(), "script": script or Path(sys.argv[0]).name, "started_at": utc_now()}
         os.ftruncate(fd, 0)
         os.pwrite(fd, (json.dumps(record) + "\n").encode(), 0)
     except BaseException:

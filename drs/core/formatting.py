@@ -2,14 +2,26 @@
 
 Shared by the PDF report (drs/reports/pdf.py) and the web page (drs/web/page.py),
 so both write a number, a time or a drift verdict the same way.
+
+See docs/reports.md (The PDF report; Plain words on the page).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 from drs.core.times import when as when  # the one way to write a time, re-exported for its callers
+
+
+class DependencyCheck(TypedDict):
+    """What the dependency check knows (diagnostics.json's `dependency_check`, GET /diagnostics)."""
+
+    status: str  # complete, partial or unknown
+    packages: int
+    outdated: int
+    unknown: int
+    unknown_because: dict[str, int]  # reason -> how many packages
 
 
 def number(value: Any) -> str:
@@ -63,7 +75,7 @@ def dependency_status(dep: dict[str, Any]) -> str:
     return "up to date" if dep.get("newest") else "newest unknown"
 
 
-def dependency_check(dependencies: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def dependency_check(dependencies: Sequence[dict[str, Any]]) -> DependencyCheck:
     """What the dependency check knows: status complete (every newest version known), partial or unknown, with counts
     and why the unknown ones are unknown (reason -> packages); rows written before reasons were recorded say 'not recorded'."""
     unknown = [d for d in dependencies if not d.get("newest")]
@@ -81,7 +93,7 @@ def dependency_check(dependencies: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def reasons(check: dict[str, Any]) -> str:
+def reasons(check: DependencyCheck) -> str:
     """Why the unknown newest versions are unknown: one reason, or each with its count."""
     because = check["unknown_because"]
     return "; ".join(why if len(because) == 1 else f"{why}: {count}" for why, count in because.items())

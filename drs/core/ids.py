@@ -14,6 +14,8 @@ After the spaces around it are removed (as they always were), it must be
   empty.
 
 A file with an id that breaks the rule is rejected whole, like any other bad value (drs/data/schema.py).
+
+More: docs/data.md.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """Every file name of the course layout and of production, declared once, with version labels and time stamps.
 
 Paths are built from these names by `drs.core.settings.Config`'s properties; no other module spells a name.
+
+See docs/architecture.md (Production layout; Module map).
 """
 
 from __future__ import annotations

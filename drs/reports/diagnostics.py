@@ -2,6 +2,8 @@
 
 Each function works with no arguments (reading config.json beside the scripts), as in the course, or with a Config.
 `run` computes them all into output_model_path/diagnostics.json, which the API and the reports read.
+
+What diagnostics.json holds and who reads it: docs/architecture.md (the full process) and docs/api.md (GET /diagnostics).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import pandas as pd
 import polars as pl
@@ -19,7 +21,7 @@ import polars as pl
 from drs.core import layout
 from drs.core.errors import StageError
 from drs.core.fileio import atomic_write_json
-from drs.core.formatting import dependency_check, outdated_line
+from drs.core.formatting import DependencyCheck, dependency_check, outdated_line
 from drs.core.settings import Config, load_config
 from drs.data import ingest, rowstore
 from drs.data.readers import read_csv_as_written, read_csv_checked, to_pandas
@@ -130,12 +132,31 @@ def execution_time(config: Config | None = None, measured: Mapping[str, float] |
     return timings
 
 
-def run(config: Config, measured: Mapping[str, float] | None = None) -> dict[str, Any]:
+class ExecutionTimes(TypedDict):
+    ingestion: float
+    training: float
+    scoring: float
+
+
+class Diagnostics(TypedDict):
+    """diagnostics.json, as written for GET /diagnostics and the reports (its keys are what they read)."""
+
+    computed_at: str
+    predictions_on_test_data: list[int]
+    summary_statistics: dict[str, dict[str, float]]
+    missing_data_percent: dict[str, float]
+    execution_time_seconds: ExecutionTimes
+    execution_time_measured: str
+    dependencies: list[dict[str, Any]]  # drs/reports/packages.py's rows, as PyPI and pip describe each package
+    dependency_check: NotRequired[DependencyCheck]  # set once the dependencies are looked up
+
+
+def run(config: Config, measured: Mapping[str, float] | None = None) -> Diagnostics:
     """All diagnostics, written to diagnostics.json for the API and the reports (`measured`: see `execution_time`)."""
     ingestion_s, training_s, scoring_s = execution_time(config, measured)
     reused = bool(measured) and all(k in (measured or {}) for k in REUSED)
     schema, frame = Schema.from_config(config), ingested(config)  # read once for both
-    result: dict[str, Any] = {
+    result: Diagnostics = {
         "computed_at": layout.utc_now(),
         "predictions_on_test_data": model_predictions(None, config),
         "summary_statistics": summarize(frame, [*schema.features, schema.target]),

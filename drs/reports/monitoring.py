@@ -5,6 +5,8 @@ latestscore.txt) and the run history, through indexed queries that return one
 row each (and a count per outcome read from the outcome index alone). No
 pandas, no model: the web app turns these figures into Prometheus metrics
 (drs/web/telemetry.py) at scrape time.
+
+The metrics and their meaning: docs/metrics.md; where this sits: docs/architecture.md.
 """
 
 from __future__ import annotations

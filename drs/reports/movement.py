@@ -14,6 +14,8 @@ And for the page and the PDF (`what_changed`):
   risers          the clients whose exit probability rose the most (rank change beside it)
   left            clients above 0.5 then who are not now, with why: their latest row says they exited,
                   their probability fell to 0.5 or below (by how much), or they are no longer in the data
+
+What the page and the PDF show of it: docs/reports.md (What changed since the last list).
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 Hand-written: one HTTP request per package against the Simple API's JSON (PEP 691) instead of a pip process per
 package, all bounded by packages_timeout_seconds; offline, the newest version is unknown (None) without slowing the run.
+
+How the dependency check is shown and when a version is unknown: docs/reports.md (The PDF report).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from drs.core import layout
-from drs.core.fileio import atomic_write_json
+from drs.core.fileio import atomic_write_json, read_json
 from drs.core.settings import PYPI_SIMPLE, Config, load_config
 
 log = logging.getLogger("diagnostics")
@@ -226,10 +228,7 @@ def look_up(names: list[str], timeout: float, cache_file: Path, index_url: str |
         return {name: Newest(None, "not asked (PIP_INDEX_URL is not an http(s) URL)") for name in names}
     now = time.time()
     cache_key = without_credentials(index_url)
-    try:
-        cache = json.loads(cache_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        cache = {}
+    cache = read_json(cache_file) or {}  # none yet, or unreadable: every package is asked
     fresh = {
         n: e["newest"]
         for n, e in cache.items()

@@ -1,12 +1,12 @@
 """Every ranking kept in the run history, and each new one compared with the previous (drs/reports/movement.py).
 
 A ranking is recorded by
-  `deployment`  the reports after a deployment (drs/pipeline/followup.py -> drs/reporting.run with the run in progress)
+  `deployment`  the reports after a deployment (drs/pipeline/followup.py -> drs/reports/reporting.run with the run in progress)
   `reporting`   each `reporting.py` invocation (of finaldata.csv, or of `--input CSV`: that file's name is its source)
   `ingestion`   a full-process run whose ingestion changed the list without deploying (no drift, candidate not
                 promoted, new files rejected): the deployed model ranks the new data (drs/pipeline/followup.py)
   `deployment by hand`, `rollback`, `ingestion by hand`   deployment.py, deployment.py --rollback, ingestion.py
-Each is drs/reporting.refresh: the list, changes.json, the PDF and risklist.json (drs/reports/standing.py) written together.
+Each is drs/reports/reporting.refresh: the list, changes.json, the PDF and risklist.json (drs/reports/standing.py) written together.
 Only the newest `keep_rankings` are kept (of every source together).
 
 The previous ranking of a list: the newest kept ranking of the same source recorded before it whose list
@@ -14,6 +14,8 @@ differs from it (another client, order or probability). A ranking identical to t
 run twice, or a run that added only exited clients) is recorded, but is not a change: the list it follows is
 compared with the last different one, so "what changed" never goes blank because nothing happened since.
 `GET /risk` and the page read the movement risklist.csv and changes.json hold; nothing ranks on request.
+
+More: docs/reports.md (What changed since the last list).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import logging
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import polars as pl
 
@@ -40,7 +42,17 @@ INGESTION = "ingestion"
 BY_HAND = "deployment by hand"
 ROLLBACK = "rollback"
 INGESTION_BY_HAND = "ingestion by hand"
-HEADER_FIELDS = ("id", "at", "kind", "model_version", "source", "clients")
+
+
+class Header(TypedDict):
+    """A kept ranking as answers and files name it (changes.json's `previous`)."""
+
+    id: int
+    at: str
+    kind: str
+    model_version: str
+    source: str
+    clients: int
 
 
 @dataclass(frozen=True)
@@ -49,13 +61,22 @@ class Compared:
 
     ranked: pl.DataFrame
     ranking_id: int | None
-    previous: dict[str, Any] | None
+    previous: Header | None
     changes: dict[str, Any]
 
 
-def header(ranking: dict[str, Any] | None) -> dict[str, Any] | None:
+def header(ranking: dict[str, Any] | None) -> Header | None:
     """A kept ranking as answers and files name it: id, at, kind, model_version, source, clients."""
-    return {k: ranking[k] for k in HEADER_FIELDS} if ranking else None
+    if not ranking:
+        return None
+    return {
+        "id": ranking["id"],
+        "at": ranking["at"],
+        "kind": ranking["kind"],
+        "model_version": ranking["model_version"],
+        "source": ranking["source"],
+        "clients": ranking["clients"],
+    }
 
 
 def _text(ranked: pl.DataFrame, schema: Schema) -> bytes:

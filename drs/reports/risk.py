@@ -15,6 +15,8 @@ it left is not on the list, even if an older row says it stayed.
 Each ranked client also gets its reasons (drs/model/explain.py): `top_reason` and one
 `<feature>_contribution` per feature, in log-odds against the reference client;
 empty when the model is not a logistic regression or no reference is known.
+
+More: docs/reports.md (The risk list; Reasons).
 """
 
 from __future__ import annotations
@@ -93,7 +95,7 @@ def rank_clients(
     `explained` holds the clients' reasons, rows as in `clients`; without them the reasons are empty."""
     rows = _polars(clients)
     n = rows.height
-    columns: dict[str, Any] = {
+    columns: dict[str, pl.Series] = {
         schema.id_column: rows[schema.id_column].cast(pl.String),
         PROBABILITY: pl.Series(np.asarray(probabilities, dtype="float64").reshape(n), dtype=pl.Float64),
         **{f: rows[f] for f in schema.features},

@@ -8,16 +8,17 @@ record and says what it names; `problems` says, from stats alone (a sha256 only 
 artifact still matches the deployed model and the current data, so that a view never silently mixes two stories.
 
 Standard library only: the web workers read it on every request.
+
+More: docs/reports.md (One current ranking, read by every view).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from drs.core import layout
-from drs.core.fileio import atomic_write_json, sha256_file
+from drs.core.fileio import atomic_write_json, read_json, sha256_file
 from drs.core.settings import Config
 from drs.production.versions import Deployment
 
@@ -26,7 +27,43 @@ SHORT = 12  # the sha256 prefix the views show
 WRITTEN = (layout.RISK_LIST, layout.RISK_STORE, layout.CLIENT_ROWS, layout.CHANGES, layout.REPORT_PDF)
 
 
-def stamp(path: Path) -> dict[str, int] | None:
+class Stamp(TypedDict):
+    """A file as risklist.json stamps it: stat alone tells whether it was written again."""
+
+    size: int
+    mtime_ns: int
+
+
+class DataIdentity(TypedDict, total=False):
+    """The data a ranking was ranked from, as risklist.json names it ({} when there was none)."""
+
+    name: str
+    sha256: str
+    size: int
+    mtime_ns: int
+
+
+class RefreshFacts(TypedDict):
+    """What reporting adds of its ranking to risklist.json: why it ranked, its counts, its id in the run history."""
+
+    reason: str
+    active_clients: int
+    above_half: int
+    ranking_id: int | None
+
+
+class Standing(RefreshFacts):
+    """risklist.json as written (its keys are what the views and older files read)."""
+
+    model_version: str
+    model_sha256: str | None
+    deployed_at: str | None
+    data: DataIdentity
+    ranked_at: str
+    files: dict[str, Stamp | None]
+
+
+def stamp(path: Path) -> Stamp | None:
     """size and mtime_ns of a file; None when it is not there."""
     try:
         st = path.stat()
@@ -35,14 +72,18 @@ def stamp(path: Path) -> dict[str, int] | None:
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
-def data_identity(path: Path) -> dict[str, Any]:
+def data_identity(path: Path) -> DataIdentity:
     """The data a ranking was ranked from: its name, sha256, size and mtime."""
-    return {"name": path.name, "sha256": sha256_file(path), **(stamp(path) or {})}
+    found: DataIdentity = {"name": path.name, "sha256": sha256_file(path)}
+    stat = stamp(path)
+    if stat is not None:
+        found["size"], found["mtime_ns"] = stat["size"], stat["mtime_ns"]
+    return found
 
 
-def write(config: Config, deployment: Deployment, data: dict[str, Any], facts: dict[str, Any]) -> dict[str, Any]:
+def write(config: Config, deployment: Deployment, data: DataIdentity, facts: RefreshFacts) -> Standing:
     """Record the ranking just written (after risklist.csv, the stores, changes.json and report.pdf): the commit point of a refresh."""
-    record = {
+    record: Standing = {
         "model_version": deployment.label,
         "model_sha256": deployment.model_sha256,
         "deployed_at": deployment.meta.get("deployed_at"),
@@ -57,11 +98,7 @@ def write(config: Config, deployment: Deployment, data: dict[str, Any], facts: d
 
 def read(config: Config) -> dict[str, Any] | None:
     """risklist.json, or None when there is none (or it cannot be read: `problems` says so)."""
-    try:
-        found = json.loads(config.model_output(layout.RISK_META).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return found if isinstance(found, dict) else None
+    return read_json(config.model_output(layout.RISK_META))
 
 
 def short(meta: dict[str, Any] | None) -> str:
@@ -75,11 +112,11 @@ def words(meta: dict[str, Any] | None) -> str:
     return f"Ranked by {meta.get('model_version')} from {(meta.get('data') or {}).get('name')} (data {short(meta)})"
 
 
-def _data_changed(recorded: dict[str, Any], path: Path) -> bool:
+def _data_changed(recorded: DataIdentity, path: Path) -> bool:
     now = stamp(path)
     if now is None:
         return True
-    if {k: recorded.get(k) for k in now} == now:
+    if recorded.get("size") == now["size"] and recorded.get("mtime_ns") == now["mtime_ns"]:
         return False
     return bool(now["size"] != recorded.get("size") or sha256_file(path) != recorded.get("sha256"))
 
@@ -93,7 +130,7 @@ def problems(config: Config, meta: dict[str, Any] | None, deployment: Deployment
     found = []
     if meta.get("model_version") != deployment.label or meta.get("model_sha256") != deployment.model_sha256:
         found.append(f"the list was ranked by {meta.get('model_version')}, but {deployment.label} is deployed; run reporting.py")
-    data = meta.get("data") or {}
+    data: DataIdentity = meta.get("data") or DataIdentity()
     final = config.final_data_csv
     if data.get("name") != final.name:
         found.append(f"the list was ranked from {data.get('name')}, not from the ingested {final.name}")
