@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -91,21 +92,32 @@ def test_config_key_of_wrong_type_is_reported(tmp_path: Path) -> None:
         load_config(path)
 
 
-@pytest.mark.parametrize("value", [42, "pypi.org/simple", "ftp://mirror/simple", "file:///srv/simple", ""])
+@pytest.mark.parametrize("value", [42, "mirror.example/simple", "ftp://mirror/simple", "file:///srv/simple", ""])
 def test_package_index_url_must_be_http(tmp_path: Path, value: object) -> None:
     with pytest.raises(ConfigError, match=r": key 'package_index_url' must be an http\(s\) URL") as info:
         load_config(write_config(tmp_path, package_index_url=value))
     assert len(str(info.value).splitlines()) == 1
 
 
-def test_package_index_url_from_config_then_pip_then_pypi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_package_index_is_the_config_key_else_the_one_pip_uses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No index is named in the project: unset, it is pip's (PIP_INDEX_URL, pip's configuration files, pip's default)."""
+    from pip._internal.models.index import PyPI
+
+    from drs.reports.packages import index_url
+
     monkeypatch.delenv("PIP_INDEX_URL", raising=False)
-    assert load_config(write_config(tmp_path)).package_index_url == "https://pypi.org/simple"
-    monkeypatch.setenv("PIP_INDEX_URL", "https://mirror.example/root/pypi/+simple/")
-    assert load_config(write_config(tmp_path)).package_index_url == "https://mirror.example/root/pypi/+simple"
-    assert (
-        load_config(write_config(tmp_path, package_index_url="http://127.0.0.1:3141/simple")).package_index_url
-        == "http://127.0.0.1:3141/simple"
-    )
+    pip_conf = tmp_path / "pip.conf"
+    pip_conf.write_text("[global]\nindex-url = https://mirror.example/root/pypi/+simple/\n")
+    monkeypatch.setenv("PIP_CONFIG_FILE", str(pip_conf))
+    config = load_config(write_config(tmp_path))
+    assert config.package_index_url is None
+    assert index_url(config).url == "https://mirror.example/root/pypi/+simple"
+    monkeypatch.setenv("PIP_INDEX_URL", "https://other.example/simple")  # the variable wins over the file, as in pip
+    assert index_url(config).url == "https://other.example/simple"
+    given = load_config(write_config(tmp_path, package_index_url="http://127.0.0.1:3141/simple"))
+    assert (given.package_index_url, index_url(given).url) == ("http://127.0.0.1:3141/simple",) * 2
     monkeypatch.setenv("PIP_INDEX_URL", "/srv/wheelhouse")  # a folder pip reads; HTTP cannot: not asked, no stage fails
-    assert load_config(write_config(tmp_path)).package_index_url is None
+    assert index_url(config) == (None, "not asked (pip's index is not an http(s) URL; set package_index_url)")
+    monkeypatch.delenv("PIP_INDEX_URL")
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)  # pip reads no file: its own default
+    assert index_url(config).url == PyPI.simple_url.rstrip("/")

@@ -35,3 +35,17 @@ def test_every_pinned_runtime_package_is_declared_in_a_range_that_holds_its_pin(
 def test_the_test_only_packages_are_not_runtime_dependencies() -> None:
     dev = set(pinned(ROOT / "requirements-dev.txt"))
     assert dev & set(declared()) == set()
+
+
+def test_no_package_registry_host_is_spelled_in_the_repository() -> None:
+    """The index is the one pip is configured with (drs/reports/packages.py `index_url`); the hosts come from pip."""
+    import subprocess
+
+    from pip._internal.models.index import PyPI
+
+    hosts = {PyPI.netloc, PyPI.file_storage_domain}
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout.decode().split("\0")
+    spelled = sorted(
+        name for name in tracked if name and (ROOT / name).is_file() and any(host.encode() in (ROOT / name).read_bytes() for host in hosts)
+    )
+    assert spelled == []

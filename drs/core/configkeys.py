@@ -143,6 +143,11 @@ def _optional_url(value: Any, base: Path) -> str | None:
     return _url(value, base)
 
 
+def _url_or_null(value: Any, base: Path) -> str | None:
+    """An http(s) URL, or null for "not set" (an empty string is neither: a mistake, said)."""
+    return None if value is None else _url(value, base)
+
+
 def _notify_urls(value: Any, base: Path) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) and "://" in v.strip() for v in value):
         raise ValueError("must be a list of Apprise URLs such as json://host/path or mailto://user:password@host")
@@ -211,6 +216,7 @@ COUNT = Check("whole number >= 1", _whole(1))
 ID_LENGTH = Check(f"whole number from 1 to {ids.LONGEST}", _id_length)
 URL = Check("http(s) URL", _url)
 OPTIONAL_URL = Check("http(s) URL or null", _optional_url)
+URL_OR_NULL = Check("http(s) URL or null", _url_or_null)
 NOTIFY_URLS = Check("list of Apprise URLs", _notify_urls, secret=True)
 DATABASE_URL = Check("SQLAlchemy URL or null", _database_url, secret=True)
 MINUTES = Check("number > 0", _number(0, strict=True))

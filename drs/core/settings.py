@@ -47,9 +47,9 @@ from drs.core.configkeys import (
     SECONDS,
     SECONDS_OR_OFF,
     URL,
+    URL_OR_NULL,
     Derived,
     Required,
-    http_url,
     setting,
     source_database_url,
 )
@@ -57,7 +57,6 @@ from drs.core.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = PROJECT_ROOT / layout.CONFIG_FILE
-PYPI_SIMPLE = "https://pypi.org/simple"
 DEFAULT_SOURCE_QUERY = (
     "SELECT * FROM clients WHERE :watermark IS NULL OR updated_at IS NULL OR updated_at >= :watermark ORDER BY updated_at"
 )
@@ -65,12 +64,6 @@ DEFAULT_SOURCE_QUERY = (
 
 def _data_folders(values: dict[str, Any]) -> tuple[Path, ...]:
     return (values["input_folder"], values["output_folder"], values["test_data_folder"])
-
-
-def _index_from_pip(values: dict[str, Any]) -> str | None:
-    """PIP_INDEX_URL when set (None when it is not http(s): a folder pip reads and HTTP cannot), else PyPI."""
-    value = os.environ.get("PIP_INDEX_URL")
-    return http_url(value) if value else PYPI_SIMPLE
 
 
 @dataclass(frozen=True)
@@ -139,7 +132,10 @@ class Config:
         "packages_timeout_seconds", 20, SECONDS_OR_OFF, "limit on asking the package index for newest versions (0: do not ask)"
     )
     package_index_url: str | None = setting(
-        "package_index_url", Derived(f"PIP_INDEX_URL, else {PYPI_SIMPLE}", _index_from_pip), URL, "package index diagnostics ask"
+        "package_index_url",
+        None,
+        URL_OR_NULL,
+        "package index diagnostics ask; null: the one pip uses (PIP_INDEX_URL, pip.conf, pip's default)",
     )
     notify: tuple[str, ...] = setting(
         "notify", [], NOTIFY_URLS, "Apprise URLs alerts go to, plus those in DRS_NOTIFY_URLS (docs/alerts.md); never logged"

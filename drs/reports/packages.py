@@ -27,8 +27,9 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from drs.core import layout
+from drs.core.configkeys import http_url
 from drs.core.fileio import atomic_write_json, read_json
-from drs.core.settings import PYPI_SIMPLE, Config, load_config
+from drs.core.settings import Config, load_config
 
 log = logging.getLogger("diagnostics")
 INDEX_CACHE_SECONDS = 24 * 3600
@@ -212,12 +213,41 @@ def without_credentials(url: str) -> str:
     return parts._replace(netloc=netloc + (f":{parts.port}" if parts.port else "")).geturl()
 
 
-def newest_versions(names: list[str], timeout: float, cache_file: Path, index_url: str | None = PYPI_SIMPLE) -> dict[str, str | None]:
+class Index(NamedTuple):
+    """The package index to ask, or None with why none is asked."""
+
+    url: str | None
+    why_not: str = ""
+
+
+def index_url(config: Config) -> Index:
+    """`package_index_url` when set, else the index pip itself uses: PIP_INDEX_URL, else the `index-url` of pip's
+    configuration files, else pip's built-in default (read from pip, so no index is named here). One that is not
+    http(s) (a folder pip reads) is not asked."""
+    if config.package_index_url:
+        return Index(config.package_index_url)
+    try:
+        from pip._internal.configuration import Configuration  # pip's own reading of its files and PIP_* variables
+        from pip._internal.models.index import PyPI
+
+        settings = Configuration(isolated=False)
+        settings.load()
+        found = dict(settings.items())
+    except Exception as exc:  # pip absent or changed: say so, ask nothing
+        return Index(None, f"not asked (pip's index is unknown: {type(exc).__name__}; set package_index_url)")
+    value = next((str(found[k]) for k in (":env:.index-url", "install.index-url", "global.index-url") if found.get(k)), PyPI.simple_url)
+    url = http_url(value)
+    return Index(url) if url else Index(None, "not asked (pip's index is not an http(s) URL; set package_index_url)")
+
+
+def newest_versions(names: list[str], timeout: float, cache_file: Path, index_url: str | None) -> dict[str, str | None]:
     """Newest version of each package (None: unknown); see look_up."""
     return {name: found.version for name, found in look_up(names, timeout, cache_file, index_url).items()}
 
 
-def look_up(names: list[str], timeout: float, cache_file: Path, index_url: str | None = PYPI_SIMPLE) -> dict[str, Newest]:
+def look_up(
+    names: list[str], timeout: float, cache_file: Path, index_url: str | None, why_not: str = "not asked (no package index)"
+) -> dict[str, Newest]:
     """Newest version of each package, or why it is unknown; an answer the same index gave within INDEX_CACHE_SECONDS is reused.
 
     Newest versions change far less often than the cron job runs, so the index is
@@ -225,7 +255,7 @@ def look_up(names: list[str], timeout: float, cache_file: Path, index_url: str |
     if timeout <= 0:
         return {name: Newest(None, "not asked (packages_timeout_seconds is 0)") for name in names}
     if index_url is None:
-        return {name: Newest(None, "not asked (PIP_INDEX_URL is not an http(s) URL)") for name in names}
+        return {name: Newest(None, why_not) for name in names}
     now = time.time()
     cache_key = without_credentials(index_url)
     cache = read_json(cache_file) or {}  # none yet, or unreadable: every package is asked
@@ -258,13 +288,15 @@ def outdated_packages_list(config: Config | None = None) -> list[dict[str, Any]]
     """
     config = config if config is not None else load_config()
     requirements = read_requirements(config.project_root / layout.REQUIREMENTS)
-    if config.package_index_url is None and config.packages_timeout_seconds > 0:
-        log.warning("PIP_INDEX_URL is not an http(s) URL: newest versions not asked (set package_index_url in the config)")
+    index = index_url(config) if config.packages_timeout_seconds > 0 else Index(None)
+    if index.url is None and config.packages_timeout_seconds > 0:
+        log.warning("newest versions %s", index.why_not)
     newest = look_up(
         [name for name, _ in requirements],
         config.packages_timeout_seconds,
         config.model_output(layout.PACKAGE_INDEX_CACHE),
-        config.package_index_url,
+        index.url,
+        index.why_not,
     )
     rows = []
     for name, required in requirements:
