@@ -22,7 +22,7 @@ import pytest
 from drs.core.settings import load_config
 from drs.data import dbsource
 from drs.history import runs as history
-from drs.history.runs import Outcome
+from drs.history.record import Outcome
 from drs.pipeline import run as pipeline
 from tests.conftest import stage_pass, write_config
 from tools.procs import free_port

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from drs.history import runs as history
-from drs.history.runs import Outcome
+from drs.history.record import Outcome
 from drs.production import versions as production
 
 OLD_SCHEMA = """

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from drs.history.runs import Outcome
+from drs.history.record import Outcome
 
 INFO, WARNING, FAILURE = "info", "warning", "failure"
 SEVERITIES = (INFO, WARNING, FAILURE)  # in rising order

@@ -44,7 +44,7 @@ from drs.data.ingest import Status, ingest, read_source_file
 from drs.data.schema import Schema
 from drs.data.sources import Stamp, arrival_plan, list_source_files, refusal
 from drs.history import runs as history
-from drs.history.runs import Outcome, RunReport
+from drs.history.record import Outcome, RunReport
 from drs.model import drift, estimate, labelsample
 from drs.model.metrics import metrics
 from drs.model.scoring import score
@@ -151,7 +151,7 @@ def on_arrival(config: Config, source: Config, path: Path, options: Options, rng
     realized = metrics(model, rows, schema)["f1"] if len(rows) and drift.unmeasurable(exits) is None else None
     return {
         **row,
-        "new_rows": info["rows"],
+        "new_rows": info.rows,
         "estimated_f1": expected.get("f1"),
         "estimate": expected,
         "labelled_sample_f1": sample["f1"],
@@ -184,18 +184,19 @@ def labels_arrive(config: Config, path: Path, seq: int) -> dict[str, Any]:
 
 def decisions(report: RunReport) -> dict[str, Any]:
     """The full process's decisions of one tick, as its history row has them."""
-    check = report.details.get("drift") or {}
-    gate = report.details.get("gate") or {}
+    check, gate = report.drift, report.gate
     return {
         "outcome": str(report.outcome),
         "message": report.message,
-        "judged_version": check.get("deployed_version"),
-        "drift_test": check.get("test"),
-        "drift_f1": check.get("new_data_f1"),
-        "drift_threshold": check.get("threshold"),
-        "drift": check.get("drift"),
-        "retrained": "new_model_test_f1" in report.details,
-        "gate": {k: gate.get(k) for k in ("candidate_f1", "deployed_f1", "improvement", "promote")} if gate else None,
+        "judged_version": check.deployed_version if check else None,
+        "drift_test": check.test if check else None,
+        "drift_f1": check.new_data_f1 if check else None,
+        "drift_threshold": check.threshold if check else None,
+        "drift": check.drift if check else None,
+        "retrained": report.new_model_test_f1 is not None,
+        "gate": None
+        if gate is None
+        else {"candidate_f1": gate.candidate_f1, "deployed_f1": gate.deployed_f1, "improvement": gate.improvement, "promote": gate.promote},
         "deployed_after": layout.version_label(report.deployed_version) if report.deployed_version else None,
     }
 

@@ -33,7 +33,8 @@ from drs.data.schema import Schema, read_polars_checked
 from drs.data.sources import list_source_files, recorded_files
 from drs.history import audit
 from drs.history import runs as history
-from drs.history.runs import Outcome, Verdict
+from drs.history.record import Outcome
+from drs.history.runs import Verdict
 from drs.model import reference
 from drs.model.metrics import metrics
 from drs.production import versions as production

@@ -43,7 +43,7 @@ from drs.data.sources import (
     waiting_line,
 )
 from drs.history import runs as history
-from drs.history.runs import FINISHED_DEPLOYMENT, Outcome, RunReport
+from drs.history.record import FINISHED_DEPLOYMENT, Outcome, RunReport
 from drs.production import versions as production
 from drs.production.versions import Deployment
 
@@ -71,13 +71,11 @@ def new_source_files(config: Config, report: RunReport, deployed: Deployment | N
     listing = list_ready_files(config.input_folder, config.settle_seconds, report.clock, config.self_written_record)
     for name in listing.waiting:
         log.info("%s", waiting_line(name, config.settle_seconds))
-    if listing.waiting:
-        report.details["waiting"] = listing.waiting
+    report.waiting = listing.waiting
     removed = mark_removed(config.ingestion_record, config.input_folder, {p.name for p in listing.ready} | set(listing.waiting), GONE)
     for entry in removed:
         log.warning("%s was removed from %s; its %s ingested row(s) are kept", entry["name"], config.input_folder, entry.get("rows_read"))
-    if removed:
-        report.details["gone_files"] = [entry["name"] for entry in removed]
+    report.gone_files = [entry["name"] for entry in removed]
     needing = files_needing_verdict(
         listing.ready,
         config.input_folder,
@@ -89,8 +87,7 @@ def new_source_files(config: Config, report: RunReport, deployed: Deployment | N
     resent = touched_again(config.arrivals_record, config.input_folder, [p for p in listing.ready if p not in needing])
     for entry in resent:
         log.warning("%s", resent_line(entry))
-    if resent:
-        report.details["resent"] = resent
+    report.resent = resent
     return needing
 
 
@@ -103,26 +100,26 @@ def unfinished(config: Config, deployed: Deployment) -> bool:
 
 def process(config: Config, report: RunReport, force_deploy: bool = False) -> None:
     """One run under the lock: the steps of this module's docstring."""
-    report.details["force_deploy"] = force_deploy
+    report.force_deploy = force_deploy
     deployed = prepare(config)
     if config.source_database_url:  # SQLAlchemy and the driver only when a database is configured
         from drs.data.dbsource import fetch
 
-        report.details["database"] = report.timed("database", lambda: fetch(config).summary())
+        report.database = report.timed("database", lambda: fetch(config).summary())
     new_files = report.timed("check", lambda: new_source_files(config, report, deployed, force_deploy))
-    report.details["new_files"] = [p.name for p in new_files]
+    report.new_files = [p.name for p in new_files]
     if deployed is not None and not new_files and not unfinished(config, deployed):
-        notes = [f"waiting for {name} to settle" for name in report.details.get("waiting", [])]
-        notes += [f"{name} removed (its rows are kept)" for name in report.details.get("gone_files", [])]
-        notes += file_notes(report.details.get("resent", []), [])
+        notes = [f"waiting for {name} to settle" for name in report.waiting]
+        notes += [f"{name} removed (its rows are kept)" for name in report.gone_files]
+        notes += file_notes(report.resent, [])
         also = "".join(f"; {note}" for note in notes)
         report.finish(
             Outcome.NO_NEW_DATA, f"no new data in {config.input_folder.name}{also}; {deployed.label} stays deployed", deployed.version
         )
         log.info("%s", report.message)
         return
-    if deployed is None and not new_files and report.details.get("waiting"):
-        report.finish(Outcome.NO_NEW_DATA, f"nothing deployed yet; waiting for {', '.join(report.details['waiting'])} to settle", None)
+    if deployed is None and not new_files and report.waiting:
+        report.finish(Outcome.NO_NEW_DATA, f"nothing deployed yet; waiting for {', '.join(report.waiting)} to settle", None)
         log.info("%s", report.message)
         return
     # Steps 3-7 need pandas, polars and scikit-learn: imported only here, so the tick with nothing new never loads them.

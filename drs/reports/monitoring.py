@@ -16,7 +16,8 @@ from typing import Any
 
 from drs.core.formatting import threshold_of
 from drs.history import runs as history
-from drs.history.runs import Outcome, StrPath
+from drs.history.record import Outcome
+from drs.history.runs import StrPath
 from drs.production import versions as production
 
 

@@ -36,7 +36,7 @@ from drs.core.errors import DataError, DeploymentError
 from drs.core.settings import Config
 from drs.data.schema import Schema, read_polars_checked
 from drs.history import runs as history
-from drs.history.runs import Outcome
+from drs.history.record import Outcome
 from drs.model import calibration, estimate, explain, labelsample
 from drs.model.drift import describe_noise, describe_score_drift
 from drs.production import versions as production
