@@ -11,7 +11,7 @@ read runs through these types too; docs/architecture.md has the rest.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from enum import Enum, StrEnum
 from typing import Any, ClassVar, Literal, TypeVar
@@ -40,7 +40,7 @@ FINISHED_DEPLOYMENT = (Outcome.DEPLOYED, Outcome.COMPLETED_DEPLOYMENT)
 
 def _part(stored: Any) -> dict[str, Any]:
     """A stored part of a run's details when it is an object, else {} (old rows and failed runs lack parts)."""
-    return stored if isinstance(stored, dict) else {}
+    return dict(stored) if isinstance(stored, Mapping) else {}
 
 
 @dataclass(frozen=True)
@@ -164,7 +164,9 @@ class ScoreDriftCheck:
     def from_record(cls, stored: Any) -> ScoreDriftCheck:
         part = _part(stored)
         known = {f.name: part[f.name] for f in fields(cls) if f.name in part}
-        return cls(**{"requested_test": "", "test": "", "fallback": None, "measured": False, **known})
+        return cls(
+            **{"requested_test": "", "test": "", "fallback": None, "measured": True, **known}
+        )  # rows older than unmeasurable checks were measured
 
     @classmethod
     def keys(cls) -> frozenset[str]:
