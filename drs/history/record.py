@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from enum import Enum, StrEnum
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Literal, NotRequired, TypedDict, TypeVar
 
 from drs.core.layout import utc_now
 
@@ -43,6 +43,13 @@ def _part(stored: Any) -> dict[str, Any]:
     return dict(stored) if isinstance(stored, Mapping) else {}
 
 
+class NewDataRecord(TypedDict):
+    files: list[str]
+    rows: int
+    rows_already_trained_on: int | None
+    waiting_files: list[str]
+
+
 @dataclass(frozen=True)
 class NewData:
     """The new rows judged (drs/pipeline/judge.py `new_rows`): `details["new_data"]`."""
@@ -52,7 +59,7 @@ class NewData:
     rows_already_trained_on: int | None = None
     waiting_files: list[str] = field(default_factory=list)  # files with some labels missing: their rows wait
 
-    def to_record(self) -> dict[str, Any]:
+    def to_record(self) -> NewDataRecord:
         return {
             "files": self.files,
             "rows": self.rows,
@@ -153,12 +160,12 @@ class ScoreDriftCheck:
     )
 
     def to_record(self) -> dict[str, Any]:
-        stored: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if value is not None or f.name in self.ALWAYS or (f.name == "labelled_sample" and self.waiting_rows):
-                stored[f.name] = value
-        return stored
+        """The stored keys, in their order: None fields left out but for `ALWAYS` (and a waiting batch's sample)."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if getattr(self, f.name) is not None or f.name in self.ALWAYS or (f.name == "labelled_sample" and self.waiting_rows)
+        }
 
     @classmethod
     def from_record(cls, stored: Any) -> ScoreDriftCheck:
@@ -172,6 +179,22 @@ class ScoreDriftCheck:
     def keys(cls) -> frozenset[str]:
         """Every key a stored check may have."""
         return frozenset(f.name for f in fields(cls))
+
+
+class GateRecord(TypedDict):
+    promote: bool
+    reason: str
+    candidate_f1: NotRequired[float]
+    deployed_f1: NotRequired[float | None]
+    improvement: NotRequired[float | None]
+    min_improvement: NotRequired[float | None]
+    passes: NotRequired[bool]
+    forced: NotRequired[bool]
+    deployed_version: NotRequired[str | None]
+    evaluation_data: NotRequired[str | None]
+    evaluation_rows: NotRequired[int | None]
+    evaluation_rows_in_training_data: NotRequired[dict[str, int | None]]
+    kept_candidate: NotRequired[str]
 
 
 @dataclass(frozen=True)
@@ -193,10 +216,10 @@ class GateDecision:
     evaluation_rows_in_training_data: dict[str, int | None] = field(default_factory=dict)
     kept_candidate: str | None = None  # where a refused candidate was kept
 
-    def to_record(self) -> dict[str, Any]:
+    def to_record(self) -> GateRecord:
         if self.candidate_f1 is None:
             return {"promote": self.promote, "reason": self.reason}
-        stored = {
+        stored: GateRecord = {
             "candidate_f1": self.candidate_f1,
             "deployed_f1": self.deployed_f1,
             "improvement": self.improvement,
@@ -210,13 +233,29 @@ class GateDecision:
             "evaluation_rows": self.evaluation_rows,
             "evaluation_rows_in_training_data": self.evaluation_rows_in_training_data,
         }
-        return stored if self.kept_candidate is None else {**stored, "kept_candidate": self.kept_candidate}
+        if self.kept_candidate is not None:
+            stored["kept_candidate"] = self.kept_candidate
+        return stored
 
     @classmethod
     def from_record(cls, stored: Any) -> GateDecision:
         part = _part(stored)
         known = {f.name: part[f.name] for f in fields(cls) if f.name in part}
         return cls(**{"promote": False, "reason": "", **known})
+
+
+class ApiCallFailure(TypedDict):
+    """One API call that got no 2xx JSON answer (drs/web/apicalls.py Failure), as the run's record keeps it."""
+
+    endpoint: str
+    status: int | None  # None: no answer
+    cause: str
+
+
+class FollowUpRecord(TypedDict):
+    ranking: dict[str, Any] | None
+    apicalls: NotRequired[str]
+    apicalls_failures: NotRequired[list[ApiCallFailure]]
 
 
 @dataclass(frozen=True)
@@ -226,10 +265,10 @@ class FollowUp:
 
     ranking: dict[str, Any] | None  # drs/reports/reporting.py's ranking record, {"current": True} or {"error": ...}
     apicalls: str | None = None
-    apicalls_failures: list[dict[str, Any]] = field(default_factory=list)  # drs/web/apicalls.py Failure as a record
+    apicalls_failures: list[ApiCallFailure] = field(default_factory=list)
 
-    def to_record(self) -> dict[str, Any]:
-        stored: dict[str, Any] = {"ranking": self.ranking}
+    def to_record(self) -> FollowUpRecord:
+        stored: FollowUpRecord = {"ranking": self.ranking}
         if self.apicalls is not None:
             stored["apicalls"] = self.apicalls
         if self.apicalls_failures:

@@ -4,11 +4,11 @@ that ingested without deploying, the deployed model's ranking of the new data (d
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, replace
+from dataclasses import replace
 
 from drs.core.errors import StageError
 from drs.core.settings import Config
-from drs.history.record import FollowUp, Outcome, RunReport
+from drs.history.record import ApiCallFailure, FollowUp, Outcome, RunReport
 from drs.production.versions import Deployment
 from drs.reports import diagnostics, rankings, reporting
 from drs.web import apicalls
@@ -28,10 +28,14 @@ def after_deploy(config: Config, report: RunReport) -> None:
     except StageError as exc:  # no token could be read: no call was made
         found = [apicalls.Failure("apicalls", None, str(exc))]
         summary = f"failed: {exc}"
-    report.followup = replace(done, apicalls=summary, apicalls_failures=[asdict(f) for f in found])
+    report.followup = replace(done, apicalls=summary, apicalls_failures=[failure_record(f) for f in found])
     if found:
         report.message += f"; API calls {summary}"
         log.warning("the deployment stands, but the API calls %s", summary)
+
+
+def failure_record(failure: apicalls.Failure) -> ApiCallFailure:
+    return {"endpoint": failure.endpoint, "status": failure.status, "cause": failure.cause}
 
 
 def finish_deployment(config: Config, report: RunReport, deployed: Deployment) -> None:
