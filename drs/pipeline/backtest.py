@@ -214,7 +214,7 @@ def on_arrival(config: Config, source: Config, path: Path, options: Options, rng
     model = production.load_model(deployed)
     verdict = score_test(config, deployed, 0.0)
     counts, _ = labelsample.sample_counts(model, rows, schema, options.sample, rng)
-    sample = labelsample.check(counts, expected.get("f1"), verdict["threshold"], judge.threshold_counts(deployed, verdict))
+    sample = labelsample.check(counts, expected.get("f1"), verdict["threshold"], judge.threshold_counts(deployed, verdict["test"]))
     exits = int((rows[schema.target] == 1).sum()) if len(rows) else 0
     realized = metrics(model, rows, schema)["f1"] if len(rows) and drift.unmeasurable(exits) is None else None
     return {

@@ -116,7 +116,7 @@ def partial_labels(config: Config, deployed: Deployment, labelled_rows: pd.DataF
     predicted = predicted_classes(production.load_model(deployed), feature_matrix(labelled_rows, schema))
     counts = [int(c) for c in counts_of(labelled_rows[schema.target].to_numpy(), predicted)]
     verdict = drift.score_drift(config.drift_test, 0.0, deployed.score(), lineage_history(config, deployed), config.drift_min_history)
-    sample = labelsample.check(counts, expected_f1, verdict["threshold"], threshold_counts(deployed, verdict))
+    sample = labelsample.check(counts, expected_f1, verdict["threshold"], threshold_counts(deployed, verdict["test"]))
     return {**sample, "of": of, "test": verdict["test"], "caveat": PARTIAL_WORDS}
 
 
@@ -140,40 +140,45 @@ def score_drift_check(
     partial = frame[waits].reset_index(drop=True)
     partial_known = labelled(partial, schema)
     exits = int((complete[schema.target] == 1).sum())
-    about: dict[str, Any] = {
-        "deployed_version": deployed.label,
-        "model_sha256": deployed.model_sha256,
-        "new_rows": len(frame),
-        "labelled_rows": len(complete) + len(partial_known),
-        "exits": exits,
-        "waiting_rows": len(partial),
-    }
+    sample = partial_labels(config, deployed, partial_known, expected_f1, len(partial)) if len(partial) and len(partial_known) else None
     waiting = len(partial) - len(partial_known)
-    if len(partial):
-        sample = partial_labels(config, deployed, partial_known, expected_f1, len(partial)) if len(partial_known) else None
-        about["labelled_sample"] = sample
-        waits_words = f"{waiting:,} of the {len(frame):,} new rows have no label yet; the score test waits for every label" + (
-            "" if sample is None else f" ({len(partial_known):,} labelled: the labelled-sample alarm judged them)"
+    waits_words = f"{waiting:,} of the {len(frame):,} new rows have no label yet; the score test waits for every label" + (
+        "" if sample is None else f" ({len(partial_known):,} labelled: the labelled-sample alarm judged them)"
+    )
+
+    def about(verdict: ScoreDriftCheck, waiting_words: str | None = None) -> ScoreDriftCheck:
+        """The verdict with what was judged: the model, the rows, their labels, the sample of the rows that wait."""
+        return replace(
+            verdict,
+            deployed_version=deployed.label,
+            model_sha256=deployed.model_sha256,
+            new_rows=len(frame),
+            labelled_rows=len(complete) + len(partial_known),
+            exits=exits,
+            waiting_rows=len(partial),
+            labelled_sample=sample,
+            waiting=waiting_words,
         )
-        if not len(complete):
-            return ScoreDriftCheck.from_record({**drift.not_measured(config.drift_test, waits_words), **about})
-        about["waiting"] = (
+
+    if len(partial) and not len(complete):
+        return about(ScoreDriftCheck.from_record(drift.not_measured(config.drift_test, waits_words)))
+    waiting_words = None
+    if len(partial):
+        waiting_words = (
             f"{waits_words}: the {len(partial):,} row(s) of the files with labels missing wait; the score test ran on the"
             f" {len(complete):,} new row(s) of the files whose labels are complete"
         )
     reason = drift.unmeasurable(exits)
     if reason is not None:
-        return ScoreDriftCheck.from_record({**drift.not_measured(config.drift_test, reason), **about})
+        return about(ScoreDriftCheck.from_record(drift.not_measured(config.drift_test, reason)), waiting_words)
     measured = metrics(production.load_model(deployed), complete, schema)
     verdict = drift.score_drift(
         config.drift_test, measured["f1"], deployed.score(), lineage_history(config, deployed), config.drift_min_history
     )
-    verdict["noise"] = drift.sampling_noise(
-        flat_counts(measured["confusion_matrix"]), verdict["threshold"], threshold_counts(deployed, verdict)
-    )
-    if expected_f1 is not None:  # below it beyond noise: the link from activity to exit changed (concept drift)
-        verdict["against_estimate"] = drift.sampling_noise(flat_counts(measured["confusion_matrix"]), expected_f1)
-    return ScoreDriftCheck.from_record({**verdict, **about})
+    counts = flat_counts(measured["confusion_matrix"])
+    noise = drift.sampling_noise(counts, verdict["threshold"], threshold_counts(deployed, verdict["test"]))
+    against = None if expected_f1 is None else drift.sampling_noise(counts, expected_f1)  # below it beyond noise: concept drift
+    return about(replace(ScoreDriftCheck.from_record(verdict), noise=noise, against_estimate=against), waiting_words)
 
 
 def production_calibration(config: Config, deployed: Deployment) -> dict[str, Any] | None:
@@ -201,11 +206,11 @@ def flat_counts(matrix: Any) -> list[int]:
     return [int(c) for row in matrix for c in row]
 
 
-def threshold_counts(deployed: Deployment, verdict: dict[str, Any]) -> list[int] | None:
+def threshold_counts(deployed: Deployment, test: str) -> list[int] | None:
     """The test data's confusion counts behind the raw threshold (the deployed F1), when the deployment recorded them;
     None for the other tests, whose threshold comes from a history of F1 values, not from one sample."""
     matrix = (deployed.meta.get("score") or {}).get("confusion_matrix")
-    if verdict["test"] != drift.RAW or not isinstance(matrix, list):
+    if test != drift.RAW or not isinstance(matrix, list):
         return None
     return flat_counts(matrix)
 
