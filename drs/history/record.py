@@ -176,6 +176,15 @@ class ScoreDriftCheck:
         )  # rows older than unmeasurable checks were measured
 
     @classmethod
+    def from_verdict(cls, verdict: Mapping[str, Any]) -> ScoreDriftCheck:
+        """A check from drs/model/drift.py's verdict; a key this type does not know is an error (add the field), never
+        dropped from the record."""
+        unknown = set(verdict) - cls.keys()
+        if unknown:
+            raise ValueError(f"the drift verdict has keys the run's record does not know: {', '.join(sorted(unknown))}")
+        return cls.from_record(verdict)
+
+    @classmethod
     def keys(cls) -> frozenset[str]:
         """Every key a stored check may have."""
         return frozenset(f.name for f in fields(cls))

@@ -161,7 +161,7 @@ def score_drift_check(
         )
 
     if len(partial) and not len(complete):
-        return about(ScoreDriftCheck.from_record(drift.not_measured(config.drift_test, waits_words)))
+        return about(ScoreDriftCheck.from_verdict(drift.not_measured(config.drift_test, waits_words)))
     waiting_words = None
     if len(partial):
         waiting_words = (
@@ -170,7 +170,7 @@ def score_drift_check(
         )
     reason = drift.unmeasurable(exits)
     if reason is not None:
-        return about(ScoreDriftCheck.from_record(drift.not_measured(config.drift_test, reason)), waiting_words)
+        return about(ScoreDriftCheck.from_verdict(drift.not_measured(config.drift_test, reason)), waiting_words)
     measured = metrics(production.load_model(deployed), complete, schema)
     verdict = drift.score_drift(
         config.drift_test, measured["f1"], deployed.score(), lineage_history(config, deployed), config.drift_min_history
@@ -178,7 +178,7 @@ def score_drift_check(
     counts = flat_counts(measured["confusion_matrix"])
     noise = drift.sampling_noise(counts, verdict["threshold"], threshold_counts(deployed, verdict["test"]))
     against = None if expected_f1 is None else drift.sampling_noise(counts, expected_f1)  # below it beyond noise: concept drift
-    return about(replace(ScoreDriftCheck.from_record(verdict), noise=noise, against_estimate=against), waiting_words)
+    return about(replace(ScoreDriftCheck.from_verdict(verdict), noise=noise, against_estimate=against), waiting_words)
 
 
 def production_calibration(config: Config, deployed: Deployment) -> dict[str, Any] | None:
