@@ -23,6 +23,7 @@ from common import PY, ROOT, copy_outputs, load, median, report, run_measured, s
 
 from drs.history import db as rundb
 from drs.history import runs as history
+from drs.history.record import Outcome
 from tools.generate_data import CHANGED_WORLD, clients, unique_ids
 
 TICKS = 2 * 52_560  # two years of a run every 10 minutes
@@ -38,10 +39,10 @@ def age(db: Path, ticks: int = TICKS) -> int:
             stamp = f"2024-{1 + i // 8760 % 12:02d}-{1 + i // 288 % 28:02d}T{i // 6 % 24:02d}:{i % 6 * 10:02d}:00+00:00"
             if i % 100 == 99:
                 details = drift_details
-                outcome, message = history.Outcome.NO_DRIFT, "no drift: v0002 stays deployed (F1 0.7600 >= 0.7500, raw)"
+                outcome, message = Outcome.NO_DRIFT, "no drift: v0002 stays deployed (F1 0.7600 >= 0.7500, raw)"
             else:
                 details = {"force_deploy": False, "new_files": [], "timings": {"check": 0.004}}
-                outcome, message = history.Outcome.NO_NEW_DATA, "no new data in sourceddata; v0002 stays deployed"
+                outcome, message = Outcome.NO_NEW_DATA, "no new data in sourceddata; v0002 stays deployed"
             drift = details.get("drift") or {}
             rows.append(
                 (
@@ -93,7 +94,7 @@ def main() -> None:
                 shutil.copy(new_file, root / "sourceddata" / new_file.name)
                 wall, rss, err = run_measured([PY, str(ROOT / "fullprocess.py"), "--config", str(config)])
                 outcome = history.latest_run(root / "ingesteddata" / "runhistory.sqlite")
-                if outcome is None or outcome["outcome"] != history.Outcome.DEPLOYED:
+                if outcome is None or outcome["outcome"] != Outcome.DEPLOYED:
                     raise RuntimeError(f"expected a deployment, got {outcome and outcome['outcome']}:\n{err[-2000:]}")
                 measured[label]["run"].append(wall)
                 measured[label]["rss"].append(rss)

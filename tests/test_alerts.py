@@ -29,7 +29,7 @@ from drs.core.fileio import run_lock
 from drs.core.settings import Config, load_config
 from drs.history import alerts as alert_store
 from drs.history import runs as history
-from drs.history.runs import Outcome
+from drs.history.record import Outcome
 from drs.pipeline import deploy
 from drs.pipeline import run as pipeline
 from drs.web import users

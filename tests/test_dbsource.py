@@ -21,7 +21,7 @@ from drs.core.settings import Config, load_config
 from drs.data import dbsource, landing
 from drs.history import batches as batch_store
 from drs.history import runs as history
-from drs.history.runs import Outcome
+from drs.history.record import Outcome
 from drs.pipeline import run as pipeline
 from tests.conftest import ROOT, stage_pass, tree_state, write_config
 from tests.faults import run_with_faults

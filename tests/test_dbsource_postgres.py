@@ -23,7 +23,7 @@ from drs.core.settings import load_config
 from drs.data import dbsource, landing
 from drs.history import batches as batch_store
 from drs.history import runs as history
-from drs.history.runs import Outcome
+from drs.history.record import Outcome
 from drs.pipeline import run as pipeline
 from tests.conftest import stage_pass, write_config
 from tools.procs import free_port

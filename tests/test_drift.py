@@ -102,12 +102,12 @@ def test_feature_table_and_the_both_tests_rule() -> None:
 
 def test_promotion_decision() -> None:
     worse = promotion_decision(0.333333, 0.571429)
-    assert worse["promote"] is False and worse["improvement"] == pytest.approx(-0.238096)
-    assert promotion_decision(0.6, 0.6)["promote"] is True  # not worse is enough by default
-    assert promotion_decision(0.605, 0.6, min_improvement=0.01)["promote"] is False
+    assert worse.promote is False and worse.improvement == pytest.approx(-0.238096)
+    assert promotion_decision(0.6, 0.6).promote is True  # not worse is enough by default
+    assert promotion_decision(0.605, 0.6, min_improvement=0.01).promote is False
     forced = promotion_decision(0.333333, 0.571429, forced=True)
-    assert forced["promote"] is True and forced["forced"] is True and forced["passes"] is False
-    assert promotion_decision(0.9, 0.6, forced=True)["forced"] is False  # nothing to force
+    assert forced.promote is True and forced.forced is True and forced.passes is False
+    assert promotion_decision(0.9, 0.6, forced=True).forced is False  # nothing to force
 
 
 def test_sampling_noise_is_the_bootstrap_of_the_rows_and_is_seeded() -> None:

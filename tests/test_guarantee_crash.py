@@ -30,6 +30,7 @@ import pytest
 from drs.core import layout
 from drs.core.settings import Config, load_config
 from drs.history import runs as history
+from drs.history.record import FINISHED_DEPLOYMENT
 from drs.pipeline import run as pipeline
 from drs.production import versions as production
 from tests.faults import (
@@ -122,7 +123,7 @@ def check_finished(config: Config, reference: Reference) -> None:
         assert (config.output_model_folder / "confusionmatrix.png").read_bytes() == (
             ref.output_model_folder / "confusionmatrix.png"
         ).read_bytes()
-    assert history.has_run(config.history_db, history.FINISHED_DEPLOYMENT, current.version)
+    assert history.has_run(config.history_db, FINISHED_DEPLOYMENT, current.version)
     assert pipeline.run(config) == 0
     assert history.runs(config.history_db)[-1]["outcome"] == "no new data"
 

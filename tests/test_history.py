@@ -10,7 +10,7 @@ import pytest
 
 from drs.history import db as rundb
 from drs.history import runs as history
-from drs.history.runs import Outcome
+from drs.history.record import Outcome
 from drs.production import versions as production
 
 OLD_SCHEMA = """

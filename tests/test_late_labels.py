@@ -200,6 +200,7 @@ def test_a_row_with_no_label_is_never_counted_as_one_the_deployed_model_was_trai
     assert "waits,5,50,5,\n" in deployed.training_data_path.read_text()
     records = [intake.read_source_file(practice_config.input_folder / "dataset3.csv", practice_config.input_folder, Schema())[1]]
     rows, info, _ = judge.new_rows(practice_config, records, judge.drift_reference(practice_config, deployed))
+    info = info.to_record()
     assert (info["rows"], info["rows_already_trained_on"]) == (1, 1) and rows["corporation"].tolist() == ["waits"]
 
 
@@ -223,7 +224,7 @@ def test_a_batch_with_no_label_at_all_gets_the_estimate_and_waits(deployed_pract
     deployed = production.current(deployed_practice.prod_deployment_folder)
     assert deployed is not None
     frame = concept_drift_batch().head(1000).astype({"exited": "Int64"}).assign(exited=pd.NA).astype({"exited": "Int64"})
-    check = judge.score_drift_check(deployed_practice, deployed, frame, 0.78)
+    check = judge.score_drift_check(deployed_practice, deployed, frame, 0.78).to_record()
     assert (check["measured"], check["drift"], check["labelled_rows"], check["labelled_sample"]) == (False, False, 0, None)
     assert check["reason"] == "1,000 of the 1,000 new rows have no label yet; the score test waits for every label"
     assert alerts.sample_alarm_event({"drift": check}, "v0001") == []
@@ -303,7 +304,7 @@ def test_beside_a_complete_file_a_partly_labelled_files_labelled_rows_are_the_sa
     batch = concept_drift_batch().head(2000).astype({"exited": "Int64"}).reset_index(drop=True)
     batch.loc[1000 + 300 :, "exited"] = pd.NA  # the second file: 300 of its 1,000 rows labelled
     waits = np.arange(2000) >= 1000
-    check = judge.score_drift_check(deployed_practice, deployed, batch, 0.78, waits)
+    check = judge.score_drift_check(deployed_practice, deployed, batch, 0.78, waits).to_record()
     production_f1 = judge.metrics(production.load_model(deployed), batch.head(1000), Schema())["f1"]
     assert (check["measured"], check["new_rows"], check["waiting_rows"], check["labelled_rows"]) == (True, 2000, 1000, 1300)
     assert check["new_data_f1"] == round(production_f1, 6)  # on the complete file's rows only

@@ -26,6 +26,7 @@ from drs.core import layout
 from drs.core.settings import Config
 from drs.data.schema import Schema
 from drs.history import runs as history
+from drs.history.record import Outcome
 from drs.pipeline import run as pipeline
 from drs.production import versions as production
 from drs.reports import diagnostics, risk
@@ -166,7 +167,7 @@ def test_pipeline_figures_equal_the_history_and_production(deployed_practice: Co
     assert client.get("/risk").get_json()["above_half"] == risk.above(ranked)
 
     # a failed run, then one skipped by the lock: the last finished run is the failed one
-    for outcome in (history.Outcome.FAILED, history.Outcome.SKIPPED_LOCKED):
+    for outcome in (Outcome.FAILED, Outcome.SKIPPED_LOCKED):
         history.append_run(
             config.history_db,
             started_at="2027-01-01T00:00:00+00:00",

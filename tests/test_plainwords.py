@@ -12,7 +12,7 @@ import pytest
 from drs.core.errors import DataError
 from drs.core.settings import Config
 from drs.history import runs as history
-from drs.history.runs import Outcome
+from drs.history.record import Outcome
 from drs.pipeline import run as pipeline
 from drs.web import page, pageview
 from drs.web import words as plainwords

@@ -16,7 +16,7 @@ from drs.core.settings import Config
 from drs.data import ingest
 from drs.data.schema import Schema
 from drs.history import runs as history
-from drs.history.runs import Outcome
+from drs.history.record import Outcome
 from drs.pipeline import run as pipeline
 from drs.production import versions as production
 from drs.reports import diagnostics, reporting, risk

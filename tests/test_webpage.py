@@ -21,7 +21,7 @@ from drs.core.errors import ConfigError
 from drs.core.formatting import score
 from drs.core.settings import Config
 from drs.history import runs as history
-from drs.history.runs import Outcome
+from drs.history.record import Outcome
 from drs.production import versions as production
 from drs.reports import diagnostics, reporting
 from drs.web import page, pageview

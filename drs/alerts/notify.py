@@ -29,7 +29,7 @@ from drs.core.layout import CRON_LOG
 from drs.core.redact import scrub
 from drs.core.settings import Config
 from drs.history import alerts as alert_store
-from drs.history.runs import RunReport
+from drs.history.record import RunReport
 from drs.production import versions as production
 
 log = logging.getLogger("fullprocess")
@@ -201,7 +201,7 @@ def send(config: Config, urls: Sequence[str], message: alerts.Message, now: date
 
 
 def alert_run(config: Config, report: RunReport, started: datetime, environ: Mapping[str, str] | None = None) -> None:
-    """The alert of one full-process run (before its row is recorded): decide, send, note it in `report.details`.
+    """The alert of one full-process run (before its row is recorded): decide, send, note it in `report.notifications`.
 
     Nothing configured: nothing read, nothing imported. Any error here is logged and swallowed: alerts never fail a run."""
     urls = targets(config, environ)
@@ -213,7 +213,7 @@ def alert_run(config: Config, report: RunReport, started: datetime, environ: Map
         events = alerts.run_events(
             report.outcome,
             report.message,
-            report.details,
+            report.details(),
             deployed.label if deployed else None,
             state,
             rules(config),
@@ -225,7 +225,7 @@ def alert_run(config: Config, report: RunReport, started: datetime, environ: Map
             return
         stale_since = (state.last_finished or {}).get("finished_at")
         delivery = send(config, urls, message, started, state.newest_run, stale_since)
-        report.details["notifications"] = delivery.as_details(message)
+        report.notifications = delivery.as_details(message)
     except Exception as exc:
         log.error("alerting failed (the run's outcome stands): %s: %s", type(exc).__name__, scrub_all(str(exc), urls))
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from drs.core import times
 from drs.core.times import parse_time
-from drs.history.runs import Outcome
+from drs.history.record import DataDrift, GateDecision, Outcome, ScoreDriftCheck
 
 INFO, WARNING, FAILURE = "info", "warning", "failure"
 SEVERITIES = (INFO, WARNING, FAILURE)  # in rising order
@@ -85,10 +85,37 @@ def minutes_between(since: str | None, now: datetime) -> int:
     return int((now - started).total_seconds() // 60) if started else 0
 
 
-def _part(details: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    """details[key] when it is an object, else {} (old rows and failed runs lack parts)."""
-    value = details.get(key)
-    return value if isinstance(value, Mapping) else {}
+@dataclass(frozen=True)
+class RunParts:
+    """The parts of a run's details the rules read, typed (drs/history/record.py): read in this one place (`of`),
+    from the stored JSON or the details of the run being recorded."""
+
+    check: ScoreDriftCheck | None  # None: no score-drift check recorded
+    data_drift: DataDrift
+    gate: GateDecision | None
+    trigger: str | None
+    rejected: list[str] = field(default_factory=list)
+    rejection_reasons: dict[str, str | None] = field(default_factory=dict)
+    changed_files: list[Mapping[str, Any]] = field(default_factory=list)  # drs/data/ingest.py's changed-file records
+    gone_files: list[str] = field(default_factory=list)
+    apicalls_failures: list[Mapping[str, Any]] = field(default_factory=list)  # drs/web/apicalls.py Failure records
+
+    @classmethod
+    def of(cls, details: Mapping[str, Any]) -> RunParts:
+        """Old rows and failed runs lack parts: a missing one reads as not recorded."""
+        check, gate, ingestion = details.get("drift"), details.get("gate"), details.get("ingestion")
+        files = ingestion.get("files") or [] if isinstance(ingestion, Mapping) else []
+        return cls(
+            check=ScoreDriftCheck.from_record(check) if isinstance(check, Mapping) else None,
+            data_drift=DataDrift.from_record(details.get("data_drift")),
+            gate=GateDecision.from_record(gate) if isinstance(gate, Mapping) else None,
+            trigger=details.get("trigger"),
+            rejected=list(details.get("rejected") or []),
+            rejection_reasons={str(f.get("name")): f.get("reason") for f in files if isinstance(f, Mapping)},
+            changed_files=[c for c in details.get("changed_files") or [] if isinstance(c, Mapping)],
+            gone_files=list(details.get("gone_files") or []),
+            apicalls_failures=[f for f in details.get("apicalls_failures") or [] if isinstance(f, Mapping)],
+        )
 
 
 # ---- the events of one run ---------------------------------------------------------------
@@ -155,8 +182,12 @@ def stale_event(state: AlertState, rules: Rules, now: datetime, skipped: bool) -
 
 
 def noise_words(check: Mapping[str, Any]) -> tuple[str, bool | None]:
-    """The sampling-noise line of a drift decision and whether the drop is beyond it (None when not measured)."""
-    noise = check.get("noise")
+    """The sampling-noise line of a stored drift decision and whether the drop is beyond it (None when not measured)."""
+    return noise_line(check.get("noise"))
+
+
+def noise_line(noise: Mapping[str, Any] | None) -> tuple[str, bool | None]:
+    """The sampling-noise line of a drift check's `noise` (drs/model/drift.py sampling_noise), and whether the drop is beyond it."""
     if not isinstance(noise, Mapping):
         return "Sampling noise: not measured.", None
     both = f" and the {noise['threshold_rows']:,} test rows" if noise.get("threshold_rows") else ""
@@ -171,28 +202,25 @@ def noise_words(check: Mapping[str, Any]) -> tuple[str, bool | None]:
 
 def drift_event(details: Mapping[str, Any], outcome: str, deployed_label: str | None) -> list[Event]:
     """Drift found: the test, its numbers, the sampling noise, data drift, and what followed."""
-    check = details.get("drift")
-    data = _part(details, "data_drift")
-    score_drift = isinstance(check, Mapping) and bool(check.get("drift"))
-    drifted = list(data.get("drifted_features") or [])
-    trigger = details.get("trigger")
-    if not score_drift and not (drifted and trigger):
+    parts = RunParts.of(details)
+    check, drifted = parts.check, parts.data_drift.drifted_features
+    score_drift = check is not None and check.drift
+    if not score_drift and not (drifted and parts.trigger):
         return []
     lines = []
     beyond: bool | None = None
-    if isinstance(check, Mapping) and check.get("measured") is False:
-        lines.append(f"Score not measurable: {check.get('reason')}.")
-    elif isinstance(check, Mapping):
+    if check is not None and not check.measured:
+        lines.append(f"Score not measurable: {check.reason}.")
+    elif check is not None:
         lines.append(
-            f"Test {check.get('test')} ({check.get('rule')}): F1 of {check.get('deployed_version')} on {check.get('new_rows', 0):,} new rows"
-            f" {check.get('new_data_f1', 0):.4f} vs threshold {check.get('threshold', 0):.4f}."
+            f"Test {check.test} ({check.rule}): F1 of {check.deployed_version} on {check.new_rows:,} new rows"
+            f" {check.new_data_f1 or 0:.4f} vs threshold {check.threshold or 0:.4f}."
         )
-        noise_line, beyond = noise_words(check)
-        lines.append(noise_line)
+        noise_said, beyond = noise_line(check.noise)
+        lines.append(noise_said)
     if drifted:
-        lines.append(f"Data drift in {', '.join(drifted)} ({data.get('rule')}).")
-    gate = _part(details, "gate")
-    reason = gate.get("reason") or "no reason recorded"
+        lines.append(f"Data drift in {', '.join(drifted)} ({parts.data_drift.rule}).")
+    reason = (parts.gate.reason if parts.gate else None) or "no reason recorded"
     if outcome == Outcome.DEPLOYED:
         followed = f"retrained; the gate promoted the candidate ({reason})"
     elif outcome == Outcome.NOT_PROMOTED:
@@ -214,9 +242,9 @@ def drift_event(details: Mapping[str, Any], outcome: str, deployed_label: str | 
 def sample_alarm_event(details: Mapping[str, Any], deployed_label: str | None) -> list[Event]:
     """The labelled-sample alarm (drs/model/labelsample.py): the labels known so far of a partly labelled batch contradict the
     label-free estimate or the score test's threshold beyond sampling noise, before the score test can run."""
-    check = _part(details, "drift")
-    sample = check.get("labelled_sample")
-    if not isinstance(sample, Mapping) or not sample.get("alarm"):
+    check = RunParts.of(details).check
+    sample = check.labelled_sample if check else None
+    if check is None or not isinstance(sample, Mapping) or not sample.get("alarm"):
         return []
     said = []
     if sample.get("below_estimate"):
@@ -224,8 +252,8 @@ def sample_alarm_event(details: Mapping[str, Any], deployed_label: str | None) -
     if sample.get("below_threshold"):
         said.append(f"below the score test's threshold {sample['threshold']:.4f} (the drift decision to come)")
     lines = [
-        f"{sample['labels']:,} of {sample.get('of', check.get('new_rows', 0)):,} new rows labelled so far ({sample['exits']:,} exited):"
-        f" F1 of {check.get('deployed_version')} {sample['f1']:.4f} ({sample['level']:.0%} {sample['low']:.4f}-{sample['high']:.4f}),"
+        f"{sample['labels']:,} of {sample.get('of', check.new_rows):,} new rows labelled so far ({sample['exits']:,} exited):"
+        f" F1 of {check.deployed_version} {sample['f1']:.4f} ({sample['level']:.0%} {sample['low']:.4f}-{sample['high']:.4f}),"
         f" {' and '.join(said)}, beyond sampling noise.",
         f"Caveat: {sample.get('caveat')}.",
     ]
@@ -240,11 +268,12 @@ def sample_alarm_event(details: Mapping[str, Any], deployed_label: str | None) -
 def refused_event(details: Mapping[str, Any], outcome: str, deployed_label: str | None) -> list[Event]:
     if outcome != Outcome.NOT_PROMOTED:
         return []
-    gate = _part(details, "gate")
-    lines = [f"Gate: {gate.get('reason', 'no reason recorded')}."]
-    if gate.get("kept_candidate"):
-        lines.append(f"The candidate is kept in {gate['kept_candidate']}.")
-    _, beyond = noise_words(details["drift"]) if isinstance(details.get("drift"), Mapping) else ("", None)
+    parts = RunParts.of(details)
+    gate = parts.gate
+    lines = [f"Gate: {gate.reason if gate else 'no reason recorded'}."]
+    if gate and gate.kept_candidate:
+        lines.append(f"The candidate is kept in {gate.kept_candidate}.")
+    _, beyond = noise_line(parts.check.noise) if parts.check else ("", None)
     step = f"{deployed_label or 'the deployed model'} stays deployed. To deploy the candidate anyway: python fullprocess.py --force-deploy"
     return [Event("refused", WARNING if beyond else INFO, "Candidate refused by the gate", lines, step)]
 
@@ -252,8 +281,8 @@ def refused_event(details: Mapping[str, Any], outcome: str, deployed_label: str 
 def deployed_event(outcome: str, message: str, details: Mapping[str, Any]) -> list[Event]:
     if outcome not in (Outcome.DEPLOYED, Outcome.COMPLETED_DEPLOYMENT):
         return []
-    gate = _part(details, "gate")
-    before = gate.get("deployed_version")
+    gate = RunParts.of(details).gate
+    before = gate.deployed_version if gate else None
     lines = [message[:1].upper() + message[1:] + "."]
     if before:
         lines.append(f"It replaces {before}.")
@@ -263,7 +292,7 @@ def deployed_event(outcome: str, message: str, details: Mapping[str, Any]) -> li
 
 def apicalls_event(details: Mapping[str, Any], deployed_label: str | None) -> list[Event]:
     """The API calls after a deployment failed: each failed call, its status and cause (the deployment stands)."""
-    failed = [f for f in details.get("apicalls_failures") or [] if isinstance(f, Mapping)]
+    failed = RunParts.of(details).apicalls_failures
     if not failed:
         return []
     lines = [
@@ -280,14 +309,12 @@ def apicalls_event(details: Mapping[str, Any], deployed_label: str | None) -> li
 def file_events(details: Mapping[str, Any]) -> list[Event]:
     """Rejected source files, files changed after they were ingested, files gone from the source folder."""
     events = []
-    rejected = list(details.get("rejected") or [])
-    if rejected:
-        files = (details.get("ingestion") or {}).get("files") or []
-        reasons = {f.get("name"): f.get("reason") for f in files if isinstance(f, Mapping)}
-        lines = [f"{name}: {reasons.get(name) or 'rejected'}" for name in rejected]
+    parts = RunParts.of(details)
+    if parts.rejected:
+        lines = [f"{name}: {parts.rejection_reasons.get(name) or 'rejected'}" for name in parts.rejected]
         step = "export the file again as the reason says and put it back; a file is read again when its content changes."
         events.append(Event("rejected", WARNING, "Source file rejected", lines, step))
-    every = [c for c in details.get("changed_files") or [] if isinstance(c, Mapping)]
+    every = parts.changed_files
     labelled = [c for c in every if c.get("labels_filled")]  # the file's only change: labels filled in (drs/data/ingest.py)
     if labelled:
         lines = [f"labels arrived for {c['labels_filled']:,} row(s) of {c.get('name')}" for c in labelled]
@@ -302,7 +329,7 @@ def file_events(details: Mapping[str, Any]) -> list[Event]:
         ]
         step = "its old rows were replaced by its new ones and judged again; check that the change was meant."
         events.append(Event("changed", WARNING, "Source file changed after it was ingested", lines, step))
-    gone = list(details.get("gone_files") or [])
+    gone = parts.gone_files
     if gone:
         lines = [f"{name}: its rows stay in the ingested data" for name in gone]
         events.append(Event("gone", INFO, "Source file removed", lines, "nothing, if the landing folder is emptied on purpose."))

@@ -20,19 +20,8 @@ import polars as pl
 from drs.core.layout import utc_now
 from drs.data import rowstore
 from drs.data.intake import FileEntry, FileRecord, Source, Status, still_there
-from drs.data.sources import GONE, ArrivalPlan, Repeat, Resent, Stamp, arrival_plan, file_notes
-
-
-class Change(TypedDict):
-    """An accepted file whose content changed since the last ingestion: both checksums and row counts."""
-
-    name: str
-    old_sha256: str | None
-    new_sha256: str | None
-    old_rows: int | None
-    new_rows: int
-    status: str
-    labels_filled: int | None  # its only change is labels filled in: how many (drs/data/intake.py labels_filled_in)
+from drs.data.sources import GONE, ArrivalPlan, Stamp, arrival_plan, file_notes
+from drs.history.record import Change, Repeat, Resent  # the run record's parts, declared with it
 
 
 class IngestionRecord(TypedDict):

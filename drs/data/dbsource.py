@@ -34,13 +34,14 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any
 
 from drs.core import ids as id_rule
 from drs.core.errors import DataError, StageError
 from drs.core.redact import scrub
 from drs.data.landing import Checked, behind, csv_bytes, fresh_rows, land, landed_mark, next_mark, recover, unique_name
 from drs.data.schema import MAX_COUNT, Schema, schema_of
+from drs.history.record import FetchRecord  # the run record's part, declared with it
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Engine
@@ -193,16 +194,6 @@ def unstamped_message(source: str, mark_column: str, unstamped: list[str], shown
         f"{source}: {len(unstamped)} row(s) with the watermark column '{mark_column}' NULL, not landed until it is set: "
         f"{', '.join(unstamped[:shown])}{more}"
     )
-
-
-class FetchRecord(TypedDict):
-    """A fetch as the run's record (`details["database"]`) holds it: these keys, as runs have always stored them."""
-
-    batch: str | None
-    rows: int
-    watermark: str
-    already_landed: int
-    null_watermark: str | None
 
 
 @dataclass(frozen=True)

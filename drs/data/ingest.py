@@ -52,11 +52,12 @@ from drs.core.errors import StageError
 from drs.core.fileio import atomic_output, atomic_write_json, atomic_write_text
 from drs.core.settings import Config
 from drs.data import rowstore
-from drs.data.combine import Change, IngestionResult, Inputs, concatenated, file_labels, in_arrival_order, plan_increment, result_of
+from drs.data.combine import IngestionResult, Inputs, concatenated, file_labels, in_arrival_order, plan_increment, result_of
 from drs.data.intake import Status, read_files, sources_to_ingest
 from drs.data.schema import Schema, schema_of
 from drs.data.sources import ArrivalPlan, recorded_files, repeat_line, repeats_to_tell, resent_line, waiting_line
 from drs.history import files as file_store
+from drs.history.record import Change
 
 log = logging.getLogger("ingestion")
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple, TypedDict
+from typing import Any, NamedTuple
 
 from drs.core import ids
 from drs.core.errors import StageError
@@ -22,6 +22,7 @@ from drs.core.fileio import atomic_write_json, sha256_file
 from drs.core.layout import utc_now
 from drs.history import batches as batch_store
 from drs.history import files as file_store
+from drs.history.record import Repeat, Resent  # the run record's parts, declared with it
 
 GONE = "removed from the input folder; the rows ingested from it are kept"
 ARRIVING = "being written again (modified less than settle_seconds ago); the rows ingested from it are kept until it settles"
@@ -201,23 +202,6 @@ ARRIVED = "arrived"  # first seen by this system
 CHANGED = "changed"  # its content changed: its rows are newer than everything before
 LABELS_FILLED = "labels filled in"  # its only change is labels filled in (drs/data/ingest.py labels_filled_in): same rows, same place
 FOUND = "found before arrivals were recorded"  # already ingested when the record began (migration)
-
-
-class Resent(TypedDict):
-    """A file sent again: a copy of another (`how` "copy", `of` the other), or touched with the same content ("touched")."""
-
-    name: str
-    of: str
-    how: str
-
-
-class Repeat(TypedDict):
-    """A file some of whose rows (`rows`; `whole`: all of them) repeat rows another file (`of`) brought first."""
-
-    name: str
-    of: str
-    rows: int
-    whole: bool
 
 
 class Stamp(NamedTuple):

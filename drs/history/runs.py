@@ -9,66 +9,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import Any, TypedDict, TypeVar
+from collections.abc import Iterable
+from typing import Any, TypedDict
 
 from drs.core.layout import utc_now
 from drs.history import db
 from drs.history.db import StrPath
-
-T = TypeVar("T")
-
-
-class Outcome(StrEnum):
-    """What one run did: the `outcome` of its row."""
-
-    NO_NEW_DATA = "no new data"
-    DEPLOYED = "deployed"
-    COMPLETED_DEPLOYMENT = "completed deployment"
-    NO_DRIFT = "no drift"
-    NOT_PROMOTED = "not promoted"
-    NEW_FILES_REJECTED = "new files rejected"
-    FAILED = "failed"
-    SKIPPED_LOCKED = "skipped: locked"
-    ROLLED_BACK = "rolled back"
-
-
-FINISHED_DEPLOYMENT = (Outcome.DEPLOYED, Outcome.COMPLETED_DEPLOYMENT)
-
-
-@dataclass
-class RunReport:
-    """What one full-process run did; becomes one row of `runs`."""
-
-    started_at: str = field(default_factory=utc_now)
-    clock: float = field(default_factory=time.time)  # the run's `now` for every age it measures (settling files)
-    outcome: Outcome = Outcome.FAILED
-    message: str = ""
-    deployed_version: int | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-    timings: dict[str, float] = field(default_factory=dict)
-
-    def timed(self, name: str, work: Callable[[], T]) -> T:
-        started = time.perf_counter()
-        try:
-            return work()
-        finally:
-            self.timings[name] = round(time.perf_counter() - started, 4)
-
-    def finish(self, outcome: Outcome, message: str, deployed_version: int | None) -> None:
-        self.outcome, self.message, self.deployed_version = outcome, message, deployed_version
-
-    def as_run(self) -> dict[str, Any]:
-        """The run as `runs` returns it (for a report written before the run is recorded)."""
-        return {
-            "started_at": self.started_at,
-            "outcome": self.outcome,
-            "message": self.message,
-            "details": {**self.details, "timings": self.timings},
-        }
+from drs.history.record import RunReport
 
 
 def append_run(
@@ -112,7 +59,7 @@ def record_run(path: StrPath, report: RunReport, kind: str = "fullprocess") -> i
         outcome=report.outcome,
         message=report.message,
         deployed_version=report.deployed_version,
-        details={**report.details, "timings": report.timings},
+        details=report.details(),
     )
 
 

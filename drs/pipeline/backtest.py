@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, NotRequired, TypedDict
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -45,7 +45,7 @@ from drs.data.intake import Status, read_source_file
 from drs.data.schema import Schema
 from drs.data.sources import Stamp, arrival_plan, list_source_files, refusal
 from drs.history import files as file_store
-from drs.history.runs import Outcome, RunReport
+from drs.history.record import Outcome, RunReport
 from drs.model import drift, estimate, labelsample
 from drs.model.metrics import metrics
 from drs.model.scoring import score
@@ -65,6 +65,67 @@ class Options:
     label_delay: int = 1  # batches after its arrival that a batch's labels come
     sample: int = 300  # labelled clients drawn from each batch on arrival
     seed: int = 0
+
+
+class GateSummary(TypedDict):
+    candidate_f1: float | None
+    deployed_f1: float | None
+    improvement: float | None
+    promote: bool
+
+
+class Decisions(TypedDict):
+    """The full process's decisions of one tick (`decisions`)."""
+
+    outcome: str
+    message: str
+    judged_version: str | None
+    drift_test: str | None
+    drift_f1: float | None
+    drift_threshold: float | None
+    drift: bool | None
+    retrained: bool
+    gate: GateSummary | None
+    deployed_after: str | None
+
+
+class Batch(TypedDict):
+    """One batch of the replay (`on_arrival`), then its labels' arrival and the full process's decisions on them."""
+
+    file: str
+    deployed_version: str
+    rejected: NotRequired[str | None]
+    new_rows: NotRequired[int]
+    estimated_f1: float | None
+    estimate: NotRequired[dict[str, Any]]  # drs/model/estimate.py's record
+    labelled_sample_f1: float | None
+    labelled_sample: NotRequired[dict[str, Any]]  # drs/model/labelsample.py's check
+    alarm: bool
+    threshold: NotRequired[float]
+    realized_f1: float | None
+    realized_drop: NotRequired[bool]
+    labels_arrive_with: NotRequired[str]
+    pipeline: NotRequired[Decisions]
+
+
+class OptionsRecord(TypedDict):
+    label_delay: int
+    sample: int
+    seed: int
+
+
+class Replay(TypedDict):
+    """The replay's result, as backtest.json holds it."""
+
+    options: OptionsRecord
+    input_folder: str
+    practice_version: str
+    drift_test: str
+    batches: list[Batch]
+    first_alarm: str | None
+    first_realized_drop: str | None
+    seconds: float
+    assumptions: str
 
 
 def closed_port() -> int:
@@ -129,7 +190,7 @@ def score_test(config: Config, deployed: Deployment, f1: float) -> dict[str, Any
     return drift.score_drift(config.drift_test, f1, deployed.score(), judge.lineage_history(config, deployed), config.drift_min_history)
 
 
-def on_arrival(config: Config, source: Config, path: Path, options: Options, rng: np.random.Generator) -> dict[str, Any]:
+def on_arrival(config: Config, source: Config, path: Path, options: Options, rng: np.random.Generator) -> Batch:
     """What is known of a batch when it arrives: the deployed model's estimate and the labelled sample's verdict; and,
     kept for later, its realized F1 (revealed when its labels come)."""
     schema = Schema.from_config(config)
@@ -137,9 +198,16 @@ def on_arrival(config: Config, source: Config, path: Path, options: Options, rng
     if deployed is None:
         raise StageError("nothing is deployed on the scratch copy after the practice pass")
     frame, record = read_source_file(path, source.input_folder, schema)
-    row: dict[str, Any] = {"file": path.name, "deployed_version": deployed.label}
     if frame is None or record.status != Status.ACCEPTED:
-        return {**row, "rejected": record.reason, "estimated_f1": None, "realized_f1": None, "labelled_sample_f1": None, "alarm": False}
+        return {
+            "file": path.name,
+            "deployed_version": deployed.label,
+            "rejected": record.reason,
+            "estimated_f1": None,
+            "realized_f1": None,
+            "labelled_sample_f1": None,
+            "alarm": False,
+        }
     rows, info, _ = judge.new_rows(
         dataclasses.replace(config, input_folder=source.input_folder), [record], judge.drift_reference(config, deployed)
     )
@@ -147,12 +215,13 @@ def on_arrival(config: Config, source: Config, path: Path, options: Options, rng
     model = production.load_model(deployed)
     verdict = score_test(config, deployed, 0.0)
     counts, _ = labelsample.sample_counts(model, rows, schema, options.sample, rng)
-    sample = labelsample.check(counts, expected.get("f1"), verdict["threshold"], judge.threshold_counts(deployed, verdict))
+    sample = labelsample.check(counts, expected.get("f1"), verdict["threshold"], judge.threshold_counts(deployed, verdict["test"]))
     exits = int((rows[schema.target] == 1).sum()) if len(rows) else 0
     realized = metrics(model, rows, schema)["f1"] if len(rows) and drift.unmeasurable(exits) is None else None
     return {
-        **row,
-        "new_rows": info["rows"],
+        "file": path.name,
+        "deployed_version": deployed.label,
+        "new_rows": info.rows,
         "estimated_f1": expected.get("f1"),
         "estimate": expected,
         "labelled_sample_f1": sample["f1"],
@@ -164,7 +233,7 @@ def on_arrival(config: Config, source: Config, path: Path, options: Options, rng
     }
 
 
-def labels_arrive(config: Config, path: Path, seq: int) -> dict[str, Any]:
+def labels_arrive(config: Config, path: Path, seq: int) -> Decisions:
     """The labelled file lands in the scratch input folder (its arrival `seq` seconds into the replay) and the full
     process runs one tick there, as cron would: its decisions."""
     target = config.input_folder / path.name
@@ -183,25 +252,26 @@ def labels_arrive(config: Config, path: Path, seq: int) -> dict[str, Any]:
     return decisions(report)
 
 
-def decisions(report: RunReport) -> dict[str, Any]:
+def decisions(report: RunReport) -> Decisions:
     """The full process's decisions of one tick, as its history row has them."""
-    check = report.details.get("drift") or {}
-    gate = report.details.get("gate") or {}
+    check, gate = report.drift, report.gate
     return {
         "outcome": str(report.outcome),
         "message": report.message,
-        "judged_version": check.get("deployed_version"),
-        "drift_test": check.get("test"),
-        "drift_f1": check.get("new_data_f1"),
-        "drift_threshold": check.get("threshold"),
-        "drift": check.get("drift"),
-        "retrained": "new_model_test_f1" in report.details,
-        "gate": {k: gate.get(k) for k in ("candidate_f1", "deployed_f1", "improvement", "promote")} if gate else None,
+        "judged_version": check.deployed_version if check else None,
+        "drift_test": check.test if check else None,
+        "drift_f1": check.new_data_f1 if check else None,
+        "drift_threshold": check.threshold if check else None,
+        "drift": check.drift if check else None,
+        "retrained": report.new_model_test_f1 is not None,
+        "gate": None
+        if gate is None
+        else {"candidate_f1": gate.candidate_f1, "deployed_f1": gate.deployed_f1, "improvement": gate.improvement, "promote": gate.promote},
         "deployed_after": layout.version_label(report.deployed_version) if report.deployed_version else None,
     }
 
 
-def replay(config: Config, practice: Config, folder: Path, options: Options, progress: Callable[[str], None] = log.info) -> dict[str, Any]:
+def replay(config: Config, practice: Config, folder: Path, options: Options, progress: Callable[[str], None] = log.info) -> Replay:
     """Replay production's input folder on a scratch copy in `folder` (empty or new); the result backtest.json holds."""
     if options.label_delay < 0 or options.sample < 1:
         raise StageError("--label-delay must be >= 0 and --sample >= 1")
@@ -215,7 +285,7 @@ def replay(config: Config, practice: Config, folder: Path, options: Options, pro
     files = arrival_order(config, folder)
     first = practice_pass(scratch_practice)
     progress(f"practice pass: {first.label} deployed (F1 {first.score():.4f} on the test data)")
-    batches: list[dict[str, Any]] = []
+    batches: list[Batch] = []
     for step in range(len(files) + options.label_delay):
         if step < len(files):
             rng = np.random.default_rng([options.seed, step])  # each batch's own draw: independent of the batches before it
@@ -227,7 +297,7 @@ def replay(config: Config, practice: Config, folder: Path, options: Options, pro
             batches[matured]["pipeline"] = labels_arrive(scratch, files[matured], matured)
             progress(f"labels of {files[matured].name} arrive: {batches[matured]['pipeline']['message']}")
     return {
-        "options": dataclasses.asdict(options),
+        "options": {"label_delay": options.label_delay, "sample": options.sample, "seed": options.seed},
         "input_folder": str(config.input_folder),
         "practice_version": first.label,
         "drift_test": config.drift_test,
@@ -239,7 +309,7 @@ def replay(config: Config, practice: Config, folder: Path, options: Options, pro
     }
 
 
-def arrival_words(batch: dict[str, Any]) -> str:
+def arrival_words(batch: Batch) -> str:
     if batch.get("rejected"):
         return f"rejected ({batch['rejected']})"
     return f"{batch['deployed_version']} deployed; {estimate.describe(batch['estimate']).split('; valid only')[0]}; sample: {labelsample.describe(batch['labelled_sample'])}"
@@ -249,7 +319,7 @@ def _f1(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
-def decision_words(decided: dict[str, Any] | None) -> str:
+def decision_words(decided: Decisions | None) -> str:
     """The full process's decisions on a batch's labels, short: drift, retraining, gate, deployment."""
     if not decided:
         return "-"
@@ -264,7 +334,7 @@ def decision_words(decided: dict[str, Any] | None) -> str:
     return words
 
 
-def table(result: dict[str, Any]) -> list[str]:
+def table(result: Replay) -> list[str]:
     """The replay as fixed-width lines: one per batch."""
     head = f"{'batch':16} {'model':6} {'estimated':>9} {'labelled sample F1 (95%)':>29} {'alarm':>5} {'realized':>8} {'drop':>4}  {'labels with':20} pipeline on its labels"
     lines = [head, "-" * len(head)]
@@ -282,12 +352,12 @@ def table(result: dict[str, Any]) -> list[str]:
     return lines
 
 
-def plot(result: dict[str, Any], path: Path) -> None:
+def plot(result: Replay, path: Path) -> None:
     """Realized, estimated and sample F1 per batch, the threshold, the alarms and the deployments, in one PNG."""
     batches = result["batches"]
     x = np.arange(len(batches))
 
-    def values(key: str) -> np.ndarray:
+    def values(key: Literal["threshold", "estimated_f1", "labelled_sample_f1", "realized_f1"]) -> np.ndarray:
         return np.array([np.nan if b.get(key) is None else b[key] for b in batches], dtype=float)
 
     fig = Figure(figsize=(9, 5), dpi=110)

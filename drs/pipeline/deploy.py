@@ -36,7 +36,7 @@ from drs.history import audit
 from drs.history import files as file_store
 from drs.history import runs as history
 from drs.history.files import SeenFile, Verdict
-from drs.history.runs import Outcome
+from drs.history.record import Outcome
 from drs.model import reference
 from drs.model.metrics import metrics
 from drs.production import versions as production

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from drs.core.layout import utc_now
 from drs.core.settings import Config
@@ -13,7 +13,7 @@ from drs.data.intake import FileRecord, Status
 from drs.data.sources import file_notes
 from drs.history import files as file_store
 from drs.history.files import Verdict
-from drs.history.runs import Outcome, RunReport
+from drs.history.record import FollowUp, GateDecision, Outcome, RunReport
 from drs.model.scoring import score
 from drs.model.training import train
 from drs.pipeline.deploy import check_set, deploy, model_set
@@ -52,20 +52,17 @@ def ingest_new(config: Config, report: RunReport, new_files: list[Path]) -> list
     result = report.timed("ingestion", lambda: ingest(config, report.clock))
     new_names = {p.name for p in new_files}
     new_records = [r for r in result.files if r.name in new_names]
-    report.details["ingestion"] = {
+    report.ingestion = {
         "files": [vars(r) for r in result.files],
         "rows_written": result.rows_written,
         "duplicates_dropped": result.duplicates_dropped,
     }
-    if result.changed:
-        report.details["changed_files"] = result.changed
-    if result.resent:
-        report.details["resent"] = report.details.get("resent", []) + result.resent
-    if result.repeats:
-        report.details["repeats"] = result.repeats
+    report.changed_files = result.changed
+    report.resent = report.resent + result.resent
+    report.repeats = result.repeats
     rejected = [r for r in new_records if r.status == Status.REJECTED]
     remember(config, rejected, Verdict.REJECTED, None)
-    report.details["rejected"] = [r.name for r in rejected]
+    report.rejected = [r.name for r in rejected]
     return [r for r in new_records if r.status == Status.ACCEPTED and r.kept is None]
 
 
@@ -73,18 +70,18 @@ def retrain(config: Config, report: RunReport) -> float:
     """Step 5: train and score a candidate in the models folder; return its F1 on the test data."""
     report.timed("training", lambda: train(config))
     scored = report.timed("scoring", lambda: score(config))
-    report.details["new_model_test_f1"] = round(scored["f1"], 6)
+    report.new_model_test_f1 = round(scored["f1"], 6)
     return float(scored["f1"])
 
 
-def deploy_candidate(config: Config, report: RunReport, reason: str) -> Deployment:
-    meta, forced = {"reason": reason, "deployed_by": production.DEPLOYED_BY_PIPELINE}, bool(report.details.get("gate", {}).get("forced"))
-    return report.timed("deployment", lambda: deploy(config, meta, forced))
+def deploy_candidate(config: Config, report: RunReport, reason: str, decision: GateDecision) -> Deployment:
+    meta = {"reason": reason, "deployed_by": production.DEPLOYED_BY_PIPELINE}
+    return report.timed("deployment", lambda: deploy(config, meta, decision.forced))
 
 
-def keep_candidate(config: Config, decision: dict[str, Any]) -> Path:
+def keep_candidate(config: Config, decision: GateDecision) -> Path:
     """Keep a refused candidate beside production (never current), and only the newest `keep_candidates` of them."""
-    meta = {**check_set(config), "gate": decision, "deployed_version": decision["deployed_version"]}
+    meta = {**check_set(config), "gate": decision.to_record(), "deployed_version": decision.deployed_version}
     kept = production.keep_candidate(config.prod_deployment_folder, model_set(config), meta)
     pruned = production.prune_candidates(config.prod_deployment_folder, config.keep_candidates)
     if pruned:
@@ -94,7 +91,7 @@ def keep_candidate(config: Config, decision: dict[str, Any]) -> Path:
 
 def stop(report: RunReport, outcome: Outcome, message: str, version: int, warn: bool = False) -> None:
     """Finish the run with `message` and what it has to say about re-sent and repeating files."""
-    notes = file_notes(report.details.get("resent", []), report.details.get("repeats", []))
+    notes = file_notes(report.resent, report.repeats)
     report.finish(outcome, "; ".join([message, *notes]), version)
     log.log(logging.WARNING if warn else logging.INFO, "%s", report.message)
 
@@ -103,7 +100,7 @@ def _rank_again(config: Config, report: RunReport, deployed: Deployment) -> None
     """The deployed model ranks the data just ingested (drs/pipeline/followup.py; the reports' libraries load only now), unless
     the current ranking is already its ranking of this data (new files rejected, finaldata.csv as it was)."""
     if not standing.problems(config, standing.read(config), deployed):
-        report.details["ranking"] = {"current": True}
+        report.followup = FollowUp({"current": True})
         return
     from drs.pipeline.followup import after_ingestion
 
@@ -116,12 +113,13 @@ def handle_new_files(config: Config, report: RunReport, deployed: Deployment | N
     accepted_new = ingest_new(config, report, new_files)  # step 3
     if deployed is None:
         log.info("nothing deployed yet: training and deploying a first model")
-        report.details["trigger"] = "first deployment"
+        report.trigger = "first deployment"
         retrain(config, report)
-        report.details["gate"] = {"promote": True, "reason": "first deployment: nothing deployed to compare with"}
-        new = deploy_candidate(config, report, "first deployment")
+        decision = GateDecision(promote=True, reason="first deployment: nothing deployed to compare with")
+        report.gate = decision
+        new = deploy_candidate(config, report, "first deployment", decision)
     elif not accepted_new:
-        rejected = ", ".join(report.details["rejected"])
+        rejected = ", ".join(report.rejected or [])
         stop(
             report,
             Outcome.NEW_FILES_REJECTED,
@@ -132,27 +130,27 @@ def handle_new_files(config: Config, report: RunReport, deployed: Deployment | N
         _rank_again(config, report, deployed)  # a changed file may have changed the list
         return
     else:
-        trigger = judge(config, report, deployed, accepted_new)  # step 4
-        report.details["trigger"] = trigger
+        judged = judge(config, report, deployed, accepted_new)  # step 4
+        trigger = report.trigger = judged.trigger
         if trigger is None:
             remember(config, accepted_new, Verdict.NO_DRIFT, deployed.version)
-            measured = report.details.get("drift")
+            measured = judged.check
             numbers = ""
-            if measured and measured.get("measured") is False:
-                numbers = f" (score not measurable: {measured['reason']})"
+            if measured and not measured.measured:
+                numbers = f" (score not measurable: {measured.reason})"
             elif measured:
-                numbers = f" (F1 {measured['new_data_f1']:.4f} >= {measured['threshold']:.4f}, {measured['test']})"
+                numbers = f" (F1 {measured.new_data_f1:.4f} >= {measured.threshold:.4f}, {measured.test})"
             stop(report, Outcome.NO_DRIFT, f"no drift: {deployed.label} stays deployed{numbers}", deployed.version)
             _rank_again(config, report, deployed)
             return
         log.info("retraining: %s", trigger)
         candidate_f1 = retrain(config, report)  # step 5
         decision = report.timed("gate", lambda: gate(config, deployed, candidate_f1, force_deploy))  # step 6
-        report.details["gate"] = decision
-        log.log(logging.WARNING if decision["forced"] else logging.INFO, "promotion gate: %s", decision["reason"])
-        if not decision["promote"]:
+        report.gate = decision
+        log.log(logging.WARNING if decision.forced else logging.INFO, "promotion gate: %s", decision.reason)
+        if not decision.promote:
             kept = keep_candidate(config, decision)
-            decision["kept_candidate"] = str(kept)
+            report.gate = replace(decision, kept_candidate=str(kept))
             remember(config, accepted_new, Verdict.NOT_PROMOTED, deployed.version)
             stop(
                 report,
@@ -162,9 +160,9 @@ def handle_new_files(config: Config, report: RunReport, deployed: Deployment | N
             )
             _rank_again(config, report, deployed)
             return
-        new = deploy_candidate(config, report, f"{trigger}; {decision['reason']}")
+        new = deploy_candidate(config, report, f"{trigger}; {decision.reason}", decision)
     remember(config, accepted_new, Verdict.DEPLOYED, new.version)
-    forced = " past the gate (--force-deploy)" if report.details["gate"].get("forced") else ""
+    forced = " past the gate (--force-deploy)" if decision.forced else ""
     stop(report, Outcome.DEPLOYED, f"deployed {new.label}{forced} (F1 {new.score():.4f} on the test data)", new.version)
     # Step 7. The reports' libraries (matplotlib, reportlab, requests) load only now: runs that deploy nothing never pay for them.
     from drs.pipeline.followup import after_deploy

@@ -25,6 +25,7 @@ run history (drs/history/runs.py).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from drs.alerts import notify
@@ -43,7 +44,7 @@ from drs.data.sources import (
     waiting_line,
 )
 from drs.history import runs as history
-from drs.history.runs import FINISHED_DEPLOYMENT, Outcome, RunReport
+from drs.history.record import FINISHED_DEPLOYMENT, Outcome, Resent, RunReport
 from drs.production import versions as production
 from drs.production.versions import Deployment
 
@@ -66,18 +67,30 @@ def prepare(config: Config) -> Deployment | None:
     return deployed
 
 
-def new_source_files(config: Config, report: RunReport, deployed: Deployment | None, retry_not_promoted: bool) -> list[Path]:
+@dataclass(frozen=True)
+class SourceCheck:
+    """Step 2's result: the files that need a verdict, and what the run tells about the others."""
+
+    needing: list[Path]
+    waiting: list[str] = field(default_factory=list)  # not settled yet
+    gone: list[str] = field(default_factory=list)  # removed from the source folder (their rows are kept)
+    resent: list[Resent] = field(default_factory=list)  # sent again unchanged (drs/data/sources.py touched_again)
+
+    def notes(self) -> list[str]:
+        """What a run with no new data says about the other files."""
+        notes = [f"waiting for {name} to settle" for name in self.waiting]
+        notes += [f"{name} removed (its rows are kept)" for name in self.gone]
+        return notes + file_notes(self.resent, [])
+
+
+def new_source_files(config: Config, report: RunReport, deployed: Deployment | None, retry_not_promoted: bool) -> SourceCheck:
     """Step 2: settled source files that still need a verdict (`retry_not_promoted`, --force-deploy: the gate's refusals too)."""
     listing = list_ready_files(config.input_folder, config.settle_seconds, report.clock, config.self_written_record)
     for name in listing.waiting:
         log.info("%s", waiting_line(name, config.settle_seconds))
-    if listing.waiting:
-        report.details["waiting"] = listing.waiting
     removed = mark_removed(config.ingestion_record, config.input_folder, {p.name for p in listing.ready} | set(listing.waiting), GONE)
     for entry in removed:
         log.warning("%s was removed from %s; its %s ingested row(s) are kept", entry["name"], config.input_folder, entry.get("rows_read"))
-    if removed:
-        report.details["gone_files"] = [entry["name"] for entry in removed]
     needing = files_needing_verdict(
         listing.ready,
         config.input_folder,
@@ -89,9 +102,7 @@ def new_source_files(config: Config, report: RunReport, deployed: Deployment | N
     resent = touched_again(config.arrivals_record, config.input_folder, [p for p in listing.ready if p not in needing])
     for again in resent:
         log.warning("%s", resent_line(again))
-    if resent:
-        report.details["resent"] = resent
-    return needing
+    return SourceCheck(needing, listing.waiting, [entry["name"] for entry in removed], resent)
 
 
 def unfinished(config: Config, deployed: Deployment) -> bool:
@@ -103,26 +114,25 @@ def unfinished(config: Config, deployed: Deployment) -> bool:
 
 def process(config: Config, report: RunReport, force_deploy: bool = False) -> None:
     """One run under the lock: the steps of this module's docstring."""
-    report.details["force_deploy"] = force_deploy
+    report.force_deploy = force_deploy
     deployed = prepare(config)
     if config.source_database_url:  # SQLAlchemy and the driver only when a database is configured
         from drs.data.dbsource import fetch
 
-        report.details["database"] = report.timed("database", lambda: fetch(config).summary())
-    new_files = report.timed("check", lambda: new_source_files(config, report, deployed, force_deploy))
-    report.details["new_files"] = [p.name for p in new_files]
+        report.database = report.timed("database", lambda: fetch(config).summary())
+    checked = report.timed("check", lambda: new_source_files(config, report, deployed, force_deploy))
+    new_files = checked.needing
+    report.waiting, report.gone_files, report.resent = checked.waiting, checked.gone, checked.resent
+    report.new_files = [p.name for p in new_files]
     if deployed is not None and not new_files and not unfinished(config, deployed):
-        notes = [f"waiting for {name} to settle" for name in report.details.get("waiting", [])]
-        notes += [f"{name} removed (its rows are kept)" for name in report.details.get("gone_files", [])]
-        notes += file_notes(report.details.get("resent", []), [])
-        also = "".join(f"; {note}" for note in notes)
+        also = "".join(f"; {note}" for note in checked.notes())
         report.finish(
             Outcome.NO_NEW_DATA, f"no new data in {config.input_folder.name}{also}; {deployed.label} stays deployed", deployed.version
         )
         log.info("%s", report.message)
         return
-    if deployed is None and not new_files and report.details.get("waiting"):
-        report.finish(Outcome.NO_NEW_DATA, f"nothing deployed yet; waiting for {', '.join(report.details['waiting'])} to settle", None)
+    if deployed is None and not new_files and checked.waiting:
+        report.finish(Outcome.NO_NEW_DATA, f"nothing deployed yet; waiting for {', '.join(checked.waiting)} to settle", None)
         log.info("%s", report.message)
         return
     # Steps 3-7 need pandas, polars and scikit-learn: imported only here, so the tick with nothing new never loads them.

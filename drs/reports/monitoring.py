@@ -19,7 +19,7 @@ from typing import Any
 from drs.core.formatting import threshold_of
 from drs.history import runs as history
 from drs.history.db import StrPath
-from drs.history.runs import Outcome
+from drs.history.record import Outcome
 from drs.production import versions as production
 
 

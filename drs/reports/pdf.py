@@ -17,57 +17,38 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import escape
 
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
-from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
-from reportlab.lib.utils import ImageReader
-from reportlab.platypus import (
-    Flowable,
-    Image,
-    KeepInFrame,
-    PageBreak,
-    Paragraph,
-    SimpleDocTemplate,
-    Spacer,
-    Table,
-    TableStyle,
-)
+from reportlab.platypus import Flowable, KeepInFrame, PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from drs.core.fileio import atomic_output
-from drs.core.formatting import dependency_status, dependency_words, file_span, flag, number, score, seconds, threshold_of, when
+from drs.core.formatting import dependency_status, dependency_words, file_span, number, score, seconds, when
 from drs.data.intake import Status
-from drs.model import labelsample
 from drs.model.calibration import brier_words, plain_reading
-from drs.model.drift import describe_noise, describe_score_drift
-from drs.model.estimate import describe as describe_estimate
 from drs.reports.movement import reason_words, since_words
+from drs.reports.pdf_drift import drift_block
+from drs.reports.pdf_layout import (
+    BODY,
+    FOOTER,
+    FRAME_HEIGHT,
+    H1,
+    H2,
+    MARGIN,
+    PAGE_WIDTH,
+    SMALL,
+    TEXT_WIDTH,
+    TITLE,
+    image,
+    key_values,
+    left_out,
+    newest,
+    table,
+    text,
+)
 
 SECTIONS = ("Model", "Clients at risk", "What changed", "Data", "Operations", "Trends")
-PAGE_WIDTH, PAGE_HEIGHT = A4
-MARGIN = 16 * mm
-FOOTER = 4 * mm
-FRAME_PADDING = 6  # points on each side of reportlab's default frame
-TEXT_WIDTH = PAGE_WIDTH - 2 * MARGIN - 2 * FRAME_PADDING
-FRAME_HEIGHT = PAGE_HEIGHT - 2 * MARGIN - FOOTER - 2 * FRAME_PADDING - 1
-MAX_TABLE_ROWS = 14
-HEADER_BG = colors.HexColor("#1f3b5c")
-ZEBRA = colors.HexColor("#eef2f7")
-ALERT = "#b3261e"
-GOOD = "#1e6b34"
-
-_styles = getSampleStyleSheet()
-TITLE = ParagraphStyle("title", parent=_styles["Title"], fontSize=17, leading=21, alignment=0, spaceAfter=2)
-H1 = ParagraphStyle("h1", parent=_styles["Heading1"], fontSize=15, leading=19, spaceBefore=0, spaceAfter=6, textColor=HEADER_BG)
-H2 = ParagraphStyle("h2", parent=_styles["Heading2"], fontSize=11.5, leading=14, spaceBefore=9, spaceAfter=4, textColor=HEADER_BG)
-BODY = ParagraphStyle("body", parent=_styles["BodyText"], fontSize=9, leading=12)
-SMALL = ParagraphStyle("small", parent=BODY, fontSize=7.5, leading=9.5, textColor=colors.HexColor("#444444"))
-CELL = ParagraphStyle("cell", parent=BODY, fontSize=8, leading=9.8)
-CELL_BOLD = ParagraphStyle("cellbold", parent=CELL, fontName="Helvetica-Bold")
-HEAD_CELL = ParagraphStyle("headcell", parent=CELL, fontName="Helvetica-Bold", textColor=colors.white)
-RIGHT = {s.name: ParagraphStyle(s.name + "right", parent=s, alignment=2) for s in (CELL, HEAD_CELL)}
 
 
 @dataclass
@@ -89,66 +70,6 @@ class Report:
     changes: dict[str, Any] | None = None  # since the previous ranking (drs/movement.what_changed, with its header)
     reliability: dict[str, Any] | None = None  # drs.model.calibration's record, measured now on the test data
     reliability_png: Path | None = None
-
-
-# ---- formatting: pure helpers -------------------------------------------------
-
-
-def text(value: Any, limit: int = 300) -> str:
-    """Escaped for a Paragraph, cut at `limit` characters."""
-    raw = "-" if value is None else str(value)
-    return escape(raw if len(raw) <= limit else raw[: limit - 3] + "...")
-
-
-def newest(items: Sequence[Any], limit: int = MAX_TABLE_ROWS) -> tuple[list[Any], int]:
-    """The last `limit` items and how many were left out."""
-    items = list(items)
-    return items[-limit:], max(len(items) - limit, 0)
-
-
-# ---- building blocks -------------------------------------------------------------
-
-
-def table(rows: list[list[Any]], widths: Sequence[float], header: bool = True, align_right: Sequence[int] = ()) -> Table:
-    """A zebra table whose widths (fractions of the text width) fill the page; cells wrap."""
-    cells = []
-    for r, row in enumerate(rows):
-        style = HEAD_CELL if header and r == 0 else CELL
-        cells.append(
-            [
-                c if isinstance(c, Flowable) else Paragraph(text(c), RIGHT[style.name] if i in align_right else style)
-                for i, c in enumerate(row)
-            ]
-        )
-    result = Table(cells, colWidths=[w * TEXT_WIDTH for w in widths], repeatRows=1 if header else 0, hAlign="LEFT")
-    commands: list[tuple[Any, ...]] = [
-        ("VALIGN", (0, 0), (-1, -1), "TOP"),
-        ("TOPPADDING", (0, 0), (-1, -1), 2.5),
-        ("BOTTOMPADDING", (0, 0), (-1, -1), 2.5),
-        ("LINEBELOW", (0, -1), (-1, -1), 0.5, colors.HexColor("#9aa7b5")),
-    ]
-    if header:
-        commands.append(("BACKGROUND", (0, 0), (-1, 0), HEADER_BG))
-    for r in range(1 if header else 0, len(rows)):
-        if (r % 2 == 0) == header:
-            commands.append(("BACKGROUND", (0, r), (-1, r), ZEBRA))
-    result.setStyle(TableStyle(commands))
-    return result
-
-
-def key_values(pairs: list[tuple[str, Any]], key_width: float = 0.24) -> Table:
-    rows = [[Paragraph(text(k), CELL_BOLD), Paragraph(v if isinstance(v, str) else text(v), CELL)] for k, v in pairs]
-    return table(rows, [key_width, 1 - key_width], header=False)
-
-
-def image(path: Path, width: float) -> Image:
-    """A PNG scaled to `width`, keeping its aspect ratio."""
-    pixels_w, pixels_h = ImageReader(str(path)).getSize()
-    return Image(str(path), width=width, height=width * pixels_h / pixels_w)
-
-
-def left_out(count: int, what: str) -> list[Flowable]:
-    return [Paragraph(f"({count} older {what} not shown)", SMALL)] if count else []
 
 
 # ---- the sections, one page each -------------------------------------------------
@@ -214,160 +135,6 @@ def model_section(report: Report) -> list[Flowable]:
     ]
     flow += drift_block(report.last_run, report.drift)
     return flow
-
-
-def drift_block(last_run: dict[str, Any] | None, drift: dict[str, Any] | None) -> list[Flowable]:
-    """The last run, then the last drift decision: score test, data drift per feature, promotion gate."""
-    flow: list[Flowable] = []
-    if last_run:
-        flow.append(
-            key_values(
-                [
-                    ("Last run", f"{text(when(last_run.get('started_at')))}: <b>{text(last_run.get('outcome'))}</b>"),
-                    ("What it did", text(last_run.get("message"))),
-                ]
-            )
-        )
-    if not drift:
-        flow.append(
-            Paragraph(
-                "No drift check is recorded in the run history yet "
-                "(a first deployment, or the practice pass, has nothing to compare against).",
-                BODY,
-            )
-        )
-        return flow
-    check = drift.get("check") or {}
-    decision = check.get("drift")
-    verdicts: dict[Any, str] = {True: "drift", False: "no drift"}
-    verdict = "not measurable" if check.get("measured") is False else verdicts.get(decision, "unknown")
-    rows = [
-        (
-            "Drift check",
-            f"{text(when(drift.get('started_at')))}: test '{text(check.get('test', 'raw'))}'"
-            + (f" ({text(check.get('rule'))})" if check.get("rule") else ""),
-        ),
-        (
-            "Decision",
-            f"<font color='{ALERT if decision else GOOD if check.get('measured') is not False else '#8a5a00'}'><b>{verdict}</b></font>: {score_numbers(check)}",
-        ),
-    ]
-    if check.get("fallback"):
-        rows.append(("Fallback", text(check["fallback"])))
-    if isinstance(check.get("estimate"), dict):
-        realized = check.get("new_data_f1") if check.get("measured") is not False else None
-        against = check.get("against_estimate") if realized is not None and isinstance(check.get("against_estimate"), dict) else None
-        rows.append(("Estimated F1 (before the labels)", text(describe_estimate(check["estimate"], realized, against), 400)))
-    sample = labelsample.recorded_words(check)
-    if sample:
-        alarm = f"<font color='{ALERT}'><b>alarm</b></font>: " if check["labelled_sample"].get("alarm") else ""
-        rows.append(("Labelled sample", alarm + text(sample, 600)))
-    if isinstance(check.get("noise"), dict):
-        rows.append(("Sampling noise", text(describe_noise(check["noise"]), 400)))
-    rows.append(("New files", text(", ".join(drift.get("new_files") or []) or "-", 400)))
-    gate = drift.get("gate")
-    if isinstance(gate, dict) and gate.get("reason"):
-        rows.append(("Promotion gate", text(gate["reason"])))
-    flow += [Spacer(1, 4), key_values(rows)]
-    flow += data_drift_table(drift.get("data_drift"))
-    extra = extra_numbers(check)
-    if extra:
-        flow.append(Paragraph("Other numbers recorded with the drift decision", SMALL))
-        shown, hidden = newest(extra, 8)
-        flow.append(table([["what", "value"], *shown], [0.45, 0.55], align_right=(1,)))
-        flow += left_out(hidden, "numbers")
-    return flow
-
-
-def score_numbers(check: dict[str, Any]) -> str:
-    """The drift test's numbers in words, as fullprocess logs them."""
-    try:
-        words = describe_score_drift(check)
-    except (KeyError, TypeError, ValueError):
-        new_f1 = check.get("new_data_f1")
-        threshold = threshold_of(check)
-        if new_f1 is None or threshold is None:
-            return "numbers not recorded"
-        words = f"F1 on the new data {score(new_f1)} vs threshold {score(threshold)}"
-    rows = check.get("new_rows")
-    model = check.get("deployed_version", "the deployed model")
-    return f"{text(model)}: {text(words.split(' -> ')[0])}" + (f" ({number(rows)} new rows)" if rows is not None else "")
-
-
-def data_drift_table(data: Any) -> list[Flowable]:
-    if not isinstance(data, dict):
-        return []
-    if not data.get("measured"):
-        return [Paragraph(f"Data drift not measured: {text(data.get('reason'))}.", SMALL)] if data.get("reason") else []
-    features = [f for f in data.get("features") or [] if isinstance(f, dict)]
-    rows = [["feature", "KS statistic", "KS p-value", "KS verdict", "PSI", "PSI verdict"]] + [
-        [
-            f.get("feature"),
-            number(f.get("ks_statistic")),
-            number(f.get("ks_p_value")),
-            flag(f.get("ks_drift")),
-            number(f.get("psi")),
-            flag(f.get("psi_drift")),
-        ]
-        for f in features
-    ]
-    drifted = ", ".join(data.get("drifted_features") or []) or "none"
-    return [
-        Spacer(1, 5),
-        Paragraph(
-            f"Data drift of each feature, {text(data.get('reference'))} against the new rows. A feature drifts "
-            f"when {text(data.get('rule'))}; drifted: <b>{text(drifted)}</b>.",
-            SMALL,
-        ),
-        Spacer(1, 2),
-        table(rows, [0.3, 0.14, 0.14, 0.13, 0.14, 0.15], align_right=(1, 2, 4)),
-    ]
-
-
-KNOWN_DRIFT_KEYS = {
-    "noise",
-    "estimate",
-    "against_estimate",
-    "measured",
-    "reason",
-    "exits",
-    "test",
-    "requested_test",
-    "fallback",
-    "rule",
-    "deployed_version",
-    "new_data_f1",
-    "deployed_score",
-    "threshold",
-    "drift",
-    "model_sha256",
-    "new_rows",
-    "history",
-    "history_points",
-    "mean",
-    "std",
-    "q1",
-    "q3",
-    "iqr",
-    "labelled_rows",  # said as the new rows the test ran on; "waiting", when rows wait for labels, still reaches the reader
-    "waiting_rows",
-}
-
-
-def extra_numbers(check: dict[str, Any], prefix: str = "") -> list[list[str]]:
-    """Fields of the drift decision this layout does not know yet, flattened, so they still reach the reader."""
-    rows = []
-    for key, value in check.items():
-        if not prefix and key in KNOWN_DRIFT_KEYS:
-            continue
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            rows += extra_numbers(value, f"{name} / ")
-        elif isinstance(value, list):
-            rows.append([name, ", ".join(number(v) for v in value[:8]) + (" ..." if len(value) > 8 else "")])
-        else:
-            rows.append([name, number(value)])
-    return rows
 
 
 def risk_section(report: Report) -> list[Flowable]:

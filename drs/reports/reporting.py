@@ -47,7 +47,7 @@ from drs.data import csvsafe
 from drs.data.readers import read_csv_checked, read_polars_checked
 from drs.data.schema import Schema
 from drs.history import runs as history
-from drs.history.runs import Outcome
+from drs.history.record import Outcome
 from drs.model import calibration, explain
 from drs.model.metrics import metrics
 from drs.production import versions as production

@@ -5,7 +5,7 @@ for the list they call from; the model's owners want the numbers. Each banner
 says the first in one sentence and keeps the technical line (what fullprocess
 logs) for a <details> element under it.
 
-`OUTCOME_WORDS` is the one place for the words of each run outcome (drs.history.runs.Outcome):
+`OUTCOME_WORDS` is the one place for the words of each run outcome (drs.history.record.Outcome):
 a short word for the status card and the banner's title, the sentence, and how
 loud the banner is. A refused candidate has two readings, chosen by the sampling-noise
 verdict the alerts use (drs.alerts.rules.noise_words): a dip within noise, or a drop beyond it.
@@ -24,7 +24,7 @@ from drs.alerts import rules as alerts
 from drs.core import formatting
 from drs.core.layout import version_label
 from drs.core.times import parse_time
-from drs.history.runs import FINISHED_DEPLOYMENT, Outcome
+from drs.history.record import FINISHED_DEPLOYMENT, Outcome
 from drs.model import explain
 from drs.model.drift import describe_score_drift
 
