@@ -1,7 +1,7 @@
 """Full process: the job cron runs every 10 minutes (cronjob.txt).
 
 Notices new data, checks drift, retrains, gates, redeploys and reports; the
-steps are drs/pipeline/run.py's. A tick with nothing new ends in milliseconds.
+steps are stated in docs/architecture.md#the-full-process. A tick with nothing new ends in milliseconds.
 Alerts go to the config's `notify` targets (docs/alerts.md).
 
     python fullprocess.py [--config FILE] [--force-deploy] [--api-url URL] [--settle-seconds S] [-v]

@@ -1,4 +1,5 @@
-"""Steps 3-6 of the full process (drs/pipeline/run.py): ingest, judge, retrain, gate and deploy; step 7 is drs/pipeline/followup.py."""
+"""Steps 3-6 of the full process (docs/architecture.md#the-full-process): ingest, judge, retrain, gate and deploy; step 7 is
+drs/pipeline/followup.py, steps 1-2 drs/pipeline/run.py."""
 
 from __future__ import annotations
 

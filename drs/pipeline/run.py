@@ -1,25 +1,8 @@
-"""The full process: the job cron runs every 10 minutes (`fullprocess.py`).
-
-1. Prepare: remove what a killed run left behind; check the current deployment
-   against the checksums recorded when it was deployed.
-2. New data? With a source database configured, first its new rows land as one
-   CSV file in the source folder (drs/data/dbsource.py). Then: source files whose current content the deployed version was not
-   trained on and that were not already judged against it (or rejected with the
-   same content); a file modified less than `settle_seconds` ago waits. None:
-   finish a deployment whose run was killed before its reports, or record
-   "no new data" and stop. Up to here nothing imports pandas, numpy, scipy,
-   scikit-learn, polars or matplotlib: most ticks end here, in milliseconds.
-3. Ingest the input folder; remember the new files it rejected (drs/pipeline/retrain.py).
-4. Judge the accepted new files: data drift per feature, and the configured
-   score-drift test on the deployed model's F1 on the new rows (drs/pipeline/judge.py).
-5. On drift (or with nothing deployed yet): retrain and score a candidate.
-6. Gate: deploy the candidate only if it is not worse than the deployed model on
-   the test data (drs/pipeline/gate.py); a refused one is kept under `candidates/`.
-7. After a deployment: diagnostics, reporting and API calls.
-
-A kernel lock keeps two runs from overlapping, and a stage script run by hand
-(drs/core/cli.py takes the same lock): a run that finds it held logs who holds it and exits 0. Every run, skipped ones included, appends one row to the
-run history (drs/history/runs.py).
+"""The full process cron runs every 10 minutes (`fullprocess.py`): steps 1-2 (prepare; is there new data?) under
+the run lock, and the run's record at the end. The steps are stated once, in docs/architecture.md#the-full-process;
+steps 3-6 are drs/pipeline/retrain.py (imported only once there is new data, so the tick that finds nothing imports
+no pandas, numpy, scipy, scikit-learn, polars or matplotlib), step 7 drs/pipeline/followup.py. Every run, skipped
+ones included, appends one row to the run history (drs/history/runs.py).
 """
 
 from __future__ import annotations
@@ -113,7 +96,7 @@ def unfinished(config: Config, deployed: Deployment) -> bool:
 
 
 def process(config: Config, report: RunReport, force_deploy: bool = False) -> None:
-    """One run under the lock: the steps of this module's docstring."""
+    """One run under the lock: the steps of docs/architecture.md#the-full-process."""
     report.force_deploy = force_deploy
     deployed = prepare(config)
     if config.source_database_url:  # SQLAlchemy and the driver only when a database is configured
