@@ -130,6 +130,16 @@ def _any_number(value: Any, base: Path) -> float:
     return float(value)
 
 
+def _fraction(value: Any, base: Path) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise ValueError("must be a number from 0 up to (not including) 1")
+    return float(value)
+
+
+def _optional_name(value: Any, base: Path) -> str | None:
+    return None if value is None else _name(value, base)
+
+
 def _boolean(value: Any, base: Path) -> bool:
     if not isinstance(value, bool):
         raise ValueError("must be true or false")
@@ -236,6 +246,8 @@ AUTH = Check(" / ".join(AUTH_MODES), _one_of(AUTH_MODES))
 HOPS = Check("whole number >= 0", _whole(0))
 MIN_HISTORY = Check("object", _min_history)
 MODEL = Check("object", _model)
+FRACTION = Check("number from 0 to < 1", _fraction)
+OPTIONAL_NAME = Check("string or null", _optional_name)
 
 
 def setting(key: str, default: Any, check: Check, meaning: str) -> Any:
@@ -350,6 +362,20 @@ class Config:
         SECONDS_OR_OFF,
         "re-read this far behind the watermark, for rows committed late with an earlier time stamp (docs/database.md)",
     )
+
+    # the client managers' day (docs/reports.md#the-client-managers-day; drs/reports/calls.py)
+    calls_per_day: int = setting("calls_per_day", 25, COUNT, "clients in today's call queue (GET /calls, the page)")
+    recall_after_days: float = setting("recall_after_days", 30, DAYS, "a client called is out of the queue this long")
+    value_column: str | None = setting(
+        "value_column",
+        None,
+        OPTIONAL_NAME,
+        "optional numeric column of the source data (e.g. annual_contract_value): rank by value at risk",
+    )
+    holdout_fraction: float = setting(
+        "holdout_fraction", 0, FRACTION, "share of would-be-queued clients kept out as a control group (0: off)"
+    )
+    holdout_seed: int = setting("holdout_seed", 0, HOPS, "seed of the stable holdout assignment (a hash of seed and corporation)")
 
     # not a key: the run history that records the batches drs/data/dbsource.py wrote (a dry-run copy keeps the original's)
     batches_history: Path | None = None

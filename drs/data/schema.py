@@ -52,6 +52,7 @@ class Schema:
     features: tuple[str, ...] = ("lastmonth_activity", "lastyear_activity", "number_of_employees")
     target: str = "exited"
     max_id_length: int = id_rule.DEFAULT_MAX_LENGTH
+    optional_columns: tuple[str, ...] = ()  # accepted in a header, never read here: value_column (drs/reports/callvalues.py)
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -59,7 +60,8 @@ class Schema:
 
     @classmethod
     def from_config(cls, config: Config) -> Schema:
-        return cls(id_column=config.id_column, features=tuple(config.features), target=config.target, max_id_length=config.max_id_length)
+        optional = (config.value_column,) if config.value_column else ()
+        return cls(config.id_column, tuple(config.features), config.target, config.max_id_length, optional)
 
 
 # ---- how a problem is said -----------------------------------------------------------------
@@ -151,7 +153,7 @@ def check_header(header: list[str], schema: Schema, source: str, require_target:
     expected = f"(expected {','.join(schema.columns)})"
     required = [c for c in schema.columns if require_target or c != schema.target]
     missing = [c for c in required if c not in names]
-    extra = [n for n in names if n not in set(schema.columns)]
+    extra = [n for n in names if n not in set(schema.columns) and n not in schema.optional_columns]
     absent = [c for c in schema.columns if c not in names]  # the target too, where it is optional: 'exitted' is still a misspelling
     misspelt = [(n, close[0]) for n in extra if (close := difflib.get_close_matches(n, absent, n=1))]
     if misspelt:
@@ -392,7 +394,7 @@ def fast_frame(data: bytes, schema: Schema, require_target: bool = True, unlabel
     if unknown and (b'"' in data or data.count(b",") != (frame.height + 1) * (len(names) - 1)):
         return None
     rules = [
-        pl.all_horizontal(pl.all().exclude([schema.target] if unknown else []).is_not_null().all()),
+        pl.all_horizontal(pl.all().exclude([*([schema.target] if unknown else []), *schema.optional_columns]).is_not_null().all()),
         (ids.str.len_bytes() > 0).all(),
         ~ids.str.contains(EDGE_SPACE_OR_CONTROL).any(),
         (ids.str.len_chars() <= schema.max_id_length).all(),

@@ -90,7 +90,7 @@ class RunReport:
         }
 
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -215,8 +215,32 @@ CREATE INDEX IF NOT EXISTS audit_at ON audit(at);
 CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 """
+# Version 8: the client managers' calls and the holdout group (drs/history/calls.py): one row per recorded call (who
+# recorded it, when, the outcome), one row per client first held out of a queue as a control; `after_file`: the newest
+# ingested file then, so that only a label of a later file is the call's outcome.
+MIGRATION_8 = """
+CREATE TABLE IF NOT EXISTS calls (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    corporation TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    note TEXT NOT NULL,
+    recorded_by TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    after_file TEXT
+);
+CREATE INDEX IF NOT EXISTS calls_corporation ON calls(corporation, at);
+CREATE INDEX IF NOT EXISTS calls_at ON calls(at);
+CREATE TABLE IF NOT EXISTS call_holdouts (
+    corporation TEXT PRIMARY KEY,
+    at TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    fraction REAL NOT NULL,
+    after_file TEXT
+);
+"""
 # MIGRATIONS[v] brings a file of user_version v to v + 1; a new file runs SCHEMA, then all of them.
-MIGRATIONS = (MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4, MIGRATION_5, MIGRATION_6, MIGRATION_7)
+MIGRATIONS = (MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4, MIGRATION_5, MIGRATION_6, MIGRATION_7, MIGRATION_8)
 
 
 def statements(script: str) -> Iterator[str]:

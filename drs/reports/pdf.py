@@ -43,6 +43,8 @@ from drs.model import labelsample
 from drs.model.calibration import brier_words, plain_reading
 from drs.model.drift import describe_noise, describe_score_drift
 from drs.model.estimate import describe as describe_estimate
+from drs.reports.callpdf import calls_flow
+from drs.reports.calls import Summary as CallSummary
 from drs.reports.movement import reason_words, since_words
 
 SECTIONS = ("Model", "Clients at risk", "What changed", "Data", "Operations", "Trends")
@@ -89,6 +91,7 @@ class Report:
     changes: dict[str, Any] | None = None  # since the previous ranking (drs/movement.what_changed, with its header)
     reliability: dict[str, Any] | None = None  # drs.model.calibration's record, measured now on the test data
     reliability_png: Path | None = None
+    calls: CallSummary | None = None  # the client managers' day: value covered, holdout comparison (drs/reports/calls.py)
 
 
 # ---- formatting: pure helpers -------------------------------------------------
@@ -399,6 +402,7 @@ def risk_section(report: Report) -> list[Flowable]:
         Paragraph(f"The {len(top)} clients most likely to leave", H2),
     ]
     flow.append(table(rows, widths, align_right=tuple(range(2, len(header) - 1))) if top else Paragraph("No active clients.", BODY))
+    flow += calls_flow(report.calls, H2, BODY, table)  # today's calls: what the top N cover, whether calling helps
     flow += [Spacer(1, 8), image(report.distribution_png, TEXT_WIDTH * 0.92), Spacer(1, 4)]
     flow.append(
         Paragraph(

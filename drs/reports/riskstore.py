@@ -185,7 +185,9 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
     from drs.data.schema import Schema
 
     given = task["schema"]
-    schema = Schema(id_column=given["id_column"], features=tuple(given["features"]), target=given["target"])
+    schema = Schema(
+        given["id_column"], tuple(given["features"]), given["target"], optional_columns=tuple(given.get("optional_columns", ()))
+    )
     path = Path(task["path"])
     if "files" in task:
         files = [SourceFile(f["name"], Path(f["path"]) if f["path"] else None, f["sha256"], f["rows"]) for f in task["files"]]
