@@ -309,3 +309,63 @@ def test_the_calls_table_is_migration_8_and_an_older_history_is_brought_up_to_da
     assert [c.corporation for c in call_log.calls(db)] == ["abcd"]
     with history.opened(db) as conn:
         assert history.schema_version(conn) == 8 == history.SCHEMA_VERSION
+
+
+@pytest.mark.slow
+def test_a_real_browser_records_a_call_through_the_pages_form_and_sees_it_leave_the_queue(tmp_path: Path) -> None:
+    """Headless Chromium signs in, picks the first client of the queue, records "reached" through the form (CSRF token and
+    all), lands back on the page with the client out of the queue, and finds the call on the client's own view."""
+    from tests.test_webpage import DevTools, chromium
+    from tools.procs import gunicorn_server
+
+    browser = chromium()
+    config = reported_project(tmp_path, calls_per_day=5)
+    users.add_user(config.users_file, "vera", "viewer", PASSWORD)
+    with gunicorn_server(config.config_file) as url:
+        tools = DevTools(browser, tmp_path / "profile")
+        try:
+            tools.send("Page.enable", tools.session)
+            tools.send("Page.navigate", tools.session, url=f"{url}/")
+            tools.wait_for("location.pathname === '/signin' && document.readyState === 'complete' && !!document.forms[0]")
+            tools.evaluate(
+                f"document.getElementById('name').value = 'vera'; document.getElementById('password').value = {PASSWORD!r};"
+                " document.forms[0].requestSubmit(); true"
+            )
+            tools.wait_for("location.pathname === '/' && document.readyState === 'complete' && !!document.getElementById('call-client')")
+            first = tools.evaluate("document.getElementById('call-client').value")
+            assert first == active_clients(config)[0]
+            tools.evaluate(
+                "document.getElementById('call-outcome').value = 'reached'; document.getElementById('call-note').value = 'asked for a visit';"
+                " document.querySelector('form.record-call').requestSubmit(); true"
+            )
+            tools.wait_for(
+                "location.search.startsWith('?called=') && document.readyState === 'complete' && !!document.querySelector('.call-recorded')"
+            )
+            queued = tools.evaluate("Array.from(document.querySelectorAll('#call-client option')).map(o => o.value)")
+            assert first not in queued and len(queued) == 5
+            (call,) = call_log.client_calls(config.history_db, first)
+            assert (call.outcome, call.note, call.recorded_by) == ("reached", "asked for a visit", "vera")
+            tools.send("Page.navigate", tools.session, url=f"{url}/clients/{first}")
+            tools.wait_for("document.readyState === 'complete' && !!document.querySelector('table.client-calls')")
+            assert tools.evaluate("document.querySelector('table.client-calls tbody tr').innerText").split("\t")[1:] == [
+                "reached",
+                "vera",
+                "asked for a visit",
+            ]
+        finally:
+            tools.close()
+
+
+def test_the_generator_adds_a_plausible_contract_value_and_leaves_the_other_columns_as_shipped(tmp_path: Path) -> None:
+    from tools import generate_data
+
+    assert generate_data.main(["--out", str(tmp_path), "--with-values"]) == 0
+    shipped = Path(__file__).resolve().parent.parent
+    for relative in ("practicedata/dataset1.csv", "sourceddata/clients_q1.csv", "testdata/testdata.csv"):
+        with open(tmp_path / relative, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        with open(shipped / relative, newline="") as handle:
+            assert [{k: v for k, v in r.items() if k != "annual_contract_value"} for r in rows] == list(csv.DictReader(handle))
+        values = [int(r["annual_contract_value"]) for r in rows]
+        assert min(values) > 0 and all(v % 100 == 0 for v in values)
+        assert 15_000 < sorted(values)[len(values) // 2] < 40_000  # the median client pays tens of thousands a year
