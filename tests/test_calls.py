@@ -16,8 +16,8 @@ from flask.testing import FlaskClient
 from drs.core.settings import Config, load_config
 from drs.history import calls as call_log
 from drs.history import runs as history
+from drs.reports import callpdf, callvalues, reporting
 from drs.reports import calls as day
-from drs.reports import callvalues, reporting
 from drs.web import users
 from drs.web.app import create_app
 from tests.conftest import make_project, stage_pass, write_config
@@ -126,10 +126,14 @@ def test_a_simulated_quarter_compares_called_and_held_out_clients_with_an_interv
     assert result.interval is not None and result.interval[0] < -0.1 < result.interval[1] < 0  # calling helps, beyond noise
     assert result.p_value is not None and result.p_value < 0.001
     assert result.needed_per_group == 294 and result.enough is True
+    said = callpdf.verdict(result)
+    assert said.startswith("Called clients left at 20.0%, held-out ones at 30.0%: a difference of -10.0 points (95% interval -15.")
+    assert "p < 0.001). Calling lowers the exit rate, beyond what chance explains. Both groups have the 294 clients" in said
     small = day.compare(2, 10, 3, 10)
     assert (
         small.enough is False and small.needed_per_group == 294 and small.interval is not None and small.interval[0] < 0 < small.interval[1]
     )
+    assert "The difference may be chance. A difference this size needs about 294 clients" in callpdf.verdict(small)
 
 
 # ---- the queue and the calls through the API ---------------------------------------------------

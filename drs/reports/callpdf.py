@@ -29,21 +29,33 @@ def interval(bounds: tuple[float, float] | None) -> str:
     return "" if bounds is None else f" ({percent(bounds[0])} to {percent(bounds[1])})"
 
 
+def p_text(p: float) -> str:
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
 def verdict(k: Comparison) -> str:
-    """The comparison in one or two sentences."""
-    if k.difference is None or k.interval is None or k.p_value is None:
+    """The comparison in plain words: the two rates, the difference with its interval, whether it is beyond chance, and
+    how many clients a group needs for a difference this size (the page and the PDF say the same)."""
+    if k.difference is None or k.interval is None or k.p_value is None or k.called_rate is None or k.held_rate is None:
         return "No comparison yet: it needs clients with a known outcome (a label in a file that came after the call) in both groups."
+    low, high = k.interval
     said = (
-        f"Called clients left {k.difference * 100:+.1f} points against held-out ones (95% interval "
-        f"{k.interval[0] * 100:+.1f} to {k.interval[1] * 100:+.1f}, p = {k.p_value:.3f})."
+        f"Called clients left at {percent(k.called_rate)}, held-out ones at {percent(k.held_rate)}: a difference of "
+        f"{k.difference * 100:+.1f} points (95% interval {low * 100:+.1f} to {high * 100:+.1f}; {p_text(k.p_value)})."
     )
+    if high < 0:
+        said += " Calling lowers the exit rate, beyond what chance explains."
+    elif low > 0:
+        said += " Called clients left more often, beyond what chance explains: look at what the calls say."
+    else:
+        said += " The difference may be chance."
     if k.needed_per_group is None:
         return said + " The two rates are equal: no difference to detect yet."
     if k.enough:
         return said + f" Both groups have the {number(k.needed_per_group)} clients a difference this size needs (80% power, 5% level)."
     return (
-        said
-        + f" A difference this size needs about {number(k.needed_per_group)} clients with a known outcome in each group (80% power, 5% level) before it means something."
+        said + f" A difference this size needs about {number(k.needed_per_group)} clients with a known outcome in each group "
+        "(80% power, 5% level) before it means something."
     )
 
 

@@ -402,8 +402,8 @@ def risk_section(report: Report) -> list[Flowable]:
         Paragraph(f"The {len(top)} clients most likely to leave", H2),
     ]
     flow.append(table(rows, widths, align_right=tuple(range(2, len(header) - 1))) if top else Paragraph("No active clients.", BODY))
-    flow += calls_flow(report.calls, H2, BODY, table)  # today's calls: what the top N cover, whether calling helps
-    flow += [Spacer(1, 8), image(report.distribution_png, TEXT_WIDTH * 0.92), Spacer(1, 4)]
+    calls = calls_flow(report.calls, H2, BODY, table)  # today's calls: what the top N cover, whether calling helps
+    flow += [*calls, Spacer(1, 8), image(report.distribution_png, TEXT_WIDTH * (0.6 if calls else 0.92)), Spacer(1, 4)]
     flow.append(
         Paragraph(
             "Active: the most recent row of each corporation (later file in ingestion order, later row within a file) "
