@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from flask import Blueprint, Response, current_app, g, jsonify, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
@@ -83,7 +83,7 @@ def today(svc: Service, record: bool = True) -> Today:
     store = config.model_output(layout.RISK_STORE)
     db = config.history_db
     called = call_log.contacted_since(db, call_log.since(config.recall_after_days))
-    values = callvalues.read(config)
+    values = svc.cache.get("calls:values", (config.model_output(callvalues.STORE),), lambda: callvalues.read(config))
     try:
         with riskstore.opened(store) as con:
             riskstore.summary(con)
@@ -108,7 +108,22 @@ def today(svc: Service, record: bool = True) -> Today:
     return Today(queue, None, values, cover, comparison, held_total, call_log.calls(db, SHOWN_CALLS))
 
 
-def _answer(found: Today) -> dict[str, Any]:
+class QueueAnswer(TypedDict):
+    """GET /calls (openapi.yaml's CallQueue)."""
+
+    clients: list[dict[str, object]]
+    calls_per_day: int
+    recall_after_days: float
+    ranked_by: str
+    value_column: str | None
+    missing_values: int | None
+    held_out: list[str]
+    holdout_fraction: float
+    called_recently: int
+    comparison: dict[str, object] | None
+
+
+def _answer(found: Today) -> QueueAnswer:
     if found.queue is None:
         raise ApiError(503, f"no call queue: {found.problem}")
     config = service().config
