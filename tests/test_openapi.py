@@ -19,6 +19,7 @@ from tests.conftest import ROOT
 SPEC_URI = "urn:drs-openapi"
 RECORD = {"corporation": "abcd", "lastmonth_activity": 3, "lastyear_activity": 400, "number_of_employees": 900}
 HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
+PATHS_429 = ("/scoring", "/summarystats", "/diagnostics", "/risk", "/metrics", "/prediction")
 
 
 @pytest.fixture(scope="module")
@@ -139,6 +140,11 @@ def test_every_documented_answer_happens_and_matches_its_schema(
     form = client.post("/calls/form", data={"corporation": first, "outcome": "reached"})  # no CSRF token: an HTML 400
     assert form.status_code == 400 and form.mimetype == "text/html"
     seen.add(("/calls/form", "post", "400"))
+    page = client.get("/").get_data(as_text=True)  # open on the loopback: the page's form carries the session's CSRF token
+    csrf = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    unknown = client.post("/calls/form", data={"corporation": "?", "outcome": "reached", "csrf_token": csrf})
+    assert unknown.status_code == 404 and unknown.mimetype == "text/html"
+    seen.add(("/calls/form", "post", "404"))
 
     request_schema = "/paths/~1prediction/post/requestBody/content/application~1json/schema"
     good = [
@@ -195,8 +201,8 @@ def test_every_documented_answer_happens_and_matches_its_schema(
     import base64
 
     wrong = {"Authorization": "Basic " + base64.b64encode(b"nobody:guess").decode()}
-    for path in ("/scoring", "/summarystats", "/diagnostics", "/risk", "/metrics", "/prediction"):
-        method = "post" if path == "/prediction" else "get"
+    limited_calls = [("/calls", "get"), ("/calls", "post"), ("/calls.csv", "get")]
+    for path, method in [(p, "post" if p == "/prediction" else "get") for p in PATHS_429] + limited_calls:
         for _ in range(config.signin_failures_per_minute + 1):
             limited = client.open(path, method=method.upper(), headers=wrong, json={"records": [RECORD]} if method == "post" else None)
         assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
