@@ -52,6 +52,10 @@ TABLE: dict[str, tuple[str, str, tuple[int, int, int, int]]] = {
     "signin.form": ("GET", "/signin", (200, 200, 200, 200)),
     "signin.sign_in": ("POST", "/signin", (400, 400, 400, 400)),  # no CSRF token: refused whoever asks
     "signin.sign_out": ("POST", "/signout", (400, 400, 400, 400)),
+    "calls.queue_endpoint": ("GET", "/calls", (401, 401, 200, 200)),
+    "calls.record_endpoint": ("POST", "/calls", (401, 401, 400, 400)),  # no body: a 400 for whoever may record
+    "calls.export_csv": ("GET", "/calls.csv", (401, 401, 200, 200)),
+    "calls.record_form": ("POST", "/calls/form", (302, 302, 302, 302)),  # the page's form: a signed-in session only
 }
 
 

@@ -19,6 +19,7 @@ from tests.conftest import ROOT
 SPEC_URI = "urn:drs-openapi"
 RECORD = {"corporation": "abcd", "lastmonth_activity": 3, "lastyear_activity": 400, "number_of_employees": 900}
 HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
+PATHS_429 = ("/scoring", "/summarystats", "/diagnostics", "/risk", "/metrics", "/prediction")
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +106,8 @@ def test_every_documented_answer_happens_and_matches_its_schema(
     for path in ("/health", "/scoring", "/summarystats", "/diagnostics", "/risk"):
         _check(spec, "get", path, empty.get(path), seen)
     _check(spec, "post", "/prediction", empty.post("/prediction", json={"records": [RECORD]}), seen)
+    _check(spec, "get", "/calls", empty.get("/calls"), seen)  # nothing ranked: no queue
+    _check(spec, "post", "/calls", empty.post("/calls", json={"corporation": "abcd", "outcome": "reached"}), seen)
 
     from tests.conftest import stage_pass
 
@@ -121,6 +124,27 @@ def test_every_documented_answer_happens_and_matches_its_schema(
     reporting.run(config)  # /risk reads the ranking reporting writes
     for path in ("/summarystats", "/diagnostics", "/risk?top=3", "/risk?top=0"):
         _check(spec, "get", path, client.get(path), seen)
+    queue = client.get("/calls")  # the client managers' day (tests/test_calls.py has the rest)
+    _check(spec, "get", "/calls", queue, seen)
+    first = queue.get_json()["clients"][0]["corporation"]
+    for body in (
+        {"corporation": first, "outcome": "reached", "note": "ok"},
+        {"corporation": first, "outcome": "maybe"},
+        {"corporation": "?", "outcome": "reached"},
+    ):
+        _validator(spec, "/paths/~1calls/post/requestBody/content/application~1json/schema").validate({**body, "outcome": "reached"})
+        _check(spec, "post", "/calls", client.post("/calls", json=body), seen)
+    exported = client.get("/calls.csv")
+    assert exported.status_code == 200 and exported.mimetype == "text/csv" and first in exported.get_data(as_text=True)
+    seen.add(("/calls.csv", "get", "200"))
+    form = client.post("/calls/form", data={"corporation": first, "outcome": "reached"})  # no CSRF token: an HTML 400
+    assert form.status_code == 400 and form.mimetype == "text/html"
+    seen.add(("/calls/form", "post", "400"))
+    page = client.get("/").get_data(as_text=True)  # open on the loopback: the page's form carries the session's CSRF token
+    csrf = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    unknown = client.post("/calls/form", data={"corporation": "?", "outcome": "reached", "csrf_token": csrf})
+    assert unknown.status_code == 404 and unknown.mimetype == "text/html"
+    seen.add(("/calls/form", "post", "404"))
 
     request_schema = "/paths/~1prediction/post/requestBody/content/application~1json/schema"
     good = [
@@ -177,12 +201,22 @@ def test_every_documented_answer_happens_and_matches_its_schema(
     import base64
 
     wrong = {"Authorization": "Basic " + base64.b64encode(b"nobody:guess").decode()}
-    for path in ("/scoring", "/summarystats", "/diagnostics", "/risk", "/metrics", "/prediction"):
-        method = "post" if path == "/prediction" else "get"
+    limited_calls = [("/calls", "get"), ("/calls", "post"), ("/calls.csv", "get")]
+    for path, method in [(p, "post" if p == "/prediction" else "get") for p in PATHS_429] + limited_calls:
         for _ in range(config.signin_failures_per_minute + 1):
             limited = client.open(path, method=method.upper(), headers=wrong, json={"records": [RECORD]} if method == "post" else None)
         assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
         _check(spec, method, path, limited, seen)
+    for method, path in (("get", "/calls"), ("post", "/calls"), ("get", "/calls.csv")):
+        refused = client.open(path, method=method.upper(), json={"corporation": first, "outcome": "reached"} if method == "post" else None)
+        assert refused.status_code == 401
+        if path == "/calls.csv":
+            seen.add((path, method, "401"))
+        else:
+            _check(spec, method, path, refused, seen)
+    signed_out = client.post("/calls/form", data={"corporation": first, "outcome": "reached"})  # no session: to the sign-in form
+    assert signed_out.status_code == 302 and signed_out.headers["Location"].startswith("/signin")
+    seen.add(("/calls/form", "post", "302"))
     assert client.get("/health").status_code == 200 and spec["paths"]["/health"]["get"]["security"] == []
     assert set(spec["components"]["securitySchemes"]) == {"bearerAuth", "basicAuth"}
 

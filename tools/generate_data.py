@@ -32,6 +32,11 @@ Files written (seed 42 by default):
 * testdata/testdata.csv: 1,200 labelled clients of the changed world, other
   corporations than the 10,000, sampled with equal numbers of exits and stays
   (a balanced audit set, so F1 weighs both classes alike).
+
+With `--with-values`, every file also gets `annual_contract_value` (for the config key `value_column`; docs/reports.md,
+"What it is worth"): what the client pays a year, growing with its size, about 1,500 x employees^0.7 times log-normal
+noise (sigma 0.6), rounded to 100 (median about 26,000, the largest some hundreds of thousands). It is drawn from a random
+stream of its own (seed + 1), so the other columns are exactly those of the shipped files, which have no such column.
 """
 
 from __future__ import annotations
@@ -135,6 +140,22 @@ def shipped_data(seed: int = 42) -> dict[str, pd.DataFrame]:
     return out
 
 
+VALUE_COLUMN = "annual_contract_value"
+
+
+def with_contract_values(frames: dict[str, pd.DataFrame], seed: int) -> dict[str, pd.DataFrame]:
+    """Each frame with an annual_contract_value column after `exited`, one value per corporation across the files."""
+    rng = np.random.default_rng(seed + 1)
+    values: dict[str, float] = {}
+    out = {}
+    for relative, frame in frames.items():
+        for corporation, employees in zip(frame["corporation"], frame["number_of_employees"], strict=True):
+            if corporation not in values:
+                values[corporation] = float(np.round(1500 * employees**0.7 * rng.lognormal(0, 0.6), -2))
+        out[relative] = frame.assign(**{VALUE_COLUMN: frame["corporation"].map(values).astype("int64")})
+    return out
+
+
 def large_set(rows: int, seed: int, world: World = CHANGED_WORLD) -> pd.DataFrame:
     """A large set for benchmarks; ids repeat (there are only 26**4 of them), rows are what matter."""
     rng = np.random.default_rng(seed)
@@ -163,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--large", type=int, metavar="ROWS", help="instead, write ROWS rows of the changed world to --file")
     parser.add_argument("--file", type=Path, help="output file for --large")
+    parser.add_argument("--with-values", action="store_true", help=f"add {VALUE_COLUMN} to every file (for value_column)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.large:
@@ -170,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--large needs --file")
         write_csv(large_set(args.large, args.seed), args.file)
         return 0
-    for relative, frame in shipped_data(args.seed).items():
+    frames = shipped_data(args.seed)
+    for relative, frame in (with_contract_values(frames, args.seed) if args.with_values else frames).items():
         write_csv(frame, args.out / relative)
     return 0
 

@@ -117,6 +117,16 @@ def _any_number(value: Any, base: Path) -> float:
     return float(value)
 
 
+def _fraction(value: Any, base: Path) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise ValueError("must be a number from 0 up to (not including) 1")
+    return float(value)
+
+
+def _optional_name(value: Any, base: Path) -> str | None:
+    return None if value is None else _name(value, base)
+
+
 def _boolean(value: Any, base: Path) -> bool:
     if not isinstance(value, bool):
         raise ValueError("must be true or false")
@@ -217,6 +227,8 @@ ID_LENGTH = Check(f"whole number from 1 to {ids.LONGEST}", _id_length)
 URL = Check("http(s) URL", _url)
 OPTIONAL_URL = Check("http(s) URL or null", _optional_url)
 URL_OR_NULL = Check("http(s) URL or null", _url_or_null)
+FRACTION = Check("number from 0 to < 1", _fraction)
+OPTIONAL_NAME = Check("string or null", _optional_name)
 NOTIFY_URLS = Check("list of Apprise URLs", _notify_urls, secret=True)
 DATABASE_URL = Check("SQLAlchemy URL or null", _database_url, secret=True)
 MINUTES = Check("number > 0", _number(0, strict=True))

@@ -29,6 +29,7 @@ from drs.core.configkeys import (
     DATABASE_URL_ENV,
     DAYS,
     DRIFT_TEST,
+    FRACTION,
     HOPS,
     HOURS,
     ID_LENGTH,
@@ -40,6 +41,7 @@ from drs.core.configkeys import (
     NAMES,
     NOTIFY_URLS,
     NUMBER,
+    OPTIONAL_NAME,
     OPTIONAL_URL,
     PATH,
     PATHS,
@@ -166,6 +168,20 @@ class Config:
         SECONDS_OR_OFF,
         "re-read this far behind the watermark, for rows committed late with an earlier time stamp (docs/database.md)",
     )
+
+    # the client managers' day (docs/reports.md#the-client-managers-day; drs/reports/calls.py)
+    calls_per_day: int = setting("calls_per_day", 25, COUNT, "clients in today's call queue (GET /calls, the page)")
+    recall_after_days: float = setting("recall_after_days", 30, DAYS, "a client called is out of the queue this long")
+    value_column: str | None = setting(
+        "value_column",
+        None,
+        OPTIONAL_NAME,
+        "optional numeric column of the source data (e.g. annual_contract_value): rank by value at risk",
+    )
+    holdout_fraction: float = setting(
+        "holdout_fraction", 0, FRACTION, "share of would-be-queued clients kept out as a control group (0: off)"
+    )
+    holdout_seed: int = setting("holdout_seed", 0, HOPS, "seed of the stable holdout assignment (a hash of seed and corporation)")
 
     # not a key: the run history that records the batches drs/data/dbsource.py wrote (a dry-run copy keeps the original's)
     batches_history: Path | None = None

@@ -268,7 +268,7 @@ def fast_frame(data: bytes, schema: Schema, require_target: bool = True, unlabel
     if unknown and (b'"' in data or data.count(b",") != (frame.height + 1) * (len(names) - 1)):
         return None
     rules = [
-        pl.all_horizontal(pl.all().exclude([schema.target] if unknown else []).is_not_null().all()),
+        pl.all_horizontal(pl.all().exclude([*([schema.target] if unknown else []), *schema.optional_columns]).is_not_null().all()),
         (ids.str.len_bytes() > 0).all(),
         ~ids.str.contains(EDGE_SPACE_OR_CONTROL).any(),
         (ids.str.len_chars() <= schema.max_id_length).all(),

@@ -35,6 +35,7 @@ class Schema:
     features: tuple[str, ...] = ("lastmonth_activity", "lastyear_activity", "number_of_employees")
     target: str = "exited"
     max_id_length: int = id_rule.DEFAULT_MAX_LENGTH
+    optional_columns: tuple[str, ...] = ()  # accepted in a header, never read here: value_column (drs/reports/callvalues.py)
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -42,18 +43,19 @@ class Schema:
 
     @classmethod
     def from_config(cls, config: Config) -> Schema:
-        """A new Schema of `config`'s columns; `schema_of` gives the one shared Schema of a config."""
-        return cls(id_column=config.id_column, features=tuple(config.features), target=config.target, max_id_length=config.max_id_length)
+        """The Schema of `config`'s columns: `schema_of`'s, the one shared Schema of a config."""
+        return schema_of(config)
 
 
 def schema_of(config: Config) -> Schema:
     """The Schema of `config`, built once (for every config declaring the same columns): the one way stages get it."""
-    return _schema(config.id_column, tuple(config.features), config.target, config.max_id_length)
+    optional = (config.value_column,) if config.value_column else ()
+    return _schema(config.id_column, tuple(config.features), config.target, config.max_id_length, optional)
 
 
 @functools.lru_cache(maxsize=16)
-def _schema(id_column: str, features: tuple[str, ...], target: str, max_id_length: int) -> Schema:
-    return Schema(id_column, features, target, max_id_length)
+def _schema(id_column: str, features: tuple[str, ...], target: str, max_id_length: int, optional: tuple[str, ...]) -> Schema:
+    return Schema(id_column, features, target, max_id_length, optional)
 
 
 # ---- how a problem is said -----------------------------------------------------------------
@@ -143,7 +145,7 @@ def check_header(header: list[str], schema: Schema, source: str, require_target:
     expected = f"(expected {','.join(schema.columns)})"
     required = [c for c in schema.columns if require_target or c != schema.target]
     missing = [c for c in required if c not in names]
-    extra = [n for n in names if n not in set(schema.columns)]
+    extra = [n for n in names if n not in set(schema.columns) and n not in schema.optional_columns]
     absent = [c for c in schema.columns if c not in names]  # the target too, where it is optional: 'exitted' is still a misspelling
     misspelt = [(n, close[0]) for n in extra if (close := difflib.get_close_matches(n, absent, n=1))]
     if misspelt:

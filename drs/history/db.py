@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 StrPath = str | os.PathLike[str]
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -139,11 +139,35 @@ CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit BEGIN SELECT
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 """
 # MIGRATIONS[v] brings a file of user_version v to v + 1; a new file runs SCHEMA, then all of them.
-MIGRATIONS = (MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4, MIGRATION_5, MIGRATION_6, MIGRATION_7)
+# Version 8: the client managers' calls and the holdout group (drs/history/calls.py): one row per recorded call (who
+# recorded it, when, the outcome), one row per client first held out of a queue as a control; `after_file`: the newest
+# ingested file then, so that only a label of a later file is the call's outcome.
+MIGRATION_8 = """
+CREATE TABLE IF NOT EXISTS calls (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    corporation TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    note TEXT NOT NULL,
+    recorded_by TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    after_file TEXT
+);
+CREATE INDEX IF NOT EXISTS calls_corporation ON calls(corporation, at);
+CREATE INDEX IF NOT EXISTS calls_at ON calls(at);
+CREATE TABLE IF NOT EXISTS call_holdouts (
+    corporation TEXT PRIMARY KEY,
+    at TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    fraction REAL NOT NULL,
+    after_file TEXT
+);
+"""
+MIGRATIONS = (MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4, MIGRATION_5, MIGRATION_6, MIGRATION_7, MIGRATION_8)
 
 
 # The version that brought each table a store reads only when it is there (a reader that may not write keeps an older file).
-DRIFT_COLUMNS, ALERTS, RANKINGS, BATCHES, ARRIVALS, AUDIT = 1, 2, 3, 4, 6, 7
+DRIFT_COLUMNS, ALERTS, RANKINGS, BATCHES, ARRIVALS, AUDIT, CALLS = 1, 2, 3, 4, 6, 7, 8
 
 
 def statements(script: str) -> Iterator[str]:

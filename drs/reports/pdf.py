@@ -27,6 +27,8 @@ from drs.core.fileio import atomic_output
 from drs.core.formatting import dependency_status, dependency_words, file_span, number, score, seconds, when
 from drs.data.intake import Status
 from drs.model.calibration import brier_words, plain_reading
+from drs.reports.callpdf import calls_flow
+from drs.reports.calls import Summary as CallSummary
 from drs.reports.movement import reason_words, since_words
 from drs.reports.pdf_drift import drift_block
 from drs.reports.pdf_layout import (
@@ -70,6 +72,7 @@ class Report:
     changes: dict[str, Any] | None = None  # since the previous ranking (drs/movement.what_changed, with its header)
     reliability: dict[str, Any] | None = None  # drs.model.calibration's record, measured now on the test data
     reliability_png: Path | None = None
+    calls: CallSummary | None = None  # the client managers' day: value covered, holdout comparison (drs/reports/calls.py)
 
 
 # ---- the sections, one page each -------------------------------------------------
@@ -166,7 +169,8 @@ def risk_section(report: Report) -> list[Flowable]:
         Paragraph(f"The {len(top)} clients most likely to leave", H2),
     ]
     flow.append(table(rows, widths, align_right=tuple(range(2, len(header) - 1))) if top else Paragraph("No active clients.", BODY))
-    flow += [Spacer(1, 8), image(report.distribution_png, TEXT_WIDTH * 0.92), Spacer(1, 4)]
+    calls = calls_flow(report.calls, H2, BODY, table)  # today's calls: what the top N cover, whether calling helps
+    flow += [*calls, Spacer(1, 8), image(report.distribution_png, TEXT_WIDTH * (0.6 if calls else 0.92)), Spacer(1, 4)]
     flow.append(
         Paragraph(
             "Active: the most recent row of each corporation (later file in ingestion order, later row within a file) "

@@ -52,11 +52,11 @@ from drs.model import calibration, explain
 from drs.model.metrics import metrics
 from drs.production import versions as production
 from drs.production.versions import Deployment
-from drs.reports import rankings, risk, riskstore, standing
+from drs.reports import callsummary, callvalues, rankings, risk, riskstore, standing
 from drs.reports.diagnostics import deployed_model, distinct, missing_percent, summarize
 from drs.reports.pdf import Report, write_pdf
 from drs.reports.plots import plot_confusion_matrix, plot_reliability, plot_risk_distribution, plot_trends
-from drs.reports.stores import Stores
+from drs.reports.stores import Stores, source_files
 
 log = logging.getLogger("reporting")
 TOP_IN_REPORT = 20
@@ -318,6 +318,8 @@ def _run(
     runs = recent_runs(config.history_db, current_run)
     report = gather(config, deployment, evaluation, ranked, source, len(clients), raw, runs)
     report.changes = compared.changes
+    values = callvalues.write(config, source_files(config))  # what each client is worth, for the call queue (value_column)
+    report.calls = callsummary.summary(config, ranked, values)  # the day's figures (drs/reports/callsummary.py)
     report.risk["named"] = standing.words({"model_version": deployment.label, "data": data})
     report.reliability, report.reliability_png = reliability, Path(reliability["path"])
     pdf = config.model_output(layout.REPORT_PDF)

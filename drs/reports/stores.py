@@ -73,6 +73,8 @@ class SchemaRecord(TypedDict):
     id_column: str
     features: list[str]
     target: str
+    max_id_length: int
+    optional_columns: list[str]
 
 
 class Task(TypedDict):
@@ -217,7 +219,13 @@ def run_task(task: Task) -> RankingFacts | RowsFacts:
     """Write the store a task names: client rows for `files`, else the ranking (`ranked`: a frame, or the path of an
     Arrow IPC file of it, removed once read)."""
     given = task["schema"]
-    schema = Schema(id_column=given["id_column"], features=tuple(given["features"]), target=given["target"])
+    schema = Schema(
+        id_column=given["id_column"],
+        features=tuple(given["features"]),
+        target=given["target"],
+        max_id_length=given["max_id_length"],
+        optional_columns=tuple(given["optional_columns"]),
+    )
     path = Path(task["path"])
     if "files" in task:
         files = [SourceFile(f["name"], Path(f["path"]) if f["path"] else None, f["sha256"], f["rows"]) for f in task["files"]]
@@ -336,7 +344,13 @@ class Stores:
         schema = self.schema
         return {
             "path": str(self.config.model_output(name)),
-            "schema": {"id_column": schema.id_column, "features": list(schema.features), "target": schema.target},
+            "schema": {
+                "id_column": schema.id_column,
+                "features": list(schema.features),
+                "target": schema.target,
+                "max_id_length": schema.max_id_length,
+                "optional_columns": list(schema.optional_columns),
+            },
         }
 
     def _start(self, name: str, task: Task) -> None:

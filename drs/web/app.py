@@ -17,7 +17,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from drs.core.errors import ConfigError
 from drs.core.settings import Config, load_config
 from drs.data.schema import Schema
-from drs.web import api, auditpage, auth, headers, page, requests, serving, signin, telemetry
+from drs.web import api, auditpage, auth, calls, headers, page, requests, serving, signin, telemetry
 from drs.web.service import SERVICE, ApiError, ModelCache, Service
 
 
@@ -46,6 +46,7 @@ def create_app(config: Config | str | os.PathLike[str] | None = None) -> Flask:
     app.register_blueprint(page.page)  # the HTML page for client managers (GET /)
     app.register_blueprint(page.assets)  # its CSS and script
     app.register_blueprint(auditpage.audit)  # the audit log, for operators
+    app.register_blueprint(calls.calls)  # the call queue and the calls (GET/POST /calls, the page's form)
     telemetry.install(app, svc)  # counts every request; GET /metrics for Prometheus
     auth.install(app, config, all(serving.is_loopback_bind(b) for b in binds))  # who may call what (one table)
     signin.install(app, config)  # the page's sign-in form and session cookie

@@ -54,6 +54,10 @@ ACCESS: dict[str, str | None] = {
     "page.risk_list_csv": VIEWER,
     "page.image": VIEWER,
     "audit.audit_page": OPERATOR,  # who did what: names and addresses
+    "calls.queue_endpoint": VIEWER,  # today's call queue
+    "calls.record_endpoint": VIEWER,  # client managers record their calls
+    "calls.export_csv": VIEWER,
+    "calls.record_form": OPEN,  # the page's form: checks the session and its CSRF token itself (drs/web/calls.py)
     "page_assets.static": OPEN,  # the CSS and script, needed by the sign-in form
     "signin.form": OPEN,
     "signin.sign_in": OPEN,
