@@ -304,6 +304,16 @@ class ApiCallFailure(TypedDict):
     cause: str
 
 
+class RunRecord(TypedDict):
+    """A run as its readers (the report, the alerts) read it: a runs row (drs/history/runs.py RunRow) or the run in
+    progress (`RunReport.as_run`); `details` is the stored free-form JSON, read through the parts above."""
+
+    started_at: str
+    outcome: str
+    message: str
+    details: dict[str, Any]
+
+
 class FollowUpRecord(TypedDict):
     ranking: dict[str, Any] | None
     apicalls: NotRequired[str]
@@ -411,6 +421,6 @@ class RunReport:
             stored["notifications"] = self.notifications
         return {**stored, "timings": self.timings}
 
-    def as_run(self) -> dict[str, Any]:
+    def as_run(self) -> RunRecord:
         """The run as `runs` returns it (for a report written before the run is recorded)."""
         return {"started_at": self.started_at, "outcome": self.outcome, "message": self.message, "details": self.details()}
