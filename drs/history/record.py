@@ -314,6 +314,17 @@ class RunRecord(TypedDict):
     details: dict[str, Any]
 
 
+class DeliveryRecord(TypedDict):
+    """An alert's delivery (drs/alerts/notify.py Delivery.as_details): `details["notifications"]` of the run it told about."""
+
+    events: list[str]
+    severity: str
+    title: str
+    targets: int
+    sent: int
+    failed: list[str]
+
+
 class FollowUpRecord(TypedDict):
     ranking: dict[str, Any] | None
     apicalls: NotRequired[str]
@@ -372,7 +383,7 @@ class RunReport:
     new_model_test_f1: float | None = None
     gate: GateDecision | None = None
     followup: FollowUp | None = None
-    notifications: dict[str, Any] | None = None  # drs/alerts/notify.py's delivery record
+    notifications: DeliveryRecord | None = None  # drs/alerts/notify.py's delivery record
 
     def timed(self, name: str, work: Callable[[], T]) -> T:
         started = time.perf_counter()

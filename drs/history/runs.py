@@ -193,11 +193,14 @@ class FinishedRun(TypedDict):
 def last_finished_run(path: StrPath) -> FinishedRun | None:
     """The newest full-process run that got the lock (failed ones included), without its details; None before any."""
     with db.reading(path) as conn:
-        if conn is None:
-            return None
-        row = conn.execute(
-            f"SELECT id, started_at, finished_at, outcome, message, deployed_version FROM runs WHERE {FINISHED_RUN} ORDER BY id DESC LIMIT 1"
-        ).fetchone()
+        return None if conn is None else newest_finished(conn)
+
+
+def newest_finished(conn: sqlite3.Connection) -> FinishedRun | None:
+    """`last_finished_run` on an open connection (drs/history/alerts.py alert_memory reads it with the rest of its memory)."""
+    row = conn.execute(
+        f"SELECT id, started_at, finished_at, outcome, message, deployed_version FROM runs WHERE {FINISHED_RUN} ORDER BY id DESC LIMIT 1"
+    ).fetchone()
     if row is None:
         return None
     return FinishedRun(

@@ -24,7 +24,7 @@ from drs.alerts import rules as alerts
 from drs.core import formatting
 from drs.core.layout import version_label
 from drs.core.times import parse_time
-from drs.history.record import FINISHED_DEPLOYMENT, DataDrift, Outcome
+from drs.history.record import FINISHED_DEPLOYMENT, DataDrift, Outcome, ScoreDriftCheck
 from drs.history.runs import RunRow
 from drs.model import explain
 from drs.model.drift import describe_score_drift
@@ -151,7 +151,7 @@ def duration_words(delta: timedelta) -> str:
 def beyond_noise(run: RunRow) -> bool | None:
     """The alerts' verdict on a run's drift decision: beyond sampling noise, within it, or None when not measured."""
     check = (run.get("details") or {}).get("drift")
-    return alerts.noise_words(check)[1] if isinstance(check, Mapping) else None
+    return alerts.noise_words(ScoreDriftCheck.from_record(check))[1] if isinstance(check, Mapping) else None
 
 
 def score_measured(run: RunRow) -> bool:
@@ -189,7 +189,7 @@ def technical(run: RunRow) -> str:
     check = details.get("drift")
     if isinstance(check, Mapping):
         parts.append(f"Drift check: {drift_words(dict(check))}.")
-        parts.append(alerts.noise_words(check)[0])
+        parts.append(alerts.noise_words(ScoreDriftCheck.from_record(check))[0])
     gate = details.get("gate")
     if isinstance(gate, Mapping) and gate.get("reason"):
         parts.append(f"Promotion gate: {gate['reason']}.")
