@@ -165,7 +165,7 @@ def test_300_labels_of_5000_raise_the_alarm_then_the_labels_arrive_and_the_batch
     assert [(c["name"], c["labels_filled"]) for c in changed] == [("clients_q5.csv", 4700)]
     assert "labels arrived for 4,700 row(s) of clients_q5.csv (its only change)" in caplog.text
     assert "changed after it was ingested" not in caplog.text
-    events = alerts.file_events(again["details"])
+    events = alerts.file_events(alerts.RunParts.of(again["details"]))
     assert [(e.key, e.severity, e.lines) for e in events] == [
         ("labels", alerts.INFO, ["labels arrived for 4,700 row(s) of clients_q5.csv"])
     ]
@@ -227,7 +227,7 @@ def test_a_batch_with_no_label_at_all_gets_the_estimate_and_waits(deployed_pract
     check = judge.score_drift_check(deployed_practice, deployed, frame, 0.78).to_record()
     assert (check["measured"], check["drift"], check["labelled_rows"], check["labelled_sample"]) == (False, False, 0, None)
     assert check["reason"] == "1,000 of the 1,000 new rows have no label yet; the score test waits for every label"
-    assert alerts.sample_alarm_event({"drift": check}, "v0001") == []
+    assert alerts.sample_alarm_event(alerts.RunParts.of({"drift": check}), "v0001") == []
     assert judge.estimate_check(deployed_practice, deployed, frame)["rows"] == 1000
 
 

@@ -78,7 +78,7 @@ def test_a_batch_with_no_exits_is_not_drift_and_says_so_everywhere(
     assert all(isinstance(f["psi"], float) and isinstance(f["ks_p_value"], float) for f in data["features"])
     # no alert about drift
     assert not [p for p in receiver.posts if "drift" in (p["title"] + p["message"]).lower()]
-    assert alerts.drift_event(details, run["outcome"], "v0001") == []
+    assert alerts.drift_event(alerts.RunParts.of(details), run["outcome"], "v0001") == []
 
     # what each view says
     now = datetime.now(UTC)

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TypedDict
 
 from drs.alerts import rules as alerts
 from drs.core.errors import DeploymentError
@@ -29,7 +29,7 @@ from drs.core.layout import CRON_LOG
 from drs.core.redact import scrub
 from drs.core.settings import Config
 from drs.history import alerts as alert_store
-from drs.history.record import RunReport
+from drs.history.record import DeliveryRecord, RunReport
 from drs.production import versions as production
 
 log = logging.getLogger("fullprocess")
@@ -101,11 +101,25 @@ class Delivery:
     sent: int = 0
     failed: list[str] = field(default_factory=list)
 
-    def as_details(self, message: alerts.Message) -> dict[str, Any]:
-        return {"events": message.events, "severity": message.severity, "title": message.title, **vars(self)}
+    def as_details(self, message: alerts.Message) -> DeliveryRecord:
+        return DeliveryRecord(
+            events=message.events,
+            severity=message.severity,
+            title=message.title,
+            targets=self.targets,
+            sent=self.sent,
+            failed=self.failed,
+        )
 
 
-def _send_one(url: str, message: alerts.Message, timeout: float, result: dict[str, Any]) -> None:
+class SendResult(TypedDict, total=False):
+    """What one target's thread found: whether Apprise delivered (`ok`) and, if not, why (`reason`)."""
+
+    ok: bool
+    reason: str
+
+
+def _send_one(url: str, message: alerts.Message, timeout: float, result: SendResult) -> None:
     import apprise  # deliberate: only a run with something to send loads Apprise and its plugins
 
     try:
@@ -134,7 +148,7 @@ def deliver(urls: Sequence[str], message: alerts.Message, timeout: float) -> Del
     if not urls:
         return delivery
     _quiet_apprise()
-    results: list[dict[str, Any]] = [{} for _ in urls]
+    results: list[SendResult] = [{} for _ in urls]
     threads = [
         threading.Thread(target=_send_one, args=(url, message, timeout, result), name=f"{THREAD_PREFIX}{i}", daemon=True)
         for i, (url, result) in enumerate(zip(urls, results, strict=True), start=1)
@@ -223,7 +237,7 @@ def alert_run(config: Config, report: RunReport, started: datetime, environ: Map
         message = alerts.compose(events, context(config, started))
         if message is None:
             return
-        stale_since = (state.last_finished or {}).get("finished_at")
+        stale_since = state.last_finished["finished_at"] if state.last_finished else None
         delivery = send(config, urls, message, started, state.newest_run, stale_since)
         report.notifications = delivery.as_details(message)
     except Exception as exc:
@@ -236,7 +250,7 @@ def scrub_all(text: str, urls: Sequence[str]) -> str:
     return text
 
 
-def alert_rollback(config: Config, from_label: str | None, to_label: str, pinned: Sequence[str]) -> dict[str, Any] | None:
+def alert_rollback(config: Config, from_label: str | None, to_label: str, pinned: Sequence[str]) -> DeliveryRecord | None:
     """The rollback's alert (deployment.py --rollback); the details for its history row, None when no target is set."""
     urls = targets(config)
     if not urls:

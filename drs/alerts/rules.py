@@ -17,7 +17,8 @@ from typing import Any
 
 from drs.core import times
 from drs.core.times import parse_time
-from drs.history.record import DataDrift, GateDecision, Outcome, ScoreDriftCheck
+from drs.history.record import ApiCallFailure, Change, DataDrift, GateDecision, Outcome, ScoreDriftCheck
+from drs.history.runs import FinishedRun
 
 INFO, WARNING, FAILURE = "info", "warning", "failure"
 SEVERITIES = (INFO, WARNING, FAILURE)  # in rising order
@@ -29,7 +30,7 @@ class AlertState:
     """The runs and alerts before this run (drs/history.alert_memory)."""
 
     newest_run: int = 0
-    last_finished: dict[str, Any] | None = None  # id, started_at, finished_at, outcome, message
+    last_finished: FinishedRun | None = None
     failures_in_a_row: int = 0
     failing_since: str | None = None
     last_success_run: int = 0
@@ -96,12 +97,12 @@ class RunParts:
     trigger: str | None
     rejected: list[str] = field(default_factory=list)
     rejection_reasons: dict[str, str | None] = field(default_factory=dict)
-    changed_files: list[Mapping[str, Any]] = field(default_factory=list)  # drs/data/ingest.py's changed-file records
+    changed_files: list[Change] = field(default_factory=list)  # drs/data/ingest.py's changed-file records
     gone_files: list[str] = field(default_factory=list)
-    apicalls_failures: list[Mapping[str, Any]] = field(default_factory=list)  # drs/web/apicalls.py Failure records
+    apicalls_failures: list[ApiCallFailure] = field(default_factory=list)  # drs/web/apicalls.py Failure records
 
     @classmethod
-    def of(cls, details: Mapping[str, Any]) -> RunParts:
+    def of(cls, details: dict[str, Any]) -> RunParts:
         """Old rows and failed runs lack parts: a missing one reads as not recorded."""
         check, gate, ingestion = details.get("drift"), details.get("gate"), details.get("ingestion")
         files = ingestion.get("files") or [] if isinstance(ingestion, Mapping) else []
@@ -112,10 +113,15 @@ class RunParts:
             trigger=details.get("trigger"),
             rejected=list(details.get("rejected") or []),
             rejection_reasons={str(f.get("name")): f.get("reason") for f in files if isinstance(f, Mapping)},
-            changed_files=[c for c in details.get("changed_files") or [] if isinstance(c, Mapping)],
+            changed_files=_records(details.get("changed_files")),
             gone_files=list(details.get("gone_files") or []),
-            apicalls_failures=[f for f in details.get("apicalls_failures") or [] if isinstance(f, Mapping)],
+            apicalls_failures=_records(details.get("apicalls_failures")),
         )
+
+
+def _records(stored: Any) -> list[Any]:
+    """The objects of a stored list (records of a shape drs/history/record.py declares; old rows may lack keys: read with .get)."""
+    return [r for r in stored or [] if isinstance(r, Mapping)]
 
 
 # ---- the events of one run ---------------------------------------------------------------
@@ -181,12 +187,12 @@ def stale_event(state: AlertState, rules: Rules, now: datetime, skipped: bool) -
     return [Event("stale", WARNING, "Pipeline was stale", lines, step)]
 
 
-def noise_words(check: Mapping[str, Any]) -> tuple[str, bool | None]:
-    """The sampling-noise line of a stored drift decision and whether the drop is beyond it (None when not measured)."""
-    return noise_line(check.get("noise"))
+def noise_words(check: ScoreDriftCheck) -> tuple[str, bool | None]:
+    """The sampling-noise line of a drift decision and whether the drop is beyond it (None when not measured)."""
+    return noise_line(check.noise)
 
 
-def noise_line(noise: Mapping[str, Any] | None) -> tuple[str, bool | None]:
+def noise_line(noise: dict[str, Any] | None) -> tuple[str, bool | None]:
     """The sampling-noise line of a drift check's `noise` (drs/model/drift.py sampling_noise), and whether the drop is beyond it."""
     if not isinstance(noise, Mapping):
         return "Sampling noise: not measured.", None
@@ -200,9 +206,8 @@ def noise_line(noise: Mapping[str, Any] | None) -> tuple[str, bool | None]:
     )
 
 
-def drift_event(details: Mapping[str, Any], outcome: str, deployed_label: str | None) -> list[Event]:
+def drift_event(parts: RunParts, outcome: str, deployed_label: str | None) -> list[Event]:
     """Drift found: the test, its numbers, the sampling noise, data drift, and what followed."""
-    parts = RunParts.of(details)
     check, drifted = parts.check, parts.data_drift.drifted_features
     score_drift = check is not None and check.drift
     if not score_drift and not (drifted and parts.trigger):
@@ -239,10 +244,10 @@ def drift_event(details: Mapping[str, Any], outcome: str, deployed_label: str | 
     return [Event("drift", severity, headline, lines, step)]
 
 
-def sample_alarm_event(details: Mapping[str, Any], deployed_label: str | None) -> list[Event]:
+def sample_alarm_event(parts: RunParts, deployed_label: str | None) -> list[Event]:
     """The labelled-sample alarm (drs/model/labelsample.py): the labels known so far of a partly labelled batch contradict the
     label-free estimate or the score test's threshold beyond sampling noise, before the score test can run."""
-    check = RunParts.of(details).check
+    check = parts.check
     sample = check.labelled_sample if check else None
     if check is None or not isinstance(sample, Mapping) or not sample.get("alarm"):
         return []
@@ -265,10 +270,9 @@ def sample_alarm_event(details: Mapping[str, Any], deployed_label: str | None) -
     return [Event("sample_alarm", WARNING, "Labelled sample: the model is worse than expected", lines, step)]
 
 
-def refused_event(details: Mapping[str, Any], outcome: str, deployed_label: str | None) -> list[Event]:
+def refused_event(parts: RunParts, outcome: str, deployed_label: str | None) -> list[Event]:
     if outcome != Outcome.NOT_PROMOTED:
         return []
-    parts = RunParts.of(details)
     gate = parts.gate
     lines = [f"Gate: {gate.reason if gate else 'no reason recorded'}."]
     if gate and gate.kept_candidate:
@@ -278,10 +282,10 @@ def refused_event(details: Mapping[str, Any], outcome: str, deployed_label: str 
     return [Event("refused", WARNING if beyond else INFO, "Candidate refused by the gate", lines, step)]
 
 
-def deployed_event(outcome: str, message: str, details: Mapping[str, Any]) -> list[Event]:
+def deployed_event(outcome: str, message: str, parts: RunParts) -> list[Event]:
     if outcome not in (Outcome.DEPLOYED, Outcome.COMPLETED_DEPLOYMENT):
         return []
-    gate = RunParts.of(details).gate
+    gate = parts.gate
     before = gate.deployed_version if gate else None
     lines = [message[:1].upper() + message[1:] + "."]
     if before:
@@ -290,9 +294,9 @@ def deployed_event(outcome: str, message: str, details: Mapping[str, Any]) -> li
     return [Event("deployed", WARNING, "New version deployed", lines, step)]
 
 
-def apicalls_event(details: Mapping[str, Any], deployed_label: str | None) -> list[Event]:
+def apicalls_event(parts: RunParts, deployed_label: str | None) -> list[Event]:
     """The API calls after a deployment failed: each failed call, its status and cause (the deployment stands)."""
-    failed = RunParts.of(details).apicalls_failures
+    failed = parts.apicalls_failures
     if not failed:
         return []
     lines = [
@@ -306,10 +310,9 @@ def apicalls_event(details: Mapping[str, Any], deployed_label: str | None) -> li
     return [Event("apicalls", WARNING, "API calls failed", lines, step)]
 
 
-def file_events(details: Mapping[str, Any]) -> list[Event]:
+def file_events(parts: RunParts) -> list[Event]:
     """Rejected source files, files changed after they were ingested, files gone from the source folder."""
     events = []
-    parts = RunParts.of(details)
     if parts.rejected:
         lines = [f"{name}: {parts.rejection_reasons.get(name) or 'rejected'}" for name in parts.rejected]
         step = "export the file again as the reason says and put it back; a file is read again when its content changes."
@@ -339,7 +342,7 @@ def file_events(details: Mapping[str, Any]) -> list[Event]:
 def run_events(
     outcome: str,
     message: str,
-    details: Mapping[str, Any],
+    details: dict[str, Any],
     deployed_label: str | None,
     state: AlertState,
     rules: Rules,
@@ -353,12 +356,13 @@ def run_events(
     events += failure_events(outcome, message, state, rules, now, log_file)
     if outcome == Outcome.FAILED:
         return events
-    events += drift_event(details, outcome, deployed_label)
-    events += sample_alarm_event(details, deployed_label)
-    events += refused_event(details, outcome, deployed_label)
-    events += deployed_event(outcome, message, details)
-    events += apicalls_event(details, deployed_label)
-    events += file_events(details)
+    parts = RunParts.of(details)  # the stored JSON (or the run's own details) read once, typed
+    events += drift_event(parts, outcome, deployed_label)
+    events += sample_alarm_event(parts, deployed_label)
+    events += refused_event(parts, outcome, deployed_label)
+    events += deployed_event(outcome, message, parts)
+    events += apicalls_event(parts, deployed_label)
+    events += file_events(parts)
     return events
 
 

@@ -6,18 +6,18 @@ so that a failing or stale pipeline tells once, not on every tick. See docs/aler
 from __future__ import annotations
 
 import json
-from typing import Any, TypedDict
+from typing import TypedDict
 
 from drs.history import db
 from drs.history.db import StrPath
-from drs.history.runs import FINISHED_RUN
+from drs.history.runs import FINISHED_RUN, FinishedRun, newest_finished
 
 
 class AlertMemory(TypedDict):
     """What the last runs and alerts were: the fields of drs/alerts/rules.py `AlertState`."""
 
     newest_run: int
-    last_finished: dict[str, Any] | None  # a runs row without its details: id, started_at, finished_at, outcome, message
+    last_finished: FinishedRun | None  # a runs row without its details
     failures_in_a_row: int
     failing_since: str | None
     last_success_run: int
@@ -58,10 +58,7 @@ def alert_memory(path: StrPath) -> AlertMemory:
         if conn is None:
             return memory
         memory["newest_run"] = int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM runs").fetchone()[0])
-        last = conn.execute(
-            f"SELECT id, started_at, finished_at, outcome, message FROM runs WHERE {FINISHED_RUN} ORDER BY id DESC LIMIT 1"
-        ).fetchone()
-        memory["last_finished"] = dict(last) if last else None
+        memory["last_finished"] = newest_finished(conn)
         found = conn.execute(f"SELECT id FROM runs WHERE {FINISHED_RUN} AND outcome != 'failed' ORDER BY id DESC LIMIT 1").fetchone()
         good = memory["last_success_run"] = int(found[0]) if found else 0
         streak = conn.execute(

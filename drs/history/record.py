@@ -304,6 +304,27 @@ class ApiCallFailure(TypedDict):
     cause: str
 
 
+class RunRecord(TypedDict):
+    """A run as its readers (the report, the alerts) read it: a runs row (drs/history/runs.py RunRow) or the run in
+    progress (`RunReport.as_run`); `details` is the stored free-form JSON, read through the parts above."""
+
+    started_at: str
+    outcome: str
+    message: str
+    details: dict[str, Any]
+
+
+class DeliveryRecord(TypedDict):
+    """An alert's delivery (drs/alerts/notify.py Delivery.as_details): `details["notifications"]` of the run it told about."""
+
+    events: list[str]
+    severity: str
+    title: str
+    targets: int
+    sent: int
+    failed: list[str]
+
+
 class FollowUpRecord(TypedDict):
     ranking: dict[str, Any] | None
     apicalls: NotRequired[str]
@@ -362,7 +383,7 @@ class RunReport:
     new_model_test_f1: float | None = None
     gate: GateDecision | None = None
     followup: FollowUp | None = None
-    notifications: dict[str, Any] | None = None  # drs/alerts/notify.py's delivery record
+    notifications: DeliveryRecord | None = None  # drs/alerts/notify.py's delivery record
 
     def timed(self, name: str, work: Callable[[], T]) -> T:
         started = time.perf_counter()
@@ -411,6 +432,6 @@ class RunReport:
             stored["notifications"] = self.notifications
         return {**stored, "timings": self.timings}
 
-    def as_run(self) -> dict[str, Any]:
+    def as_run(self) -> RunRecord:
         """The run as `runs` returns it (for a report written before the run is recorded)."""
         return {"started_at": self.started_at, "outcome": self.outcome, "message": self.message, "details": self.details()}

@@ -15,7 +15,26 @@ from typing import Any, TypedDict
 from drs.core.layout import utc_now
 from drs.history import db
 from drs.history.db import StrPath
-from drs.history.record import RunReport
+from drs.history.record import RunRecord, RunReport
+
+
+class RunRow(RunRecord):
+    """One runs row as the readers get it (`runs`, `latest_run`, `drift_checked_runs`), its `details` JSON parsed."""
+
+    id: int
+    finished_at: str
+    kind: str
+    deployed_version: int | None
+
+
+class DriftDecision(TypedDict):
+    """A run's score-drift decision (`drift_decisions`): when, the files it judged, its stored check, data drift and gate."""
+
+    started_at: str | None
+    new_files: list[str]
+    check: dict[str, Any]  # details["drift"], the stored check (drs/history/record.py ScoreDriftCheck.from_record reads it)
+    data_drift: Any  # details["data_drift"] as stored, None when not recorded
+    gate: Any  # details["gate"] as stored, None when not recorded
 
 
 def append_run(
@@ -72,7 +91,7 @@ def _drift_columns(conn: sqlite3.Connection) -> tuple[str, str]:
     return from_json.format("model_sha256"), from_json.format("new_data_f1")
 
 
-def _rows(path: StrPath, where: str, params: tuple[str, ...], limit: int | None) -> list[dict[str, Any]]:
+def _rows(path: StrPath, where: str, params: tuple[str, ...], limit: int | None) -> list[RunRow]:
     """Matching runs, oldest first (the newest `limit`), details parsed; `where` may name {sha} and {f1} (_drift_columns)."""
     with db.reading(path) as conn:
         if conn is None:
@@ -80,24 +99,34 @@ def _rows(path: StrPath, where: str, params: tuple[str, ...], limit: int | None)
         sha, f1 = _drift_columns(conn)
         query = "SELECT id, started_at, finished_at, kind, outcome, message, deployed_version, details FROM runs"
         query += f" {where.format(sha=sha, f1=f1)} ORDER BY id DESC" + (" LIMIT ?" if limit else "")
-        rows = [dict(r) for r in conn.execute(query, (*params, limit) if limit else params)]
-    for row in rows:
-        row["details"] = json.loads(row["details"])
-    return rows[::-1]
+        found = conn.execute(query, (*params, limit) if limit else params).fetchall()
+    return [
+        RunRow(
+            id=r["id"],
+            started_at=r["started_at"],
+            finished_at=r["finished_at"],
+            kind=r["kind"],
+            outcome=r["outcome"],
+            message=r["message"],
+            deployed_version=r["deployed_version"],
+            details=json.loads(r["details"]),
+        )
+        for r in found[::-1]
+    ]
 
 
-def runs(path: StrPath, limit: int | None = None) -> list[dict[str, Any]]:
+def runs(path: StrPath, limit: int | None = None) -> list[RunRow]:
     """Runs, oldest first (the newest `limit` when given)."""
     return _rows(path, "", (), limit)
 
 
-def drift_checked_runs(path: StrPath, limit: int | None = None) -> list[dict[str, Any]]:
+def drift_checked_runs(path: StrPath, limit: int | None = None) -> list[RunRow]:
     """The runs that judged new rows against the deployed model, oldest first (the newest `limit`): their
     score test measured its F1 or said why it could not (`details["drift"]["measured"]` false, F1 NULL)."""
     return _rows(path, "WHERE {sha} IS NOT NULL OR {f1} IS NOT NULL", (), limit)  # the terms of runs_judged, in its order
 
 
-def latest_run(path: StrPath, outcomes: Iterable[str] | None = None) -> dict[str, Any] | None:
+def latest_run(path: StrPath, outcomes: Iterable[str] | None = None) -> RunRow | None:
     """The newest run (with one of `outcomes`, when given), or None."""
     chosen = [str(o) for o in outcomes] if outcomes is not None else []
     where = f"WHERE outcome IN ({', '.join('?' * len(chosen))})" if chosen else ""
@@ -127,21 +156,21 @@ def has_run(path: StrPath, outcomes: Iterable[str], deployed_version: int) -> bo
         return conn.execute(query, (*chosen, deployed_version)).fetchone() is not None
 
 
-def drift_decisions(runs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+def drift_decisions(runs: Iterable[RunRecord]) -> list[DriftDecision]:
     """Of `runs`, those that made a score-drift decision, with their data drift and promotion gate where recorded; pure."""
-    found = []
+    found: list[DriftDecision] = []
     for run in runs:
         details = run.get("details") or {}
         check = details.get("drift")
         if isinstance(check, dict):
             found.append(
-                {
-                    "started_at": run.get("started_at"),
-                    "new_files": details.get("new_files") or [],
-                    "check": check,
-                    "data_drift": details.get("data_drift"),
-                    "gate": details.get("gate"),
-                }
+                DriftDecision(
+                    started_at=run.get("started_at"),
+                    new_files=details.get("new_files") or [],
+                    check=check,
+                    data_drift=details.get("data_drift"),
+                    gate=details.get("gate"),
+                )
             )
     return found
 
@@ -164,11 +193,14 @@ class FinishedRun(TypedDict):
 def last_finished_run(path: StrPath) -> FinishedRun | None:
     """The newest full-process run that got the lock (failed ones included), without its details; None before any."""
     with db.reading(path) as conn:
-        if conn is None:
-            return None
-        row = conn.execute(
-            f"SELECT id, started_at, finished_at, outcome, message, deployed_version FROM runs WHERE {FINISHED_RUN} ORDER BY id DESC LIMIT 1"
-        ).fetchone()
+        return None if conn is None else newest_finished(conn)
+
+
+def newest_finished(conn: sqlite3.Connection) -> FinishedRun | None:
+    """`last_finished_run` on an open connection (drs/history/alerts.py alert_memory reads it with the rest of its memory)."""
+    row = conn.execute(
+        f"SELECT id, started_at, finished_at, outcome, message, deployed_version FROM runs WHERE {FINISHED_RUN} ORDER BY id DESC LIMIT 1"
+    ).fetchone()
     if row is None:
         return None
     return FinishedRun(

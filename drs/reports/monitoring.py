@@ -19,7 +19,7 @@ from typing import Any
 from drs.core.formatting import threshold_of
 from drs.history import runs as history
 from drs.history.db import StrPath
-from drs.history.record import Outcome
+from drs.history.record import Outcome, RunRecord
 from drs.production import versions as production
 
 
@@ -79,7 +79,7 @@ def last_run(db: StrPath) -> LastRun | None:
     return LastRun(finished, str(run["outcome"]), run["outcome"] != Outcome.FAILED)
 
 
-def drift_check_of(run: dict[str, Any]) -> DriftCheck | None:
+def drift_check_of(run: RunRecord) -> DriftCheck | None:
     """The score-drift decision and the data drift of one history row, as the run recorded them; pure."""
     details = run.get("details") or {}
     check = details.get("drift")

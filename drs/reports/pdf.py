@@ -26,6 +26,8 @@ from reportlab.platypus import Flowable, KeepInFrame, PageBreak, Paragraph, Simp
 from drs.core.fileio import atomic_output
 from drs.core.formatting import dependency_status, dependency_words, file_span, number, score, seconds, when
 from drs.data.intake import Status
+from drs.history.record import RunRecord
+from drs.history.runs import DriftDecision
 from drs.model.calibration import brier_words, plain_reading
 from drs.reports.callpdf import calls_flow
 from drs.reports.calls import Summary as CallSummary
@@ -66,8 +68,8 @@ class Report:
     risk: dict[str, Any]
     data: dict[str, Any]
     operations: dict[str, Any]
-    last_run: dict[str, Any] | None = None
-    drift: dict[str, Any] | None = None
+    last_run: RunRecord | None = None
+    drift: DriftDecision | None = None
     deployments: list[dict[str, Any]] = field(default_factory=list)
     changes: dict[str, Any] | None = None  # since the previous ranking (drs/movement.what_changed, with its header)
     reliability: dict[str, Any] | None = None  # drs.model.calibration's record, measured now on the test data

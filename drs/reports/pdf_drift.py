@@ -10,14 +10,15 @@ from typing import Any
 from reportlab.platypus import Flowable, Paragraph, Spacer
 
 from drs.core.formatting import flag, number, score, threshold_of, when
-from drs.history.record import DataDrift, ScoreDriftCheck
+from drs.history.record import DataDrift, RunRecord, ScoreDriftCheck
+from drs.history.runs import DriftDecision
 from drs.model import labelsample
 from drs.model.drift import describe_noise, describe_score_drift
 from drs.model.estimate import describe as describe_estimate
 from drs.reports.pdf_layout import ALERT, BODY, GOOD, SMALL, key_values, left_out, newest, table, text
 
 
-def drift_block(last_run: dict[str, Any] | None, drift: dict[str, Any] | None) -> list[Flowable]:
+def drift_block(last_run: RunRecord | None, drift: DriftDecision | None) -> list[Flowable]:
     """The last run, then the last drift decision: score test, data drift per feature, promotion gate."""
     flow: list[Flowable] = []
     if last_run:

@@ -18,6 +18,7 @@ from matplotlib.ticker import FixedLocator, MaxNLocator
 
 from drs.core.fileio import atomic_output
 from drs.core.formatting import threshold_of, when
+from drs.history.runs import DriftDecision
 
 CLASS_NAMES = ["stayed (0)", "exited (1)"]
 
@@ -105,7 +106,7 @@ def _event_axis(ax: Axes, times: list[Any], what: str, labels: list[str] | None 
     ax.set_xlabel(f"{what}, in order (time in UTC)")
 
 
-def plot_trends(deployments: list[dict[str, Any]], drifts: list[dict[str, Any]], path: Path) -> None:
+def plot_trends(deployments: list[dict[str, Any]], drifts: list[DriftDecision], path: Path) -> None:
     """Two panels: F1 of each deployment, and each drift check's F1 against its threshold, in time order."""
     fig = Figure(figsize=(7.6, 6.4), dpi=130)
     top, bottom = fig.subplots(2, 1)

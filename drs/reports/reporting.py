@@ -47,7 +47,7 @@ from drs.data import csvsafe
 from drs.data.readers import read_csv_checked, read_polars_checked
 from drs.data.schema import Schema
 from drs.history import runs as history
-from drs.history.record import Outcome
+from drs.history.record import Outcome, RunRecord
 from drs.model import calibration, explain
 from drs.model.metrics import metrics
 from drs.production import versions as production
@@ -158,17 +158,17 @@ def write_risk_list(ranked: pl.DataFrame, path: Path) -> None:
 class RecentRuns:
     """What the report shows of the run history: every drift decision, the latest run that deployed, the last run."""
 
-    drifts: list[dict[str, Any]]
-    deployed: dict[str, Any] | None
-    last: dict[str, Any] | None
+    drifts: list[history.DriftDecision]
+    deployed: RunRecord | None
+    last: RunRecord | None
 
 
-def recent_runs(db: Path, current_run: dict[str, Any] | None = None) -> RecentRuns:
+def recent_runs(db: Path, current_run: RunRecord | None = None) -> RecentRuns:
     """Read with indexed queries, never the whole history; `current_run` (in progress, not yet recorded) counts as the newest."""
-    extra = [current_run] if current_run else []
+    extra: list[RunRecord] = [current_run] if current_run else []
     deployed = [r for r in [history.latest_run(db, [Outcome.DEPLOYED]), *extra] if r and r.get("outcome") == Outcome.DEPLOYED]
     return RecentRuns(
-        drifts=history.drift_decisions(history.drift_checked_runs(db) + extra),
+        drifts=history.drift_decisions([*history.drift_checked_runs(db), *extra]),
         deployed=deployed[-1] if deployed else None,
         last=current_run or history.latest_run(db),
     )
@@ -195,7 +195,7 @@ def gather(
     distribution_png = config.model_output(layout.RISK_DISTRIBUTION)
     plot_risk_distribution(ranked[risk.PROBABILITY], risk.THRESHOLD, distribution_png)
     diagnostics_json = read_json(config.model_output(layout.DIAGNOSTICS)) or {}
-    timings = ((runs.deployed or {}).get("details") or {}).get("timings") or {}
+    timings = ((runs.deployed["details"] if runs.deployed else None) or {}).get("timings") or {}
     data: dict[str, Any] = {"source": config.final_data_csv.name, "ingestion": read_json(config.ingestion_record)}
     if ingested is not None:
         numeric = [c for c in (*schema.features, schema.target) if c in ingested.columns]
@@ -235,7 +235,7 @@ def gather(
     )
 
 
-def refresh(config: Config, reason: str, current_run: dict[str, Any] | None = None, fail: bool = True) -> dict[str, Any] | None:
+def refresh(config: Config, reason: str, current_run: RunRecord | None = None, fail: bool = True) -> dict[str, Any] | None:
     """Rank the current data with the deployed model once more after `reason` (an event that changed either), and
     write every file the views read; None when nothing is deployed or ingested yet (there is no list to rank).
     The answer is `run`'s, as the plain record the run history keeps of it.
@@ -253,7 +253,7 @@ def refresh(config: Config, reason: str, current_run: dict[str, Any] | None = No
         return None
 
 
-def run(config: Config, input_csv: Path | None = None, current_run: dict[str, Any] | None = None, reason: str | None = None) -> Reported:
+def run(config: Config, input_csv: Path | None = None, current_run: RunRecord | None = None, reason: str | None = None) -> Reported:
     """Write the confusion matrix, the risk list, the trends plot and the PDF report, and risklist.json naming them.
 
     `current_run` is the full-process run in progress (not yet in the history),
@@ -273,7 +273,7 @@ def _run(
     deployment: Deployment,
     stores: Stores,
     input_csv: Path | None,
-    current_run: dict[str, Any] | None,
+    current_run: RunRecord | None,
     reason: str | None,
 ) -> Reported:
     raw: Any = None  # inputs are read and checked before anything is written
@@ -298,7 +298,7 @@ def _run(
         log.info("reasons measured against %s", reference.source)
     source = Path(input_csv).name if input_csv is not None else config.final_data_csv.name
     kind = reason or (rankings.DEPLOYMENT if current_run else rankings.REPORTING)
-    started = (current_run or {}).get("started_at")
+    started = current_run["started_at"] if current_run else None
     compared = rankings.record(
         config,
         risk.risk_list(model, clients, schema, reference),

@@ -19,6 +19,7 @@ from typing import Any, TypedDict
 from drs.core.settings import Config
 from drs.core.times import parse_time
 from drs.data.schema import Schema
+from drs.history.runs import RunRow
 from drs.model import estimate, explain
 from drs.reports import movement, risk, riskstore
 
@@ -147,18 +148,18 @@ def recorded_calibration(meta: dict[str, Any]) -> dict[str, Any] | None:
 # ---- the runs (the history's records, oldest first) -----------------------------------------
 
 
-def recent_runs(runs: Sequence[dict[str, Any]], now: datetime, days: float) -> list[dict[str, Any]]:
+def recent_runs(runs: Sequence[RunRow], now: datetime, days: float) -> list[RunRow]:
     """Runs that started within the last `days`, newest first."""
     since = now - timedelta(days=days)
     return [r for r in reversed(runs) if (t := parse_time(r.get("started_at"))) is not None and t >= since]
 
 
-def run_files(run: dict[str, Any]) -> list[str]:
+def run_files(run: RunRow) -> list[str]:
     details = run.get("details") or {}
     return list(details.get("new_files") or (details.get("new_data") or {}).get("files") or [])
 
 
-def outcome_counts(runs: Sequence[dict[str, Any]]) -> list[tuple[str, int]]:
+def outcome_counts(runs: Sequence[RunRow]) -> list[tuple[str, int]]:
     counts: dict[str, int] = {}
     for run in runs:
         counts[str(run.get("outcome"))] = counts.get(str(run.get("outcome")), 0) + 1

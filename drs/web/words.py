@@ -24,7 +24,8 @@ from drs.alerts import rules as alerts
 from drs.core import formatting
 from drs.core.layout import version_label
 from drs.core.times import parse_time
-from drs.history.record import FINISHED_DEPLOYMENT, Outcome
+from drs.history.record import FINISHED_DEPLOYMENT, DataDrift, Outcome, ScoreDriftCheck
+from drs.history.runs import RunRow
 from drs.model import explain
 from drs.model.drift import describe_score_drift
 
@@ -147,19 +148,19 @@ def duration_words(delta: timedelta) -> str:
     return "less than a minute"
 
 
-def beyond_noise(run: Mapping[str, Any]) -> bool | None:
+def beyond_noise(run: RunRow) -> bool | None:
     """The alerts' verdict on a run's drift decision: beyond sampling noise, within it, or None when not measured."""
     check = (run.get("details") or {}).get("drift")
-    return alerts.noise_words(check)[1] if isinstance(check, Mapping) else None
+    return alerts.noise_words(ScoreDriftCheck.from_record(check))[1] if isinstance(check, Mapping) else None
 
 
-def score_measured(run: Mapping[str, Any]) -> bool:
+def score_measured(run: RunRow) -> bool:
     """False when the run's score test could not measure the F1 (too few new clients exited: drs/drift.unmeasurable)."""
     check = (run.get("details") or {}).get("drift")
     return not (isinstance(check, Mapping) and check.get("measured") is False)
 
 
-def words_for(run: Mapping[str, Any]) -> Words:
+def words_for(run: RunRow) -> Words:
     """The words of one run's outcome (for a refused candidate, by its sampling-noise verdict)."""
     outcome = str(run.get("outcome"))
     if outcome == Outcome.NOT_PROMOTED and beyond_noise(run) is not False:  # not measured reads as beyond, as in the alerts
@@ -169,7 +170,7 @@ def words_for(run: Mapping[str, Any]) -> Words:
     return OUTCOME_WORDS.get(outcome, UNKNOWN)
 
 
-def telling_run(runs: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+def telling_run(runs: Sequence[RunRow]) -> RunRow | None:
     """The run the page's status speaks of: the newest run if it failed, else the newest that changed or decided
     something (runs that found no new data or a held lock say nothing new), else the newest run."""
     real = [r for r in runs if r.get("outcome") != Outcome.SKIPPED_LOCKED]
@@ -181,21 +182,21 @@ def telling_run(runs: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
     return real[-1] if real else (runs[-1] if runs else None)
 
 
-def technical(run: Mapping[str, Any]) -> str:
+def technical(run: RunRow) -> str:
     """The run as its owners read it: time, outcome, message, and the drift decision's numbers when it made one."""
     details = run.get("details") or {}
     parts = [f"{formatting.when(run.get('started_at'))}, {run.get('outcome')}: {run.get('message') or 'no message'}."]
     check = details.get("drift")
     if isinstance(check, Mapping):
         parts.append(f"Drift check: {drift_words(dict(check))}.")
-        parts.append(alerts.noise_words(check)[0])
+        parts.append(alerts.noise_words(ScoreDriftCheck.from_record(check))[0])
     gate = details.get("gate")
     if isinstance(gate, Mapping) and gate.get("reason"):
         parts.append(f"Promotion gate: {gate['reason']}.")
     return " ".join(parts)
 
 
-def run_banner(run: Mapping[str, Any], label: str | None, now: datetime, last_check: Mapping[str, Any] | None) -> Banner:
+def run_banner(run: RunRow, label: str | None, now: datetime, last_check: RunRow | None) -> Banner:
     """What the telling run did, in words; `last_check` is the newest run if it was a quiet one after it."""
     words = words_for(run)
     version = run.get("deployed_version")  # the run's own (a deployment by hand and a rollback record a row too)
@@ -208,7 +209,7 @@ def run_banner(run: Mapping[str, Any], label: str | None, now: datetime, last_ch
     return {"title": words.short, "level": words.level, "text": sentence, "technical": technical(run)}
 
 
-def stale_words(finished: Mapping[str, Any], now: datetime, stale_after_minutes: float) -> Banner:
+def stale_words(finished: RunRow, now: datetime, stale_after_minutes: float) -> Banner:
     since = parse_time(finished.get("finished_at"))
     gap = duration_words(now - since) if since else "a while"
     return {
@@ -230,11 +231,9 @@ def old_model_words(label: str, trained: datetime, trained_at: Any, now: datetim
     }
 
 
-def data_drift_words(drifted: Sequence[str], run: Mapping[str, Any]) -> Banner:
+def data_drift_words(drifted: Sequence[str], run: RunRow) -> Banner:
     """Data drift of the newest drift decision; whether a model that learned from the new data followed."""
-    details = run.get("details") or {}
-    raw = details.get("data_drift")
-    data: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+    data = DataDrift.from_record((run.get("details") or {}).get("data_drift"))
     named = ", ".join(explain.feature_name(f) for f in drifted)
     changed = run.get("outcome") in FINISHED_DEPLOYMENT
     follow = (
@@ -244,7 +243,7 @@ def data_drift_words(drifted: Sequence[str], run: Mapping[str, Any]) -> Banner:
         "title": "Client data has changed",
         "level": INFO if changed else NOTICE,
         "text": f"The newest client data looks different from the data the model learned from ({named}); {follow}",
-        "technical": f"Data drift in {', '.join(map(str, drifted))} ({data.get('rule') or 'drift rule not recorded'}), "
+        "technical": f"Data drift in {', '.join(map(str, drifted))} ({data.rule or 'drift rule not recorded'}), "
         f"run of {formatting.when(run.get('started_at'))}.",
     }
 
@@ -257,7 +256,7 @@ CHECK_WORDS = {
 }
 
 
-def check_card(run: Mapping[str, Any]) -> tuple[str, str]:
+def check_card(run: RunRow) -> tuple[str, str]:
     """The status card of the newest drift check: its word and its class (good, notice, alert)."""
     check = (run.get("details") or {}).get("drift") or {}
     if not score_measured(run):
@@ -279,7 +278,7 @@ def drift_words(check: dict[str, Any]) -> str:
         return f"F1 on the new data {formatting.score(check.get('new_data_f1'))} vs threshold {formatting.score(threshold)}"
 
 
-def last_real_run(runs: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+def last_real_run(runs: Sequence[RunRow]) -> RunRow | None:
     """The newest run that did something (a run skipped because another held the lock says nothing)."""
     for run in runs[::-1]:
         if run.get("outcome") != Outcome.SKIPPED_LOCKED:
@@ -287,7 +286,7 @@ def last_real_run(runs: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None
     return None
 
 
-def last_finished(runs: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+def last_finished(runs: Sequence[RunRow]) -> RunRow | None:
     """The newest full-process run that got the lock (what staleness is measured from), or None."""
     for run in runs[::-1]:
         if run.get("kind", "fullprocess") == "fullprocess" and run.get("outcome") != Outcome.SKIPPED_LOCKED:
@@ -295,7 +294,7 @@ def last_finished(runs: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None
     return None
 
 
-def last_drift_run(runs: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+def last_drift_run(runs: Sequence[RunRow]) -> RunRow | None:
     """The newest run that made a score-drift decision (its outcome says what followed), or None."""
     for run in runs[::-1]:
         if isinstance((run.get("details") or {}).get("drift"), dict):
@@ -303,7 +302,7 @@ def last_drift_run(runs: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | Non
     return None
 
 
-def stale_banner(finished: Mapping[str, Any] | None, now: datetime, stale_after_minutes: float) -> Banner | None:
+def stale_banner(finished: RunRow | None, now: datetime, stale_after_minutes: float) -> Banner | None:
     """The banner of a pipeline with no finished run for longer than stale_after_minutes; pure."""
     if finished is None or not alerts.is_stale(finished.get("finished_at"), now, stale_after_minutes):
         return None
@@ -312,7 +311,7 @@ def stale_banner(finished: Mapping[str, Any] | None, now: datetime, stale_after_
 
 def banners(
     meta: Mapping[str, Any] | None,
-    runs: Sequence[Mapping[str, Any]],
+    runs: Sequence[RunRow],
     now: datetime,
     stale_after_minutes: float,
     max_age_days: float,
@@ -349,14 +348,13 @@ def banners(
                     max_age_days,
                 )
             )
-    data = ((drift_run or {}).get("details") or {}).get("data_drift")
-    drifted = (data.get("drifted_features") or []) if isinstance(data, dict) else []
+    drifted = DataDrift.from_record((drift_run.get("details") or {}).get("data_drift")).drifted_features if drift_run else []
     if drift_run is not None and drifted:
         found.append(data_drift_words(drifted, drift_run))
     return found
 
 
-def status_cards(runs: Sequence[Mapping[str, Any]], now: datetime) -> Cards:
+def status_cards(runs: Sequence[RunRow], now: datetime) -> Cards:
     """The "last update" and "model on new data" cards: a word or two each, when, and a class for its colour."""
     told = telling_run(runs)
     drift_run = last_drift_run(runs)
