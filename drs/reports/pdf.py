@@ -26,6 +26,7 @@ from reportlab.platypus import Flowable, KeepInFrame, PageBreak, Paragraph, Simp
 from drs.core.fileio import atomic_output
 from drs.core.formatting import dependency_status, dependency_words, file_span, number, score, seconds, when
 from drs.data.intake import Status
+from drs.history.modelresults import ReliabilityReport
 from drs.model.calibration import brier_words, plain_reading
 from drs.reports.movement import reason_words, since_words
 from drs.reports.pdf_drift import drift_block
@@ -68,7 +69,7 @@ class Report:
     drift: dict[str, Any] | None = None
     deployments: list[dict[str, Any]] = field(default_factory=list)
     changes: dict[str, Any] | None = None  # since the previous ranking (drs/movement.what_changed, with its header)
-    reliability: dict[str, Any] | None = None  # drs.model.calibration's record, measured now on the test data
+    reliability: ReliabilityReport | None = None  # drs.model.calibration's record, measured now on the test data
     reliability_png: Path | None = None
 
 
