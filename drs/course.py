@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from drs.data.combine import IngestionResult
+    from drs.model.training import TrainedModel
     from drs.production.versions import Deployment
 
 CONFIG_ENV = "DRS_CONFIG"
@@ -70,7 +71,7 @@ def merge_multiple_dataframe() -> pd.DataFrame:
         return final_data(config)
 
 
-def train_model() -> dict[str, Any]:
+def train_model() -> TrainedModel:
     """training.py: fit the model on finaldata.csv and write trainedmodel.pkl; return its description (trainedmodel.json)."""
     from drs.model.training import train
 

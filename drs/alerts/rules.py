@@ -17,6 +17,7 @@ from typing import Any
 
 from drs.core import times
 from drs.core.times import parse_time
+from drs.history.modelresults import Noise
 from drs.history.record import ApiCallFailure, Change, DataDrift, GateDecision, Outcome, ScoreDriftCheck
 from drs.history.runs import FinishedRun
 
@@ -192,7 +193,7 @@ def noise_words(check: ScoreDriftCheck) -> tuple[str, bool | None]:
     return noise_line(check.noise)
 
 
-def noise_line(noise: dict[str, Any] | None) -> tuple[str, bool | None]:
+def noise_line(noise: Noise | None) -> tuple[str, bool | None]:
     """The sampling-noise line of a drift check's `noise` (drs/model/drift.py sampling_noise), and whether the drop is beyond it."""
     if not isinstance(noise, Mapping):
         return "Sampling noise: not measured.", None

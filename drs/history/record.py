@@ -14,9 +14,10 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from enum import Enum, StrEnum
-from typing import Any, ClassVar, Literal, NotRequired, TypedDict, TypeVar
+from typing import Any, ClassVar, Literal, NotRequired, TypedDict, TypeVar, cast
 
 from drs.core.layout import utc_now
+from drs.history.modelresults import Estimate, FeatureDriftRow, LabelledSample, Noise
 
 T = TypeVar("T")
 
@@ -85,7 +86,7 @@ class DataDrift:
     measured: bool
     reason: str | None = None  # why not measured
     reference: str | None = None
-    features: list[dict[str, Any]] = field(default_factory=list)  # one row of numbers per feature (drs/model/drift.py)
+    features: list[FeatureDriftRow] = field(default_factory=list)  # one row of numbers per feature (drs/model/drift.py)
     summary: str | None = None  # the training data's summary the numbers came from, if one
     drift: bool = False
     drifted_features: list[str] = field(default_factory=list)
@@ -111,7 +112,7 @@ class DataDrift:
             measured=bool(part.get("measured")),
             reason=part.get("reason"),
             reference=part.get("reference"),
-            features=[f for f in part.get("features") or [] if isinstance(f, dict)],
+            features=cast("list[FeatureDriftRow]", [f for f in part.get("features") or [] if isinstance(f, dict)]),
             summary=part.get("summary"),
             drift=bool(part.get("drift")),
             drifted_features=[str(f) for f in part.get("drifted_features") or []],
@@ -142,17 +143,17 @@ class ScoreDriftCheck:
     threshold: float | None = None
     rule: str | None = None
     drift: bool = False
-    noise: dict[str, Any] | None = None  # drs/model/drift.py sampling_noise
-    against_estimate: dict[str, Any] | None = None
+    noise: Noise | None = None  # drs/model/drift.py sampling_noise
+    against_estimate: Noise | None = None
     deployed_version: str | None = None
     model_sha256: str | None = None
     new_rows: int = 0
     labelled_rows: int = 0
     exits: int = 0
     waiting_rows: int = 0
-    labelled_sample: dict[str, Any] | None = None  # drs/model/labelsample.py check, when rows waited
+    labelled_sample: LabelledSample | None = None  # drs/model/labelsample.py check, when rows waited
     waiting: str | None = None
-    estimate: dict[str, Any] | None = None  # drs/model/estimate.py, made before any label was looked at
+    estimate: Estimate | None = None  # drs/model/estimate.py, made before any label was looked at
 
     ALWAYS: ClassVar[frozenset[str]] = frozenset(
         {"requested_test", "test", "fallback", "measured", "new_data_f1", "drift"}

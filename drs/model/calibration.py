@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from drs.data.schema import Schema
+from drs.history.modelresults import Decile, Reliability
 from drs.model.estimator import LinearModel, exit_probabilities, feature_matrix, linear_model_of
 
 BINS = 10
@@ -35,7 +36,7 @@ def decile_of(probabilities: np.ndarray, bins: int = BINS) -> np.ndarray:
     return groups
 
 
-def reliability(outcomes: Any, probabilities: Any, bins: int = BINS) -> dict[str, Any]:
+def reliability(outcomes: Any, probabilities: Any, bins: int = BINS) -> Reliability:
     """The reliability table of 0/1 `outcomes` against predicted `probabilities`, and the Brier score."""
     y = np.asarray(outcomes, dtype="float64")
     p = np.asarray(probabilities, dtype="float64")
@@ -46,7 +47,7 @@ def reliability(outcomes: Any, probabilities: Any, bins: int = BINS) -> dict[str
     rows = np.bincount(groups, minlength=bins)
     predicted = np.bincount(groups, weights=p, minlength=bins) / rows
     exits = np.bincount(groups, weights=y, minlength=bins)
-    table = [
+    table: list[Decile] = [
         {
             "decile": k + 1,
             "rows": int(rows[k]),
@@ -69,7 +70,7 @@ def reliability(outcomes: Any, probabilities: Any, bins: int = BINS) -> dict[str
     }
 
 
-def calibration_error(record: dict[str, Any]) -> float:
+def calibration_error(record: Reliability) -> float:
     """The expected calibration error of a `reliability` record: the gap between mean predicted probability and share
     exited in each decile, weighted by its rows (0: every decile on the diagonal)."""
     rows = sum(d["rows"] for d in record["deciles"])
@@ -91,12 +92,12 @@ def probabilities_of(model: Any, x: np.ndarray) -> np.ndarray:
     return sigmoid(linear.decision(x)) if linear is not None else exit_probabilities(model, x)
 
 
-def of_model(model: Any, frame: Any, schema: Schema) -> dict[str, Any]:
+def of_model(model: Any, frame: Any, schema: Schema) -> Reliability:
     """The reliability of `model` (fitted, or a LinearModel) on a labelled frame (pandas or polars)."""
     return reliability(frame[schema.target].to_numpy(), probabilities_of(model, feature_matrix(frame, schema)))
 
 
-def plain_reading(record: dict[str, Any]) -> str:
+def plain_reading(record: Reliability) -> str:
     """One sentence on how to read the curve, with the test data's own numbers."""
     base, predicted = record["base_rate"], record["mean_predicted"]
     if predicted < base - 0.02:
@@ -112,5 +113,5 @@ def plain_reading(record: dict[str, Any]) -> str:
     )
 
 
-def brier_words(record: dict[str, Any]) -> str:
+def brier_words(record: Reliability) -> str:
     return f"Brier score {record['brier']:.3f} (0 is perfect; saying 50% for every client scores 0.250)"

@@ -30,6 +30,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from drs.history.modelresults import DataDriftVerdict, FeatureDriftRow, Noise, ScoreVerdict
+
 RAW = "raw"
 PARAMETRIC = "parametric"
 NONPARAMETRIC = "nonparametric"
@@ -54,7 +56,7 @@ def unmeasurable(exits: int, min_exits: int = MIN_EXITS) -> str | None:
     return None
 
 
-def not_measured(test: str, reason: str) -> dict[str, Any]:
+def not_measured(test: str, reason: str) -> ScoreVerdict:
     """The verdict of a score test that could not run: no F1, no threshold, no drift."""
     return {
         "requested_test": test,
@@ -67,14 +69,12 @@ def not_measured(test: str, reason: str) -> dict[str, Any]:
     }
 
 
-def score_drift(
-    test: str, new_f1: float, deployed_score: float, history: Sequence[float], min_history: Mapping[str, int]
-) -> dict[str, Any]:
+def score_drift(test: str, new_f1: float, deployed_score: float, history: Sequence[float], min_history: Mapping[str, int]) -> ScoreVerdict:
     """The verdict of `test` (raw, parametric or nonparametric) with the numbers behind it; a short history falls back to `raw`."""
     if test not in (RAW, PARAMETRIC, NONPARAMETRIC):
         raise ValueError(f"unknown drift test {test!r} (expected raw, parametric or nonparametric)")
     points = [float(x) for x in history]
-    verdict: dict[str, Any] = {
+    verdict: ScoreVerdict = {
         "requested_test": test,
         "test": test,
         "fallback": None,
@@ -83,6 +83,7 @@ def score_drift(
         "deployed_score": round(deployed_score, 6),
         "history": [round(x, 6) for x in points],
         "history_points": len(points),
+        "drift": False,
     }
     needed = min_history.get(test, 0)
     if test != RAW and len(points) < needed:
@@ -90,16 +91,18 @@ def score_drift(
         verdict["fallback"] = f"{test} needs at least {needed} F1 values in the lineage's history, it has {len(points)}; used raw"
     if verdict["test"] == PARAMETRIC:
         mean, std = statistics.fmean(points), statistics.stdev(points)
-        verdict.update(mean=round(mean, 6), std=round(std, 6), threshold=round(mean - 2 * std, 6), rule="new F1 < mean - 2*std")
         threshold = mean - 2 * std
+        verdict["mean"], verdict["std"], verdict["threshold"] = round(mean, 6), round(std, 6), round(threshold, 6)
+        verdict["rule"] = "new F1 < mean - 2*std"
     elif verdict["test"] == NONPARAMETRIC:
         q1, _, q3 = statistics.quantiles(points, n=4, method="inclusive")
         threshold = q1 - 1.5 * (q3 - q1)
-        verdict.update(q1=round(q1, 6), q3=round(q3, 6), iqr=round(q3 - q1, 6), threshold=round(threshold, 6), rule="new F1 < Q1 - 1.5*IQR")
+        verdict["q1"], verdict["q3"], verdict["iqr"] = round(q1, 6), round(q3, 6), round(q3 - q1, 6)
+        verdict["threshold"], verdict["rule"] = round(threshold, 6), "new F1 < Q1 - 1.5*IQR"
     else:
         threshold = deployed_score
-        verdict.update(threshold=round(threshold, 6), rule="new F1 < deployed latestscore")
-    verdict["drift"] = new_f1 < threshold
+        verdict["threshold"], verdict["rule"] = round(threshold, 6), "new F1 < deployed latestscore"
+    verdict["drift"] = new_f1 < threshold  # stored last, as before
     return verdict
 
 
@@ -123,7 +126,7 @@ def _resampled_f1(counts: Sequence[int], size: int, rng: Any) -> Any:
     return _f1_of_draws(rng.multinomial(size, np.asarray(counts, dtype="float64") / total, size=NOISE_RESAMPLES))
 
 
-def sampling_noise(new_counts: Sequence[int], threshold: float, threshold_counts: Sequence[int] | None = None) -> dict[str, Any]:
+def sampling_noise(new_counts: Sequence[int], threshold: float, threshold_counts: Sequence[int] | None = None) -> Noise:
     """How far sampling alone moves the drift decision: a seeded percentile bootstrap (NOISE_RESAMPLES draws).
 
     `low`-`high`: the NOISE_LEVEL interval of the deployed model's F1 over that many new rows (its confusion
@@ -162,7 +165,7 @@ def sampling_noise(new_counts: Sequence[int], threshold: float, threshold_counts
     }
 
 
-def describe_noise(noise: Mapping[str, Any]) -> str:
+def describe_noise(noise: Noise) -> str:
     """One line: the interval, and whether the drop is beyond what sampling alone gives."""
     both = f" and {noise['threshold_rows']:,} test rows" if noise.get("threshold_rows") else ""
     verdict = "beyond sampling noise" if noise["beyond_noise"] else "within sampling noise"
@@ -249,7 +252,7 @@ def ks_from_counts(values: Any, counts: Any, current: ArrayLike, expand_limit: i
     return statistic, float(np.clip(kstwo.sf(statistic, np.round(m * n / (m + n))), 0, 1))
 
 
-def drift_row(name: str, reference_rows: int, new_rows: int, ks: tuple[float, float], index: float) -> dict[str, Any]:
+def drift_row(name: str, reference_rows: int, new_rows: int, ks: tuple[float, float], index: float) -> FeatureDriftRow:
     """One feature's line of the data-drift table."""
     statistic, p_value = ks
     return {
@@ -264,7 +267,7 @@ def drift_row(name: str, reference_rows: int, new_rows: int, ks: tuple[float, fl
     }
 
 
-def feature_drift(reference: Any, current: Any, features: Sequence[str]) -> list[dict[str, Any]]:
+def feature_drift(reference: Any, current: Any, features: Sequence[str]) -> list[FeatureDriftRow]:
     """One row per feature: KS statistic and p-value, PSI, and each verdict."""
     return [
         drift_row(
@@ -274,13 +277,13 @@ def feature_drift(reference: Any, current: Any, features: Sequence[str]) -> list
     ]
 
 
-def data_drift_verdict(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def data_drift_verdict(rows: Sequence[FeatureDriftRow]) -> DataDriftVerdict:
     """A feature has drifted when both tests say so: KS alone flags trivial shifts in large samples, PSI alone is noisy in small ones."""
     drifted = [r["feature"] for r in rows if r["ks_drift"] and r["psi_drift"]]
     return {"drift": bool(drifted), "drifted_features": drifted, "rule": f"KS p < {KS_ALPHA} and PSI > {PSI_THRESHOLD}"}
 
 
-def format_feature_table(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+def format_feature_table(rows: Sequence[FeatureDriftRow]) -> list[str]:
     """The data-drift table as fixed-width lines for the log."""
     lines = [f"{'feature':22} {'KS stat':>8} {'KS p':>10} {'KS':>6} {'PSI':>8} {'PSI':>6}"]
     for r in rows:

@@ -22,12 +22,12 @@ Pure numpy at judge time (the recorded isotonic map, the model's probabilities);
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
 from drs.data.schema import Schema
+from drs.history.modelresults import Estimate, Isotonic, Judged, Noise, ProductionCalibration
 from drs.model.calibration import calibration_error, decile_of, probabilities_of, reliability
 from drs.model.estimator import feature_matrix, fit_isotonic, out_of_fold_probabilities, predicted_classes
 from drs.model.metrics import f1_from_counts
@@ -63,7 +63,7 @@ def calibration_noise(probabilities: np.ndarray, rng: np.random.Generator) -> fl
     return float(np.quantile(np.concatenate(errors), NULL_LEVEL))
 
 
-def recalibrated(probabilities: np.ndarray, record: Mapping[str, Any]) -> np.ndarray:
+def recalibrated(probabilities: np.ndarray, record: ProductionCalibration) -> np.ndarray:
     """The probabilities through the record's isotonic map, or unchanged when the model needed none."""
     mapping = record.get("isotonic")
     if not mapping:
@@ -83,13 +83,20 @@ def cross_fitted(probabilities: np.ndarray, outcomes: np.ndarray, rng: np.random
     return mapped
 
 
-def _judged(outcomes: np.ndarray, probabilities: np.ndarray, rng: np.random.Generator) -> dict[str, Any]:
+def _judged(outcomes: np.ndarray, probabilities: np.ndarray, rng: np.random.Generator) -> Judged:
     table = reliability(outcomes, probabilities)
     error, limit = calibration_error(table), calibration_noise(probabilities, rng)
     return {"error": round(error, 6), "noise_limit": round(limit, 6), "within_noise": error <= limit, "reliability": table}
 
 
-def production_calibration(frame: Any, schema: Schema, settings: dict[str, Any]) -> dict[str, Any]:
+class _Parts(TypedDict, total=False):
+    """The judgements a calibration record holds, as far as they went."""
+
+    out_of_fold: Judged
+    after_isotonic: Judged
+
+
+def production_calibration(frame: Any, schema: Schema, settings: dict[str, Any]) -> ProductionCalibration:
     """Whether a model with these `settings` is calibrated on data like `frame` (its training data), judged out of fold;
     the isotonic map when it needs one, or why no estimate can be trusted. The record training writes and deploys."""
     rng = np.random.default_rng(SEED)
@@ -97,32 +104,45 @@ def production_calibration(frame: Any, schema: Schema, settings: dict[str, Any])
         keep = np.sort(rng.choice(len(frame), MAX_ROWS, replace=False))
         frame = frame.iloc[keep] if hasattr(frame, "iloc") else frame[keep]
     x, y = feature_matrix(frame, schema), np.asarray(frame[schema.target].to_numpy(), dtype=np.int64)
-    record: dict[str, Any] = {"data": CALIBRATION_DATA, "rows": int(y.size), "exits": int(y.sum()), "isotonic": None}
+
+    def record(status: str, reason: str | None, judged: _Parts, isotonic: Isotonic | None = None) -> ProductionCalibration:
+        """The stored record, keys in their stored order."""
+        return {
+            "data": CALIBRATION_DATA,
+            "rows": int(y.size),
+            "exits": int(y.sum()),
+            "isotonic": isotonic,
+            **judged,
+            "status": status,
+            "reason": reason,
+        }
+
     fewest = min(int(y.sum()), int(y.size - y.sum()))
     if fewest < MIN_EACH:
         reason = f"the training data holds {fewest} client(s) of its rarer class, too few to judge calibration (at least {MIN_EACH} needed)"
-        return {**record, "status": REFUSED, "reason": reason}
+        return record(REFUSED, reason, {})
     oof = out_of_fold_probabilities(x, y, settings, FOLDS, SEED)
-    record["out_of_fold"] = _judged(y, oof, rng)
-    if record["out_of_fold"]["within_noise"]:
-        return {**record, "status": CALIBRATED, "reason": None}
-    record["after_isotonic"] = _judged(y, cross_fitted(oof, y, rng), rng)
-    if record["after_isotonic"]["within_noise"]:
+    out_of_fold = _judged(y, oof, rng)
+    if out_of_fold["within_noise"]:
+        return record(CALIBRATED, None, {"out_of_fold": out_of_fold})
+    after = _judged(y, cross_fitted(oof, y, rng), rng)
+    if after["within_noise"]:
         knots = fit_isotonic(oof, y)
-        return {**record, "isotonic": {"x": knots[0], "y": knots[1]}, "status": RECALIBRATED, "reason": None}
+        return record(RECALIBRATED, None, {"out_of_fold": out_of_fold, "after_isotonic": after}, {"x": knots[0], "y": knots[1]})
     reason = (
-        f"the probabilities stay miscalibrated even after isotonic recalibration (calibration error {record['after_isotonic']['error']:.3f}"
-        f" out of fold, sampling alone gives up to {record['after_isotonic']['noise_limit']:.3f})"
+        f"the probabilities stay miscalibrated even after isotonic recalibration (calibration error {after['error']:.3f}"
+        f" out of fold, sampling alone gives up to {after['noise_limit']:.3f})"
     )
-    return {**record, "status": REFUSED, "reason": reason}
+    return record(REFUSED, reason, {"out_of_fold": out_of_fold, "after_isotonic": after})
 
 
-def calibration_words(record: Mapping[str, Any]) -> str:
+def calibration_words(record: ProductionCalibration) -> str:
     """How the probabilities were judged, in one phrase."""
-    judged = record.get("out_of_fold") or {}
     if record.get("status") == CALIBRATED:
+        judged = record["out_of_fold"]
         return f"calibrated on {record['data']} (error {judged['error']:.3f} within the {judged['noise_limit']:.3f} sampling alone gives)"
     if record.get("status") == RECALIBRATED:
+        judged = record["out_of_fold"]
         return (
             f"miscalibrated on {record['data']} (error {judged['error']:.3f} > {judged['noise_limit']:.3f}),"
             f" so recalibrated by an isotonic map fitted there (error after, out of fold, {record['after_isotonic']['error']:.3f})"
@@ -153,19 +173,31 @@ def _interval(p: np.ndarray, flagged: np.ndarray) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def estimate(probabilities: np.ndarray, flagged: np.ndarray, calibration: Mapping[str, Any] | None) -> dict[str, Any]:
+def estimate(probabilities: np.ndarray, flagged: np.ndarray, calibration: ProductionCalibration | None) -> Estimate:
     """The expected F1, precision and recall of a model on new rows from its probabilities and whom it flags; no labels."""
-    about = {"method": METHOD, "assumptions": ASSUMPTIONS, "rows": int(np.size(probabilities))}
+    rows = int(np.size(probabilities))
     if not calibration or calibration.get("status") not in (CALIBRATED, RECALIBRATED):
-        reason = (calibration or {}).get("reason") or "no calibration of the probabilities on production-like data is recorded"
-        return {**about, "estimated": False, "reason": reason, "calibration": (calibration or {}).get("status")}
-    if about["rows"] == 0:
-        return {**about, "estimated": False, "reason": "no new rows", "calibration": calibration["status"]}
+        reason = (
+            calibration.get("reason") if calibration else None
+        ) or "no calibration of the probabilities on production-like data is recorded"
+        status = calibration.get("status") if calibration else None
+        return {"method": METHOD, "assumptions": ASSUMPTIONS, "rows": rows, "estimated": False, "reason": reason, "calibration": status}
+    if rows == 0:
+        return {
+            "method": METHOD,
+            "assumptions": ASSUMPTIONS,
+            "rows": rows,
+            "estimated": False,
+            "reason": "no new rows",
+            "calibration": calibration["status"],
+        }
     p, flagged = recalibrated(np.asarray(probabilities, dtype="float64"), calibration), np.asarray(flagged, dtype=bool)
     tn, fp, fn, tp = expected_counts(p, flagged)
     low, high = _interval(p, flagged)
     return {
-        **about,
+        "method": METHOD,
+        "assumptions": ASSUMPTIONS,
+        "rows": rows,
         "estimated": True,
         "f1": round(f1_from_counts([tn, fp, fn, tp]), 6),
         "precision": round(tp / (tp + fp), 6) if tp + fp else 0.0,
@@ -179,13 +211,13 @@ def estimate(probabilities: np.ndarray, flagged: np.ndarray, calibration: Mappin
     }
 
 
-def of_model(model: Any, x: np.ndarray, calibration: Mapping[str, Any] | None) -> dict[str, Any]:
+def of_model(model: Any, x: np.ndarray, calibration: ProductionCalibration | None) -> Estimate:
     """The estimate for `model` (fitted, or a LinearModel) on the feature matrix `x`: it never sees a label."""
     flagged = np.asarray(predicted_classes(model, x)) == 1
     return estimate(probabilities_of(model, x), flagged, calibration)
 
 
-def contradiction_words(against: Mapping[str, Any]) -> str:
+def contradiction_words(against: Noise) -> str:
     """Whether the labels contradict the estimate (drs/model/drift.py's sampling_noise of the realized F1 against it)."""
     if against["beyond_noise"]:
         return (
@@ -195,7 +227,7 @@ def contradiction_words(against: Mapping[str, Any]) -> str:
     return f"realized minus expected F1 {against['drop']:+.4f} ({against['drop_low']:+.4f} to {against['drop_high']:+.4f}): the labels do not contradict the estimate"
 
 
-def describe(record: Mapping[str, Any], realized: float | None = None, against: Mapping[str, Any] | None = None) -> str:
+def describe(record: Estimate, realized: float | None = None, against: Noise | None = None) -> str:
     """The estimate in one line (log, page, PDF), with the realized F1 beside it once the labels exist (and, `against`,
     whether they contradict it)."""
     if not record.get("estimated"):

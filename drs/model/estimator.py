@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -28,6 +28,16 @@ from drs.core.errors import StageError
 from drs.data.schema import Schema
 
 Scores = tuple[np.ndarray, np.ndarray]
+
+
+class LinearRecord(TypedDict):
+    """`LinearModel.to_record`: the linear parts trainedmodel.json holds (`linear`)."""
+
+    mean: list[float]
+    scale: list[float]
+    weights: list[float]
+    intercept: float
+    classes: list[Any]  # the model's classes_, as JSON gives them back
 
 
 @dataclass(frozen=True)
@@ -78,7 +88,7 @@ class LinearModel:
         labels: np.ndarray = self.labels[(z > 0).astype(int)]
         return labels
 
-    def to_record(self) -> dict[str, Any]:
+    def to_record(self) -> LinearRecord:
         """JSON-ready lists; floats are written by repr, so they read back exactly."""
         return {
             "mean": self.mean.tolist(),

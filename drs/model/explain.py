@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import polars as pl
@@ -74,6 +74,23 @@ def explanation_columns(features: Sequence[str]) -> list[str]:
     return [TOP_REASON, *(contribution_column(f) for f in features)]
 
 
+class ReferenceDescription(TypedDict):
+    """`Reference.describe`: the reference client as the API serves it."""
+
+    statistic: str
+    values: dict[str, float]
+    log_odds: float | None
+    source: str
+
+
+class ReferenceRecord(TypedDict):
+    """`reference_record`: what trainedmodel.json and the deployment's metadata hold (`reference`)."""
+
+    statistic: str
+    means: dict[str, float]
+    rows: int
+
+
 @dataclass(frozen=True)
 class Reference:
     """The reference client: the training data's mean of each feature, and where it comes from."""
@@ -89,13 +106,13 @@ class Reference:
     def vector(self, features: Sequence[str]) -> np.ndarray:
         return np.array([self.means[f] for f in features], dtype="float64")
 
-    def describe(self, model: LinearModel | None, features: Sequence[str]) -> dict[str, Any]:
+    def describe(self, model: LinearModel | None, features: Sequence[str]) -> ReferenceDescription:
         """JSON-ready: the statistic, the value of each feature, the reference's log-odds, where it comes from."""
         log_odds = reference_log_odds(model, self.vector(features)) if model is not None else None
         return {"statistic": STATISTIC, "values": {f: self.means[f] for f in features}, "log_odds": log_odds, "source": self.source}
 
 
-def reference_record(columns: Mapping[str, Sequence[float] | np.ndarray], features: Sequence[str]) -> dict[str, Any]:
+def reference_record(columns: Mapping[str, Sequence[float] | np.ndarray], features: Sequence[str]) -> ReferenceRecord:
     """What training records with the model (trainedmodel.json `reference`): each feature's mean over the training rows."""
     means = {f: float(np.mean(np.asarray(columns[f], dtype="float64"))) for f in features}
     rows = len(columns[features[0]]) if features else 0
@@ -188,7 +205,7 @@ def explain(model: LinearModel, x: np.ndarray, reference: Reference, features: S
     return Explained(top_reasons(x, c, ref, features), c)
 
 
-def as_fields(explained: Explained | None, row: int, features: Sequence[str], decimals: int) -> dict[str, Any]:
+def as_fields(explained: Explained | None, row: int, features: Sequence[str], decimals: int) -> dict[str, str | float | None]:
     """One client's explanation as JSON-ready fields (`top_reason`, `<feature>_contribution`); None when there is none."""
     if explained is None:
         return dict.fromkeys(explanation_columns(features))

@@ -19,12 +19,13 @@ docs/drift.md has the measured power (tools/label_power.py). Pure: numpy through
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from drs.data.readers import labelled
 from drs.data.schema import Schema
+from drs.history.modelresults import LabelledSample
 from drs.model import drift
 from drs.model.estimator import feature_matrix, predicted_classes
 from drs.model.metrics import counts_of, f1_from_counts
@@ -32,19 +33,31 @@ from drs.model.metrics import counts_of, f1_from_counts
 
 def check(
     counts: Sequence[int], estimated_f1: float | None, threshold: float, threshold_counts: Sequence[int] | None = None
-) -> dict[str, Any]:
+) -> LabelledSample:
     """The verdict of a labelled sample with these [tn, fp, fn, tp] counts of the deployed model."""
     tn, fp, fn, tp = (int(c) for c in counts)
-    about = {"labels": tn + fp + fn + tp, "exits": fn + tp, "estimated_f1": estimated_f1, "threshold": threshold}
+    labels, exits = tn + fp + fn + tp, fn + tp
     reason = drift.unmeasurable(fn + tp)
     if reason is not None:
         reason = reason.replace("the new rows hold", "the labelled sample holds").replace("; the score test was not run", "")
-        return {**about, "measured": False, "reason": reason, "f1": None, "alarm": False}
+        return {
+            "labels": labels,
+            "exits": exits,
+            "estimated_f1": estimated_f1,
+            "threshold": threshold,
+            "measured": False,
+            "reason": reason,
+            "f1": None,
+            "alarm": False,
+        }
     against_threshold = drift.sampling_noise([tn, fp, fn, tp], threshold, threshold_counts)
     against_estimate = drift.sampling_noise([tn, fp, fn, tp], estimated_f1) if estimated_f1 is not None else None
     below_estimate = bool(against_estimate and against_estimate["beyond_noise"])
     return {
-        **about,
+        "labels": labels,
+        "exits": exits,
+        "estimated_f1": estimated_f1,
+        "threshold": threshold,
         "measured": True,
         "f1": round(f1_from_counts([tn, fp, fn, tp]), 6),
         "low": against_threshold["low"],
@@ -69,7 +82,7 @@ def sample_counts(model: Any, frame: Any, schema: Schema, size: int, rng: np.ran
     return [int(c) for c in counts_of(sample[schema.target].to_numpy(), predicted)], chosen
 
 
-def describe(record: Mapping[str, Any]) -> str:
+def describe(record: LabelledSample) -> str:
     """The sample's verdict in one line, with the number of labels it used."""
     labels = f"{record['labels']:,} labelled client(s), {record['exits']:,} exited"
     if not record.get("measured"):
@@ -92,6 +105,6 @@ def recorded_words(check: Mapping[str, Any]) -> str | None:
         return None
     try:
         of = f"{sample['labels']:,} of {sample.get('of', check.get('new_rows', 0)):,} new rows labelled so far: "
-        return of + describe(sample) + (f" (caveat: {sample['caveat']})" if sample.get("caveat") else "")
+        return of + describe(cast("LabelledSample", sample)) + (f" (caveat: {sample['caveat']})" if sample.get("caveat") else "")
     except (KeyError, TypeError, ValueError):
         return None

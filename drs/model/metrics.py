@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -24,7 +24,18 @@ def f1_from_counts(counts: Sequence[int]) -> float:
     return 2 * tp / denominator if denominator else 0.0
 
 
-def metrics(model: Any, frame: Any, schema: Schema) -> dict[str, Any]:
+class Metrics(TypedDict):
+    """`metrics`: what latestscore.json and the drift check start from."""
+
+    f1: float
+    precision: float
+    recall: float
+    accuracy: float
+    rows: int
+    confusion_matrix: list[list[int]]
+
+
+def metrics(model: Any, frame: Any, schema: Schema) -> Metrics:
     """F1, precision, recall and accuracy of `model` on a labelled frame (pandas or polars).
 
     All four come from one confusion count (scikit-learn's formulas, zero_division=0):

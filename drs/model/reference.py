@@ -26,7 +26,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import polars as pl
@@ -34,6 +34,7 @@ import polars as pl
 from drs.core.fileio import atomic_output
 from drs.data.readers import to_polars
 from drs.data.rowstore import HASH_SEED, row_hashes
+from drs.history.modelresults import FeatureDriftRow
 from drs.model import drift
 
 FORMAT = 1
@@ -43,9 +44,26 @@ SAMPLE_SEED = 20261125
 EXPAND_LIMIT = 200_000  # up to this many training rows KS runs scipy's ks_2samp on the expanded reference
 
 
+class Identity(TypedDict):
+    """What a summary was built with (`identity`): one that does not match the data's is not used."""
+
+    format: int
+    polars: str
+    seed: int
+    columns: list[str]
+    features: list[str]
+
+
+class Meta(Identity):
+    """The summary's `meta` (stored as JSON inside the .npz)."""
+
+    rows: int
+    ks_reference: dict[str, str]  # per feature: "exact" or "sample of N"
+
+
 @dataclass(frozen=True)
 class Reference:
-    meta: dict[str, Any]
+    meta: Meta
     arrays: dict[str, np.ndarray]
 
     @property
@@ -62,9 +80,9 @@ class Reference:
         seen: np.ndarray = known[at] == hashes
         return seen
 
-    def feature_drift(self, current: Any, features: Sequence[str]) -> list[dict[str, Any]]:
+    def feature_drift(self, current: Any, features: Sequence[str]) -> list[FeatureDriftRow]:
         """drs.model.drift.feature_drift's rows, from the summary instead of the training data."""
-        rows = []
+        rows: list[FeatureDriftRow] = []
         for name in features:
             a, values = self.arrays, current[name]
             ks = drift.ks_from_counts(a[f"{name}.values"], a[f"{name}.counts"], values, EXPAND_LIMIT)
@@ -73,7 +91,7 @@ class Reference:
         return rows
 
 
-def identity(columns: Sequence[str], features: Sequence[str]) -> dict[str, Any]:
+def identity(columns: Sequence[str], features: Sequence[str]) -> Identity:
     """What a summary must have been built with to be used."""
     return {"format": FORMAT, "polars": pl.__version__, "seed": HASH_SEED, "columns": list(columns), "features": list(features)}
 
@@ -82,7 +100,7 @@ def build(frame: pl.DataFrame, columns: Sequence[str], features: Sequence[str]) 
     """Summarize checked training data (all of it is read once, here)."""
     hashes = np.sort(row_hashes(frame.select(list(columns))).to_numpy())  # np.unique on uint64 takes seconds at 10M (numpy 2.4)
     arrays: dict[str, np.ndarray] = {"row_hashes": hashes[np.concatenate([[True], hashes[1:] != hashes[:-1]])]}
-    described = {}
+    described: dict[str, str] = {}
     for name in features:
         values = frame[name].cast(pl.Float64).to_numpy()
         distinct, counts = np.unique(values, return_counts=True)
@@ -100,7 +118,7 @@ def build(frame: pl.DataFrame, columns: Sequence[str], features: Sequence[str]) 
                 f"{name}.psi_counts": drift.bin_counts(edges, values),
             }
         )
-    meta = {**identity(columns, features), "rows": frame.height, "ks_reference": described}
+    meta: Meta = {**identity(columns, features), "rows": frame.height, "ks_reference": described}
     return Reference(meta, arrays)
 
 
@@ -113,7 +131,16 @@ def write(path: Path, summary: Reference) -> None:
 def read(path: Path, columns: Sequence[str], features: Sequence[str]) -> Reference | None:
     """The summary at `path`, or None when it was built for other columns, features or another polars version."""
     with np.load(path, allow_pickle=False) as stored:
-        meta = json.loads(str(stored["meta"][()]))
+        meta: dict[str, Any] = json.loads(str(stored["meta"][()]))  # a stored blob, checked against the identity below
         if {k: meta.get(k) for k in ("format", "polars", "seed", "columns", "features")} != identity(columns, features):
             return None
-        return Reference(meta, {key: stored[key] for key in stored.files if key != "meta"})
+        summary: Meta = {
+            "format": meta["format"],
+            "polars": meta["polars"],
+            "seed": meta["seed"],
+            "columns": meta["columns"],
+            "features": meta["features"],
+            "rows": int(meta["rows"]),
+            "ks_reference": dict(meta["ks_reference"]),
+        }
+        return Reference(summary, {key: stored[key] for key in stored.files if key != "meta"})

@@ -27,9 +27,10 @@ from drs.core.layout import utc_now
 from drs.core.settings import Config
 from drs.data.readers import read_polars_checked
 from drs.data.schema import schema_of
+from drs.history.modelresults import Reliability
 from drs.model import calibration
 from drs.model.estimator import LinearModel
-from drs.model.metrics import metrics
+from drs.model.metrics import Metrics, metrics
 
 log = logging.getLogger("scoring")
 
@@ -73,14 +74,27 @@ def model_to_score(config: Config) -> tuple[Any, str]:
     return pickle.loads(blob), digest
 
 
-def score(config: Config) -> dict[str, Any]:
+class Score(Metrics):
+    """latestscore.json: the metrics on the test data, the reliability table, and what was scored."""
+
+    calibration: Reliability
+    scored_at: str
+    test_data: str
+    model_sha256: str
+
+
+def score(config: Config) -> Score:
     """Score output_model_path/trainedmodel.pkl on the test data and record it."""
     schema = schema_of(config)
     model, digest = model_to_score(config)
     test = read_polars_checked(config.test_data_csv, schema, source=str(config.test_data_csv))
-    result = metrics(model, test, schema)
-    result.update(calibration=calibration.of_model(model, test, schema))
-    result.update(scored_at=utc_now(), test_data=str(config.test_data_csv), model_sha256=digest)
+    result: Score = {
+        **metrics(model, test, schema),
+        "calibration": calibration.of_model(model, test, schema),
+        "scored_at": utc_now(),
+        "test_data": str(config.test_data_csv),
+        "model_sha256": digest,
+    }
     atomic_write_text(config.latest_score_txt, format_score(result["f1"]))
     atomic_write_json(config.latest_score_json, result)
     log.info(

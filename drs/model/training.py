@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import pickle
 import time
-from typing import Any
+from typing import Any, TypedDict
 
 from drs.core.errors import StageError
 from drs.core.fileio import atomic_write_bytes, atomic_write_json, sha256_bytes, sha256_file
@@ -23,9 +23,10 @@ from drs.core.settings import Config
 from drs.data import rowstore
 from drs.data.readers import Table, labelled, read_polars_checked
 from drs.data.schema import Schema, schema_of
+from drs.history.modelresults import ProductionCalibration
 from drs.model import estimate
-from drs.model.estimator import fit, linear_model_of
-from drs.model.explain import reference_record
+from drs.model.estimator import LinearRecord, fit, linear_model_of
+from drs.model.explain import ReferenceRecord, reference_record
 
 log = logging.getLogger("training")
 
@@ -40,7 +41,26 @@ def training_frame(config: Config, schema: Schema) -> Table:
     return read_polars_checked(config.final_data_csv, schema, unlabelled=True)
 
 
-def train(config: Config) -> dict[str, Any]:
+class TrainedModel(TypedDict):
+    """trainedmodel.json: the model's description, deployed with it (drs/pipeline/deploy.py copies parts of it)."""
+
+    trained_at: str
+    training_rows: int
+    unlabelled_rows: int
+    training_files: list[str]
+    ingestedfiles_sha256: str | None
+    finaldata_sha256: str
+    features: list[str]
+    target: str
+    settings: dict[str, Any]  # config.json's `model`, as given
+    model_sha256: str
+    linear: LinearRecord | None
+    reference: ReferenceRecord
+    production_calibration: ProductionCalibration
+    seconds: float
+
+
+def train(config: Config) -> TrainedModel:
     """Train on finaldata.csv and write the model and its description; return the description."""
     started = time.perf_counter()
     schema = schema_of(config)
@@ -59,7 +79,7 @@ def train(config: Config) -> dict[str, Any]:
     listed = config.ingested_files_txt.exists()
     files = config.ingested_files_txt.read_text().split() if listed else []
     linear = linear_model_of(model)
-    meta = {
+    meta: TrainedModel = {
         "trained_at": utc_now(),
         "training_rows": len(frame),
         "unlabelled_rows": waiting,

@@ -45,6 +45,7 @@ from drs.data.intake import Status, read_source_file
 from drs.data.schema import Schema
 from drs.data.sources import Stamp, arrival_plan, list_source_files, refusal
 from drs.history import files as file_store
+from drs.history.modelresults import Estimate, LabelledSample, ScoreVerdict
 from drs.history.record import Outcome, RunReport
 from drs.model import drift, estimate, labelsample
 from drs.model.metrics import metrics
@@ -97,9 +98,9 @@ class Batch(TypedDict):
     rejected: NotRequired[str | None]
     new_rows: NotRequired[int]
     estimated_f1: float | None
-    estimate: NotRequired[dict[str, Any]]  # drs/model/estimate.py's record
+    estimate: NotRequired[Estimate]  # drs/model/estimate.py's record
     labelled_sample_f1: float | None
-    labelled_sample: NotRequired[dict[str, Any]]  # drs/model/labelsample.py's check
+    labelled_sample: NotRequired[LabelledSample]  # drs/model/labelsample.py's check
     alarm: bool
     threshold: NotRequired[float]
     realized_f1: float | None
@@ -185,7 +186,7 @@ def practice_pass(practice: Config) -> Deployment:
     return deploy_or_roll_back(practice, None)
 
 
-def score_test(config: Config, deployed: Deployment, f1: float) -> dict[str, Any]:
+def score_test(config: Config, deployed: Deployment, f1: float) -> ScoreVerdict:
     """The verdict the full process's score test gives `deployed` on an F1 (its threshold does not depend on the F1)."""
     return drift.score_drift(config.drift_test, f1, deployed.score(), judge.lineage_history(config, deployed), config.drift_min_history)
 
@@ -339,8 +340,10 @@ def table(result: Replay) -> list[str]:
     head = f"{'batch':16} {'model':6} {'estimated':>9} {'labelled sample F1 (95%)':>29} {'alarm':>5} {'realized':>8} {'drop':>4}  {'labels with':20} pipeline on its labels"
     lines = [head, "-" * len(head)]
     for b in result["batches"]:
-        s = b.get("labelled_sample") or {}
-        interval = f"{_f1(s.get('f1'))} ({_f1(s.get('low'))}-{_f1(s.get('high'))}) n={s.get('labels', 0)}" if s.get("measured") else "-"
+        s = b.get("labelled_sample")
+        interval = (
+            f"{_f1(s.get('f1'))} ({_f1(s.get('low'))}-{_f1(s.get('high'))}) n={s.get('labels', 0)}" if s and s.get("measured") else "-"
+        )
         lines.append(
             f"{b['file']:16} {b['deployed_version']:6} {_f1(b['estimated_f1']):>9} {interval:>29} {'YES' if b['alarm'] else 'no':>5}"
             f" {_f1(b['realized_f1']):>8} {'yes' if b.get('realized_drop') else 'no':>4}  {b.get('labels_arrive_with', '-'):20}"
@@ -371,13 +374,13 @@ def plot(result: Replay, path: Path) -> None:
         label="threshold of the score test",
     )
     estimated = values("estimated_f1")
-    low = np.array([(b.get("estimate") or {}).get("low", np.nan) for b in batches], dtype=float)
-    high = np.array([(b.get("estimate") or {}).get("high", np.nan) for b in batches], dtype=float)
+    low = np.array([e.get("low", np.nan) if (e := b.get("estimate")) else np.nan for b in batches], dtype=float)
+    high = np.array([e.get("high", np.nan) if (e := b.get("estimate")) else np.nan for b in batches], dtype=float)
     ax.fill_between(x, low, high, color="#1f77b4", alpha=0.15, linewidth=0)
     ax.plot(x, estimated, "o--", color="#1f77b4", label="estimated F1 (no labels, CBPE)")
     sample = values("labelled_sample_f1")
-    s_low = np.array([(b.get("labelled_sample") or {}).get("low", np.nan) for b in batches], dtype=float)
-    s_high = np.array([(b.get("labelled_sample") or {}).get("high", np.nan) for b in batches], dtype=float)
+    s_low = np.array([s.get("low", np.nan) if (s := b.get("labelled_sample")) else np.nan for b in batches], dtype=float)
+    s_high = np.array([s.get("high", np.nan) if (s := b.get("labelled_sample")) else np.nan for b in batches], dtype=float)
     n = result["options"]["sample"]
     ax.errorbar(
         x,

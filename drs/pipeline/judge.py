@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import polars as pl
@@ -22,6 +22,7 @@ from drs.data.readers import Table, labelled, read_polars_checked, to_pandas
 from drs.data.rowstore import rows_in
 from drs.data.schema import Schema
 from drs.history import runs as history
+from drs.history.modelresults import Estimate, LabelledSample, ProductionCalibration
 from drs.history.record import DataDrift, NewData, RunReport, ScoreDriftCheck
 from drs.model import drift, estimate, labelsample
 from drs.model.estimator import feature_matrix, predicted_classes
@@ -111,7 +112,7 @@ PARTIAL_WORDS = (
 )
 
 
-def partial_labels(config: Config, deployed: Deployment, labelled_rows: pd.DataFrame, expected_f1: float | None, of: int) -> dict[str, Any]:
+def partial_labels(config: Config, deployed: Deployment, labelled_rows: pd.DataFrame, expected_f1: float | None, of: int) -> LabelledSample:
     """Files with only some labels known: their labelled rows are the sample of drs/model/labelsample.py's alarm (of their `of`
     rows), against the estimate and the threshold the score test will apply once every label is in."""
     schema = Schema.from_config(config)
@@ -183,12 +184,12 @@ def score_drift_check(
     return about(replace(ScoreDriftCheck.from_verdict(verdict), noise=noise, against_estimate=against), waiting_words)
 
 
-def production_calibration(config: Config, deployed: Deployment) -> dict[str, Any] | None:
+def production_calibration(config: Config, deployed: Deployment) -> ProductionCalibration | None:
     """How the deployed model's probabilities hold on production-like data (drs/model/estimate.py): as recorded at its
     training; for a version deployed before that was recorded, judged now on its training data; None without one."""
     recorded = deployed.meta.get("production_calibration")
     if isinstance(recorded, dict):
-        return recorded
+        return cast("ProductionCalibration", recorded)  # as training wrote it
     settings = deployed.meta.get("settings")
     data = training_data(config, deployed) if isinstance(settings, dict) else None
     if data is None or not isinstance(settings, dict):
@@ -197,7 +198,7 @@ def production_calibration(config: Config, deployed: Deployment) -> dict[str, An
     return estimate.production_calibration(data, Schema.from_config(config), settings)
 
 
-def estimate_check(config: Config, deployed: Deployment, frame: pd.DataFrame) -> dict[str, Any]:
+def estimate_check(config: Config, deployed: Deployment, frame: pd.DataFrame) -> Estimate:
     """The label-free estimate of the deployed model's F1 on the new rows: from their features alone, before any label."""
     features = feature_matrix(frame, Schema.from_config(config))
     return estimate.of_model(production.load_model(deployed), features, production_calibration(config, deployed))

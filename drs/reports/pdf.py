@@ -26,6 +26,7 @@ from reportlab.platypus import Flowable, KeepInFrame, PageBreak, Paragraph, Simp
 from drs.core.fileio import atomic_output
 from drs.core.formatting import dependency_status, dependency_words, file_span, number, score, seconds, when
 from drs.data.intake import Status
+from drs.history.modelresults import ReliabilityReport
 from drs.history.record import RunRecord
 from drs.history.runs import DriftDecision
 from drs.model.calibration import brier_words, plain_reading
@@ -72,7 +73,7 @@ class Report:
     drift: DriftDecision | None = None
     deployments: list[dict[str, Any]] = field(default_factory=list)
     changes: dict[str, Any] | None = None  # since the previous ranking (drs/movement.what_changed, with its header)
-    reliability: dict[str, Any] | None = None  # drs.model.calibration's record, measured now on the test data
+    reliability: ReliabilityReport | None = None  # drs.model.calibration's record, measured now on the test data
     reliability_png: Path | None = None
     calls: CallSummary | None = None  # the client managers' day: value covered, holdout comparison (drs/reports/calls.py)
 

@@ -18,6 +18,7 @@ from matplotlib.ticker import FixedLocator, MaxNLocator
 
 from drs.core.fileio import atomic_output
 from drs.core.formatting import threshold_of, when
+from drs.history.modelresults import Reliability
 from drs.history.runs import DriftDecision
 
 CLASS_NAMES = ["stayed (0)", "exited (1)"]
@@ -57,7 +58,7 @@ def plot_confusion_matrix(matrix: list[list[int]], title: str, path: Path) -> No
     _save(fig, path)
 
 
-def plot_reliability(record: dict[str, Any], title: str, path: Path) -> None:
+def plot_reliability(record: Reliability, title: str, path: Path) -> None:
     """The reliability curve: each decile's mean predicted probability against the share that left, and the diagonal."""
     fig = Figure(figsize=(3.4, 3.7), dpi=150)
     ax = fig.subplots()

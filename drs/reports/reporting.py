@@ -47,6 +47,7 @@ from drs.data import csvsafe
 from drs.data.readers import read_csv_checked, read_polars_checked
 from drs.data.schema import Schema
 from drs.history import runs as history
+from drs.history.modelresults import ReliabilityReport
 from drs.history.record import Outcome, RunRecord
 from drs.model import calibration, explain
 from drs.model.metrics import metrics
@@ -120,7 +121,7 @@ def confusion_matrix_report(config: Config, loaded: tuple[Any, Deployment] | Non
     }
 
 
-def reliability_report(config: Config, loaded: tuple[Any, Deployment]) -> dict[str, Any]:
+def reliability_report(config: Config, loaded: tuple[Any, Deployment]) -> ReliabilityReport:
     """The deployed model's reliability on the test data, measured now (as the confusion matrix is), and its plot."""
     schema = Schema.from_config(config)
     model, deployment = loaded

@@ -21,6 +21,7 @@ from drs.core.errors import DataError
 from drs.data.readers import read_csv_checked
 from drs.model import explain
 from drs.model.estimator import LinearModel
+from drs.model.explain import ReferenceDescription
 from drs.model.metrics import metrics
 from drs.reports import diagnostics, risk
 from drs.web.requests import require_final_data, rows_from_request
@@ -36,7 +37,7 @@ class PredictionAnswer(TypedDict):
     model_version: str
     count: int
     predictions: list[dict[str, Any]]  # row, corporation, prediction, exit_probability; with reasons, a field per feature
-    reference: NotRequired[dict[str, Any]]  # with reasons: explain.Reference.describe
+    reference: NotRequired[ReferenceDescription]  # with reasons: explain.Reference.describe
 
 
 class SummaryStats(TypedDict):

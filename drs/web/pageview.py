@@ -14,11 +14,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
 from drs.core.settings import Config
 from drs.core.times import parse_time
 from drs.data.schema import Schema
+from drs.history.modelresults import Estimate, Noise
 from drs.history.runs import RunRow
 from drs.model import estimate, explain
 from drs.reports import movement, risk, riskstore
@@ -134,7 +135,8 @@ def estimate_words(check: dict[str, Any]) -> str | None:
     realized = check.get("new_data_f1") if check.get("measured") is not False else None
     try:
         against = check.get("against_estimate")
-        return estimate.describe(expected, realized, against if isinstance(against, dict) and realized is not None else None)
+        noise = cast("Noise", against) if isinstance(against, dict) and realized is not None else None
+        return estimate.describe(cast("Estimate", expected), realized, noise)  # as the run stored them
     except (KeyError, TypeError, ValueError):
         return None
 
