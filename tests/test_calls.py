@@ -223,8 +223,13 @@ def test_the_page_shows_the_queue_first_and_its_form_records_a_call_with_its_csr
     again = client.get(f"/?called={queued[0]}").get_data(as_text=True)
     assert f"Call recorded for <strong>{queued[0]}</strong>" in again
     assert queued[0] not in re.findall(r'<option value="([^"]+)">\d+\. ', again)
-    anonymous = create_app(config).test_client().post("/calls/form", data={"corporation": queued[1], "outcome": "reached"})
+    anonymous = (
+        create_app(config).test_client().post("/calls/form", data={"corporation": queued[1], "outcome": "reached", "csrf_token": "x"})
+    )
     assert anonymous.status_code == 302 and anonymous.headers["Location"].startswith("/signin")
+    not_the_form = create_app(config).test_client().post("/calls/form", headers={"Authorization": "Bearer x"})
+    assert not_the_form.status_code == 400  # found by schemathesis: no body at all was sent to the sign-in form
+    assert "not the page&#39;s call form: no csrf_token or corporation or outcome field" in not_the_form.get_data(as_text=True)
 
 
 # ---- the holdout on the page and in GET /calls ----------------------------------------------------

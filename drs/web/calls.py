@@ -151,15 +151,23 @@ def _identity_name() -> str:
     return identity.name if identity is not None else "anyone"
 
 
+def shape_problem(corporation: Any, outcome: Any, note: Any) -> str | None:
+    """What is wrong with a call's fields before anything is looked up (the JSON endpoint and the form say the same)."""
+    if not isinstance(corporation, str) or not corporation.strip():
+        return "'corporation' must be the id of an active client"
+    if outcome not in call_log.OUTCOMES:
+        return f"'outcome' must be one of: {', '.join(call_log.OUTCOMES)}"
+    if note is not None and (not isinstance(note, str) or len(note) > call_log.MAX_NOTE):
+        return f"'note' must be text of at most {call_log.MAX_NOTE} characters"
+    return None
+
+
 def record(corporation: Any, outcome: Any, note: Any) -> call_log.Call:
     """Check and record one call by the identity of this request (ApiError 400 or 404 when it cannot be)."""
     svc = service()
-    if not isinstance(corporation, str) or not corporation.strip():
-        raise ApiError(400, "'corporation' must be the id of an active client")
-    if outcome not in call_log.OUTCOMES:
-        raise ApiError(400, f"'outcome' must be one of: {', '.join(call_log.OUTCOMES)}")
-    if note is not None and (not isinstance(note, str) or len(note) > call_log.MAX_NOTE):
-        raise ApiError(400, f"'note' must be text of at most {call_log.MAX_NOTE} characters")
+    problem = shape_problem(corporation, outcome, note)
+    if problem is not None:
+        raise ApiError(400, problem)
     try:
         with riskstore.opened(svc.config.model_output(layout.RISK_STORE)) as con:
             known = riskstore.client(con, corporation, svc.schema.id_column)
@@ -219,7 +227,14 @@ def _form_identity() -> auth.Identity | BaseResponse:
 
 @calls.post("/calls/form")
 def record_form() -> BaseResponse:
-    """The page's form: checked like the sign-out form (session and CSRF token), then recorded as POST /calls is."""
+    """The page's form: checked like the sign-out form (session and CSRF token), then recorded as POST /calls is.
+    A form that could never be recorded (a field missing, an unknown outcome, a note too long: what openapi.yaml declares)
+    is a 400 before anything else; whether the client exists is asked only of a signed-in user."""
+    missing = [name for name in ("csrf_token", "corporation", "outcome") if name not in request.form]
+    problem = shape_problem("checked later", request.form.get("outcome"), request.form.get("note") or None)  # the id: once signed in
+    if missing or problem is not None:
+        message = f"this is not the page's call form: no {' or '.join(missing)} field" if missing else str(problem)
+        return Response(render_template("error.html", status=400, message=message), 400)
     who = _form_identity()
     if isinstance(who, BaseResponse):
         return who
