@@ -11,7 +11,7 @@ from pathlib import Path
 
 from drs.core.settings import Config
 from drs.data.readers import read_csv_checked, read_polars_checked
-from drs.data.schema import Schema
+from drs.data.schema import schema_of
 from drs.history.record import GateDecision
 from drs.model.metrics import metrics
 from drs.pipeline.judge import drift_reference, trained_on
@@ -71,7 +71,7 @@ def gate(config: Config, deployed: Deployment, candidate_f1: float, forced: bool
     The comparison is fair only if neither model was trained on the test rows: how many test rows appear
     in each model's training data is counted, recorded and warned about (None: no copy to check against).
     """
-    schema = Schema.from_config(config)
+    schema = schema_of(config)
     test = read_csv_checked(config.test_data_csv, schema, source=str(config.test_data_csv))
     overlap: dict[str, int | None] = {}
     for whose, data in (

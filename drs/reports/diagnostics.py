@@ -25,7 +25,7 @@ from drs.core.formatting import DependencyCheck, dependency_check, outdated_line
 from drs.core.settings import Config, load_config
 from drs.data import ingest, rowstore
 from drs.data.readers import read_csv_as_written, read_csv_checked, to_pandas
-from drs.data.schema import Schema
+from drs.data.schema import schema_of
 from drs.model import scoring, training
 from drs.model.estimator import feature_matrix, predicted_classes
 from drs.production import versions as production
@@ -49,7 +49,7 @@ def deployed_model(config: Config) -> tuple[Any, production.Deployment]:
 def model_predictions(df: pd.DataFrame | None = None, config: Config | None = None) -> list[int]:
     """Predicted classes of the deployed model, one per row of `df` (default: the test data)."""
     config = _config(config)
-    schema = Schema.from_config(config)
+    schema = schema_of(config)
     if df is None:
         df = read_csv_checked(config.test_data_csv, schema, source=str(config.test_data_csv))
     model, _ = deployed_model(config)
@@ -61,7 +61,7 @@ def ingested(config: Config) -> pl.DataFrame | pd.DataFrame:
     in polars), else finaldata.csv as written (pandas; a client named "null" or "NA" is a name, not missing)."""
     if not config.final_data_csv.exists():
         raise StageError(f"{config.final_data_csv} does not exist; run ingestion.py first")
-    schema = Schema.from_config(config)
+    schema = schema_of(config)
     stored = rowstore.final_rows(config.output_folder, config.final_data_csv, config.input_folder, schema.columns)
     return stored if stored is not None else read_csv_as_written(config.final_data_csv, schema)
 
@@ -86,7 +86,7 @@ def distinct(frame: Any, column: str) -> int:
 def dataframe_summary(config: Config | None = None) -> dict[str, dict[str, float]]:
     """Mean, median and std of each numeric column of the ingested data."""
     config = _config(config)
-    schema = Schema.from_config(config)
+    schema = schema_of(config)
     return summarize(ingested(config), [*schema.features, schema.target])
 
 
@@ -155,7 +155,7 @@ def run(config: Config, measured: Mapping[str, float] | None = None) -> Diagnost
     """All diagnostics, written to diagnostics.json for the API and the reports (`measured`: see `execution_time`)."""
     ingestion_s, training_s, scoring_s = execution_time(config, measured)
     reused = bool(measured) and all(k in (measured or {}) for k in REUSED)
-    schema, frame = Schema.from_config(config), ingested(config)  # read once for both
+    schema, frame = schema_of(config), ingested(config)  # read once for both
     result: Diagnostics = {
         "computed_at": layout.utc_now(),
         "predictions_on_test_data": model_predictions(None, config),

@@ -16,7 +16,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from drs.core.errors import ConfigError
 from drs.core.settings import Config, load_config
-from drs.data.schema import Schema
+from drs.data.schema import schema_of
 from drs.web import api, auditpage, auth, calls, headers, page, requests, serving, signin, telemetry
 from drs.web.service import SERVICE, ApiError, ModelCache, Service
 
@@ -40,7 +40,7 @@ def create_app(config: Config | str | os.PathLike[str] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = config.max_request_bytes
     if isinstance(app.json, DefaultJSONProvider):
         app.json.sort_keys = False  # answers keep the order of their fields
-    svc = Service(config=config, schema=Schema.from_config(config), models=ModelCache(config.prod_deployment_folder))
+    svc = Service(config=config, schema=schema_of(config), models=ModelCache(config.prod_deployment_folder))
     app.extensions[SERVICE] = svc
     app.register_blueprint(api.api)  # the JSON endpoints
     app.register_blueprint(page.page)  # the HTML page for client managers (GET /)
