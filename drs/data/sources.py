@@ -20,6 +20,7 @@ from drs.core import ids
 from drs.core.errors import StageError
 from drs.core.fileio import atomic_write_json, sha256_file
 from drs.core.layout import utc_now
+from drs.core.stamps import FileStamp
 from drs.history import batches as batch_store
 from drs.history import files as file_store
 from drs.history.record import Repeat, Resent  # the run record's parts, declared with it
@@ -187,7 +188,7 @@ def files_needing_verdict(
     files: list[Path],
     folder: Path,
     history_db: Path,
-    deployed_files: Mapping[str, dict[str, Any] | None],
+    deployed_files: Mapping[str, FileStamp | None],
     deployed_version: int | None,
     retry_not_promoted: bool = False,
 ) -> list[Path]:

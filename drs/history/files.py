@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypedDict
 
+from drs.core.stamps import FileStamp
 from drs.history import db
 from drs.history.db import StrPath
 
@@ -87,7 +88,7 @@ def judged_files(
     entries: Iterable[SeenFile],
     deployed_version: int | None,
     retry_not_promoted: bool = False,
-    deployed_files: Mapping[str, dict[str, Any] | None] | None = None,
+    deployed_files: Mapping[str, FileStamp | None] | None = None,
 ) -> Judged:
     """The files whose current content needs no new verdict; pure (drs/data/sources.py `files_needing_verdict` looks).
 

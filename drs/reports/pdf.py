@@ -27,6 +27,7 @@ from drs.core.fileio import atomic_output
 from drs.core.formatting import dependency_status, dependency_words, file_span, number, score, seconds, when
 from drs.data.intake import Status
 from drs.model.calibration import brier_words, plain_reading
+from drs.production.versions import DeploymentRow
 from drs.reports.movement import reason_words, since_words
 from drs.reports.pdf_drift import drift_block
 from drs.reports.pdf_layout import (
@@ -66,7 +67,7 @@ class Report:
     operations: dict[str, Any]
     last_run: dict[str, Any] | None = None
     drift: dict[str, Any] | None = None
-    deployments: list[dict[str, Any]] = field(default_factory=list)
+    deployments: list[DeploymentRow] = field(default_factory=list)
     changes: dict[str, Any] | None = None  # since the previous ranking (drs/movement.what_changed, with its header)
     reliability: dict[str, Any] | None = None  # drs.model.calibration's record, measured now on the test data
     reliability_png: Path | None = None

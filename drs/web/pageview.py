@@ -20,6 +20,7 @@ from drs.core.settings import Config
 from drs.core.times import parse_time
 from drs.data.schema import Schema
 from drs.model import estimate, explain
+from drs.production.versions import DeploymentMeta
 from drs.reports import movement, risk, riskstore
 
 
@@ -138,7 +139,7 @@ def estimate_words(check: dict[str, Any]) -> str | None:
         return None
 
 
-def recorded_calibration(meta: dict[str, Any]) -> dict[str, Any] | None:
+def recorded_calibration(meta: DeploymentMeta) -> dict[str, Any] | None:
     """The reliability table scoring recorded in latestscore.json and deployment copied, if it did."""
     found = (meta.get("score") or {}).get("calibration")
     return found if isinstance(found, dict) and found.get("deciles") else None
