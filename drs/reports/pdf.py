@@ -27,7 +27,7 @@ from drs.core.fileio import atomic_output
 from drs.core.formatting import dependency_status, dependency_words, file_span, number, score, seconds, when
 from drs.data.intake import Status
 from drs.model.calibration import brier_words, plain_reading
-from drs.production.versions import DeploymentRow
+from drs.production.versions import DeploymentMeta, DeploymentRow
 from drs.reports.movement import reason_words, since_words
 from drs.reports.pdf_drift import drift_block
 from drs.reports.pdf_layout import (
@@ -48,6 +48,7 @@ from drs.reports.pdf_layout import (
     table,
     text,
 )
+from drs.reports.reportparts import DataPart, OperationsPart, RiskPart, ShownEvaluation
 
 SECTIONS = ("Model", "Clients at risk", "What changed", "Data", "Operations", "Trends")
 
@@ -57,14 +58,14 @@ class Report:
     """Everything the PDF shows; plain values, already gathered by drs/reports/reporting.py."""
 
     generated_at: str
-    model: dict[str, Any]
-    evaluation: dict[str, Any]
+    model: DeploymentMeta  # the deployed version's deployment.json, its label certain
+    evaluation: ShownEvaluation
     confusion_png: Path
     trends_png: Path
     distribution_png: Path
-    risk: dict[str, Any]
-    data: dict[str, Any]
-    operations: dict[str, Any]
+    risk: RiskPart
+    data: DataPart
+    operations: OperationsPart
     last_run: dict[str, Any] | None = None
     drift: dict[str, Any] | None = None
     deployments: list[DeploymentRow] = field(default_factory=list)
