@@ -28,7 +28,7 @@ from drs.core.formatting import dependency_status, dependency_words, file_span, 
 from drs.data.intake import Status
 from drs.model.calibration import brier_words, plain_reading
 from drs.production.versions import DeploymentMeta, DeploymentRow
-from drs.reports.movement import reason_words, since_words
+from drs.reports.movement import Changes, reason_words, since_words
 from drs.reports.pdf_drift import drift_block
 from drs.reports.pdf_layout import (
     BODY,
@@ -69,7 +69,7 @@ class Report:
     last_run: dict[str, Any] | None = None
     drift: dict[str, Any] | None = None
     deployments: list[DeploymentRow] = field(default_factory=list)
-    changes: dict[str, Any] | None = None  # since the previous ranking (drs/movement.what_changed, with its header)
+    changes: Changes | None = None  # since the previous ranking (drs/reports/movement.py what_changed, with its header)
     reliability: dict[str, Any] | None = None  # drs.model.calibration's record, measured now on the test data
     reliability_png: Path | None = None
 
@@ -203,7 +203,7 @@ def _prob(value: Any) -> str:
 
 def changes_section(report: Report) -> list[Flowable]:
     """What changed since the previous ranking: new above 0.5, the biggest risers, who left the list and why."""
-    c = report.changes or {}
+    c: Changes = report.changes or {"previous": None}
     flow: list[Flowable] = [Paragraph("What changed since the last list", H1), Paragraph(text(since_words(c)), BODY)]
     if not c.get("previous"):
         return flow
