@@ -40,6 +40,7 @@ from drs.core import layout
 from drs.core.errors import StageError
 from drs.core.fileio import atomic_output, run_lock, sha256_file
 from drs.core.settings import Config
+from drs.core.stamps import Arrival
 from drs.data.ingest import ingest
 from drs.data.intake import Status, read_source_file
 from drs.data.schema import Schema
@@ -157,7 +158,7 @@ def scratch_config(config: Config, folder: Path, input_folder: Path, model_folde
     )
 
 
-def known_arrivals(config: Config, folder: Path) -> list[dict[str, Any]]:
+def known_arrivals(config: Config, folder: Path) -> list[Arrival]:
     """Production's recorded arrivals of its input folder, read from a copy of its history (never opened for writing)."""
     source = config.arrivals_record
     if not source.exists():
