@@ -24,7 +24,6 @@ import logging
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 
@@ -32,6 +31,7 @@ from drs.core import layout
 from drs.core.settings import Config
 from drs.data.schema import Schema
 from drs.history import rankings as ranking_store
+from drs.history.rankings import Ranking, RankingWithRows
 from drs.reports import movement, risk
 from drs.reports.movement import Changes, Header, Movement
 
@@ -55,7 +55,7 @@ class Compared:
     changes: Changes
 
 
-def header(ranking: dict[str, Any] | None) -> Header | None:
+def header(ranking: Ranking | None) -> Header | None:
     """A kept ranking as answers and files name it: id, at, kind, model_version, source, clients."""
     if not ranking:
         return None
@@ -81,20 +81,20 @@ def exited_now(frame: pl.DataFrame, schema: Schema) -> pl.Series:
     return latest.filter(pl.col(schema.target) == 1)[schema.id_column].cast(pl.String)
 
 
-def _previous(db: Path, source: str, digest: str, before: int | None) -> dict[str, Any] | None:
+def _previous(db: Path, source: str, digest: str, before: int | None) -> RankingWithRows | None:
     try:
         found = ranking_store.previous_ranking(db, source, digest, before)
     except (sqlite3.Error, OSError) as exc:
         log.error("could not read the previous ranking from %s: %s; the list shows no movement", db, exc)
         return None
-    return dict(found) if found else None
+    return found
 
 
 def compare(
     ranked: pl.DataFrame,
     frame: pl.DataFrame | None,
     schema: Schema,
-    previous: dict[str, Any] | None,
+    previous: RankingWithRows | None,
     ranking_id: int | None,
     *,
     ranked_at: str,
