@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from drs.core.configkeys import ModelSettings
 from drs.data.schema import Schema
 from drs.model.calibration import calibration_error, decile_of, probabilities_of, reliability
 from drs.model.estimator import feature_matrix, fit_isotonic, out_of_fold_probabilities, predicted_classes
@@ -89,7 +90,7 @@ def _judged(outcomes: np.ndarray, probabilities: np.ndarray, rng: np.random.Gene
     return {"error": round(error, 6), "noise_limit": round(limit, 6), "within_noise": error <= limit, "reliability": table}
 
 
-def production_calibration(frame: Any, schema: Schema, settings: dict[str, Any]) -> dict[str, Any]:
+def production_calibration(frame: Any, schema: Schema, settings: ModelSettings) -> dict[str, Any]:
     """Whether a model with these `settings` is calibrated on data like `frame` (its training data), judged out of fold;
     the isotonic map when it needs one, or why no estimate can be trusted. The record training writes and deploys."""
     rng = np.random.default_rng(SEED)

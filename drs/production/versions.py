@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypedDict
 
+from drs.core.configkeys import ModelSettings
 from drs.core.errors import DeploymentError
 from drs.core.fileio import fsync_dir, remove_stale_temporaries, sha256_file
 from drs.core.layout import (
@@ -92,7 +93,7 @@ class DeploymentMeta(TypedDict, total=False):
     trained_at: str | None
     training_rows: int | None
     training_files: list[str] | None
-    settings: dict[str, Any] | None
+    settings: ModelSettings | None
     features: list[str] | None
     reference: dict[str, Any] | None
     production_calibration: dict[str, Any] | None
