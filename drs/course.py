@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from drs.core.cli import LOCK_WAIT_SECONDS
 from drs.core.fileio import LockBusy, describe_holder, run_lock
+from drs.core.formatting import PackageRow
 from drs.core.settings import Config, load_config
 
 if TYPE_CHECKING:
@@ -131,7 +132,7 @@ def execution_time() -> list[float]:
     return diagnostics.execution_time(course_config())[:2]
 
 
-def outdated_packages_list() -> list[dict[str, Any]]:
+def outdated_packages_list() -> list[PackageRow]:
     """diagnostics.py: each requirement with its installed and newest version."""
     from drs.reports.packages import outdated_packages_list as outdated
 

@@ -13,14 +13,28 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 from urllib.parse import urlsplit
 
 from drs.core import ids
 
 DATABASE_URL_ENV = "DRS_SOURCE_DATABASE_URL"
 DRIFT_TESTS = ("raw", "parametric", "nonparametric")
-MODEL_DEFAULTS: dict[str, Any] = {"C": 1.0, "solver": "liblinear", "random_state": 0, "scale": False, "max_iter": 1000, "dtype": "float64"}
+
+
+class ModelSettings(TypedDict):
+    """The config's `model`: the logistic regression's settings (drs/model/estimator.py), as trainedmodel.json and
+    deployment.json keep them (`scale` and `dtype` are missing in the settings of versions trained before they existed)."""
+
+    C: float
+    solver: str
+    random_state: int
+    max_iter: int
+    scale: NotRequired[bool]
+    dtype: NotRequired[str]  # float64 or float32
+
+
+MODEL_DEFAULTS: ModelSettings = {"C": 1.0, "solver": "liblinear", "random_state": 0, "scale": False, "max_iter": 1000, "dtype": "float64"}
 
 
 class Required:
@@ -200,7 +214,7 @@ def _min_history(value: Any, base: Path) -> dict[str, int]:
     return {"parametric": 3, "nonparametric": 5, **value}
 
 
-def _model(value: Any, base: Path) -> dict[str, Any]:
+def _model(value: Any, base: Path) -> ModelSettings:
     if not isinstance(value, dict) or any(k not in MODEL_DEFAULTS for k in value):
         raise ValueError(f"must be an object with keys among {', '.join(MODEL_DEFAULTS)}")
     merged = {**MODEL_DEFAULTS, **value}
@@ -209,10 +223,17 @@ def _model(value: Any, base: Path) -> dict[str, Any]:
     if not isinstance(merged["scale"], bool) or not isinstance(merged["solver"], str):
         raise ValueError("must have scale true or false and solver a string")
     try:
-        merged["C"], merged["random_state"], merged["max_iter"] = float(merged["C"]), int(merged["random_state"]), int(merged["max_iter"])
+        c, random_state, max_iter = float(merged["C"]), int(merged["random_state"]), int(merged["max_iter"])
     except (TypeError, ValueError):
         raise ValueError("must have C a number, random_state and max_iter whole numbers") from None
-    return merged
+    return {
+        "C": c,
+        "solver": merged["solver"],
+        "random_state": random_state,
+        "scale": merged["scale"],
+        "max_iter": max_iter,
+        "dtype": merged["dtype"],
+    }
 
 
 PATH = Check("path", _path)

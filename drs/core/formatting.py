@@ -9,7 +9,7 @@ See docs/reports.md (The PDF report; Plain words on the page).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from drs.core.times import when as when  # the one way to write a time, re-exported for its callers
 
@@ -22,6 +22,21 @@ class DependencyCheck(TypedDict):
     outdated: int
     unknown: int
     unknown_because: dict[str, int]  # reason -> how many packages
+
+
+class PackageRow(TypedDict):
+    """One requirement as the dependency check found it (drs/reports/packages.py; diagnostics.json's `dependencies`).
+
+    `newest_status` and `newest_unknown_because` are missing in rows written before they were recorded."""
+
+    package: str
+    required: str | None
+    installed: str | None
+    newest: str | None  # None: unknown
+    newest_status: NotRequired[str]  # known or unknown
+    newest_unknown_because: NotRequired[str | None]
+    differs_from_pin: bool
+    outdated: bool | None  # None: not known (the newest version is unknown)
 
 
 def number(value: Any) -> str:
@@ -65,7 +80,7 @@ def flag(value: Any) -> str:
     return {True: "drift", False: "ok"}.get(value, "-")
 
 
-def dependency_status(dep: dict[str, Any]) -> str:
+def dependency_status(dep: PackageRow) -> str:
     if not dep.get("installed"):
         return "not installed"
     if dep.get("outdated"):
@@ -75,7 +90,7 @@ def dependency_status(dep: dict[str, Any]) -> str:
     return "up to date" if dep.get("newest") else "newest unknown"
 
 
-def dependency_check(dependencies: Sequence[dict[str, Any]]) -> DependencyCheck:
+def dependency_check(dependencies: Sequence[PackageRow]) -> DependencyCheck:
     """What the dependency check knows: status complete (every newest version known), partial or unknown, with counts
     and why the unknown ones are unknown (reason -> packages); rows written before reasons were recorded say 'not recorded'."""
     unknown = [d for d in dependencies if not d.get("newest")]
@@ -99,7 +114,7 @@ def reasons(check: DependencyCheck) -> str:
     return "; ".join(why if len(because) == 1 else f"{why}: {count}" for why, count in because.items())
 
 
-def dependency_words(dependencies: Sequence[dict[str, Any]]) -> str:
+def dependency_words(dependencies: Sequence[PackageRow]) -> str:
     """The dependency check in one sentence (the page and the PDF): how many are outdated, and what is not known."""
     check = dependency_check(dependencies)
     total, unknown = check["packages"], check["unknown"]
@@ -113,7 +128,7 @@ def dependency_words(dependencies: Sequence[dict[str, Any]]) -> str:
     )
 
 
-def outdated_line(dependencies: Sequence[dict[str, Any]]) -> str:
+def outdated_line(dependencies: Sequence[PackageRow]) -> str:
     """The log's 'outdated packages: ...': their names, and 'none' only when every newest version is known."""
     check = dependency_check(dependencies)
     outdated = ", ".join(str(d.get("package")) for d in dependencies if d.get("outdated") and d.get("newest"))

@@ -51,6 +51,7 @@ from drs.core.configkeys import (
     URL,
     URL_OR_NULL,
     Derived,
+    ModelSettings,
     Required,
     setting,
     source_database_url,
@@ -93,7 +94,7 @@ class Config:
         ID_LENGTH,
         "longest id accepted, in characters (a longer one rejects its file; docs/data.md)",
     )
-    model: dict[str, Any] = setting(
+    model: ModelSettings = setting(
         "model", MODEL_DEFAULTS, MODEL, "logistic regression settings: C, solver, random_state, scale, max_iter, dtype"
     )
     drift_test: str = setting("drift_test", "raw", DRIFT_TEST, "score-drift test (docs/drift.md)")

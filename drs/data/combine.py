@@ -18,6 +18,7 @@ import numpy as np
 import polars as pl
 
 from drs.core.layout import utc_now
+from drs.core.stamps import Arrival
 from drs.data import rowstore
 from drs.data.intake import FileEntry, FileRecord, Source, Status, still_there
 from drs.data.sources import GONE, ArrivalPlan, Stamp, arrival_plan, file_notes
@@ -161,7 +162,7 @@ class Inputs:
     waiting: list[str]
     previous: list[dict[str, Any]]
     started: float
-    known: list[dict[str, Any]] = field(default_factory=list)  # the folder's recorded arrivals (drs/history/files.py `arrivals`)
+    known: list[Arrival] = field(default_factory=list)  # the folder's recorded arrivals (drs/history/files.py `arrivals`)
 
     def plan(self, records: list[FileRecord]) -> ArrivalPlan:
         """The arrival order of these files (those read whole; a file never read has no place to keep)."""

@@ -44,13 +44,14 @@ import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import polars as pl
 
 from drs.core.errors import StageError
 from drs.core.fileio import atomic_output, atomic_write_json, atomic_write_text
 from drs.core.settings import Config
+from drs.core.stamps import Arrival
 from drs.data import rowstore
 from drs.data.combine import IngestionResult, Inputs, concatenated, file_labels, in_arrival_order, plan_increment, result_of
 from drs.data.intake import Status, read_files, sources_to_ingest
@@ -143,7 +144,7 @@ def ingest_all(config: Config, schema: Schema, inputs: Inputs) -> tuple[Ingestio
     return result, order
 
 
-def arrivals_of(config: Config) -> list[dict[str, Any]]:
+def arrivals_of(config: Config) -> list[Arrival]:
     """The input folder's recorded arrivals; StageError naming the record when it cannot be read."""
     try:
         return file_store.arrivals(config.arrivals_record, str(config.input_folder))

@@ -20,6 +20,7 @@ from drs.core import ids
 from drs.core.errors import StageError
 from drs.core.fileio import atomic_write_json, sha256_file
 from drs.core.layout import utc_now
+from drs.core.stamps import Arrival, FileStamp
 from drs.history import batches as batch_store
 from drs.history import files as file_store
 from drs.history.record import Repeat, Resent  # the run record's parts, declared with it
@@ -187,7 +188,7 @@ def files_needing_verdict(
     files: list[Path],
     folder: Path,
     history_db: Path,
-    deployed_files: Mapping[str, dict[str, Any] | None],
+    deployed_files: Mapping[str, FileStamp | None],
     deployed_version: int | None,
     retry_not_promoted: bool = False,
 ) -> list[Path]:
@@ -218,7 +219,7 @@ class ArrivalPlan:
     """Where each file of an ingestion goes in the row order, what to record, and what to tell (pure data)."""
 
     order: dict[str, int]  # name -> arrival sequence number: finaldata.csv takes the files in this order
-    record: list[dict[str, Any]]  # arrivals rows to write (new, changed or touched files)
+    record: list[Arrival]  # arrivals rows to write (new, changed or touched files)
     resent: list[Resent]  # a copy of another file, or a file touched with the same content
     first_record: bool  # nothing was recorded for this folder before: every file was ordered by the fallback rule
 
@@ -230,7 +231,7 @@ NS_PER_SECOND = 1_000_000_000
 
 
 def arrival_plan(
-    known: list[dict[str, Any]],
+    known: list[Arrival],
     files: list[Stamp],
     ingested_before: set[str],
     now: str | None = None,
@@ -252,13 +253,15 @@ def arrival_plan(
     for k in known:
         by_content.setdefault(k["sha256"], k["name"])
     order = {k["name"]: int(k["seq"]) for k in known}
-    record: list[dict[str, Any]] = []
+    record: list[Arrival] = []
     resent: list[Resent] = []
     fresh: list[Stamp] = []
     for stamp in files:
         old = by_name.get(stamp.name)
         if old is not None and old["sha256"] != stamp.sha256 and stamp.name in labels_only:
-            record.append({**old, **stamp._asdict(), "arrived_at": now, "how": LABELS_FILLED})
+            record.append(
+                {**old, "sha256": stamp.sha256, "size": stamp.size, "mtime_ns": stamp.mtime_ns, "arrived_at": now, "how": LABELS_FILLED}
+            )
             if by_content.get(old["sha256"]) == stamp.name:
                 del by_content[old["sha256"]]
             by_content.setdefault(stamp.sha256, stamp.name)
@@ -278,8 +281,18 @@ def arrival_plan(
         old = by_name.get(stamp.name)
         how = CHANGED if old is not None else FOUND if first and stamp.name in ingested_before else ARRIVED
         order[stamp.name] = following
-        row = {**stamp._asdict(), "seq": following, "arrived_at": now, "how": how}
-        record.append({**row, "first_seen_at": old["first_seen_at"] if old else now})
+        record.append(
+            {
+                "name": stamp.name,
+                "sha256": stamp.sha256,
+                "size": stamp.size,
+                "mtime_ns": stamp.mtime_ns,
+                "seq": following,
+                "arrived_at": now,
+                "how": how,
+                "first_seen_at": old["first_seen_at"] if old else now,
+            }
+        )
         twin = by_content.get(stamp.sha256)
         if twin is not None and twin != stamp.name:
             resent.append(Resent(name=stamp.name, of=twin, how="copy"))
@@ -316,7 +329,7 @@ def touched_again(arrivals_record: Path, folder: Path, paths: Iterable[Path]) ->
     """Of `paths` (files needing no verdict), those sent again with the content recorded for them, only their time stamp
     new: their new stamp is recorded, so each touch is told once. Hashes only files whose stamp differs from the record."""
     known = {k["name"]: k for k in file_store.arrivals(arrivals_record, str(folder))}
-    touched = []
+    touched: list[Arrival] = []
     for path in paths:
         old = known.get(path.name)
         try:

@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, TypedDict
+from typing import TypedDict, cast
 
+from drs.core.stamps import Arrival, FileStamp
 from drs.history import db
 from drs.history.db import StrPath
 
@@ -87,7 +88,7 @@ def judged_files(
     entries: Iterable[SeenFile],
     deployed_version: int | None,
     retry_not_promoted: bool = False,
-    deployed_files: Mapping[str, dict[str, Any] | None] | None = None,
+    deployed_files: Mapping[str, FileStamp | None] | None = None,
 ) -> Judged:
     """The files whose current content needs no new verdict; pure (drs/data/sources.py `files_needing_verdict` looks).
 
@@ -119,18 +120,23 @@ def judged_files(
 ARRIVAL_COLUMNS = ("name", "seq", "sha256", "size", "mtime_ns", "first_seen_at", "arrived_at", "how")
 
 
-def arrivals(path: StrPath, folder: str) -> list[dict[str, Any]]:
+def arrivals(path: StrPath, folder: str) -> list[Arrival]:
     """The recorded arrivals of the files of input folder `folder`, in arrival order (none before anything was recorded)."""
     with db.reading(path, since=db.ARRIVALS) as conn:
         if conn is None:
             return []
         query = f"SELECT {', '.join(ARRIVAL_COLUMNS)} FROM arrivals WHERE folder = ? ORDER BY seq"
-        return [dict(r) for r in conn.execute(query, (folder,))]
+        return [cast(Arrival, dict(r)) for r in conn.execute(query, (folder,))]  # the columns selected
 
 
-def record_arrivals(path: StrPath, folder: str, rows: Iterable[dict[str, Any]]) -> None:
+def _columns(row: Arrival) -> Mapping[str, object]:
+    """An arrival read by column name (ARRIVAL_COLUMNS are its keys)."""
+    return row
+
+
+def record_arrivals(path: StrPath, folder: str, rows: Iterable[Arrival]) -> None:
     """Write these arrivals of `folder`'s files (each replaces the row of its name); nothing is opened when there are none."""
-    entries = [{**{k: r[k] for k in ARRIVAL_COLUMNS}, "folder": folder} for r in rows]
+    entries = [{**{k: row[k] for k in ARRIVAL_COLUMNS}, "folder": folder} for row in map(_columns, rows)]
     if not entries:
         return
     with db.writing(path) as conn:

@@ -26,6 +26,7 @@ from typing import Any, TypedDict
 
 import numpy as np
 
+from drs.core.configkeys import ModelSettings
 from drs.data.schema import Schema
 from drs.history.modelresults import Estimate, Isotonic, Judged, Noise, ProductionCalibration
 from drs.model.calibration import calibration_error, decile_of, probabilities_of, reliability
@@ -96,7 +97,7 @@ class _Parts(TypedDict, total=False):
     after_isotonic: Judged
 
 
-def production_calibration(frame: Any, schema: Schema, settings: dict[str, Any]) -> ProductionCalibration:
+def production_calibration(frame: Any, schema: Schema, settings: ModelSettings) -> ProductionCalibration:
     """Whether a model with these `settings` is calibrated on data like `frame` (its training data), judged out of fold;
     the isotonic map when it needs one, or why no estimate can be trusted. The record training writes and deploys."""
     rng = np.random.default_rng(SEED)

@@ -24,6 +24,7 @@ from typing import Any, TypedDict
 
 import numpy as np
 
+from drs.core.configkeys import ModelSettings
 from drs.core.errors import StageError
 from drs.data.schema import Schema
 
@@ -172,7 +173,7 @@ def feature_matrix(frame: Any, schema: Schema, dtype: str = "float64") -> np.nda
     return np.asarray(frame[list(schema.features)].to_numpy(), dtype=dtype)
 
 
-def build_model(settings: dict[str, Any]) -> Any:
+def build_model(settings: ModelSettings) -> Any:
     """The course's model (C=1.0, liblinear, random_state 0) unless the config's `model` says otherwise.
 
     `scale: true` puts a StandardScaler in front, which solvers such as lbfgs need;
@@ -192,7 +193,7 @@ def build_model(settings: dict[str, Any]) -> Any:
     return make_pipeline(StandardScaler(), model) if settings.get("scale") else model
 
 
-def fit(frame: Any, schema: Schema, settings: dict[str, Any]) -> Any:
+def fit(frame: Any, schema: Schema, settings: ModelSettings) -> Any:
     """Fit a model on a checked frame; pure (no I/O)."""
     x = feature_matrix(frame, schema, str(settings.get("dtype", "float64")))
     y = frame[schema.target].to_numpy()
@@ -201,7 +202,7 @@ def fit(frame: Any, schema: Schema, settings: dict[str, Any]) -> Any:
     return build_model(settings).fit(x, y)
 
 
-def out_of_fold_probabilities(x: np.ndarray, y: np.ndarray, settings: dict[str, Any], folds: int, seed: int) -> np.ndarray:
+def out_of_fold_probabilities(x: np.ndarray, y: np.ndarray, settings: ModelSettings, folds: int, seed: int) -> np.ndarray:
     """The exit probability of each row from a model with these settings fitted on the other folds (stratified, seeded):
     what the model would say of rows it has not seen, drawn like its training data (drs/model/estimate.py judges calibration on it)."""
     from sklearn.model_selection import StratifiedKFold, cross_val_predict

@@ -14,8 +14,9 @@ from __future__ import annotations
 import logging
 import pickle
 import time
-from typing import Any, TypedDict
+from typing import TypedDict
 
+from drs.core.configkeys import ModelSettings
 from drs.core.errors import StageError
 from drs.core.fileio import atomic_write_bytes, atomic_write_json, sha256_bytes, sha256_file
 from drs.core.layout import utc_now
@@ -52,7 +53,7 @@ class TrainedModel(TypedDict):
     finaldata_sha256: str
     features: list[str]
     target: str
-    settings: dict[str, Any]  # config.json's `model`, as given
+    settings: ModelSettings  # config.json's `model`, as checked
     model_sha256: str
     linear: LinearRecord | None
     reference: ReferenceRecord

@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, NotRequired, TypedDict
+from typing import Literal, NotRequired, TypedDict
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -40,6 +40,7 @@ from drs.core import layout
 from drs.core.errors import StageError
 from drs.core.fileio import atomic_output, run_lock, sha256_file
 from drs.core.settings import Config
+from drs.core.stamps import Arrival
 from drs.data.ingest import ingest
 from drs.data.intake import Status, read_source_file
 from drs.data.schema import Schema
@@ -158,7 +159,7 @@ def scratch_config(config: Config, folder: Path, input_folder: Path, model_folde
     )
 
 
-def known_arrivals(config: Config, folder: Path) -> list[dict[str, Any]]:
+def known_arrivals(config: Config, folder: Path) -> list[Arrival]:
     """Production's recorded arrivals of its input folder, read from a copy of its history (never opened for writing)."""
     source = config.arrivals_record
     if not source.exists():

@@ -28,6 +28,7 @@ from drs.core.errors import DeploymentError, StageError
 from drs.core.fileio import sha256_file
 from drs.core.layout import utc_now
 from drs.core.settings import Config
+from drs.core.stamps import FileStamp
 from drs.data.intake import Status
 from drs.data.readers import read_polars_checked
 from drs.data.schema import Schema
@@ -40,31 +41,34 @@ from drs.history.record import Outcome
 from drs.model import reference
 from drs.model.metrics import metrics
 from drs.production import versions as production
-from drs.production.versions import Deployment
+from drs.production.versions import DeployedScore, Deployment, DeploymentMeta
 
 log = logging.getLogger("deployment")
 
 
 def _read_json(path: Path, what: str) -> dict[str, Any]:
+    """A record the models folder's stage wrote (trainedmodel.json, latestscore.json), as parsed."""
     try:
-        record: dict[str, Any] = json.loads(path.read_text())
-        return record
+        record = json.loads(path.read_text())
     except FileNotFoundError:
         raise StageError(f"{path} does not exist; run {what} first") from None
     except ValueError as exc:
         raise StageError(f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(record, dict):
+        raise StageError(f"{path} is not a JSON object; run {what} again")
+    return record
 
 
-def ingested_stamps(config: Config) -> dict[str, dict[str, Any]]:
+def ingested_stamps(config: Config) -> dict[str, FileStamp]:
     """Each accepted file's sha256, size and mtime_ns from the ingestion record, so that a later change is noticed."""
     return {
-        f["name"]: {k: f.get(k) for k in ("sha256", "size", "mtime_ns")}
+        f["name"]: {"sha256": f["sha256"], "size": f["size"], "mtime_ns": f["mtime_ns"]}
         for f in recorded_files(config.ingestion_record, config.input_folder)
         if f.get("status") == Status.ACCEPTED and f.get("sha256")
     }
 
 
-def check_set(config: Config) -> dict[str, Any]:
+def check_set(config: Config) -> DeploymentMeta:
     """Refuse a set whose parts do not belong together; return the metadata to deploy with."""
     for path, what in (
         (config.model_pkl, "training.py"),
@@ -84,6 +88,17 @@ def check_set(config: Config) -> dict[str, Any]:
         raise StageError(f"{config.ingested_files_txt} changed after the model was trained; run training.py and scoring.py again")
     if not config.final_data_csv.exists() or trained.get("finaldata_sha256") != sha256_file(config.final_data_csv):
         raise StageError(f"{config.final_data_csv} is not the data {config.model_pkl} was trained on; run training.py and scoring.py again")
+    score: DeployedScore = {  # each key present, None where latestscore.json lacks it
+        "f1": scored.get("f1"),
+        "precision": scored.get("precision"),
+        "recall": scored.get("recall"),
+        "accuracy": scored.get("accuracy"),
+        "rows": scored.get("rows"),
+        "confusion_matrix": scored.get("confusion_matrix"),
+        "calibration": scored.get("calibration"),
+        "test_data": scored.get("test_data"),
+        "scored_at": scored.get("scored_at"),
+    }
     return {
         "ingested": ingested_stamps(config),
         "trained_at": trained.get("trained_at"),
@@ -93,10 +108,7 @@ def check_set(config: Config) -> dict[str, Any]:
         "features": trained.get("features"),
         "reference": trained.get("reference"),  # the training data's mean of each feature (drs/model/explain.py)
         "production_calibration": trained.get("production_calibration"),  # for the label-free estimate (drs/model/estimate.py)
-        "score": {
-            k: scored.get(k)
-            for k in ("f1", "precision", "recall", "accuracy", "rows", "confusion_matrix", "calibration", "test_data", "scored_at")
-        },
+        "score": score,
     }
 
 
@@ -119,14 +131,14 @@ def training_reference(config: Config) -> Path:
     return path
 
 
-def deploy(config: Config, extra_meta: dict[str, Any] | None = None, forced: bool = False) -> Deployment:
+def deploy(config: Config, extra_meta: DeploymentMeta | None = None, forced: bool = False) -> Deployment:
     """Deploy the models folder's set with the training data's summary; the caller holds the run lock."""
     deployment = _publish(config, {**check_set(config), **(extra_meta or {})}, forced)
     log.info("deployed %s (F1 %.4f) to %s", deployment.label, deployment.score(), config.prod_deployment_folder)
     return deployment
 
 
-def _publish(config: Config, meta: dict[str, Any], forced: bool = False) -> Deployment:
+def _publish(config: Config, meta: DeploymentMeta, forced: bool = False) -> Deployment:
     """Publish the checked set (`meta` from check_set) as a new version, make it current, and say so in the audit log."""
     files = {**model_set(config), layout.REFERENCE_FILE: training_reference(config)}
     new = production.publish(config.prod_deployment_folder, files, meta)
@@ -144,15 +156,16 @@ def current_label(config: Config) -> str | None:
     return now.label if now else None
 
 
-def compare_with_deployed(config: Config, score: dict[str, Any], deployed: Deployment) -> tuple[float, float]:
+def compare_with_deployed(config: Config, score: DeployedScore, deployed: Deployment) -> tuple[float, float]:
     """(deployed F1, candidate F1) on config.test_data_csv: the candidate's from its latestscore.json (`score`,
     which scoring.py computed on that file), the deployed model scored now on the same file."""
     test_csv = config.test_data_csv
-    if score.get("test_data") != str(test_csv) or not isinstance(score.get("f1"), int | float):
+    candidate_f1 = score.get("f1")
+    if score.get("test_data") != str(test_csv) or not isinstance(candidate_f1, int | float):
         raise StageError(f"{config.latest_score_json} does not score the model on {test_csv}; run scoring.py again")
     schema = Schema.from_config(config)
     test = read_polars_checked(test_csv, schema, source=str(test_csv))  # the reader scoring.py used for the candidate
-    return metrics(production.load_model(deployed), test, schema)["f1"], float(score["f1"])
+    return metrics(production.load_model(deployed), test, schema)["f1"], float(candidate_f1)
 
 
 def deploy_by_hand(config: Config, force: bool = False) -> Deployment:

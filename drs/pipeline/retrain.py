@@ -21,7 +21,7 @@ from drs.pipeline.deploy import check_set, deploy, model_set
 from drs.pipeline.gate import gate
 from drs.pipeline.judge import judge
 from drs.production import versions as production
-from drs.production.versions import Deployment
+from drs.production.versions import Deployment, DeploymentMeta
 from drs.reports import standing
 
 log = logging.getLogger("fullprocess")
@@ -76,14 +76,16 @@ def retrain(config: Config, report: RunReport) -> float:
 
 
 def deploy_candidate(config: Config, report: RunReport, reason: str, decision: GateDecision) -> Deployment:
-    meta = {"reason": reason, "deployed_by": production.DEPLOYED_BY_PIPELINE}
+    meta: DeploymentMeta = {"reason": reason, "deployed_by": production.DEPLOYED_BY_PIPELINE}
     return report.timed("deployment", lambda: deploy(config, meta, decision.forced))
 
 
 def keep_candidate(config: Config, decision: GateDecision) -> Path:
     """Keep a refused candidate beside production (never current), and only the newest `keep_candidates` of them."""
-    meta = {**check_set(config), "gate": decision.to_record(), "deployed_version": decision.deployed_version}
-    kept = production.keep_candidate(config.prod_deployment_folder, model_set(config), meta)
+    meta = check_set(config)
+    kept = production.keep_candidate(
+        config.prod_deployment_folder, model_set(config), meta, decision.to_record(), decision.deployed_version
+    )
     pruned = production.prune_candidates(config.prod_deployment_folder, config.keep_candidates)
     if pruned:
         log.info("removed %d older kept candidate(s) (keep_candidates is %d)", len(pruned), config.keep_candidates)

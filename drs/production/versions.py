@@ -34,8 +34,9 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
+from drs.core.configkeys import ModelSettings
 from drs.core.errors import DeploymentError
 from drs.core.fileio import fsync_dir, remove_stale_temporaries, sha256_file
 from drs.core.layout import (
@@ -56,15 +57,78 @@ from drs.core.layout import (
     version_label,
     version_number,
 )
+from drs.core.stamps import FileStamp
+from drs.history.record import GateRecord
 
 DEPLOYED_BY_PIPELINE = "fullprocess"  # deployment.json's `deployed_by` for versions the full process deployed
+
+
+class DeployedScore(TypedDict, total=False):
+    """deployment.json's `score`: the candidate's latestscore.json on the test data when it was deployed (None where it had no such key)."""
+
+    f1: float | None
+    precision: float | None
+    recall: float | None
+    accuracy: float | None
+    rows: int | None
+    confusion_matrix: list[list[int]] | None
+    calibration: Any  # drs/model/calibration.py's record, read there
+    test_data: str | None
+    scored_at: str | None
+
+
+class DeploymentMeta(TypedDict, total=False):
+    """deployment.json (and a kept candidate's candidate.json), with every key it has had: older versions lack the newer ones.
+
+    `settings`, `reference` and `production_calibration` are the training record's own parts (drs/model/training.py),
+    copied as they are and read by the modules that wrote them."""
+
+    version: int
+    label: str
+    deployed_at: str
+    deployed_by: str
+    reason: str
+    sha256: dict[str, str]
+    ingested: dict[str, FileStamp]
+    trained_at: str | None
+    training_rows: int | None
+    training_files: list[str] | None
+    settings: ModelSettings | None
+    features: list[str] | None
+    reference: dict[str, Any] | None
+    production_calibration: dict[str, Any] | None
+    score: DeployedScore
+
+
+class CandidateMeta(DeploymentMeta, total=False):
+    """candidate.json of a model the gate kept and did not deploy."""
+
+    gate: GateRecord
+    deployed_version: str | None
+    kept_at: str
+
+
+class ListedCandidate(CandidateMeta, total=False):
+    """A kept candidate as `list_candidates` gives it: its candidate.json and its `folder`."""
+
+    folder: str
+
+
+class DeploymentRow(TypedDict):
+    """One deployment as the page and the report list it."""
+
+    label: str
+    deployed_at: str | None
+    f1: float | None
+    training_files: list[str]
+    reason: str | None
 
 
 @dataclass(frozen=True)
 class Deployment:
     version: int
     folder: Path
-    meta: dict[str, Any]
+    meta: DeploymentMeta
 
     @property
     def label(self) -> str:
@@ -96,7 +160,7 @@ class Deployment:
         text = (self.folder / INGESTED_FILES).read_text(encoding="utf-8")
         return [line for line in text.splitlines() if line.strip()]
 
-    def trained_on(self) -> dict[str, dict[str, Any] | None]:
+    def trained_on(self) -> dict[str, FileStamp | None]:
         """Each file this version was trained on, with its sha256, size and mtime_ns as ingested;
         None for every file of a version deployed before those were recorded (known by name only)."""
         stamps = self.meta.get("ingested")
@@ -160,7 +224,7 @@ def list_versions(prod: Path) -> list[Deployment]:
     return sorted(found, key=lambda d: d.version)
 
 
-def deployment_rows(prod: Path) -> list[dict[str, Any]]:
+def deployment_rows(prod: Path) -> list[DeploymentRow]:
     """Every deployment so far, oldest first, with its F1 on the test data at deployment (for the page and the report)."""
     return [
         {
@@ -242,8 +306,8 @@ def clean_stale(prod: Path) -> int:
     return sum(remove_stale_temporaries(folder) for folder in (Path(prod), Path(prod) / VERSIONS, Path(prod) / CANDIDATES))
 
 
-def _write_folder(staging: Path, files: dict[str, Path], meta_name: str, meta: dict[str, Any]) -> dict[str, Any]:
-    """Copy `files` into the new folder `staging`, fsync them, write `meta_name` with their sha256; return that meta."""
+def _write_folder(staging: Path, files: dict[str, Path], meta_name: str, meta: DeploymentMeta | CandidateMeta) -> None:
+    """Copy `files` into the new folder `staging`, fsync them, write `meta_name`: `meta` with their sha256."""
     staging.mkdir()
     checksums = {}
     for name, source in files.items():
@@ -251,15 +315,13 @@ def _write_folder(staging: Path, files: dict[str, Path], meta_name: str, meta: d
         with open(staging / name, "rb+") as handle:
             os.fsync(handle.fileno())
         checksums[name] = sha256_file(staging / name)
-    full_meta = {**meta, "sha256": checksums}
-    (staging / meta_name).write_text(json.dumps(full_meta, indent=2, sort_keys=True, default=str) + "\n")
+    (staging / meta_name).write_text(json.dumps({**meta, "sha256": checksums}, indent=2, sort_keys=True, default=str) + "\n")
     with open(staging / meta_name, "rb+") as handle:
         os.fsync(handle.fileno())
     fsync_dir(staging)
-    return full_meta
 
 
-def publish(prod: Path, files: dict[str, Path], meta: dict[str, Any]) -> Deployment:
+def publish(prod: Path, files: dict[str, Path], meta: DeploymentMeta) -> Deployment:
     """Copy `files` (the course's three, optionally trainingdata.csv) into a new version folder, then switch `current` to it.
 
     The caller holds the run lock, so version numbers cannot collide.
@@ -293,15 +355,16 @@ def publish(prod: Path, files: dict[str, Path], meta: dict[str, Any]) -> Deploym
         raise DeploymentError(f"cannot make {label} current in {prod}: {exc.strerror or exc}; current is {now or 'nothing'}") from exc
 
 
-def keep_candidate(prod: Path, files: dict[str, Path], meta: dict[str, Any]) -> Path:
-    """Keep a model the gate did not deploy under `candidates/`, beside production and never current."""
+def keep_candidate(prod: Path, files: dict[str, Path], meta: DeploymentMeta, gate: GateRecord, deployed_version: str | None) -> Path:
+    """Keep a model the gate did not deploy (`gate`, against `deployed_version`) under `candidates/`, beside production and never current."""
     root = Path(prod) / CANDIDATES
     root.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     name = f"{stamp}-{sha256_file(files[MODEL_FILE])[:8]}"
     staging = root / f"{TMP_PREFIX}{name}.{os.getpid()}"
     try:
-        _write_folder(staging, files, CANDIDATE_FILE, {**meta, "kept_at": utc_now()})
+        kept: CandidateMeta = {**meta, "gate": gate, "deployed_version": deployed_version, "kept_at": utc_now()}
+        _write_folder(staging, files, CANDIDATE_FILE, kept)
         target = root / name
         if target.exists():  # the same model rejected twice within a second: keep the first copy
             shutil.rmtree(staging)
@@ -330,15 +393,16 @@ def prune_candidates(prod: Path, keep: int) -> list[str]:
     return removed
 
 
-def list_candidates(prod: Path) -> list[dict[str, Any]]:
+def list_candidates(prod: Path) -> list[ListedCandidate]:
     """Kept candidates, oldest first, each its candidate.json plus `folder`."""
     root = Path(prod) / CANDIDATES
     if not root.is_dir():
         return []
-    found = []
+    found: list[ListedCandidate] = []
     for entry in sorted(root.iterdir()):
         if entry.name.startswith(TMP_PREFIX) or not entry.is_dir():
             continue
+        meta: CandidateMeta
         try:
             meta = json.loads((entry / CANDIDATE_FILE).read_text(encoding="utf-8"))
         except (OSError, ValueError):

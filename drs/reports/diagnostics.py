@@ -21,7 +21,7 @@ import polars as pl
 from drs.core import layout
 from drs.core.errors import StageError
 from drs.core.fileio import atomic_write_json
-from drs.core.formatting import DependencyCheck, dependency_check, outdated_line
+from drs.core.formatting import DependencyCheck, PackageRow, dependency_check, outdated_line
 from drs.core.settings import Config, load_config
 from drs.data import ingest, rowstore
 from drs.data.readers import read_csv_as_written, read_csv_checked, to_pandas
@@ -147,7 +147,7 @@ class Diagnostics(TypedDict):
     missing_data_percent: dict[str, float]
     execution_time_seconds: ExecutionTimes
     execution_time_measured: str
-    dependencies: list[dict[str, Any]]  # drs/reports/packages.py's rows, as PyPI and pip describe each package
+    dependencies: list[PackageRow]  # drs/reports/packages.py's rows, as PyPI and pip describe each package
     dependency_check: NotRequired[DependencyCheck]  # set once the dependencies are looked up
 
 

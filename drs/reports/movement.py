@@ -24,7 +24,7 @@ import hashlib
 import json
 import zlib
 from collections.abc import Collection, Mapping, Sequence
-from typing import Any
+from typing import Any, Required, TypedDict, cast
 
 import numpy as np
 import polars as pl
@@ -97,6 +97,75 @@ def positions(ranking: bytes | pl.DataFrame | Mapping[str, tuple[int, float]]) -
     )
 
 
+class Header(TypedDict):
+    """A kept ranking as answers and files name it (changes.json's `previous`; drs/reports/rankings.py `header`)."""
+
+    id: int
+    at: str
+    kind: str
+    model_version: str
+    source: str
+    clients: int
+
+
+class NewAbove(TypedDict):
+    """A client above the threshold now that was not then (`previous_rank` None: not ranked then)."""
+
+    corporation: str
+    rank: int
+    probability: float
+    previous_rank: int | None
+    previous_probability: float | None
+
+
+class Riser(TypedDict):
+    """A client whose exit probability rose."""
+
+    corporation: str
+    rank: int
+    probability: float
+    previous_rank: int
+    rank_change: int
+    probability_change: float
+
+
+class Left(TypedDict):
+    """A client above the threshold then and not now, with why (`rank` None: not ranked now)."""
+
+    corporation: str
+    previous_rank: int
+    previous_probability: float
+    why: str
+    rank: int | None
+    probability: float | None
+    probability_change: float | None
+
+
+class Movement(TypedDict, total=False):
+    """What changed since the previous ranking (`what_changed` gives every key; a list without one has none)."""
+
+    threshold: float
+    new_above: list[NewAbove]
+    new_above_total: int
+    new_above_unranked: int
+    risers: list[Riser]
+    risers_total: int
+    left: list[Left]
+    left_total: int
+    left_reasons: dict[str, int]  # why -> how many
+
+
+class Changes(Movement, total=False):
+    """changes.json: the ranking compared with (None: none kept), what changed, and which ranking this is."""
+
+    previous: Required[Header | None]
+    ranking_id: int | None
+    ranked_at: str
+    kind: str
+    source: str
+    model_version: str
+
+
 # ---- per client --------------------------------------------------------------------------
 
 
@@ -129,7 +198,7 @@ def what_changed(
     exited: Collection[str] | pl.Series,
     threshold: float = 0.5,
     listed: int = LISTED,
-) -> dict[str, Any]:
+) -> Movement:
     """New above `threshold`, the biggest risers, and who left (was above `threshold`, is not now) with why.
 
     `current`, `previous`: rankings (`positions` frames, or Positions); `exited`: corporations whose latest row in the
@@ -169,18 +238,18 @@ def what_changed(
     left_columns = (ID, "previous_rank", "previous_probability", "why", RANK, PROBABILITY, "probability_change")
     return {
         "threshold": threshold,
-        "new_above": new_rows.to_dicts(),
+        "new_above": cast(list[NewAbove], new_rows.to_dicts()),  # the columns selected above
         "new_above_total": new_above.height,
         "new_above_unranked": int(new_above["previous_rank"].is_null().sum()),
-        "risers": risen.select(riser_columns).head(listed).to_dicts(),
+        "risers": cast(list[Riser], risen.select(riser_columns).head(listed).to_dicts()),
         "risers_total": risen.height,
-        "left": left.select(left_columns).head(listed).to_dicts(),
+        "left": cast(list[Left], left.select(left_columns).head(listed).to_dicts()),
         "left_total": left.height,
         "left_reasons": reasons,
     }
 
 
-def reason_words(row: dict[str, Any], threshold: float = 0.5) -> str:
+def reason_words(row: Left, threshold: float = 0.5) -> str:
     """Why a client left the list, in words: 'exited (its latest row says exited 1)', 'fell to 0.5 or below: 0.620 -> 0.410 (-0.210)'."""
     if row["why"] == FELL_BELOW:
         return f"fell to {threshold:g} or below: {row['previous_probability']:.3f} -> {row['probability']:.3f} ({row['probability_change']:+.3f})"
@@ -189,7 +258,7 @@ def reason_words(row: dict[str, Any], threshold: float = 0.5) -> str:
     return "no longer in the data"
 
 
-def since_words(changes: dict[str, Any]) -> str:
+def since_words(changes: Changes) -> str:
     """What the list is compared with, in one sentence (changes.json's `previous`, or its absence)."""
     previous = changes.get("previous")
     if not previous:

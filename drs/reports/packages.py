@@ -29,6 +29,7 @@ from packaging.version import InvalidVersion, Version
 from drs.core import layout
 from drs.core.configkeys import http_url
 from drs.core.fileio import atomic_write_json, read_json
+from drs.core.formatting import PackageRow
 from drs.core.settings import Config, load_config
 
 log = logging.getLogger("diagnostics")
@@ -280,7 +281,7 @@ def installed_version(name: str) -> str | None:
         return None
 
 
-def outdated_packages_list(config: Config | None = None) -> list[dict[str, Any]]:
+def outdated_packages_list(config: Config | None = None) -> list[PackageRow]:
     """Per requirement: required, installed and newest version, and what differs.
 
     Index look-ups run in parallel with a time limit; a newest version the index did not give is
@@ -298,7 +299,7 @@ def outdated_packages_list(config: Config | None = None) -> list[dict[str, Any]]
         index.url,
         index.why_not,
     )
-    rows = []
+    rows: list[PackageRow] = []
     for name, required in requirements:
         installed = installed_version(name)
         latest, why = newest[name]

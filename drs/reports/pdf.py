@@ -30,9 +30,10 @@ from drs.history.modelresults import ReliabilityReport
 from drs.history.record import RunRecord
 from drs.history.runs import DriftDecision
 from drs.model.calibration import brier_words, plain_reading
+from drs.production.versions import DeploymentMeta, DeploymentRow
 from drs.reports.callpdf import calls_flow
 from drs.reports.calls import Summary as CallSummary
-from drs.reports.movement import reason_words, since_words
+from drs.reports.movement import Changes, reason_words, since_words
 from drs.reports.pdf_drift import drift_block
 from drs.reports.pdf_layout import (
     BODY,
@@ -52,6 +53,7 @@ from drs.reports.pdf_layout import (
     table,
     text,
 )
+from drs.reports.reportparts import DataPart, OperationsPart, RiskPart, ShownEvaluation
 
 SECTIONS = ("Model", "Clients at risk", "What changed", "Data", "Operations", "Trends")
 
@@ -61,18 +63,18 @@ class Report:
     """Everything the PDF shows; plain values, already gathered by drs/reports/reporting.py."""
 
     generated_at: str
-    model: dict[str, Any]
-    evaluation: dict[str, Any]
+    model: DeploymentMeta  # the deployed version's deployment.json, its label certain
+    evaluation: ShownEvaluation
     confusion_png: Path
     trends_png: Path
     distribution_png: Path
-    risk: dict[str, Any]
-    data: dict[str, Any]
-    operations: dict[str, Any]
+    risk: RiskPart
+    data: DataPart
+    operations: OperationsPart
     last_run: RunRecord | None = None
     drift: DriftDecision | None = None
-    deployments: list[dict[str, Any]] = field(default_factory=list)
-    changes: dict[str, Any] | None = None  # since the previous ranking (drs/movement.what_changed, with its header)
+    deployments: list[DeploymentRow] = field(default_factory=list)
+    changes: Changes | None = None  # since the previous ranking (drs/reports/movement.py what_changed, with its header)
     reliability: ReliabilityReport | None = None  # drs.model.calibration's record, measured now on the test data
     reliability_png: Path | None = None
     calls: CallSummary | None = None  # the client managers' day: value covered, holdout comparison (drs/reports/calls.py)
@@ -208,7 +210,7 @@ def _prob(value: Any) -> str:
 
 def changes_section(report: Report) -> list[Flowable]:
     """What changed since the previous ranking: new above 0.5, the biggest risers, who left the list and why."""
-    c = report.changes or {}
+    c: Changes = report.changes or {"previous": None}
     flow: list[Flowable] = [Paragraph("What changed since the last list", H1), Paragraph(text(since_words(c)), BODY)]
     if not c.get("previous"):
         return flow
@@ -362,7 +364,7 @@ def operations_section(report: Report) -> list[Flowable]:
     return flow
 
 
-def timings_from(run: dict[str, Any] | None) -> str:
+def timings_from(run: RunRecord | None) -> str:
     if not run:
         return "no full-process run that deployed is recorded"
     return f"the full-process run of {text(when(run.get('started_at')))} ({text(run.get('message'))})"

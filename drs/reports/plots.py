@@ -20,6 +20,7 @@ from drs.core.fileio import atomic_output
 from drs.core.formatting import threshold_of, when
 from drs.history.modelresults import Reliability
 from drs.history.runs import DriftDecision
+from drs.production.versions import DeploymentRow
 
 CLASS_NAMES = ["stayed (0)", "exited (1)"]
 
@@ -107,18 +108,18 @@ def _event_axis(ax: Axes, times: list[Any], what: str, labels: list[str] | None 
     ax.set_xlabel(f"{what}, in order (time in UTC)")
 
 
-def plot_trends(deployments: list[dict[str, Any]], drifts: list[DriftDecision], path: Path) -> None:
+def plot_trends(deployments: list[DeploymentRow], drifts: list[DriftDecision], path: Path) -> None:
     """Two panels: F1 of each deployment, and each drift check's F1 against its threshold, in time order."""
     fig = Figure(figsize=(7.6, 6.4), dpi=130)
     top, bottom = fig.subplots(2, 1)
-    scored = [d for d in deployments if d.get("f1") is not None]
+    scored = [(d, f1) for d in deployments if (f1 := d["f1"]) is not None]
     if scored:
-        y = [float(d["f1"]) for d in scored]
+        y = [float(f1) for _, f1 in scored]
         x = list(range(len(y)))
         top.plot(x, y, marker="o", color="#1f3b5c", linewidth=1.2)
         for xi, yi in zip(x, y, strict=True) if len(y) <= 12 else ():  # beyond that the labels would overlap
             top.annotate(f"{yi:.3f}", (xi, yi), textcoords="offset points", xytext=(0, 7), ha="center", fontsize=7.5)
-        _event_axis(top, [d.get("deployed_at") for d in scored], "deployment", [d["label"] for d in scored])
+        _event_axis(top, [d["deployed_at"] for d, _ in scored], "deployment", [d["label"] for d, _ in scored])
     else:
         top.text(0.5, 0.5, "no deployment recorded", ha="center", va="center", transform=top.transAxes)
     top.set_title(f"F1 of each deployment on the test data ({len(scored)} deployments)", fontsize=10)

@@ -24,7 +24,6 @@ import logging
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypedDict
 
 import polars as pl
 
@@ -32,7 +31,9 @@ from drs.core import layout
 from drs.core.settings import Config
 from drs.data.schema import Schema
 from drs.history import rankings as ranking_store
+from drs.history.rankings import Ranking, RankingWithRows
 from drs.reports import movement, risk
+from drs.reports.movement import Changes, Header, Movement
 
 log = logging.getLogger("rankings")
 
@@ -44,17 +45,6 @@ ROLLBACK = "rollback"
 INGESTION_BY_HAND = "ingestion by hand"
 
 
-class Header(TypedDict):
-    """A kept ranking as answers and files name it (changes.json's `previous`)."""
-
-    id: int
-    at: str
-    kind: str
-    model_version: str
-    source: str
-    clients: int
-
-
 @dataclass(frozen=True)
 class Compared:
     """A ranked list with its movement columns, the ranking it was compared with, and what changed."""
@@ -62,10 +52,10 @@ class Compared:
     ranked: pl.DataFrame
     ranking_id: int | None
     previous: Header | None
-    changes: dict[str, Any]
+    changes: Changes
 
 
-def header(ranking: dict[str, Any] | None) -> Header | None:
+def header(ranking: Ranking | None) -> Header | None:
     """A kept ranking as answers and files name it: id, at, kind, model_version, source, clients."""
     if not ranking:
         return None
@@ -91,30 +81,49 @@ def exited_now(frame: pl.DataFrame, schema: Schema) -> pl.Series:
     return latest.filter(pl.col(schema.target) == 1)[schema.id_column].cast(pl.String)
 
 
-def _previous(db: Path, source: str, digest: str, before: int | None) -> dict[str, Any] | None:
+def _previous(db: Path, source: str, digest: str, before: int | None) -> RankingWithRows | None:
     try:
         found = ranking_store.previous_ranking(db, source, digest, before)
     except (sqlite3.Error, OSError) as exc:
         log.error("could not read the previous ranking from %s: %s; the list shows no movement", db, exc)
         return None
-    return dict(found) if found else None
+    return found
 
 
 def compare(
-    ranked: pl.DataFrame, frame: pl.DataFrame | None, schema: Schema, previous: dict[str, Any] | None, ranking_id: int | None = None
+    ranked: pl.DataFrame,
+    frame: pl.DataFrame | None,
+    schema: Schema,
+    previous: RankingWithRows | None,
+    ranking_id: int | None,
+    *,
+    ranked_at: str,
+    kind: str,
+    source: str,
+    model_version: str,
 ) -> Compared:
     """`ranked` with its movement against `previous` (a kept ranking with its rows, or None), and what changed among the
-    clients of `frame` (the ranked data; None: movement only); pure."""
+    clients of `frame` (the ranked data; None: movement only), with what changes.json says of this ranking (`ranking_id`
+    None when it could not be kept); pure."""
     before = movement.positions(previous["rows"]) if previous else None
     moved = movement.with_movement(ranked, schema.id_column, risk.PROBABILITY, before)
-    changes: dict[str, Any] = {"previous": header(previous)}
+    since: Movement = {}
     if before is not None and frame is not None:
         now = ranked.select(
             pl.col(schema.id_column).cast(pl.String).alias(movement.ID),
             pl.col(risk.RANK).alias(movement.RANK),
             pl.col(risk.PROBABILITY).round(movement.DECIMALS).alias(movement.PROBABILITY),
         )
-        changes.update(movement.what_changed(now, before, exited_now(frame, schema), risk.THRESHOLD))
+        since = movement.what_changed(now, before, exited_now(frame, schema), risk.THRESHOLD)
+    changes: Changes = {
+        "previous": header(previous),
+        **since,
+        "ranking_id": ranking_id,
+        "ranked_at": ranked_at,
+        "kind": kind,
+        "source": source,
+        "model_version": model_version,
+    }
     return Compared(moved, ranking_id, header(previous), changes)
 
 
@@ -144,6 +153,5 @@ def record(
         )
     except (sqlite3.Error, OSError) as exc:
         log.error("could not keep this ranking in the run history %s: %s", config.history_db, exc)
-    compared = compare(ranked, frame, schema, _previous(config.history_db, source, digest, ranking_id), ranking_id)
-    compared.changes.update(ranking_id=ranking_id, ranked_at=at, kind=kind, source=source, model_version=model_version)
-    return compared
+    previous = _previous(config.history_db, source, digest, ranking_id)
+    return compare(ranked, frame, schema, previous, ranking_id, ranked_at=at, kind=kind, source=source, model_version=model_version)

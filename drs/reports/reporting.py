@@ -57,23 +57,11 @@ from drs.reports import callsummary, callvalues, rankings, risk, riskstore, stan
 from drs.reports.diagnostics import deployed_model, distinct, missing_percent, summarize
 from drs.reports.pdf import Report, write_pdf
 from drs.reports.plots import plot_confusion_matrix, plot_reliability, plot_risk_distribution, plot_trends
+from drs.reports.reportparts import DataPart, Evaluation
 from drs.reports.stores import Stores, source_files
 
 log = logging.getLogger("reporting")
 TOP_IN_REPORT = 20
-
-
-class Evaluation(TypedDict):
-    """The deployed model on the test data now (drs/model/metrics.py's figures) and where its confusion matrix is drawn."""
-
-    f1: float
-    precision: float
-    recall: float
-    accuracy: float
-    rows: int
-    confusion_matrix: list[list[int]]
-    version: str  # the deployed model's label
-    path: str  # confusionmatrix.png
 
 
 class RankingRef(TypedDict):
@@ -197,15 +185,13 @@ def gather(
     plot_risk_distribution(ranked[risk.PROBABILITY], risk.THRESHOLD, distribution_png)
     diagnostics_json = read_json(config.model_output(layout.DIAGNOSTICS)) or {}
     timings = ((runs.deployed["details"] if runs.deployed else None) or {}).get("timings") or {}
-    data: dict[str, Any] = {"source": config.final_data_csv.name, "ingestion": read_json(config.ingestion_record)}
+    data: DataPart = {"source": config.final_data_csv.name, "ingestion": read_json(config.ingestion_record)}
     if ingested is not None:
         numeric = [c for c in (*schema.features, schema.target) if c in ingested.columns]
-        data.update(
-            rows=len(ingested),
-            corporations=distinct(ingested, schema.id_column),
-            summary=summarize(ingested, numeric),
-            missing=missing_percent(ingested),
-        )
+        data["rows"] = len(ingested)
+        data["corporations"] = distinct(ingested, schema.id_column)
+        data["summary"] = summarize(ingested, numeric)
+        data["missing"] = missing_percent(ingested)
     return Report(
         generated_at=layout.utc_now(),
         model={**deployment.meta, "label": deployment.label},

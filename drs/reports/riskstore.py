@@ -34,7 +34,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypedDict, final
+from typing import Any, NotRequired, TypedDict, final
 
 VERSION = 1
 RANKING, SEARCH, SUMMARY, FILES, CLIENT_ROWS = "ranking", "search", "summary", "files", "client_rows"
@@ -158,17 +158,33 @@ def page(con: sqlite3.Connection, query: str, number: int, size: int, total: int
     return Page(rows, number, pages, start + 1 if rows else 0, start + len(rows), total)
 
 
-def client_rows(con: sqlite3.Connection, corporation: str, features: Sequence[str], target: str) -> list[dict[str, Any]]:
+class ClientValues(TypedDict):
+    """A client's row in a file: its features in the schema's order, and its exit flag (None: empty or not a number)."""
+
+    features: list[int | float | None]
+    exited: int | float | None
+
+
+class ClientRow(TypedDict):
+    """A client's row as the page shows it, with its file; a file that could not be read shows as `missing`, without values."""
+
+    file: str
+    missing: NotRequired[bool]
+    features: NotRequired[list[int | float | None]]
+    exited: NotRequired[int | float | None]
+
+
+def client_rows(con: sqlite3.Connection, corporation: str, features: Sequence[str], target: str) -> list[ClientRow]:
     """The client's rows in each accepted file, in ingestion order; a file that could not be read is named, without rows."""
-    found: dict[int, list[dict[str, Any]]] = {}
+    found: dict[int, list[ClientValues]] = {}
     sql = f"SELECT * FROM {CLIENT_ROWS} WHERE corporation = ? ORDER BY seq"
     for row in con.execute(sql, (corporation,)):
         found.setdefault(row["file"], []).append({"features": [_number(row[f]) for f in features], "exited": _number(row[target])})
-    rows: list[dict[str, Any]] = []
+    rows: list[ClientRow] = []
     for position, name, readable in con.execute(f"SELECT position, name, readable FROM {FILES} ORDER BY position"):
         if not readable:
             rows.append({"file": name, "missing": True})
-        rows += [{"file": name, **r} for r in found.get(position, [])]
+        rows += [{"file": name, "features": r["features"], "exited": r["exited"]} for r in found.get(position, [])]
     return rows
 
 

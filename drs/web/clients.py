@@ -29,6 +29,7 @@ from drs.model import explain
 from drs.model.estimator import Scorer, scorer_for
 from drs.production import versions as production
 from drs.production.versions import Deployment
+from drs.reports.riskstore import ClientRow
 from drs.web.pageview import ShownRow
 
 CHART_WIDTH = 360
@@ -62,7 +63,7 @@ class ClientView(TypedDict):
     corporation: str
     row: ShownRow | None
     latest: list[Any]
-    rows: Sequence[dict[str, Any]]  # riskstore.client_rows: each accepted file's rows of the client, or why it has none
+    rows: Sequence[ClientRow]  # riskstore.client_rows: each accepted file's rows of the client, or why it has none
     chart: Chart | None
     total: float | None
     typical: float | None
@@ -184,7 +185,7 @@ def client_view(
     schema: Schema,
     corporation: str,
     row: ShownRow | None,
-    rows: Sequence[dict[str, Any]],
+    rows: Sequence[ClientRow],
     models: VersionModels,
     ranked_by: str | None = None,
 ) -> ClientView | None:

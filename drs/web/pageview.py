@@ -22,6 +22,7 @@ from drs.data.schema import Schema
 from drs.history.modelresults import Estimate, Noise
 from drs.history.runs import RunRow
 from drs.model import estimate, explain
+from drs.production.versions import DeploymentMeta
 from drs.reports import movement, risk, riskstore
 
 
@@ -141,7 +142,7 @@ def estimate_words(check: dict[str, Any]) -> str | None:
         return None
 
 
-def recorded_calibration(meta: dict[str, Any]) -> dict[str, Any] | None:
+def recorded_calibration(meta: DeploymentMeta) -> dict[str, Any] | None:
     """The reliability table scoring recorded in latestscore.json and deployment copied, if it did."""
     found = (meta.get("score") or {}).get("calibration")
     return found if isinstance(found, dict) and found.get("deciles") else None
