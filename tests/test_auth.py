@@ -55,7 +55,11 @@ TABLE: dict[str, tuple[str, str, tuple[int, int, int, int]]] = {
     "calls.queue_endpoint": ("GET", "/calls", (401, 401, 200, 200)),
     "calls.record_endpoint": ("POST", "/calls", (401, 401, 400, 400)),  # no body: a 400 for whoever may record
     "calls.export_csv": ("GET", "/calls.csv", (401, 401, 200, 200)),
-    "calls.record_form": ("POST", "/calls/form", (302, 302, 302, 302)),  # the page's form: a signed-in session only
+    "calls.record_form": (
+        "POST",
+        "/calls/form",
+        (400, 400, 400, 400),
+    ),  # no form fields: refused before any credential (tests/test_calls.py signs in)
 }
 
 

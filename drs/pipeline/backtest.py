@@ -43,7 +43,7 @@ from drs.core.settings import Config
 from drs.core.stamps import Arrival
 from drs.data.ingest import ingest
 from drs.data.intake import Status, read_source_file
-from drs.data.schema import Schema
+from drs.data.schema import schema_of
 from drs.data.sources import Stamp, arrival_plan, list_source_files, refusal
 from drs.history import files as file_store
 from drs.history.modelresults import Estimate, LabelledSample, ScoreVerdict
@@ -195,7 +195,7 @@ def score_test(config: Config, deployed: Deployment, f1: float) -> ScoreVerdict:
 def on_arrival(config: Config, source: Config, path: Path, options: Options, rng: np.random.Generator) -> Batch:
     """What is known of a batch when it arrives: the deployed model's estimate and the labelled sample's verdict; and,
     kept for later, its realized F1 (revealed when its labels come)."""
-    schema = Schema.from_config(config)
+    schema = schema_of(config)
     deployed = production.current(config.prod_deployment_folder)
     if deployed is None:
         raise StageError("nothing is deployed on the scratch copy after the practice pass")

@@ -31,7 +31,7 @@ from drs.core.settings import Config
 from drs.core.stamps import FileStamp
 from drs.data.intake import Status
 from drs.data.readers import read_polars_checked
-from drs.data.schema import Schema
+from drs.data.schema import schema_of
 from drs.data.sources import list_source_files, recorded_files
 from drs.history import audit
 from drs.history import files as file_store
@@ -124,7 +124,7 @@ def model_set(config: Config) -> dict[str, Path]:
 
 def training_reference(config: Config) -> Path:
     """Summarize the training data for the drift checks (drs/model/reference.py), beside the model; returns the file."""
-    schema = Schema.from_config(config)
+    schema = schema_of(config)
     summary = reference.build(read_polars_checked(config.final_data_csv, schema, unlabelled=True), schema.columns, config.features)
     path = config.model_output(layout.REFERENCE_FILE)
     reference.write(path, summary)
@@ -163,7 +163,7 @@ def compare_with_deployed(config: Config, score: DeployedScore, deployed: Deploy
     candidate_f1 = score.get("f1")
     if score.get("test_data") != str(test_csv) or not isinstance(candidate_f1, int | float):
         raise StageError(f"{config.latest_score_json} does not score the model on {test_csv}; run scoring.py again")
-    schema = Schema.from_config(config)
+    schema = schema_of(config)
     test = read_polars_checked(test_csv, schema, source=str(test_csv))  # the reader scoring.py used for the candidate
     return metrics(production.load_model(deployed), test, schema)["f1"], float(candidate_f1)
 

@@ -20,7 +20,7 @@ from drs.data.combine import concatenated
 from drs.data.intake import FileRecord, read_source_file
 from drs.data.readers import Table, labelled, read_polars_checked, to_pandas
 from drs.data.rowstore import rows_in
-from drs.data.schema import Schema
+from drs.data.schema import schema_of
 from drs.history import runs as history
 from drs.history.modelresults import Estimate, LabelledSample, ProductionCalibration
 from drs.history.record import DataDrift, NewData, RunReport, ScoreDriftCheck
@@ -44,7 +44,7 @@ def training_data(config: Config, deployed: Deployment) -> Table | None:
     if deployed.training_data_path is None:
         return None
     production.verify(deployed)
-    return read_polars_checked(deployed.training_data_path, Schema.from_config(config), unlabelled=True)
+    return read_polars_checked(deployed.training_data_path, schema_of(config), unlabelled=True)
 
 
 def drift_reference(config: Config, deployed: Deployment) -> TrainingData | None:
@@ -53,7 +53,7 @@ def drift_reference(config: Config, deployed: Deployment) -> TrainingData | None
     path = deployed.reference_path
     if path is not None:
         production.verify(deployed, skip=(layout.TRAINING_DATA_FILE,))
-        schema = Schema.from_config(config)
+        schema = schema_of(config)
         summary = read_reference(path, schema.columns, config.features)
         if summary is not None:
             return summary
@@ -71,7 +71,7 @@ def trained_on(reference: TrainingData, frame: pd.DataFrame, columns: list[str])
 def new_rows(config: Config, accepted_new: list[FileRecord], reference: TrainingData | None) -> tuple[pd.DataFrame, NewData, np.ndarray]:
     """The rows of the newly accepted files (de-duplicated) that the deployed model was not trained on, and which of
     them come from a file with some labels missing (`NewData.waiting_files`: those rows wait, `score_drift_check`)."""
-    schema = Schema.from_config(config)
+    schema = schema_of(config)
     frames = []
     for record in accepted_new:
         frame, again = read_source_file(config.input_folder / record.name, config.input_folder, schema)
@@ -115,7 +115,7 @@ PARTIAL_WORDS = (
 def partial_labels(config: Config, deployed: Deployment, labelled_rows: pd.DataFrame, expected_f1: float | None, of: int) -> LabelledSample:
     """Files with only some labels known: their labelled rows are the sample of drs/model/labelsample.py's alarm (of their `of`
     rows), against the estimate and the threshold the score test will apply once every label is in."""
-    schema = Schema.from_config(config)
+    schema = schema_of(config)
     predicted = predicted_classes(production.load_model(deployed), feature_matrix(labelled_rows, schema))
     counts = [int(c) for c in counts_of(labelled_rows[schema.target].to_numpy(), predicted)]
     verdict = drift.score_drift(config.drift_test, 0.0, deployed.score(), lineage_history(config, deployed), config.drift_min_history)
@@ -136,7 +136,7 @@ def score_drift_check(
     instead (`labelled_sample`), and they are judged again when the file comes back with its labels (a changed file,
     drs/pipeline/run.py). The rows of the complete files that arrived with them are tested now (`waiting_rows` says how many
     waited)."""
-    schema = Schema.from_config(config)
+    schema = schema_of(config)
     if waits is None:
         waits = np.full(len(frame), bool(frame[schema.target].isna().any()))
     complete = labelled(frame[~waits].reset_index(drop=True), schema)
@@ -195,12 +195,12 @@ def production_calibration(config: Config, deployed: Deployment) -> ProductionCa
     if data is None or not isinstance(settings, dict):
         return None
     log.info("%s was deployed without a record of its calibration; judging it now on its %s", deployed.label, layout.TRAINING_DATA_FILE)
-    return estimate.production_calibration(data, Schema.from_config(config), settings)
+    return estimate.production_calibration(data, schema_of(config), settings)
 
 
 def estimate_check(config: Config, deployed: Deployment, frame: pd.DataFrame) -> Estimate:
     """The label-free estimate of the deployed model's F1 on the new rows: from their features alone, before any label."""
-    features = feature_matrix(frame, Schema.from_config(config))
+    features = feature_matrix(frame, schema_of(config))
     return estimate.of_model(production.load_model(deployed), features, production_calibration(config, deployed))
 
 

@@ -29,7 +29,7 @@ import polars as pl
 
 from drs.core import layout
 from drs.core.settings import Config
-from drs.data.schema import Schema
+from drs.data.schema import Schema, schema_of
 from drs.history import rankings as ranking_store
 from drs.history.rankings import Ranking, RankingWithRows
 from drs.reports import movement, risk
@@ -133,7 +133,7 @@ def record(
     """Keep this ranking in the run history (pruning to keep_rankings) and compare it with the previous one.
 
     A history that cannot be written is logged, never fatal: the list is still written, compared with what can be read."""
-    schema = Schema.from_config(config)
+    schema = schema_of(config)
     text = _text(ranked, schema)
     digest = movement.digest(text)
     at = layout.utc_now()

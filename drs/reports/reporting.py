@@ -45,7 +45,7 @@ from drs.core.fileio import atomic_write_json, read_json
 from drs.core.settings import Config
 from drs.data import csvsafe
 from drs.data.readers import read_csv_checked, read_polars_checked
-from drs.data.schema import Schema
+from drs.data.schema import Schema, schema_of
 from drs.history import runs as history
 from drs.history.modelresults import ReliabilityReport
 from drs.history.record import Outcome, RunRecord
@@ -86,7 +86,7 @@ class Reported(Evaluation):
 
 def confusion_matrix_report(config: Config, loaded: tuple[Any, Deployment] | None = None) -> Evaluation:
     """Score the deployed model on the test data and draw its confusion matrix."""
-    schema = Schema.from_config(config)
+    schema = schema_of(config)
     model, deployment = loaded or deployed_model(config)
     test = read_csv_checked(config.test_data_csv, schema, source=str(config.test_data_csv))
     result = metrics(model, test, schema)
@@ -111,7 +111,7 @@ def confusion_matrix_report(config: Config, loaded: tuple[Any, Deployment] | Non
 
 def reliability_report(config: Config, loaded: tuple[Any, Deployment]) -> ReliabilityReport:
     """The deployed model's reliability on the test data, measured now (as the confusion matrix is), and its plot."""
-    schema = Schema.from_config(config)
+    schema = schema_of(config)
     model, deployment = loaded
     test = read_csv_checked(config.test_data_csv, schema, source=str(config.test_data_csv))
     record = calibration.of_model(model, test, schema)
@@ -177,7 +177,7 @@ def gather(
     runs: RecentRuns,
 ) -> Report:
     """The numbers the PDF shows (and the trends and distribution plots it embeds)."""
-    schema = Schema.from_config(config)
+    schema = schema_of(config)
     deployments = production.deployment_rows(config.prod_deployment_folder)
     trends_png = config.model_output(layout.TRENDS)
     plot_trends(deployments, runs.drifts, trends_png)
@@ -247,7 +247,7 @@ def run(config: Config, input_csv: Path | None = None, current_run: RunRecord | 
     so that the report shows the drift decision that led to this deployment.
     `reason` is the event that asked for this ranking (kept with it in the run history).
     """
-    schema = Schema.from_config(config)
+    schema = schema_of(config)
     model, deployment = deployed_model(config)
     with Stores(config, schema) as stores:  # the client rows while the rest is computed
         return _run(config, schema, model, deployment, stores, input_csv, current_run, reason)
