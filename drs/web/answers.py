@@ -6,7 +6,7 @@ writes before the app sees a request the same JSON: a request line over `limit_r
 `limit_request_field_size` or too many of them (431), a request line or header it cannot parse (400). gunicorn
 writes those through one function, `gunicorn.util.write_error`, called by every worker class's `handle_error`;
 gunicorn.conf.py's `post_worker_init` puts `write_json_error` in its place in each worker, so every worker
-answers JSON (tests/test_api_description.py checks it through a real gunicorn, so a gunicorn that changed this
+answers JSON (tests/web/test_api_description.py checks it through a real gunicorn, so a gunicorn that changed this
 would be seen). The standard library and gunicorn's util only: gunicorn's master imports this module. See docs/api.md (answers).
 """
 

@@ -5,7 +5,7 @@ error, as `ApiError(status, message)` or Werkzeug's, in the one JSON shape) and 
 `service()` (drs/web/service.py: the config, the schema, the deployed model, the cached reads). Every answer names
 the model version that computed it. `GET /risk` ranks nothing: it reads the current ranking reporting wrote, the top
 rows and the counts of its indexed store, and says `stale` when they are not the deployed model's ranking of the
-current data. `openapi.yaml` describes every answer (tests/test_openapi.py checks it); see docs/api.md.
+current data. `openapi.yaml` describes every answer (tests/web/test_openapi.py checks it); see docs/api.md.
 """
 
 from __future__ import annotations

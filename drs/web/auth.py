@@ -40,7 +40,7 @@ from drs.web.users import Users, UsersError
 EXTENSION = "drs.auth"
 VIEWER, OPERATOR = user_store.ROLES
 OPEN = None
-# Every endpoint of the app and the role it needs (None: open to all). tests/test_auth.py checks that this is every route.
+# Every endpoint of the app and the role it needs (None: open to all). tests/web/test_auth.py checks that this is every route.
 ACCESS: dict[str, str | None] = {
     "api.health": OPEN,  # for probes; says nothing about clients
     "api.risk_endpoint": VIEWER,

@@ -1,6 +1,6 @@
 """openapi.yaml against what the server really accepts and answers: the rules generated clients found broken (issue 21).
 
-Each rule here is also checked by the slow schemathesis run (tests/test_schemathesis.py); these are the quick,
+Each rule here is also checked by the slow schemathesis run (tests/web/test_schemathesis.py); these are the quick,
 exact checks: a repeated query parameter is a 400 naming it, an over-long URL or header is a JSON answer even
 from gunicorn itself, and every CSV body the description allows is accepted (and those it does not are refused).
 """

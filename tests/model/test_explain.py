@@ -178,7 +178,7 @@ def test_the_risk_list_keeps_its_columns_first_and_gains_the_reasons(reported: C
     ranked = pd.read_csv(reported.output_model_folder / "risklist.csv", keep_default_na=False)
     assert list(ranked.columns) == [
         *["rank", "corporation", "exit_probability", *FEATURES, "top_reason", *CONTRIBUTIONS],
-        *["previous_rank", "rank_change", "probability_change"],  # the movement, last (tests/test_movement.py)
+        *["previous_rank", "rank_change", "probability_change"],  # the movement, last (tests/reports/test_movement.py)
     ]
     linear = linear_model_of(model)
     assert linear is not None

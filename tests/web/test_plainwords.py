@@ -17,8 +17,8 @@ from drs.pipeline import run as pipeline
 from drs.web import page, pageview
 from drs.web import words as plainwords
 from drs.web.app import create_app
-from tests.test_promotion import older_world_file, reconfigure
-from tests.test_webpage import chromium, run_chromium
+from tests.pipeline.test_promotion import older_world_file, reconfigure
+from tests.web.test_webpage import chromium, run_chromium
 from tools.procs import gunicorn_server
 
 BANNER = re.compile(

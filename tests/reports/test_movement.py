@@ -23,8 +23,8 @@ from drs.production import versions as production
 from drs.reports import movement, rankings, reporting
 from drs.web.app import create_app
 from tests.conftest import HEADER, write_config
-from tests.test_fullprocess import older_world_file
-from tests.test_openapi import _validator
+from tests.pipeline.test_fullprocess import older_world_file
+from tests.web.test_openapi import _validator
 
 MOVEMENT = ["previous_rank", "rank_change", "probability_change"]
 

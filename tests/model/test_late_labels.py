@@ -34,9 +34,9 @@ from drs.pipeline import run as pipeline
 from drs.production import versions as production
 from drs.reports import diagnostics, reporting, risk
 from drs.web.app import create_app
+from tests.alerts.test_alerts import JsonReceiver, receiver, with_targets  # noqa: F401 (receiver: a fixture)
 from tests.conftest import stage_pass
-from tests.test_alerts import JsonReceiver, receiver, with_targets  # noqa: F401 (receiver: a fixture)
-from tests.test_dbsource import COLUMNS, client, db_project, insert
+from tests.data.test_dbsource import COLUMNS, client, db_project, insert
 from tools.generate_data import CHANGED_WORLD, clients, unique_ids
 
 HEADER = "corporation,lastmonth_activity,lastyear_activity,number_of_employees,exited\n"

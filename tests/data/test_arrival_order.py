@@ -27,7 +27,7 @@ from drs.history import runs as history
 from drs.pipeline import run as pipeline
 from drs.reports import risk, riskstore, stores
 from tests.conftest import HEADER, run_script
-from tests.test_dbsource import client, db_project, insert, tick
+from tests.data.test_dbsource import client, db_project, insert, tick
 
 OLD, NEW = "clients_q1.csv", "clients_2027_q1.csv"  # NEW arrives second but sorts first
 

@@ -49,7 +49,12 @@ def deployed_model(config: Config):
 def test_risk_list_ranks_every_active_client_by_the_deployed_models_probability(production_run: Config) -> None:
     config = production_run
     ranked = pd.read_csv(config.output_model_folder / "risklist.csv", keep_default_na=False)
-    assert list(ranked.columns)[:6] == ["rank", "corporation", "exit_probability", *FEATURES]  # then the reasons (tests/test_explain.py)
+    assert list(ranked.columns)[:6] == [
+        "rank",
+        "corporation",
+        "exit_probability",
+        *FEATURES,
+    ]  # then the reasons (tests/model/test_explain.py)
     assert list(ranked.columns)[-3:] == ["previous_rank", "rank_change", "probability_change"]  # drs/reports/movement.py, last
     final = pd.read_csv(config.final_data_csv, keep_default_na=False)
     assert len(ranked) == int((final.exited == 0).sum()) == 6555  # 10,000 distinct corporations, 34% exited

@@ -25,7 +25,7 @@ def test_relative_paths_resolve_against_the_config_folder(project: Path, monkeyp
 
 
 def test_shipped_configs_use_the_course_keys_and_values() -> None:
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     production = load_config(root / "config.json")
     practice = load_config(root / "practiceconfig.json")
     assert production.input_folder.name == "sourceddata" and production.output_model_folder.name == "models"

@@ -59,7 +59,7 @@ TABLE: dict[str, tuple[str, str, tuple[int, int, int, int]]] = {
         "POST",
         "/calls/form",
         (400, 400, 400, 400),
-    ),  # no form fields: refused before any credential (tests/test_calls.py signs in)
+    ),  # no form fields: refused before any credential (tests/web/test_calls.py signs in)
 }
 
 
@@ -371,7 +371,7 @@ def test_an_app_for_a_bad_auth_setting_does_not_start(project: Path) -> None:
 
 @pytest.mark.slow
 def test_apicalls_takes_its_token_from_drs_token_against_a_real_server(served: Served) -> None:
-    """DRS_TOKEN when set; without it, the pipeline's own token (tests/test_apicalls.py has its failures)."""
+    """DRS_TOKEN when set; without it, the pipeline's own token (tests/web/test_apicalls.py has its failures)."""
     from tests.conftest import run_script
     from tools.procs import gunicorn_server
 

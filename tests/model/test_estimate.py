@@ -23,7 +23,7 @@ from drs.pipeline import run as pipeline
 from drs.production import versions as production
 from drs.reports import monitoring, reporting
 from drs.web.app import create_app
-from tests.test_metrics import scrape, value
+from tests.web.test_metrics import scrape, value
 from tools.generate_data import large_set
 
 SETTINGS = {"C": 1.0, "solver": "liblinear", "random_state": 0, "max_iter": 100}

@@ -4,7 +4,7 @@ schemathesis reads openapi.yaml and sends what it allows (and what it does not) 
 deployed model and a ranked list, then checks each answer: the documented status, content type, headers and
 schema; a schema-valid request accepted, a schema-violating one refused; credentials enforced. Zero failures is
 the rule (docs/api.md, "Checked against this description"); the quick checks of each rule it found broken are
-in tests/test_api_description.py. The seed is fixed, so a failure here is reproduced by the same command.
+in tests/web/test_api_description.py. The seed is fixed, so a failure here is reproduced by the same command.
 """
 
 from __future__ import annotations

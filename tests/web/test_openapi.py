@@ -124,7 +124,7 @@ def test_every_documented_answer_happens_and_matches_its_schema(
     reporting.run(config)  # /risk reads the ranking reporting writes
     for path in ("/summarystats", "/diagnostics", "/risk?top=3", "/risk?top=0"):
         _check(spec, "get", path, client.get(path), seen)
-    queue = client.get("/calls")  # the client managers' day (tests/test_calls.py has the rest)
+    queue = client.get("/calls")  # the client managers' day (tests/web/test_calls.py has the rest)
     _check(spec, "get", "/calls", queue, seen)
     first = queue.get_json()["clients"][0]["corporation"]
     for body in (

@@ -324,7 +324,7 @@ def test_the_calls_table_is_migration_8_and_an_older_history_is_brought_up_to_da
 def test_a_real_browser_records_a_call_through_the_pages_form_and_sees_it_leave_the_queue(tmp_path: Path) -> None:
     """Headless Chromium signs in, picks the first client of the queue, records "reached" through the form (CSRF token and
     all), lands back on the page with the client out of the queue, and finds the call on the client's own view."""
-    from tests.test_webpage import DevTools, chromium
+    from tests.web.test_webpage import DevTools, chromium
     from tools.procs import gunicorn_server
 
     browser = chromium()
@@ -369,7 +369,7 @@ def test_the_generator_adds_a_plausible_contract_value_and_leaves_the_other_colu
     from tools import generate_data
 
     assert generate_data.main(["--out", str(tmp_path), "--with-values"]) == 0
-    shipped = Path(__file__).resolve().parent.parent
+    shipped = Path(__file__).resolve().parents[2]
     for relative in ("practicedata/dataset1.csv", "sourceddata/clients_q1.csv", "testdata/testdata.csv"):
         with open(tmp_path / relative, newline="") as handle:
             rows = list(csv.DictReader(handle))

@@ -215,7 +215,7 @@ def test_banners_for_an_old_model_data_drift_and_a_refused_candidate() -> None:
     assert plainwords.banners(by_hand, [{**deployed, "deployed_version": 4}], now, 60, 30)[0]["text"].startswith("A new model (v0004)")
 
 
-def test_a_page_number_is_a_whole_number_from_1() -> None:  # searching and paging: tests/test_riskstore.py
+def test_a_page_number_is_a_whole_number_from_1() -> None:  # searching and paging: tests/reports/test_riskstore.py
     assert [pageview.parse_page(v) for v in (None, "", "0", "-1", "3", "x", "٣")] == [1, 1, 1, 1, 3, 1, 1]
 
 

@@ -1,5 +1,5 @@
 """New rows from a real PostgreSQL server (Debian's package): started by the fixture on a free loopback port in a
-temporary folder (initdb, pg_ctl start), stopped after. The same ticks as tests/test_dbsource.py, through psycopg.
+temporary folder (initdb, pg_ctl start), stopped after. The same ticks as tests/data/test_dbsource.py, through psycopg.
 
 Skips, saying why, only where PostgreSQL's server binaries are not installed (.ci/run installs them) or cannot be run.
 """

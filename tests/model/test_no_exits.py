@@ -21,9 +21,9 @@ from drs.production import versions as production
 from drs.reports import monitoring, reporting
 from drs.web import words as plainwords
 from drs.web.app import create_app
+from tests.alerts.test_alerts import JsonReceiver, receiver, with_targets  # noqa: F401 (the receiver fixture)
 from tests.conftest import HEADER, tree_state
-from tests.test_alerts import JsonReceiver, receiver, with_targets  # noqa: F401 (the receiver fixture)
-from tests.test_metrics import scrape, value
+from tests.web.test_metrics import scrape, value
 from tools.generate_data import OLDER_WORLD, clients, unique_ids
 
 NOT_MEASURED = "the new rows hold no client that exited, so the model's F1 on them cannot be measured; the score test was not run"
