@@ -76,7 +76,11 @@ def main() -> None:
         root = tmp / "project"
         shipped_project(root)
         config = root / "config.json"
-        config.write_text(json.dumps({**json.loads(config.read_text()), "packages_timeout_seconds": 0, "api_url": "http://127.0.0.1:9", "settle_seconds": 0}))
+        config.write_text(
+            json.dumps(
+                {**json.loads(config.read_text()), "packages_timeout_seconds": 0, "api_url": "http://127.0.0.1:9", "settle_seconds": 0}
+            )
+        )
         run_measured([PY, str(ROOT / "fullprocess.py"), "--config", str(config)])  # v0002, as after make run
         new_file = tmp / "clients_2027q1.csv"
         rng = np.random.default_rng(2027)

@@ -13,13 +13,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from drs.core import times
 from drs.core.times import parse_time
-from drs.history.modelresults import Noise
-from drs.history.record import ApiCallFailure, Change, DataDrift, GateDecision, Outcome, ScoreDriftCheck
+from drs.history.record import Change, Outcome
 from drs.history.runs import FinishedRun
+
+if TYPE_CHECKING:  # built only for a run that has them (RunParts.of): the tick with nothing new never builds their classes
+    from drs.history.modelresults import Noise
+    from drs.history.results import ApiCallFailure, DataDrift, GateDecision, ScoreDriftCheck
 
 INFO, WARNING, FAILURE = "info", "warning", "failure"
 SEVERITIES = (INFO, WARNING, FAILURE)  # in rising order
@@ -93,7 +96,7 @@ class RunParts:
     from the stored JSON or the details of the run being recorded."""
 
     check: ScoreDriftCheck | None  # None: no score-drift check recorded
-    data_drift: DataDrift
+    data_drift: DataDrift | None  # None: no data drift recorded
     gate: GateDecision | None
     trigger: str | None
     rejected: list[str] = field(default_factory=list)
@@ -105,12 +108,21 @@ class RunParts:
     @classmethod
     def of(cls, details: dict[str, Any]) -> RunParts:
         """Old rows and failed runs lack parts: a missing one reads as not recorded."""
-        check, gate, ingestion = details.get("drift"), details.get("gate"), details.get("ingestion")
+        check, drift, gate, ingestion = (details.get(key) for key in ("drift", "data_drift", "gate", "ingestion"))
         files = ingestion.get("files") or [] if isinstance(ingestion, Mapping) else []
+        typed: tuple[ScoreDriftCheck | None, DataDrift | None, GateDecision | None] = (None, None, None)
+        if any(isinstance(part, Mapping) for part in (check, drift, gate)):
+            from drs.history.results import DataDrift, GateDecision, ScoreDriftCheck  # a run that judged new data
+
+            typed = (
+                ScoreDriftCheck.from_record(check) if isinstance(check, Mapping) else None,
+                DataDrift.from_record(drift) if isinstance(drift, Mapping) else None,
+                GateDecision.from_record(gate) if isinstance(gate, Mapping) else None,
+            )
         return cls(
-            check=ScoreDriftCheck.from_record(check) if isinstance(check, Mapping) else None,
-            data_drift=DataDrift.from_record(details.get("data_drift")),
-            gate=GateDecision.from_record(gate) if isinstance(gate, Mapping) else None,
+            check=typed[0],
+            data_drift=typed[1],
+            gate=typed[2],
             trigger=details.get("trigger"),
             rejected=list(details.get("rejected") or []),
             rejection_reasons={str(f.get("name")): f.get("reason") for f in files if isinstance(f, Mapping)},
@@ -209,7 +221,7 @@ def noise_line(noise: Noise | None) -> tuple[str, bool | None]:
 
 def drift_event(parts: RunParts, outcome: str, deployed_label: str | None) -> list[Event]:
     """Drift found: the test, its numbers, the sampling noise, data drift, and what followed."""
-    check, drifted = parts.check, parts.data_drift.drifted_features
+    check, drifted = parts.check, parts.data_drift.drifted_features if parts.data_drift else []
     score_drift = check is not None and check.drift
     if not score_drift and not (drifted and parts.trigger):
         return []
@@ -225,7 +237,8 @@ def drift_event(parts: RunParts, outcome: str, deployed_label: str | None) -> li
         noise_said, beyond = noise_line(check.noise)
         lines.append(noise_said)
     if drifted:
-        lines.append(f"Data drift in {', '.join(drifted)} ({parts.data_drift.rule}).")
+        rule = parts.data_drift.rule if parts.data_drift else ""
+        lines.append(f"Data drift in {', '.join(drifted)} ({rule}).")
     reason = (parts.gate.reason if parts.gate else None) or "no reason recorded"
     if outcome == Outcome.DEPLOYED:
         followed = f"retrained; the gate promoted the candidate ({reason})"

@@ -8,7 +8,8 @@ from dataclasses import replace
 
 from drs.core.errors import StageError
 from drs.core.settings import Config
-from drs.history.record import ApiCallFailure, FollowUp, Outcome, RunReport
+from drs.history.record import Outcome, RunReport
+from drs.history.results import ApiCallFailure, FollowUp
 from drs.production.versions import Deployment
 from drs.reports import diagnostics, rankings, reporting
 from drs.web import apicalls

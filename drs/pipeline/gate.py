@@ -12,7 +12,7 @@ from pathlib import Path
 from drs.core.settings import Config
 from drs.data.readers import read_csv_checked, read_polars_checked
 from drs.data.schema import schema_of
-from drs.history.record import GateDecision
+from drs.history.results import GateDecision
 from drs.model.metrics import metrics
 from drs.pipeline.judge import drift_reference, trained_on
 from drs.production import versions as production

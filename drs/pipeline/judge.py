@@ -23,7 +23,8 @@ from drs.data.rowstore import rows_in
 from drs.data.schema import schema_of
 from drs.history import runs as history
 from drs.history.modelresults import Estimate, LabelledSample, ProductionCalibration
-from drs.history.record import DataDrift, NewData, RunReport, ScoreDriftCheck
+from drs.history.record import RunReport
+from drs.history.results import DataDrift, NewData, ScoreDriftCheck
 from drs.model import drift, estimate, labelsample
 from drs.model.estimator import feature_matrix, predicted_classes
 from drs.model.metrics import counts_of, metrics

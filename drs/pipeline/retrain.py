@@ -14,7 +14,8 @@ from drs.data.intake import FileRecord, Status
 from drs.data.sources import file_notes
 from drs.history import files as file_store
 from drs.history.files import Verdict
-from drs.history.record import FollowUp, GateDecision, Outcome, RunReport
+from drs.history.record import Outcome, RunReport
+from drs.history.results import FollowUp, GateDecision
 from drs.model.scoring import score
 from drs.model.training import train
 from drs.pipeline.deploy import check_set, deploy, model_set

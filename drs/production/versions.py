@@ -34,7 +34,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from drs.core.configkeys import ModelSettings
 from drs.core.errors import DeploymentError
@@ -58,7 +58,9 @@ from drs.core.layout import (
     version_number,
 )
 from drs.core.stamps import FileStamp
-from drs.history.record import GateRecord
+
+if TYPE_CHECKING:  # a type only: the tick that reads a deployment never builds the step results
+    from drs.history.results import GateRecord
 
 DEPLOYED_BY_PIPELINE = "fullprocess"  # deployment.json's `deployed_by` for versions the full process deployed
 

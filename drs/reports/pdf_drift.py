@@ -10,7 +10,8 @@ from typing import Any
 from reportlab.platypus import Flowable, Paragraph, Spacer
 
 from drs.core.formatting import flag, number, score, threshold_of, when
-from drs.history.record import DataDrift, RunRecord, ScoreDriftCheck
+from drs.history.record import RunRecord
+from drs.history.results import DataDrift, ScoreDriftCheck
 from drs.history.runs import DriftDecision
 from drs.model import labelsample
 from drs.model.drift import describe_noise, describe_score_drift

@@ -24,7 +24,8 @@ from drs.alerts import rules as alerts
 from drs.core import formatting
 from drs.core.layout import version_label
 from drs.core.times import parse_time
-from drs.history.record import FINISHED_DEPLOYMENT, DataDrift, Outcome, ScoreDriftCheck
+from drs.history.record import FINISHED_DEPLOYMENT, Outcome
+from drs.history.results import DataDrift, ScoreDriftCheck
 from drs.history.runs import RunRow
 from drs.model import explain
 from drs.model.drift import describe_score_drift
