@@ -10,17 +10,12 @@ from typing import Any, NotRequired, TypedDict
 
 from drs.core.formatting import PackageRow
 from drs.history.record import RunRecord
+from drs.model.metrics import Metrics
 
 
-class Evaluation(TypedDict):
+class Evaluation(Metrics):
     """The deployed model on the test data now (drs/model/metrics.py's figures) and where its confusion matrix is drawn."""
 
-    f1: float
-    precision: float
-    recall: float
-    accuracy: float
-    rows: int
-    confusion_matrix: list[list[int]]
     version: str  # the deployed model's label
     path: str  # confusionmatrix.png
 
